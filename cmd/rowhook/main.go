@@ -1,0 +1,110 @@
+// Command rowhook is a change-data-capture sidecar for CRM databases: it tails
+// a MySQL/MariaDB replica's binlog, evaluates workflow rules on row changes,
+// delivers event bodies to web services durably, and writes response values
+// back into the CRM.
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"os/signal"
+	"sort"
+	"strings"
+	"syscall"
+)
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	err := run(ctx, os.Args[1:], stdio{in: os.Stdin, out: os.Stdout, err: os.Stderr})
+	stop()
+	os.Exit(exitCode(err, os.Stderr))
+}
+
+// stdio is a command's standard streams, injected so tests can capture them.
+type stdio struct {
+	in       io.Reader
+	out, err io.Writer
+}
+
+// command is one rowhook subcommand. Each lives in its own file and adds
+// itself to commands from an init function.
+type command struct {
+	name    string
+	summary string
+	run     func(ctx context.Context, args []string, io stdio) error
+}
+
+var commands = map[string]command{}
+
+func register(c command) {
+	if _, dup := commands[c.name]; dup {
+		panic("rowhook: command registered twice: " + c.name)
+	}
+	commands[c.name] = c
+}
+
+// usageError is a mistake in the command line: exit status 2.
+type usageError struct{ msg string }
+
+func (e *usageError) Error() string { return e.msg }
+
+func usagef(format string, args ...any) error {
+	return &usageError{msg: fmt.Sprintf(format, args...)}
+}
+
+func run(ctx context.Context, args []string, io stdio) error {
+	if len(args) == 0 || args[0] == "-h" || args[0] == "--help" || args[0] == "help" {
+		if len(args) > 1 {
+			if c, ok := commands[args[1]]; ok {
+				return c.run(ctx, []string{"--help"}, io)
+			}
+		}
+		printUsage(io.out)
+		if len(args) == 0 {
+			return usagef("no command given")
+		}
+		return nil
+	}
+	c, ok := commands[args[0]]
+	if !ok {
+		printUsage(io.err)
+		return usagef("unknown command %q", args[0])
+	}
+	return c.run(ctx, args[1:], io)
+}
+
+func printUsage(w io.Writer) {
+	fmt.Fprintln(w, "rowhook: change-data-capture webhooks for CRM databases (MySQL/MariaDB binlog → rules → web services)")
+	fmt.Fprintln(w)
+	fmt.Fprintln(w, "Usage: rowhook COMMAND [flags]")
+	fmt.Fprintln(w)
+	fmt.Fprintln(w, "Commands:")
+	names := make([]string, 0, len(commands))
+	for n := range commands {
+		names = append(names, n)
+	}
+	sort.Strings(names)
+	for _, n := range names {
+		fmt.Fprintf(w, "  %-12s %s\n", n, commands[n].summary)
+	}
+	fmt.Fprintln(w)
+	fmt.Fprintln(w, "Run 'rowhook COMMAND --help' for a command's flags.")
+}
+
+// exitCode prints err and maps it to an exit status: 0 success, 2 usage,
+// 1 anything else.
+func exitCode(err error, stderr io.Writer) int {
+	if err == nil {
+		return 0
+	}
+	msg := strings.TrimSpace(err.Error())
+	fmt.Fprintln(stderr, "rowhook:", strings.ReplaceAll(msg, "\n", "\nrowhook: "))
+	var ue *usageError
+	if errors.As(err, &ue) {
+		return 2
+	}
+	return 1
+}
