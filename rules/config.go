@@ -2,6 +2,8 @@
 // row changes and builds event bodies through named body functions.
 package rules
 
+import "github.com/rowhook/rowhook/writeback"
+
 // Config is the `rules:` and `bodies:` part of rowhook's configuration.
 type Config struct {
 	// Rules are the workflow rules, evaluated in order for each row change.
@@ -20,6 +22,9 @@ type RuleConfig struct {
 	Event    string   `yaml:"event"`
 	Webhooks []string `yaml:"webhooks"`
 	Once     bool     `yaml:"once"`
+	// Writeback maps response values back into CRM columns after a
+	// successful delivery; nil when the rule writes nothing back.
+	Writeback *writeback.Mapping `yaml:"writeback"`
 }
 
 // BodyConfig is a body function defined in YAML: fields mapped by expr, with
