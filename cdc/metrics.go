@@ -1,0 +1,82 @@
+package cdc
+
+import (
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+)
+
+type metrics struct {
+	events       prometheus.Counter
+	bytes        prometheus.Counter
+	rows         *prometheus.CounterVec
+	transactions prometheus.Counter
+	reconnects   prometheus.Counter
+	connected    prometheus.Gauge
+}
+
+func newMetrics(reg prometheus.Registerer, r *Reader) *metrics {
+	m := &metrics{
+		events: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "rowhook_binlog_events_total", Help: "Binlog events read from the source, heartbeats included.",
+		}),
+		bytes: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "rowhook_binlog_bytes_total", Help: "Bytes of binlog events read from the source.",
+		}),
+		rows: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "rowhook_binlog_rows_total", Help: "Row changes read from the binlog after table filters, by operation.",
+		}, []string{"op"}),
+		transactions: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "rowhook_binlog_transactions_total", Help: "Committed binlog transactions read.",
+		}),
+		reconnects: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "rowhook_binlog_reconnects_total", Help: "Times the binlog connection was re-established after a failure.",
+		}),
+		connected: prometheus.NewGauge(prometheus.GaugeOpts{
+			Name: "rowhook_binlog_connected", Help: "1 while the binlog stream is connected.",
+		}),
+	}
+	for _, op := range []Op{OpInsert, OpUpdate, OpDelete} {
+		m.rows.WithLabelValues(string(op))
+	}
+	if reg != nil {
+		reg.MustRegister(m.events, m.bytes, m.rows, m.transactions, m.reconnects, m.connected, &positionCollector{r: r})
+	}
+	return m
+}
+
+// positionCollector reports lag and position at scrape time.
+type positionCollector struct{ r *Reader }
+
+var (
+	lagDesc = prometheus.NewDesc("rowhook_cdc_lag_seconds",
+		"Seconds between now and the commit time of the last binlog event read; 0 while the source is idle and fully read.", nil, nil)
+	lastCommitDesc = prometheus.NewDesc("rowhook_binlog_last_commit_timestamp_seconds",
+		"Commit time (Unix seconds) of the last transaction read.", nil, nil)
+	posDesc = prometheus.NewDesc("rowhook_binlog_position_info",
+		"The binlog position after the last transaction read, as labels (value 1).", []string{"file", "gtid_set"}, nil)
+	offsetDesc = prometheus.NewDesc("rowhook_binlog_file_offset_bytes",
+		"Offset in the current binlog file after the last transaction read.", nil, nil)
+)
+
+func (c *positionCollector) Describe(ch chan<- *prometheus.Desc) {
+	ch <- lagDesc
+	ch <- lastCommitDesc
+	ch <- posDesc
+	ch <- offsetDesc
+}
+
+func (c *positionCollector) Collect(ch chan<- prometheus.Metric) {
+	c.r.mu.Lock()
+	lag := c.r.lagLocked(time.Now())
+	pos := c.r.pos
+	c.r.mu.Unlock()
+	ch <- prometheus.MustNewConstMetric(lagDesc, prometheus.GaugeValue, lag.Seconds())
+	if !pos.Timestamp.IsZero() {
+		ch <- prometheus.MustNewConstMetric(lastCommitDesc, prometheus.GaugeValue, float64(pos.Timestamp.Unix()))
+	}
+	if !pos.IsZero() {
+		ch <- prometheus.MustNewConstMetric(posDesc, prometheus.GaugeValue, 1, pos.File, pos.GTIDSet)
+		ch <- prometheus.MustNewConstMetric(offsetDesc, prometheus.GaugeValue, float64(pos.Pos))
+	}
+}

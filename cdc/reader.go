@@ -1,0 +1,628 @@
+package cdc
+
+import (
+	"context"
+	crand "crypto/rand"
+	"database/sql"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"log/slog"
+	"math/rand/v2"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/go-mysql-org/go-mysql/mysql"
+	"github.com/go-mysql-org/go-mysql/replication"
+	_ "github.com/go-sql-driver/mysql" // the metadata connection's driver
+	pingcap "github.com/pingcap/errors"
+	"github.com/prometheus/client_golang/prometheus"
+)
+
+// More sentinels; see also decoder.go.
+var (
+	// ErrPurged: the requested position is older than the oldest binlog
+	// the source still has. Always wrapped in a *PurgedError.
+	ErrPurged = errors.New("cdc: binlog purged")
+	// ErrSource: the source refused the replication request for a reason
+	// retrying will not fix (unknown GTID, bad file name).
+	ErrSource = errors.New("cdc: source refused replication")
+)
+
+// Handler consumes what the reader reads.
+type Handler interface {
+	// HandleTransaction is called for each committed transaction, in binlog
+	// order, including transactions with no (matching) changes. It must
+	// return only once the transaction's effects are durable if it persists
+	// checkpoints. An error stops the reader and is returned by Run.
+	HandleTransaction(ctx context.Context, tx *Transaction) error
+	// HandleIdle is called when the source has nothing more to send (a
+	// heartbeat arrived between transactions), with the wall clock.
+	HandleIdle(ctx context.Context, now time.Time) error
+}
+
+// HandlerFunc adapts a function to Handler; idle notifications are ignored.
+type HandlerFunc func(ctx context.Context, tx *Transaction) error
+
+// HandleTransaction calls f.
+func (f HandlerFunc) HandleTransaction(ctx context.Context, tx *Transaction) error { return f(ctx, tx) }
+
+// HandleIdle does nothing.
+func (f HandlerFunc) HandleIdle(context.Context, time.Time) error { return nil }
+
+// Deps are the reader's collaborators.
+type Deps struct {
+	// Logger receives the reader's logs; nil discards them.
+	Logger *slog.Logger
+	// Registerer receives the reader's metrics; nil registers none.
+	Registerer prometheus.Registerer
+}
+
+// Reader reads a source's binlog and hands committed transactions to a
+// Handler. Create it with New and start it with Run.
+type Reader struct {
+	cfg    Config
+	src    Source
+	filter Filter
+	logger *slog.Logger
+	m      *metrics
+
+	dbOnce sync.Once
+	db     *sql.DB
+	dbErr  error
+
+	mu         sync.Mutex
+	flavor     string
+	pos        Checkpoint
+	lastEvent  time.Time // commit timestamp of the last event read
+	idleAt     time.Time // wall clock of the last heartbeat while caught up
+	caughtUp   bool
+	connected  bool
+	serverID   uint32
+	inspection *Inspection
+}
+
+// New validates cfg and returns a reader. It does not connect.
+func New(cfg Config, deps Deps) (*Reader, error) {
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	src, err := ParseDSN(cfg.DSN)
+	if err != nil {
+		return nil, err
+	}
+	logger := deps.Logger
+	if logger == nil {
+		logger = slog.New(slog.DiscardHandler)
+	}
+	r := &Reader{
+		cfg:    cfg,
+		src:    src,
+		filter: NewFilter(cfg.Include, cfg.Exclude),
+		logger: logger.With("component", "cdc"),
+		flavor: cfg.Flavor,
+	}
+	r.serverID = cfg.ServerID
+	if r.serverID == 0 {
+		// A random id in the upper half: two rowhook processes (run and tail)
+		// must not share one, or the source disconnects the older.
+		var b [4]byte
+		_, _ = crand.Read(b[:])
+		r.serverID = 1<<31 | binary.LittleEndian.Uint32(b[:])&0x7ffffffe
+	}
+	r.m = newMetrics(deps.Registerer, r)
+	return r, nil
+}
+
+// Close releases the metadata connection.
+func (r *Reader) Close() error {
+	if r.db != nil {
+		return r.db.Close()
+	}
+	return nil
+}
+
+// DB returns the metadata connection pool to the source (opened on first
+// use), for read-only lookups by other components.
+func (r *Reader) DB() (*sql.DB, error) {
+	r.dbOnce.Do(func() {
+		r.db, r.dbErr = sql.Open("mysql", r.src.DriverDSN(""))
+		if r.dbErr == nil {
+			r.db.SetMaxOpenConns(4)
+			r.db.SetConnMaxIdleTime(time.Minute)
+		}
+	})
+	return r.db, r.dbErr
+}
+
+// Source returns the parsed source address.
+func (r *Reader) Source() Source { return r.src }
+
+// Position returns the checkpoint after the last transaction handed to the
+// handler (or the start position before any).
+func (r *Reader) Position() Checkpoint {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.pos
+}
+
+// Connected reports whether the binlog stream is up.
+func (r *Reader) Connected() bool {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.connected
+}
+
+// Lag is how far behind the source the reader is: the wall clock minus the
+// commit time of the last event read, or 0 when the source is idle and every
+// event has been read (the last thing received was a heartbeat). Heartbeats
+// carry no timestamp and are never used as one.
+func (r *Reader) Lag() time.Duration {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.lagLocked(time.Now())
+}
+
+func (r *Reader) lagLocked(now time.Time) time.Duration {
+	if r.caughtUp && r.connected && now.Sub(r.idleAt) < 2*r.cfg.Heartbeat+time.Second {
+		return 0
+	}
+	if r.lastEvent.IsZero() {
+		return 0
+	}
+	lag := now.Sub(r.lastEvent)
+	if lag < 0 {
+		return 0
+	}
+	return lag
+}
+
+// Run reads the binlog from `from` (the zero Checkpoint: the configured
+// start) and hands every committed transaction to h, reconnecting with
+// capped backoff when the connection drops and always resuming after the
+// last complete transaction. It returns nil when ctx is cancelled, and an
+// error when h fails, the position was purged, or the source refuses.
+func (r *Reader) Run(ctx context.Context, from Checkpoint, h Handler) error {
+	insp, err := r.Inspect(ctx)
+	if err != nil {
+		return err
+	}
+	for _, w := range insp.Warnings {
+		r.logger.Warn(w)
+	}
+	pos := from
+	if pos.IsZero() {
+		pos, err = r.resolveStart(ctx)
+		if err != nil {
+			return err
+		}
+	} else if pos.Flavor != "" && pos.Flavor != insp.Flavor {
+		return fmt.Errorf("cdc: checkpoint is for a %s source but %s is %s", pos.Flavor, r.src.Redacted(), insp.Flavor)
+	}
+	pos.Flavor = insp.Flavor
+	r.mu.Lock()
+	r.pos = pos
+	r.mu.Unlock()
+	r.logger.Info("reading binlog", "source", r.src.Redacted(), "flavor", insp.Flavor, "from", pos.String(), "server_id", r.serverID)
+
+	failures := 0
+	for {
+		progressed, err := r.stream(ctx, h)
+		if ctx.Err() != nil {
+			return nil
+		}
+		var he *handlerError
+		if errors.As(err, &he) {
+			return he.err
+		}
+		if errors.Is(err, ErrPurged) || errors.Is(err, ErrSource) || errors.Is(err, ErrDecode) ||
+			errors.Is(err, ErrNoColumnNames) || errors.Is(err, ErrColumnCount) {
+			return err
+		}
+		if progressed {
+			failures = 0
+		}
+		failures++
+		if r.cfg.MaxReconnects > 0 && failures > r.cfg.MaxReconnects {
+			return fmt.Errorf("cdc: binlog connection to %s failed %d times in a row: %w", r.src.Redacted(), failures, err)
+		}
+		wait := backoff(failures, r.cfg.MaxBackoff)
+		r.m.reconnects.Inc()
+		r.logger.Warn("binlog connection lost; reconnecting", "error", err, "attempt", failures, "wait", wait.String(), "resume_at", r.Position().String())
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-time.After(wait):
+		}
+	}
+}
+
+// backoff is a capped exponential delay with jitter: 200ms, 400ms, … ≤ max.
+func backoff(attempt int, max time.Duration) time.Duration {
+	if max <= 0 {
+		max = 30 * time.Second
+	}
+	d := 200 * time.Millisecond
+	for i := 1; i < attempt && d < max; i++ {
+		d *= 2
+	}
+	if d > max {
+		d = max
+	}
+	return d/2 + time.Duration(rand.Int64N(int64(d/2)+1))
+}
+
+type handlerError struct{ err error }
+
+func (e *handlerError) Error() string { return e.err.Error() }
+
+// stream runs one connection until it fails or ctx ends. progressed reports
+// whether at least one transaction was handled.
+func (r *Reader) stream(ctx context.Context, h Handler) (progressed bool, err error) {
+	pos := r.Position()
+	flavor := pos.Flavor
+	scfg := replication.BinlogSyncerConfig{
+		ServerID:                r.serverID,
+		Flavor:                  flavor,
+		Host:                    r.src.Host,
+		Port:                    r.src.Port,
+		User:                    r.src.User,
+		Password:                r.src.Password,
+		TimestampStringLocation: time.UTC,
+		HeartbeatPeriod:         r.cfg.Heartbeat,
+		ReadTimeout:             r.cfg.ReadTimeout,
+		DisableRetrySync:        true,
+		Logger:                  slog.New(&minLevel{Handler: r.logger.With("component", "go-mysql").Handler(), min: slog.LevelWarn}),
+	}
+	if flavor == mysql.MariaDBFlavor {
+		scfg.DumpCommandFlag |= replication.BINLOG_SEND_ANNOTATE_ROWS_EVENT
+	}
+	var dec *Decoder
+	if len(r.cfg.Include) > 0 || len(r.cfg.Exclude) > 0 {
+		// Skip decoding row images of filtered tables: only the header is read.
+		scfg.RowsEventDecodeFunc = func(e *replication.RowsEvent, data []byte) error {
+			p, err := e.DecodeHeader(data)
+			if err != nil {
+				return err
+			}
+			if e.Table != nil && !r.filter.Match(string(e.Table.Schema), string(e.Table.Table)) {
+				return nil
+			}
+			return e.DecodeData(p, data)
+		}
+	}
+	syncer := replication.NewBinlogSyncer(scfg)
+	defer syncer.Close()
+
+	var db *sql.DB
+	if db, err = r.DB(); err != nil {
+		return false, err
+	}
+	dec, err = NewDecoder(DecoderConfig{
+		Flavor:               flavor,
+		Filter:               r.filter,
+		Schema:               newDBSchema(db),
+		AllowMissingMetadata: r.cfg.AllowMissingMetadata,
+		Logger:               r.logger,
+	}, pos.File, pos.GTIDSet)
+	if err != nil {
+		return false, err
+	}
+
+	var streamer *replication.BinlogStreamer
+	if pos.GTIDSet != "" {
+		// Parse afresh: StartSyncGTID mutates the set it is given.
+		gs, perr := mysql.ParseGTIDSet(flavor, pos.GTIDSet)
+		if perr != nil {
+			return false, fmt.Errorf("%w: bad GTID set %q: %v", ErrSource, pos.GTIDSet, perr)
+		}
+		streamer, err = syncer.StartSyncGTID(gs)
+	} else {
+		if perr := r.checkFileExists(ctx, pos); perr != nil {
+			return false, perr
+		}
+		streamer, err = syncer.StartSync(mysql.Position{Name: pos.File, Pos: pos.Pos})
+	}
+	if err != nil {
+		return false, r.classify(ctx, err, pos)
+	}
+	r.setConnected(true)
+	r.m.connected.Set(1)
+	defer func() {
+		r.setConnected(false)
+		r.m.connected.Set(0)
+	}()
+
+	for {
+		ev, err := streamer.GetEvent(ctx)
+		if err != nil {
+			if ctx.Err() != nil {
+				return progressed, ctx.Err()
+			}
+			return progressed, r.classify(ctx, err, r.Position())
+		}
+		r.m.events.Inc()
+		r.m.bytes.Add(float64(len(ev.RawData)))
+		if ev.Header.EventType == replication.HEARTBEAT_EVENT || ev.Header.EventType == replication.HEARTBEAT_LOG_EVENT_V2 {
+			if !dec.InTransaction() {
+				now := time.Now()
+				r.mu.Lock()
+				r.caughtUp, r.idleAt = true, now
+				r.mu.Unlock()
+				if err := h.HandleIdle(ctx, now); err != nil {
+					return progressed, &handlerError{err}
+				}
+			}
+			continue
+		}
+		if ev.Header.Timestamp != 0 && ev.Header.LogPos != 0 {
+			r.mu.Lock()
+			r.caughtUp = false
+			r.lastEvent = time.Unix(int64(ev.Header.Timestamp), 0)
+			r.mu.Unlock()
+		}
+		tx, err := dec.Handle(ev)
+		if err != nil {
+			return progressed, err
+		}
+		if tx == nil {
+			continue
+		}
+		for i := range tx.Changes {
+			r.m.rows.WithLabelValues(string(tx.Changes[i].Op)).Inc()
+		}
+		r.m.transactions.Inc()
+		if err := h.HandleTransaction(ctx, tx); err != nil {
+			if ctx.Err() != nil {
+				return progressed, ctx.Err()
+			}
+			return progressed, &handlerError{err}
+		}
+		progressed = true
+		r.mu.Lock()
+		r.pos = tx.Checkpoint
+		r.mu.Unlock()
+	}
+}
+
+func (r *Reader) setConnected(v bool) {
+	r.mu.Lock()
+	r.connected = v
+	r.mu.Unlock()
+}
+
+// classify turns a stream error into a purged / refused error where the
+// source says so; anything else is a connection problem worth retrying.
+func (r *Reader) classify(ctx context.Context, err error, pos Checkpoint) error {
+	var me *mysql.MyError
+	if !errors.As(err, &me) {
+		if c, ok := pingcap.Cause(err).(*mysql.MyError); ok {
+			me = c
+		}
+	}
+	if me == nil || me.Code != mysql.ER_MASTER_FATAL_ERROR_READING_BINLOG {
+		return err
+	}
+	msg := strings.ToLower(me.Message)
+	if strings.Contains(msg, "purged") || strings.Contains(msg, "could not find first log file") || strings.Contains(msg, "could not find gtid state") {
+		return r.purgedError(ctx, pos, me)
+	}
+	return fmt.Errorf("%w: %s (reading from %s): %s", ErrSource, r.src.Redacted(), pos.String(), me.Message)
+}
+
+// PurgedError says that the binlog needed to resume is gone.
+type PurgedError struct {
+	// Requested is the position rowhook asked for.
+	Requested Checkpoint
+	// OldestFile and OldestGTID describe the oldest binlog still on the
+	// source (OldestGTID: the GTID state at its start, MariaDB).
+	OldestFile string
+	OldestGTID string
+	// Cause is the server's message.
+	Cause string
+}
+
+func (e *PurgedError) Error() string {
+	oldest := e.OldestFile
+	if e.OldestGTID != "" {
+		oldest += " (starting after GTID " + e.OldestGTID + ")"
+	}
+	if oldest == "" {
+		oldest = "unknown"
+	}
+	return fmt.Sprintf("cdc: binlog purged: resume position %s is older than the oldest binlog on the source, %s; the changes in between are no longer available (source said: %s). "+
+		"Recover by choosing a new start position and discarding the checkpoint: "+
+		"start earliest (everything the source still has), start current (from now on), or gtid:SET / file:NAME:POS; "+
+		"changes in the gap can be re-read from archived binlog files with 'rowhook replay --binlog FILE'",
+		e.Requested.String(), oldest, e.Cause)
+}
+
+// Unwrap makes errors.Is(err, ErrPurged) true.
+func (e *PurgedError) Unwrap() error { return ErrPurged }
+
+func (r *Reader) purgedError(ctx context.Context, pos Checkpoint, cause error) error {
+	pe := &PurgedError{Requested: pos}
+	if cause != nil {
+		if me, ok := cause.(*mysql.MyError); ok {
+			pe.Cause = me.Message
+		} else {
+			pe.Cause = cause.Error()
+		}
+	}
+	if logs, err := r.binaryLogs(ctx); err == nil && len(logs) > 0 {
+		pe.OldestFile = logs[0]
+		if db, err := r.DB(); err == nil {
+			rows, err := db.QueryContext(ctx, "/* rowhook */ SHOW BINLOG EVENTS IN '"+strings.ReplaceAll(logs[0], "'", "")+"' LIMIT 5")
+			if err == nil {
+				cols, _ := rows.Columns()
+				for rows.Next() {
+					vals := make([]sql.NullString, len(cols))
+					ptrs := make([]any, len(cols))
+					for i := range vals {
+						ptrs[i] = &vals[i]
+					}
+					if rows.Scan(ptrs...) != nil {
+						break
+					}
+					// Log_name, Pos, Event_type, Server_id, End_log_pos, Info
+					if len(vals) >= 6 && (vals[2].String == "Gtid_list" || vals[2].String == "Previous_gtids") {
+						pe.OldestGTID = strings.Trim(vals[5].String, "[]")
+					}
+				}
+				rows.Close()
+			}
+		}
+	}
+	return pe
+}
+
+func (r *Reader) binaryLogs(ctx context.Context) ([]string, error) {
+	db, err := r.DB()
+	if err != nil {
+		return nil, err
+	}
+	rows, err := db.QueryContext(ctx, "/* rowhook */ SHOW BINARY LOGS")
+	if err != nil {
+		return nil, fmt.Errorf("show binary logs: %w", err)
+	}
+	defer rows.Close()
+	cols, _ := rows.Columns()
+	var out []string
+	for rows.Next() {
+		vals := make([]sql.NullString, len(cols))
+		ptrs := make([]any, len(cols))
+		for i := range vals {
+			ptrs[i] = &vals[i]
+		}
+		if err := rows.Scan(ptrs...); err != nil {
+			return nil, fmt.Errorf("show binary logs: %w", err)
+		}
+		out = append(out, vals[0].String)
+	}
+	return out, rows.Err()
+}
+
+func (r *Reader) checkFileExists(ctx context.Context, pos Checkpoint) error {
+	logs, err := r.binaryLogs(ctx)
+	if err != nil {
+		return err
+	}
+	for _, l := range logs {
+		if l == pos.File {
+			return nil
+		}
+	}
+	if len(logs) > 0 && pos.File < logs[0] {
+		return r.purgedError(ctx, pos, errors.New("binlog file "+pos.File+" is not on the source"))
+	}
+	return fmt.Errorf("%w: binlog file %s is not on %s (it has %s … %s)", ErrSource, pos.File, r.src.Redacted(), first(logs), last(logs))
+}
+
+func first(s []string) string {
+	if len(s) == 0 {
+		return "none"
+	}
+	return s[0]
+}
+
+func last(s []string) string {
+	if len(s) == 0 {
+		return "none"
+	}
+	return s[len(s)-1]
+}
+
+// resolveStart turns the configured start into a checkpoint.
+func (r *Reader) resolveStart(ctx context.Context) (Checkpoint, error) {
+	st, err := ParseStart(r.cfg.Start)
+	if err != nil {
+		return Checkpoint{}, err
+	}
+	db, err := r.DB()
+	if err != nil {
+		return Checkpoint{}, err
+	}
+	r.mu.Lock()
+	flavor := r.flavor
+	r.mu.Unlock()
+	cp := Checkpoint{Flavor: flavor}
+	switch st.Kind {
+	case StartGTID:
+		if _, err := mysql.ParseGTIDSet(flavor, st.GTID); err != nil {
+			return cp, fmt.Errorf("cdc: start gtid:%s is not a %s GTID set: %v", st.GTID, flavor, err)
+		}
+		cp.GTIDSet = st.GTID
+	case StartFile:
+		cp.File, cp.Pos = st.File, st.Pos
+	case StartEarliest:
+		logs, err := r.binaryLogs(ctx)
+		if err != nil {
+			return cp, err
+		}
+		if len(logs) == 0 {
+			return cp, fmt.Errorf("%w: %s has no binary logs: is log_bin on?", ErrSource, r.src.Redacted())
+		}
+		cp.File, cp.Pos = logs[0], 4
+	case StartCurrent:
+		file, pos, err := masterStatus(ctx, db)
+		if err != nil {
+			return cp, err
+		}
+		cp.File, cp.Pos = file, pos
+		var gtid sql.NullString
+		q := "SELECT @@gtid_binlog_pos"
+		if flavor == mysql.MySQLFlavor {
+			q = "SELECT IF(@@gtid_mode = 'ON', @@gtid_executed, '')"
+		}
+		if err := db.QueryRowContext(ctx, "/* rowhook */ "+q).Scan(&gtid); err != nil {
+			return cp, fmt.Errorf("cdc: read current GTID position: %w", err)
+		}
+		// An empty set on MariaDB would mean "from the beginning": keep the
+		// file position instead.
+		cp.GTIDSet = strings.ReplaceAll(gtid.String, "\n", "")
+	}
+	return cp, nil
+}
+
+func masterStatus(ctx context.Context, db *sql.DB) (string, uint32, error) {
+	rows, err := db.QueryContext(ctx, "/* rowhook */ SHOW MASTER STATUS")
+	if err != nil {
+		return "", 0, fmt.Errorf("show master status: %w", err)
+	}
+	defer rows.Close()
+	cols, _ := rows.Columns()
+	if !rows.Next() {
+		return "", 0, fmt.Errorf("%w: SHOW MASTER STATUS returned nothing: binary logging is off on the source (set log_bin)", ErrSource)
+	}
+	vals := make([]sql.NullString, len(cols))
+	ptrs := make([]any, len(cols))
+	for i := range vals {
+		ptrs[i] = &vals[i]
+	}
+	if err := rows.Scan(ptrs...); err != nil {
+		return "", 0, fmt.Errorf("show master status: %w", err)
+	}
+	var pos uint32
+	fmt.Sscan(vals[1].String, &pos)
+	return vals[0].String, pos, nil
+}
+
+// minLevel drops records below min: go-mysql logs every (re)connection at
+// info level, which belongs at debug in rowhook's logs.
+type minLevel struct {
+	slog.Handler
+	min slog.Level
+}
+
+func (h *minLevel) Enabled(ctx context.Context, l slog.Level) bool {
+	return l >= h.min && h.Handler.Enabled(ctx, l)
+}
+
+func (h *minLevel) WithAttrs(a []slog.Attr) slog.Handler {
+	return &minLevel{Handler: h.Handler.WithAttrs(a), min: h.min}
+}
+
+func (h *minLevel) WithGroup(n string) slog.Handler {
+	return &minLevel{Handler: h.Handler.WithGroup(n), min: h.min}
+}
