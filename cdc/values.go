@@ -149,7 +149,12 @@ func columnConverter(tme *replication.TableMapEvent, i int, flavor string, colla
 			return convBytes
 		}
 		return convText
-	case mysql.MYSQL_TYPE_STRING, mysql.MYSQL_TYPE_VARCHAR, mysql.MYSQL_TYPE_VAR_STRING:
+	case mysql.MYSQL_TYPE_STRING:
+		if binary() {
+			return padBytes(fixedLength(meta))
+		}
+		return convText
+	case mysql.MYSQL_TYPE_VARCHAR, mysql.MYSQL_TYPE_VAR_STRING:
 		if binary() {
 			return convBytes
 		}
@@ -282,6 +287,35 @@ func convBytes(v any) (any, error) {
 		return Bytes(bytes.Clone(x)), nil
 	}
 	return v, nil
+}
+
+// fixedLength is the byte length of a CHAR/BINARY column from its TABLE_MAP
+// metadata (the same packing the row decoder uses).
+func fixedLength(meta uint16) int {
+	if meta >= 256 {
+		b0, b1 := uint8(meta>>8), uint8(meta&0xFF)
+		if b0&0x30 != 0x30 {
+			return int(uint16(b1) | (uint16((b0&0x30)^0x30) << 4))
+		}
+		return int(meta & 0xFF)
+	}
+	return int(meta)
+}
+
+// padBytes restores the trailing zero bytes the binlog strips from BINARY(n)
+// values, so the value is the n bytes the column holds.
+func padBytes(n int) converter {
+	return func(v any) (any, error) {
+		b, err := convBytes(v)
+		if err != nil {
+			return nil, err
+		}
+		if x, ok := b.(Bytes); ok && len(x) < n {
+			x = append(x, make([]byte, n-len(x))...)
+			return x, nil
+		}
+		return b, nil
+	}
 }
 
 func convText(v any) (any, error) {
