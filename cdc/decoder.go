@@ -261,8 +261,10 @@ func (d *Decoder) commit(h *replication.EventHeader) *Transaction {
 		},
 	}
 	if len(d.changes) > 0 {
-		tx.Changes = make([]Change, len(d.changes))
-		copy(tx.Changes, d.changes)
+		// Hand the slice over instead of copying (a Change is large); the
+		// next transaction starts a new one sized like this one.
+		tx.Changes = d.changes
+		d.changes = make([]Change, 0, len(tx.Changes))
 		for i := range tx.Changes {
 			c := &tx.Changes[i]
 			c.Tx = id
@@ -273,7 +275,6 @@ func (d *Decoder) commit(h *replication.EventHeader) *Transaction {
 	d.inTx = false
 	d.standalone = false
 	d.txGTID = ""
-	d.changes = d.changes[:0]
 	d.annotation = ""
 	return tx
 }
@@ -450,6 +451,10 @@ func (t *table) image(values []any, skipped []int) (Row, error) {
 }
 
 func (t *table) changed(before, after Row, op Op) []string {
+	if op != OpUpdate && len(before)+len(after) == len(t.columns) {
+		// Full image: every column. Shared, read-only.
+		return t.columns
+	}
 	out := make([]string, 0, len(t.columns))
 	for _, col := range t.columns {
 		switch op {

@@ -172,7 +172,7 @@ func convInteger(v any) (any, error) {
 	case int32:
 		return int64(x), nil
 	case int64:
-		return x, nil
+		return v, nil // already right: returning x would box it again
 	case int:
 		return int64(x), nil
 	case uint8:
@@ -182,7 +182,7 @@ func convInteger(v any) (any, error) {
 	case uint32:
 		return uint64(x), nil
 	case uint64:
-		return x, nil
+		return v, nil
 	}
 	return v, nil
 }
