@@ -1,0 +1,127 @@
+// Package vtiger ships the schema of a real Vtiger CRM 8.3 install (the
+// tables a Potential/Opportunity touches, plus Accounts, Contacts, Leads and
+// Tickets) and the exact statement sequences Vtiger runs to create, update
+// and delete an opportunity, for tests and the demo. Vtiger uses no
+// transactions: each statement is its own binlog transaction.
+package vtiger
+
+import (
+	"context"
+	"database/sql"
+	_ "embed"
+	"fmt"
+	"strings"
+)
+
+// Schema creates the tables and seed rows (run it in the CRM's database).
+//
+//go:embed schema.sql
+var Schema string
+
+// CreatePotential is what Vtiger writes when an opportunity is created
+// through its web service; it sets @crmid to the new record's id.
+//
+//go:embed create_potential.sql
+var CreatePotential string
+
+// UpdateDeletePotential changes the opportunity's sales stage, a custom
+// field, and then soft-deletes it (uses @crmid).
+//
+//go:embed update_delete_potential.sql
+var UpdateDeletePotential string
+
+// Statements splits a script into statements: `--` and `#` comments
+// removed, split on `;` outside quotes.
+func Statements(script string) []string {
+	var out []string
+	var cur strings.Builder
+	var quote byte
+	for i := 0; i < len(script); i++ {
+		c := script[i]
+		if quote != 0 {
+			cur.WriteByte(c)
+			if c == '\\' && i+1 < len(script) {
+				i++
+				cur.WriteByte(script[i])
+			} else if c == quote {
+				quote = 0
+			}
+			continue
+		}
+		switch {
+		case c == '\'' || c == '"' || c == '`':
+			quote = c
+			cur.WriteByte(c)
+		case c == '-' && strings.HasPrefix(script[i:], "-- "), c == '#':
+			for i < len(script) && script[i] != '\n' {
+				i++
+			}
+			cur.WriteByte('\n')
+		case c == ';':
+			if s := strings.TrimSpace(cur.String()); s != "" {
+				out = append(out, s)
+			}
+			cur.Reset()
+		default:
+			cur.WriteByte(c)
+		}
+	}
+	if s := strings.TrimSpace(cur.String()); s != "" {
+		out = append(out, s)
+	}
+	return out
+}
+
+// Exec runs a script statement by statement on one connection, so session
+// variables (@crmid) carry over and each statement commits on its own, as
+// Vtiger's do.
+func Exec(ctx context.Context, conn *sql.Conn, script string) error {
+	for _, q := range Statements(script) {
+		if _, err := conn.ExecContext(ctx, q); err != nil {
+			return fmt.Errorf("vtiger: %s: %w", firstLine(q), err)
+		}
+	}
+	return nil
+}
+
+// Load creates the Vtiger schema in database name on db (created if missing).
+func Load(ctx context.Context, db *sql.DB, name string) error {
+	if _, err := db.ExecContext(ctx, "CREATE DATABASE IF NOT EXISTS `"+name+"` CHARACTER SET utf8mb3"); err != nil {
+		return fmt.Errorf("vtiger: create database %s: %w", name, err)
+	}
+	conn, err := db.Conn(ctx)
+	if err != nil {
+		return err
+	}
+	defer conn.Close()
+	if _, err := conn.ExecContext(ctx, "USE `"+name+"`"); err != nil {
+		return err
+	}
+	return Exec(ctx, conn, Schema)
+}
+
+// Session opens a connection set up like Vtiger's (non-strict sql_mode,
+// autocommit) on database name.
+func Session(ctx context.Context, db *sql.DB, name string) (*sql.Conn, error) {
+	conn, err := db.Conn(ctx)
+	if err != nil {
+		return nil, err
+	}
+	for _, q := range []string{"USE `" + name + "`", "SET SESSION sql_mode = 'NO_ENGINE_SUBSTITUTION'", "SET AUTOCOMMIT = 1"} {
+		if _, err := conn.ExecContext(ctx, q); err != nil {
+			conn.Close()
+			return nil, fmt.Errorf("vtiger: %s: %w", q, err)
+		}
+	}
+	return conn, nil
+}
+
+func firstLine(q string) string {
+	if i := strings.IndexByte(q, '\n'); i > 0 {
+		q = q[:i]
+	}
+	if len(q) > 100 {
+		q = q[:100] + "…"
+	}
+	return q
+}
