@@ -44,7 +44,7 @@ type Change struct {
 	// Before and After on an update; on insert and delete it lists every column.
 	Changed []string `json:"changed"`
 	// PK holds the primary key columns and their values (from After, or
-	// Before on delete). Empty when the table has no primary key.
+	// Before on delete). Nil when the table has no primary key.
 	PK Row `json:"pk"`
 	// Columns is the table's column list as written in the binlog.
 	Columns []string `json:"-"`

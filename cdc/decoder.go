@@ -479,7 +479,7 @@ func (t *table) changed(before, after Row, op Op) []string {
 
 func (t *table) key(img Row) Row {
 	if len(t.pkNames) == 0 {
-		return Row{}
+		return nil
 	}
 	k := make(Row, len(t.pkNames))
 	for _, c := range t.pkNames {

@@ -370,7 +370,7 @@ func (r *Reader) stream(ctx context.Context, h Handler) (progressed bool, err er
 			continue
 		}
 		for i := range tx.Changes {
-			r.m.rows.WithLabelValues(string(tx.Changes[i].Op)).Inc()
+			r.m.rowsByOp[tx.Changes[i].Op].Inc()
 		}
 		r.m.transactions.Inc()
 		if err := h.HandleTransaction(ctx, tx); err != nil {
