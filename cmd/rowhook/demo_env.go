@@ -62,12 +62,15 @@ type demoReceiver struct {
 	mu     sync.Mutex
 	reqs   []receivedRequest
 	got    chan struct{}
+	// onRequest, when set, is called with each request (rowhook receiver
+	// prints them).
+	onRequest func(receivedRequest)
 }
 
-func startDemoReceiver(secret string) (*demoReceiver, error) {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
+func startDemoReceiver(addr, secret string) (*demoReceiver, error) {
+	ln, err := net.Listen("tcp", addr)
 	if err != nil {
-		return nil, err
+		return nil, fmt.Errorf("listen %s: %w", addr, err)
 	}
 	r := &demoReceiver{ln: ln, secret: secret, got: make(chan struct{}, 100)}
 	r.srv = &http.Server{Handler: http.HandlerFunc(r.serve), ReadHeaderTimeout: 5 * time.Second}
@@ -95,6 +98,9 @@ func (r *demoReceiver) serve(w http.ResponseWriter, req *http.Request) {
 	rec.ReplyID = fmt.Sprintf("ERP-%d", 1001+len(r.reqs))
 	r.reqs = append(r.reqs, rec)
 	r.mu.Unlock()
+	if r.onRequest != nil {
+		r.onRequest(rec)
+	}
 	w.Header().Set("Content-Type", "application/json")
 	w.WriteHeader(http.StatusCreated)
 	json.NewEncoder(w).Encode(map[string]any{"id": rec.ReplyID, "status": "created"})

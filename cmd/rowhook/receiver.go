@@ -1,0 +1,56 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"flag"
+	"fmt"
+	"sync"
+	"time"
+)
+
+func init() {
+	register(command{name: "receiver", summary: "a local webhook receiver for trying rowhook out: prints requests, answers 201 {\"id\": ...}", run: runReceiver})
+}
+
+func runReceiver(ctx context.Context, args []string, io stdio) error {
+	fs := flag.NewFlagSet("receiver", flag.ContinueOnError)
+	fs.SetOutput(io.err)
+	listen := fs.String("listen", "127.0.0.1:8080", "address to listen on")
+	secret := fs.String("secret", "", "Standard Webhooks secret (whsec_...) to verify signatures with")
+	fs.Usage = func() {
+		fmt.Fprintln(io.err, "Usage: rowhook receiver [--listen ADDR] [--secret whsec_...]")
+		fmt.Fprintln(io.err, "Prints one JSON line per request received (method, path, headers, body, signature check) and")
+		fmt.Fprintln(io.err, `answers 201 {"id": "ERP-1001", "status": "created"} (the id counts up).`)
+		fs.PrintDefaults()
+	}
+	if err := fs.Parse(args); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return nil
+		}
+		return usagef("receiver: %v", err)
+	}
+	var mu sync.Mutex
+	enc := json.NewEncoder(io.out)
+	r, err := startDemoReceiver(*listen, *secret)
+	if err != nil {
+		return fmt.Errorf("receiver: %w", err)
+	}
+	r.onRequest = func(rec receivedRequest) {
+		mu.Lock()
+		defer mu.Unlock()
+		var body any = string(rec.Body)
+		if json.Valid(rec.Body) {
+			body = json.RawMessage(rec.Body)
+		}
+		enc.Encode(map[string]any{
+			"time": time.Now().UTC().Format(time.RFC3339Nano), "method": rec.Method, "path": rec.Path,
+			"headers": rec.Header, "body": body, "signature": rec.Signature, "reply_id": rec.ReplyID,
+		})
+	}
+	fmt.Fprintf(io.err, "receiver: listening on http://%s\n", r.ln.Addr())
+	<-ctx.Done()
+	r.Close()
+	return nil
+}
