@@ -1,0 +1,142 @@
+package rules
+
+import (
+	"errors"
+	"fmt"
+	"regexp"
+	"sort"
+	"strings"
+
+	"github.com/expr-lang/expr"
+	"github.com/expr-lang/expr/ast"
+	"github.com/expr-lang/expr/file"
+	"github.com/expr-lang/expr/vm"
+
+	"github.com/rowhook/rowhook/internal/yamlconf"
+)
+
+// columnSet is the set of a table's columns; nil means unknown (offline),
+// in which case column names are not checked.
+type columnSet struct {
+	table string
+	cols  map[string]bool
+	order []string
+}
+
+func (c *columnSet) has(name string) bool { return c == nil || c.cols[name] }
+
+// exprOptions are the options every program is compiled with.
+func exprOptions(asBool bool, extra ...expr.Option) []expr.Option {
+	opts := []expr.Option{expr.Env(env{})}
+	for _, h := range helpers {
+		opts = append(opts, expr.Function(h.name, h.fn, h.types...))
+	}
+	if asBool {
+		opts = append(opts, expr.AsBool())
+	}
+	return append(opts, extra...)
+}
+
+// rowAccess wraps every row.x / old.x in _v(...) (DECIMAL → number) and
+// checks the column names against cols.
+type rowAccess struct {
+	cols *columnSet
+	// raw keeps values exact (bodies): no _v wrapper.
+	raw  bool
+	errs []columnError
+}
+
+type columnError struct {
+	from int
+	msg  string
+}
+
+func (v *rowAccess) Visit(node *ast.Node) {
+	m, ok := (*node).(*ast.MemberNode)
+	if !ok {
+		return
+	}
+	id, ok := m.Node.(*ast.IdentifierNode)
+	if !ok || (id.Value != "row" && id.Value != "old") {
+		return
+	}
+	if prop, ok := m.Property.(*ast.StringNode); ok && !v.cols.has(prop.Value) {
+		v.errs = append(v.errs, columnError{
+			from: m.Property.Location().From,
+			msg: fmt.Sprintf("unknown column %q in %s%s", prop.Value, v.cols.table,
+				suggest(prop.Value, v.cols.order)),
+		})
+	}
+	if v.raw {
+		return
+	}
+	call := &ast.CallNode{Callee: &ast.IdentifierNode{Value: "_v"}, Arguments: []ast.Node{m}}
+	call.Callee.SetLocation(m.Location())
+	ast.Patch(node, call)
+}
+
+// compileCondition compiles a rule's `when` (empty: nil program, always
+// true). path is the config key path for errors.
+func compileCondition(path, src string, cols *columnSet) (*vm.Program, error) {
+	if strings.TrimSpace(src) == "" {
+		return nil, nil
+	}
+	return compileExpr(path, src, cols, true)
+}
+
+func compileExpr(path, src string, cols *columnSet, asBool bool, extra ...expr.Option) (*vm.Program, error) {
+	ra := &rowAccess{cols: cols, raw: !asBool}
+	prog, err := expr.Compile(src, exprOptions(asBool, append(extra, expr.Patch(ra))...)...)
+	if len(ra.errs) > 0 {
+		// Unknown columns first: they explain most type errors that follow.
+		sort.Slice(ra.errs, func(i, j int) bool { return ra.errs[i].from < ra.errs[j].from })
+		var errs []error
+		for _, ce := range ra.errs {
+			errs = append(errs, &yamlconf.PathError{Path: path, Offset: offsetOf(src, ce.from), Err: errors.New(ce.msg)})
+		}
+		return nil, errors.Join(errs...)
+	}
+	if err != nil {
+		return nil, exprError(path, src, err)
+	}
+	return prog, nil
+}
+
+var unknownName = regexp.MustCompile(`^unknown name (\S+)`)
+
+// exprError turns an expr compile error into a positioned path error.
+func exprError(path, src string, err error) error {
+	var fe *file.Error
+	msg := err.Error()
+	if errors.As(err, &fe) {
+		msg = fe.Message
+	}
+	if m := unknownName.FindStringSubmatch(msg); m != nil {
+		msg += suggest(m[1], append(helperNames(), "row", "old", "op", "table", "schema", "lookup", "now"))
+	}
+	if strings.HasPrefix(msg, "expected bool, but got") {
+		msg += " (a condition must be true or false; compare the value, e.g. row.x == 1, or use isNotEmpty(row.x))"
+	}
+	pe := &yamlconf.PathError{Path: path, Err: errors.New(msg)}
+	switch {
+	case fe == nil:
+	case fe.Line <= 1:
+		pe.Offset = fe.Column
+	default:
+		pe.Err = fmt.Errorf("%s (line %d, column %d of the expression)", msg, fe.Line, fe.Column+1)
+	}
+	return pe
+}
+
+// offsetOf converts a rune offset into the column on the first line (the
+// offset yamlconf adds to the value's position).
+func offsetOf(src string, from int) int {
+	n := 0
+	for _, r := range src {
+		if n == from || r == '\n' {
+			break
+		}
+		n++
+	}
+	return n
+}
