@@ -10,6 +10,7 @@ import (
 	"github.com/expr-lang/expr"
 	"github.com/expr-lang/expr/ast"
 	"github.com/expr-lang/expr/file"
+	"github.com/expr-lang/expr/parser"
 	"github.com/expr-lang/expr/vm"
 
 	"github.com/rowhook/rowhook/internal/yamlconf"
@@ -85,7 +86,9 @@ func compileCondition(path, src string, cols *columnSet) (*vm.Program, error) {
 }
 
 func compileExpr(path, src string, cols *columnSet, asBool bool, extra ...expr.Option) (*vm.Program, error) {
-	ra := &rowAccess{cols: cols, raw: !asBool}
+	// A body field that is just row.x keeps the exact value (DECIMAL as
+	// its text); inside an expression values compare as numbers.
+	ra := &rowAccess{cols: cols, raw: !asBool && isPlainColumn(src)}
 	prog, err := expr.Compile(src, exprOptions(asBool, append(extra, expr.Patch(ra))...)...)
 	if len(ra.errs) > 0 {
 		// Unknown columns first: they explain most type errors that follow.
@@ -100,6 +103,24 @@ func compileExpr(path, src string, cols *columnSet, asBool bool, extra ...expr.O
 		return nil, exprError(path, src, err)
 	}
 	return prog, nil
+}
+
+// isPlainColumn reports whether src is only a row.x / old.x access.
+func isPlainColumn(src string) bool {
+	tree, err := parser.Parse(src)
+	if err != nil {
+		return false
+	}
+	n := tree.Node
+	if c, ok := n.(*ast.ChainNode); ok {
+		n = c.Node
+	}
+	m, ok := n.(*ast.MemberNode)
+	if !ok {
+		return false
+	}
+	id, ok := m.Node.(*ast.IdentifierNode)
+	return ok && (id.Value == "row" || id.Value == "old")
 }
 
 var unknownName = regexp.MustCompile(`^unknown name (\S+)`)

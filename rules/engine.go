@@ -461,7 +461,7 @@ func (e *Engine) closeWindow(ctx context.Context, w *vtWindow) error {
 		return nil
 	}
 	rec := w.rec
-	if err := e.complete(ctx, rec, w.pending); err != nil {
+	if err := e.complete(ctx, rec, w.mod); err != nil {
 		return err
 	}
 	for _, q := range w.pending {

@@ -121,13 +121,12 @@ func sortedKeys(r cdc.Row) []string {
 // complete fills the record's tables the window did not see from the
 // source (as of now, not as of the event: documented), and sets the name
 // resolvers.
-func (e *Engine) complete(ctx context.Context, rec *vtRecord, pending []*queued) error {
+func (e *Engine) complete(ctx context.Context, rec *vtRecord, m *vtModule) error {
 	rec.names = e.nameOf
 	rec.owner = e.ownerName
 	if e.source == nil {
 		return nil
 	}
-	m := pending[0].rule.body.vtiger
 	for _, tb := range m.tables() {
 		if rec.rows[tb] != nil || !e.existing[rec.schema+"."+tb] {
 			continue
@@ -159,7 +158,8 @@ func (e *Engine) fetchRow(ctx context.Context, schema, table, keyCol string, id 
 }
 
 // nameOf returns the display name (crmentity label) of record id: from an
-// open window, the labels seen in the stream, or the source.
+// open window, the labels seen in the stream, or the source. Called with
+// e.mu held.
 func (e *Engine) nameOf(ctx context.Context, schema string, id any) any {
 	n, ok := crmidOf(id)
 	if !ok || n == 0 {
@@ -176,7 +176,13 @@ func (e *Engine) nameOf(ctx context.Context, schema string, id any) any {
 			return l
 		}
 	}
-	if e.source == nil || !e.existing[schema+"."+crmentity] {
+	return e.sourceName(ctx, schema, id)
+}
+
+// sourceName returns record id's label from the source (nil offline).
+func (e *Engine) sourceName(ctx context.Context, schema string, id any) any {
+	n, ok := crmidOf(id)
+	if !ok || n == 0 || e.source == nil || !e.existing[schema+"."+crmentity] {
 		return nil
 	}
 	var label sql.NullString
