@@ -9,6 +9,7 @@ import (
 func init() {
 	registerBody(&bodyFunc{
 		name: "RowChanged",
+		pure: true,
 		doc:  "the row change as it is: op, schema, table, key, changed columns, before and after images, commit time",
 		build: func(_ context.Context, in *buildInput) (Body, error) {
 			c := in.change

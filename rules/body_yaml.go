@@ -74,7 +74,7 @@ func compileYAMLBody(name string, c BodyConfig, cols *columnSet) (*bodyFunc, err
 	if err := errors.Join(errs...); err != nil {
 		return nil, err
 	}
-	return &bodyFunc{name: name, doc: "defined in YAML", build: yb.build}, nil
+	return &bodyFunc{name: name, doc: "defined in YAML", pure: yb.query == "", build: yb.build}, nil
 }
 
 // parseLookup checks a lookup query and turns its :name placeholders into

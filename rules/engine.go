@@ -70,6 +70,14 @@ type Engine struct {
 	machine vm.VM
 	last    cdc.Checkpoint
 	queue   []*queued
+	memo    changeMemo
+}
+
+// changeMemo holds what several rules firing on one change share.
+type changeMemo struct {
+	key      string
+	bodyFunc *bodyFunc
+	body     Body
 }
 
 // rule is a compiled rule.
@@ -309,6 +317,7 @@ func (e *Engine) Process(ctx context.Context, tx *cdc.Transaction) ([]Event, err
 		}
 		bit := opBit(ch.Op)
 		bound := false
+		e.memo = changeMemo{}
 		for _, r := range rs {
 			if r.ops&bit == 0 {
 				continue
@@ -347,10 +356,13 @@ func (e *Engine) fire(ctx context.Context, r *rule, ch *cdc.Change, win *vtWindo
 		Name:      r.body.name,
 		Webhooks:  r.cfg.Webhooks,
 		Change:    ch,
-		Key:       ch.Key(),
 		Once:      r.cfg.Once,
 		Timestamp: ch.Timestamp,
 	}}
+	if e.memo.key == "" {
+		e.memo.key = ch.Key()
+	}
+	q.ev.Key = e.memo.key
 	if m := r.body.vtiger; m != nil {
 		if win == nil || !win.accepts(m) {
 			e.logger.Warn("preset rule fired on a change the Vtiger tracker does not hold; no event",
@@ -370,9 +382,20 @@ func (e *Engine) fire(ctx context.Context, r *rule, ch *cdc.Change, win *vtWindo
 		e.queue = append(e.queue, q)
 		return nil
 	}
+	if r.body.pure && e.memo.bodyFunc == r.body {
+		// Same body function on the same change: same body (a copy of
+		// the field list, so one event's Set does not touch another's).
+		q.ev.Body = append(Body(nil), e.memo.body...)
+		q.ready = true
+		e.queue = append(e.queue, q)
+		return nil
+	}
 	body, err := r.body.build(ctx, &buildInput{change: ch, source: e.source, loc: e.loc})
 	if err != nil {
 		return fmt.Errorf("rules: rule %s, change %s: %w", r.cfg.Name, ch.ID, err)
+	}
+	if r.body.pure {
+		e.memo.bodyFunc, e.memo.body = r.body, body
 	}
 	q.ev.Body = body
 	q.ready = true

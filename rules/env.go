@@ -27,24 +27,25 @@ type env struct {
 	// same answers as the live run.
 	Now time.Time `expr:"now"`
 
-	Changed     func(col string) bool        `expr:"changed"`
-	ChangedTo   func(col string, v any) bool `expr:"changedTo"`
-	ChangedFrom func(col string, v any) bool `expr:"changedFrom"`
+	// Signatures are among expr's typed fast calls (no reflection).
+	Changed     func(col string) bool `expr:"changed"`
+	ChangedTo   func(col, v any) bool `expr:"changedTo"`
+	ChangedFrom func(col, v any) bool `expr:"changedFrom"`
 
-	IsToday             func(d any) bool            `expr:"isToday"`
-	IsTomorrow          func(d any) bool            `expr:"isTomorrow"`
-	IsYesterday         func(d any) bool            `expr:"isYesterday"`
-	DaysSince           func(d any) float64         `expr:"daysSince"`
-	DaysAgo             func(d any, n int) bool     `expr:"daysAgo"`
-	DaysLater           func(d any, n int) bool     `expr:"daysLater"`
-	LessThanDaysAgo     func(d any, n int) bool     `expr:"lessThanDaysAgo"`
-	MoreThanDaysAgo     func(d any, n int) bool     `expr:"moreThanDaysAgo"`
-	InLessThanDays      func(d any, n int) bool     `expr:"inLessThanDays"`
-	InMoreThanDays      func(d any, n int) bool     `expr:"inMoreThanDays"`
-	LessThanHoursBefore func(d any, n float64) bool `expr:"lessThanHoursBefore"`
-	LessThanHoursLater  func(d any, n float64) bool `expr:"lessThanHoursLater"`
-	MoreThanHoursBefore func(d any, n float64) bool `expr:"moreThanHoursBefore"`
-	MoreThanHoursLater  func(d any, n float64) bool `expr:"moreThanHoursLater"`
+	IsToday             func(d any) bool    `expr:"isToday"`
+	IsTomorrow          func(d any) bool    `expr:"isTomorrow"`
+	IsYesterday         func(d any) bool    `expr:"isYesterday"`
+	DaysSince           func(d any) float64 `expr:"daysSince"`
+	DaysAgo             func(d, n any) bool `expr:"daysAgo"`
+	DaysLater           func(d, n any) bool `expr:"daysLater"`
+	LessThanDaysAgo     func(d, n any) bool `expr:"lessThanDaysAgo"`
+	MoreThanDaysAgo     func(d, n any) bool `expr:"moreThanDaysAgo"`
+	InLessThanDays      func(d, n any) bool `expr:"inLessThanDays"`
+	InMoreThanDays      func(d, n any) bool `expr:"inMoreThanDays"`
+	LessThanHoursBefore func(d, n any) bool `expr:"lessThanHoursBefore"`
+	LessThanHoursLater  func(d, n any) bool `expr:"lessThanHoursLater"`
+	MoreThanHoursBefore func(d, n any) bool `expr:"moreThanHoursBefore"`
+	MoreThanHoursLater  func(d, n any) bool `expr:"moreThanHoursLater"`
 }
 
 // evalCtx is the change an env's functions look at. One per goroutine.
@@ -63,16 +64,16 @@ func newEnv(c *evalCtx) *env {
 		IsTomorrow:          func(d any) bool { return c.dayOffset(d) == 1 },
 		IsYesterday:         func(d any) bool { return c.dayOffset(d) == -1 },
 		DaysSince:           c.daysSince,
-		DaysAgo:             func(d any, n int) bool { return c.dayOffset(d) == -n },
-		DaysLater:           func(d any, n int) bool { return c.dayOffset(d) == n },
-		LessThanDaysAgo:     func(d any, n int) bool { o := c.dayOffset(d); return o != noDate && o <= 0 && o >= -n },
-		MoreThanDaysAgo:     func(d any, n int) bool { o := c.dayOffset(d); return o != noDate && o <= -n },
-		InLessThanDays:      func(d any, n int) bool { o := c.dayOffset(d); return o != noDate && o >= 0 && o <= n },
-		InMoreThanDays:      func(d any, n int) bool { o := c.dayOffset(d); return o != noDate && o >= n },
-		LessThanHoursBefore: func(d any, n float64) bool { h, ok := c.hours(d); return ok && h <= 0 && h >= -n },
-		LessThanHoursLater:  func(d any, n float64) bool { h, ok := c.hours(d); return ok && h >= 0 && h <= n },
-		MoreThanHoursBefore: func(d any, n float64) bool { h, ok := c.hours(d); return ok && h <= -n },
-		MoreThanHoursLater:  func(d any, n float64) bool { h, ok := c.hours(d); return ok && h >= n },
+		DaysAgo:             func(d, n any) bool { o, k := c.days(d, n); return o != noDate && o == -k },
+		DaysLater:           func(d, n any) bool { o, k := c.days(d, n); return o != noDate && o == k },
+		LessThanDaysAgo:     func(d, n any) bool { o, k := c.days(d, n); return o != noDate && o <= 0 && o >= -k },
+		MoreThanDaysAgo:     func(d, n any) bool { o, k := c.days(d, n); return o != noDate && o <= -k },
+		InLessThanDays:      func(d, n any) bool { o, k := c.days(d, n); return o != noDate && o >= 0 && o <= k },
+		InMoreThanDays:      func(d, n any) bool { o, k := c.days(d, n); return o != noDate && o >= k },
+		LessThanHoursBefore: func(d, n any) bool { h, ok := c.hours(d); return ok && h <= 0 && h >= -num(n) },
+		LessThanHoursLater:  func(d, n any) bool { h, ok := c.hours(d); return ok && h >= 0 && h <= num(n) },
+		MoreThanHoursBefore: func(d, n any) bool { h, ok := c.hours(d); return ok && h <= -num(n) },
+		MoreThanHoursLater:  func(d, n any) bool { h, ok := c.hours(d); return ok && h >= num(n) },
 	}
 }
 
@@ -98,6 +99,16 @@ func (e *env) bind(c *evalCtx, ch *cdc.Change, loc *time.Location) {
 
 var emptyRow = map[string]any{}
 
+// days returns dayOffset(d) and n as a whole number of days (noDate when
+// n is not a number).
+func (c *evalCtx) days(d, n any) (int, int) {
+	k := num(n)
+	if math.IsNaN(k) {
+		return noDate, 0
+	}
+	return c.dayOffset(d), int(k)
+}
+
 func (c *evalCtx) changed(col string) bool {
 	switch c.ch.Op {
 	case cdc.OpInsert:
@@ -114,18 +125,20 @@ func (c *evalCtx) changed(col string) bool {
 	return false
 }
 
-func (c *evalCtx) changedTo(col string, v any) bool {
-	if c.ch.Op == cdc.OpDelete {
+func (c *evalCtx) changedTo(col, v any) bool {
+	name, ok := col.(string)
+	if !ok || c.ch.Op == cdc.OpDelete {
 		return false
 	}
-	return c.changed(col) && looseEqual(c.ch.After[col], v)
+	return c.changed(name) && looseEqual(c.ch.After[name], v)
 }
 
-func (c *evalCtx) changedFrom(col string, v any) bool {
-	if c.ch.Op != cdc.OpUpdate {
+func (c *evalCtx) changedFrom(col, v any) bool {
+	name, ok := col.(string)
+	if !ok || c.ch.Op != cdc.OpUpdate {
 		return false
 	}
-	return c.changed(col) && looseEqual(c.ch.Before[col], v)
+	return c.changed(name) && looseEqual(c.ch.Before[name], v)
 }
 
 // noDate is dayOffset's answer for a value that is not a date.

@@ -37,7 +37,10 @@ type bodyFunc struct {
 	// settle window and the body is built from the assembled record.
 	vtiger *vtModule
 	kind   vtKind
-	build  func(ctx context.Context, in *buildInput) (Body, error)
+	// pure: the body depends on the change alone (no lookups), so rules
+	// firing on one change share it.
+	pure  bool
+	build func(ctx context.Context, in *buildInput) (Body, error)
 }
 
 // builtins are the Go-defined body functions by name.
@@ -92,24 +95,28 @@ func rowBody(r cdc.Row, cols []string) Body {
 		return nil
 	}
 	b := make(Body, 0, len(r))
-	seen := make(map[string]bool, len(cols))
 	for _, c := range cols {
-		if v, ok := r[c]; ok && !seen[c] {
+		if v, ok := r[c]; ok {
 			b = append(b, Field{Name: c, Value: v})
-			seen[c] = true
 		}
 	}
-	if len(seen) < len(r) {
-		var rest []string
-		for k := range r {
-			if !seen[k] {
-				rest = append(rest, k)
-			}
+	if len(b) == len(r) {
+		return b
+	}
+	// Columns missing from cols (or cols not given): sorted, after the rest.
+	seen := make(map[string]bool, len(b))
+	for _, f := range b {
+		seen[f.Name] = true
+	}
+	var rest []string
+	for k := range r {
+		if !seen[k] {
+			rest = append(rest, k)
 		}
-		sort.Strings(rest)
-		for _, k := range rest {
-			b = append(b, Field{Name: k, Value: r[k]})
-		}
+	}
+	sort.Strings(rest)
+	for _, k := range rest {
+		b = append(b, Field{Name: k, Value: r[k]})
 	}
 	return b
 }
