@@ -1,0 +1,598 @@
+package dispatch
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"sort"
+	"sync"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"golang.org/x/time/rate"
+
+	"github.com/rowhook/rowhook/cdc"
+	"github.com/rowhook/rowhook/rules"
+)
+
+// ErrUnknownWebhook: an event names a webhook the configuration lacks.
+var ErrUnknownWebhook = errors.New("dispatch: unknown webhook")
+
+// Deps are the Dispatcher's collaborators. Zero fields get defaults.
+type Deps struct {
+	// Logger receives the dispatcher's logs (default: discard).
+	Logger *slog.Logger
+	// Registerer registers the dispatch metrics (nil: not registered).
+	Registerer prometheus.Registerer
+	// Clock and Jitter drive retry and schedule timing (default: real time,
+	// math/rand).
+	Clock  Clock
+	Jitter Jitter
+	// Transport is the shared HTTP transport; webhooks with TLS options get
+	// a clone. Default: a keep-alive transport honouring HTTP(S)_PROXY.
+	Transport *http.Transport
+	// Writeback applies responses of rules that write back; may be nil.
+	Writeback Writebacker
+	// Encoders adds content types (soap) by factory.
+	Encoders map[string]EncoderFactory
+	// AdminOpen lets the admin API answer without the bearer token: set it
+	// only when the listener is bound to loopback.
+	AdminOpen bool
+	// Resolver resolves subscription hosts for the SSRF check (default
+	// net.DefaultResolver).
+	Resolver *net.Resolver
+	// DrainTimeout bounds how long Run waits for in-flight attempts after
+	// its context is cancelled (default 10s).
+	DrainTimeout time.Duration
+	// PollInterval is how often idle queues look for deliveries another
+	// process (rowhook redeliver) made pending (default 1s).
+	PollInterval time.Duration
+	// FlushInterval is how long a checkpoint with no deliveries may wait
+	// before it is written (default 200ms).
+	FlushInterval time.Duration
+	// UserAgent is sent with every request (default "rowhook").
+	UserAgent string
+}
+
+// Dispatcher turns events into durable deliveries and sends them.
+type Dispatcher struct {
+	cfg         Config
+	store       Store
+	log         *slog.Logger
+	clock       Clock
+	jitter      Jitter
+	m           *metrics
+	wb          Writebacker
+	endpoints   map[string]*endpoint
+	subEndpoint *endpoint
+	guard       *Guard
+	resolver    *net.Resolver
+	adminOpen   bool
+	drain       time.Duration
+	poll        time.Duration
+	flushEvery  time.Duration
+
+	cmu        sync.Mutex
+	cur        *commitBatch
+	committing bool
+	commitErr  error
+
+	smu  sync.RWMutex
+	subs map[string]Subscription
+
+	qmu      sync.Mutex
+	queues   map[queueKey]*queue
+	newQueue chan struct{}
+	toStart  []*queue
+	running  bool
+
+	results chan *recordReq
+	wbWake  chan struct{}
+}
+
+// New builds a Dispatcher for cfg (validated here too) over store.
+func New(cfg Config, store Store, deps Deps) (*Dispatcher, error) {
+	if err := cfg.Validate(); err != nil {
+		return nil, fmt.Errorf("dispatch config: %w", err)
+	}
+	cfg = cfg.WithDefaults()
+	d := &Dispatcher{
+		cfg: cfg, store: store, log: deps.Logger, clock: deps.Clock, jitter: deps.Jitter, wb: deps.Writeback,
+		endpoints: map[string]*endpoint{}, resolver: deps.Resolver, adminOpen: deps.AdminOpen,
+		drain: deps.DrainTimeout, poll: deps.PollInterval, flushEvery: deps.FlushInterval,
+		subs: map[string]Subscription{}, queues: map[queueKey]*queue{}, newQueue: make(chan struct{}, 1),
+		results: make(chan *recordReq, 1024), wbWake: make(chan struct{}, 1),
+	}
+	if d.log == nil {
+		d.log = slog.New(slog.DiscardHandler)
+	}
+	d.log = d.log.With("component", "dispatch")
+	if d.clock == nil {
+		d.clock = realClock{}
+	}
+	if d.jitter == nil {
+		d.jitter = defaultJitter
+	}
+	if d.drain <= 0 {
+		d.drain = 10 * time.Second
+	}
+	if d.poll <= 0 {
+		d.poll = time.Second
+	}
+	if d.flushEvery <= 0 {
+		d.flushEvery = 200 * time.Millisecond
+	}
+	ua := deps.UserAgent
+	if ua == "" {
+		ua = "rowhook"
+	}
+	d.m = newMetrics(deps.Registerer, store)
+	d.m.queueCollect.now = d.clock.Now
+	base := deps.Transport
+	if base == nil {
+		base = defaultTransport()
+	}
+	names := make([]string, 0, len(cfg.Webhooks))
+	for n := range cfg.Webhooks {
+		names = append(names, n)
+	}
+	sort.Strings(names)
+	for _, name := range names {
+		ep, err := d.newEndpoint(name, cfg.Webhooks[name], base, deps.Encoders, ua)
+		if err != nil {
+			return nil, fmt.Errorf("webhook %s: %w", name, err)
+		}
+		d.endpoints[name] = ep
+	}
+	if cfg.Admin.Subscriptions.Enabled {
+		g, err := NewGuard(cfg.Admin.Subscriptions.AllowedHosts)
+		if err != nil {
+			return nil, fmt.Errorf("admin.subscriptions.allowed_hosts: %w", err)
+		}
+		d.guard = g
+		tr := base.Clone()
+		tr.Proxy = nil // a proxy would dial for us, past the guard
+		tr.DialContext = g.DialContext(&net.Dialer{Timeout: 10 * time.Second, KeepAlive: 30 * time.Second})
+		sc := WebhookConfig{Method: "POST", ContentType: ContentJSON, Signing: cfg.Admin.Subscriptions.Signing, URL: "https://subscriber"}.withDefaults(cfg.Delivery)
+		ep, err := d.newEndpoint(SubscriptionWebhook, sc, tr, nil, ua)
+		if err != nil {
+			return nil, fmt.Errorf("subscriptions: %w", err)
+		}
+		ep.tmpl = nil
+		d.subEndpoint = ep
+	}
+	return d, nil
+}
+
+func defaultTransport() *http.Transport {
+	return &http.Transport{
+		Proxy:                 http.ProxyFromEnvironment,
+		DialContext:           (&net.Dialer{Timeout: 10 * time.Second, KeepAlive: 30 * time.Second}).DialContext,
+		ForceAttemptHTTP2:     true,
+		MaxIdleConns:          512,
+		MaxIdleConnsPerHost:   64,
+		IdleConnTimeout:       90 * time.Second,
+		TLSHandshakeTimeout:   10 * time.Second,
+		ExpectContinueTimeout: time.Second,
+	}
+}
+
+func (d *Dispatcher) newEndpoint(name string, w WebhookConfig, base *http.Transport, encoders map[string]EncoderFactory, ua string) (*endpoint, error) {
+	ep := &endpoint{name: name, cfg: w, red: newRedactor(w), maxResp: d.cfg.Delivery.MaxResponseBytes,
+		bodyLimit: d.cfg.State.BodyLimit, userAgent: ua}
+	var err error
+	if ep.tmpl, err = parseURLTemplate(w.URL); err != nil {
+		return nil, fmt.Errorf("url: %w", err)
+	}
+	if f, ok := encoders[w.ContentType]; ok {
+		if ep.enc, err = f(name, w); err != nil {
+			return nil, fmt.Errorf("content_type %s: %w", w.ContentType, err)
+		}
+	} else if enc, ok := builtinEncoder(w); ok {
+		ep.enc = enc
+	} else {
+		return nil, fmt.Errorf("content_type %s: no encoder registered (is the SOAP package wired in?)", w.ContentType)
+	}
+	tr := base
+	tc, err := w.TLS.tlsConfig()
+	if err != nil {
+		return nil, fmt.Errorf("tls: %w", err)
+	}
+	if tc != nil {
+		tr = base.Clone()
+		tr.TLSClientConfig = tc
+	}
+	ep.client = &http.Client{Transport: tr, CheckRedirect: noRedirect}
+	tokenClient := &http.Client{Transport: tr, Timeout: w.Timeout}
+	if ep.auth, err = newAuthenticator(w.Auth, tokenClient); err != nil {
+		return nil, err
+	}
+	if w.Signing.Secret != "" {
+		if ep.key, err = decodeSecret(w.Signing.Secret); err != nil {
+			return nil, fmt.Errorf("signing: %w", err)
+		}
+	}
+	if w.RateLimit != "" {
+		lim, burst, err := parseRate(w.RateLimit)
+		if err != nil {
+			return nil, err
+		}
+		ep.limiter = rate.NewLimiter(lim, burst)
+	}
+	if w.Mode == ModeScheduled {
+		s, err := ParseSchedule(w.Schedule)
+		if err != nil {
+			return nil, err
+		}
+		loc := time.UTC
+		if w.Timezone != "" {
+			if loc, err = time.LoadLocation(w.Timezone); err != nil {
+				return nil, err
+			}
+		}
+		ep.sched = WithLocation(s, loc)
+	}
+	return ep, nil
+}
+
+// Checkpoint returns where the binlog reader should resume.
+func (d *Dispatcher) Checkpoint(ctx context.Context) (cdc.Checkpoint, bool, error) {
+	return d.store.Checkpoint(ctx)
+}
+
+// Enqueue stores the deliveries of events and the checkpoint cp in one
+// store transaction. Call it once per binlog transaction, in binlog order,
+// even with no events: then it only records cp in memory and returns at
+// once (the checkpoint is written with the next deliveries, by Flush, or
+// by Run within FlushInterval). With events it returns when they and cp
+// are durable; concurrent callers share commits (group commit), and a
+// caller waits only as long as the store takes.
+//
+// An error means the store failed: nothing after the last durable
+// checkpoint is trusted, every later call fails too, and the reader must
+// restart from Checkpoint (replayed events get the same delivery ids).
+func (d *Dispatcher) Enqueue(ctx context.Context, cp cdc.Checkpoint, events []rules.Event) error {
+	ds, err := d.build(events)
+	if err != nil {
+		return err
+	}
+	return d.commit(ctx, cp, ds, len(ds) > 0)
+}
+
+// Flush writes a checkpoint that Enqueue holds in memory.
+func (d *Dispatcher) Flush(ctx context.Context) error {
+	return d.commit(ctx, cdc.Checkpoint{}, nil, true)
+}
+
+func (d *Dispatcher) build(events []rules.Event) ([]NewDelivery, error) {
+	if len(events) == 0 {
+		return nil, nil
+	}
+	now := d.clock.Now().UTC()
+	ds := make([]NewDelivery, 0, len(events))
+	for i := range events {
+		ev := &events[i]
+		var change json.RawMessage
+		if d.wb != nil && d.wb.Needs(ev.Rule) {
+			var err error
+			if change, err = encodeChange(ev.Change); err != nil {
+				return nil, fmt.Errorf("enqueue event %s: encode change: %w", ev.ID, err)
+			}
+		}
+		for _, name := range ev.Webhooks {
+			ep, ok := d.endpoints[name]
+			if !ok {
+				return nil, fmt.Errorf("enqueue event %s of rule %s: %w %q", ev.ID, ev.Rule, ErrUnknownWebhook, name)
+			}
+			ds = append(ds, d.newDelivery(ev, ep, name, "", "", now, change))
+		}
+		if d.subEndpoint != nil {
+			for _, s := range d.subscriptionsFor(ev.Name) {
+				ds = append(ds, d.newDelivery(ev, d.subEndpoint, SubscriptionWebhook, s.ID, s.URL, now, change))
+			}
+		}
+	}
+	return ds, nil
+}
+
+func (d *Dispatcher) newDelivery(ev *rules.Event, ep *endpoint, webhook, sub, subURL string, now time.Time, change json.RawMessage) NewDelivery {
+	nd := NewDelivery{
+		ID: DeliveryID(ev.ID, webhook, sub), EventID: ev.ID, Rule: ev.Rule, Event: ev.Name, Webhook: webhook,
+		Subscription: sub, Key: ev.Key, Once: ev.Once, Method: ep.cfg.Method, EventTime: ev.Timestamp,
+		CreatedAt: now, NextAt: now, Change: change,
+	}
+	if ep.sched != nil {
+		nd.NextAt = ep.sched.Next(now)
+	}
+	var errs []error
+	u := subURL
+	if ep.tmpl != nil {
+		var err error
+		if u, err = ep.tmpl.render(ev); err != nil {
+			errs = append(errs, err)
+		}
+	}
+	p, err := ep.enc.Encode(ev)
+	if err != nil {
+		errs = append(errs, fmt.Errorf("encode body: %w", err))
+	}
+	if u != "" && len(p.Query) > 0 {
+		u, _ = appendQuery(u, ev.Body, p.Query)
+	}
+	nd.URL, nd.ContentType, nd.Body, nd.Headers = u, p.ContentType, p.Body, p.Headers
+	if len(errs) > 0 {
+		nd.Error = errors.Join(errs...).Error()
+		d.log.Error("delivery cannot be built; stored as failed", "delivery_id", nd.ID, "webhook", webhook, "event_id", ev.ID, "error", nd.Error)
+	}
+	return nd
+}
+
+type commitBatch struct {
+	cp      cdc.Checkpoint
+	ds      []NewDelivery
+	waiters int
+	done    chan struct{}
+	err     error
+}
+
+func (d *Dispatcher) commit(ctx context.Context, cp cdc.Checkpoint, ds []NewDelivery, wait bool) error {
+	d.cmu.Lock()
+	if d.commitErr != nil {
+		err := d.commitErr
+		d.cmu.Unlock()
+		return err
+	}
+	if d.cur == nil {
+		if !wait && cp.IsZero() {
+			d.cmu.Unlock()
+			return nil
+		}
+		d.cur = &commitBatch{done: make(chan struct{})}
+	}
+	b := d.cur
+	if !cp.IsZero() {
+		b.cp = cp
+	}
+	b.ds = append(b.ds, ds...)
+	if !wait {
+		d.cmu.Unlock()
+		return nil
+	}
+	b.waiters++
+	if d.committing {
+		d.cmu.Unlock()
+		select {
+		case <-b.done:
+			return b.err
+		case <-ctx.Done():
+			// The batch is committed by the leader regardless.
+			return ctx.Err()
+		}
+	}
+	d.committing = true
+	for d.cur != nil && d.cur.waiters > 0 {
+		cb := d.cur
+		d.cur = nil
+		d.cmu.Unlock()
+		cb.err = d.storeCommit(cb)
+		d.cmu.Lock()
+		if cb.err != nil && d.commitErr == nil {
+			d.commitErr = cb.err
+		}
+		close(cb.done)
+	}
+	d.committing = false
+	d.cmu.Unlock()
+	<-b.done
+	return b.err
+}
+
+func (d *Dispatcher) storeCommit(b *commitBatch) error {
+	if b.cp.IsZero() && len(b.ds) == 0 {
+		return nil
+	}
+	// Never the caller's context: the batch holds other callers' events.
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	start := time.Now()
+	n, err := d.store.Commit(ctx, b.cp, b.ds)
+	d.m.commitDur.Observe(time.Since(start).Seconds())
+	if err != nil {
+		d.m.storeErrors.Inc()
+		d.log.Error("store commit failed; the binlog reader must restart from the last checkpoint", "error", err, "deliveries", len(b.ds))
+		return fmt.Errorf("enqueue: %w", err)
+	}
+	d.m.enqueued.Add(float64(n))
+	seen := map[queueKey]bool{}
+	for i := range b.ds {
+		k := queueKey{b.ds[i].Webhook, b.ds[i].Subscription}
+		if !seen[k] {
+			seen[k] = true
+			d.wake(k)
+		}
+	}
+	return nil
+}
+
+func (d *Dispatcher) subscriptionsFor(event string) []Subscription {
+	d.smu.RLock()
+	defer d.smu.RUnlock()
+	var out []Subscription
+	for _, s := range d.subs {
+		if s.Event == event || s.Event == "*" {
+			out = append(out, s)
+		}
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].ID < out[j].ID })
+	return out
+}
+
+// loadState reads subscriptions and disabled webhooks from the store.
+func (d *Dispatcher) loadState(ctx context.Context) error {
+	if d.subEndpoint != nil {
+		subs, err := d.store.Subscriptions(ctx)
+		if err != nil {
+			return err
+		}
+		d.smu.Lock()
+		for _, s := range subs {
+			d.subs[s.ID] = s
+		}
+		d.smu.Unlock()
+	}
+	disabled, err := d.store.DisabledWebhooks(ctx)
+	if err != nil {
+		return err
+	}
+	for name, reason := range disabled {
+		if _, ok := d.endpoints[name]; ok {
+			q := d.queue(queueKey{webhook: name})
+			q.mu.Lock()
+			q.disabled = reason
+			q.mu.Unlock()
+			d.m.paused.WithLabelValues(name).Set(2)
+		}
+	}
+	return nil
+}
+
+// Run sends deliveries until ctx is cancelled, then lets in-flight attempts
+// finish (at most DrainTimeout), records their results, writes a held
+// checkpoint and returns nil. It also runs pending writebacks and the
+// delivery log's retention job.
+func (d *Dispatcher) Run(ctx context.Context) error {
+	if err := d.loadState(ctx); err != nil {
+		return fmt.Errorf("dispatch: load state: %w", err)
+	}
+	attemptCtx, cancelAttempts := context.WithCancel(context.WithoutCancel(ctx))
+	defer cancelAttempts()
+	var attempts, pumps, background sync.WaitGroup
+	recorderDone := make(chan struct{})
+	go func() {
+		defer close(recorderDone)
+		d.recorder(context.WithoutCancel(ctx))
+	}()
+	start := func(q *queue) {
+		qctx, cancel := context.WithCancel(ctx)
+		q.mu.Lock()
+		q.cancel = cancel
+		q.mu.Unlock()
+		pumps.Add(1)
+		go func() {
+			defer pumps.Done()
+			defer cancel()
+			d.pump(qctx, q, attemptCtx, &attempts)
+		}()
+	}
+	d.qmu.Lock()
+	d.running = true
+	for _, q := range d.queues {
+		d.toStart = append(d.toStart, q)
+	}
+	select {
+	case d.newQueue <- struct{}{}:
+	default:
+	}
+	d.qmu.Unlock()
+	for name := range d.endpoints {
+		d.queue(queueKey{webhook: name})
+	}
+	d.smu.RLock()
+	for id := range d.subs {
+		d.queue(queueKey{SubscriptionWebhook, id})
+	}
+	d.smu.RUnlock()
+	if d.wb != nil {
+		background.Add(1)
+		go func() {
+			defer background.Done()
+			d.writebackLoop(ctx)
+		}()
+	}
+	background.Add(1)
+	go func() {
+		defer background.Done()
+		d.cleanupLoop(ctx)
+	}()
+	flush := time.NewTicker(d.flushEvery)
+	defer flush.Stop()
+loop:
+	for {
+		select {
+		case <-ctx.Done():
+			break loop
+		case <-d.newQueue:
+			d.qmu.Lock()
+			qs := d.toStart
+			d.toStart = nil
+			d.qmu.Unlock()
+			for _, q := range qs {
+				start(q)
+			}
+		case <-flush.C:
+			if err := d.flushHeld(ctx); err != nil {
+				d.log.Error("checkpoint flush failed", "error", err)
+			}
+		}
+	}
+	d.qmu.Lock()
+	d.running = false
+	d.qmu.Unlock()
+	pumps.Wait()
+	drained := make(chan struct{})
+	go func() {
+		attempts.Wait()
+		close(drained)
+	}()
+	select {
+	case <-drained:
+	case <-time.After(d.drain):
+		d.log.Warn("drain timeout: cancelling in-flight attempts; they stay pending and are sent again on restart", "timeout", d.drain)
+		cancelAttempts()
+		<-drained
+	}
+	close(d.results)
+	<-recorderDone
+	background.Wait()
+	fctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
+	defer cancel()
+	if err := d.Flush(fctx); err != nil {
+		return fmt.Errorf("dispatch: final checkpoint flush: %w", err)
+	}
+	return nil
+}
+
+// flushHeld writes a held checkpoint, if any.
+func (d *Dispatcher) flushHeld(ctx context.Context) error {
+	d.cmu.Lock()
+	held := d.cur != nil && !d.committing
+	d.cmu.Unlock()
+	if !held {
+		return nil
+	}
+	return d.Flush(ctx)
+}
+
+func (d *Dispatcher) cleanupLoop(ctx context.Context) {
+	for {
+		cutoff := d.clock.Now().Add(-d.cfg.State.Retention)
+		n, err := d.store.Prune(ctx, cutoff)
+		switch {
+		case ctx.Err() != nil:
+			return
+		case err != nil:
+			d.log.Error("delivery log clean-up failed", "error", err)
+		case n > 0:
+			d.log.Info("delivery log cleaned up", "deleted", n, "older_than", cutoff)
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-d.clock.After(d.cfg.State.CleanupInterval):
+		}
+	}
+}

@@ -1,0 +1,497 @@
+package dispatch
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sync"
+	"time"
+)
+
+// queueKey names a delivery queue: a configured webhook, or one
+// subscription. Each queue has its own pump and worker budget, so a slow
+// endpoint never holds up another.
+type queueKey struct {
+	webhook      string
+	subscription string
+}
+
+func (k queueKey) String() string {
+	if k.subscription != "" {
+		return k.webhook + "/" + k.subscription
+	}
+	return k.webhook
+}
+
+// queue is the in-memory state of one queue: attempts in flight (still
+// pending in the store until their result is recorded), and the pause.
+type queue struct {
+	key    queueKey
+	ep     *endpoint
+	wakeCh chan struct{}
+
+	mu           sync.Mutex
+	inflight     map[string]bool
+	failingSince time.Time
+	pausedUntil  time.Time
+	probing      bool
+	disabled     string
+	cancel       context.CancelFunc
+}
+
+// queue returns the queue for k, creating it (and asking Run to start its
+// pump) on first use.
+func (d *Dispatcher) queue(k queueKey) *queue {
+	d.qmu.Lock()
+	defer d.qmu.Unlock()
+	if q, ok := d.queues[k]; ok {
+		return q
+	}
+	ep := d.endpoints[k.webhook]
+	if k.subscription != "" {
+		ep = d.subEndpoint
+	}
+	if ep == nil {
+		return nil
+	}
+	q := &queue{key: k, ep: ep, wakeCh: make(chan struct{}, 1), inflight: map[string]bool{}}
+	d.queues[k] = q
+	if d.running {
+		d.toStart = append(d.toStart, q)
+		select {
+		case d.newQueue <- struct{}{}:
+		default:
+		}
+	}
+	return q
+}
+
+// wake nudges a queue's pump (deliveries were added or became due).
+func (d *Dispatcher) wake(k queueKey) {
+	d.qmu.Lock()
+	q, ok := d.queues[k]
+	running := d.running
+	d.qmu.Unlock()
+	if !ok {
+		if !running {
+			return
+		}
+		if q = d.queue(k); q == nil {
+			return
+		}
+	}
+	q.wake()
+}
+
+func (q *queue) wake() {
+	select {
+	case q.wakeCh <- struct{}{}:
+	default:
+	}
+}
+
+func (q *queue) release(id string) {
+	q.mu.Lock()
+	delete(q.inflight, id)
+	q.mu.Unlock()
+	q.wake()
+}
+
+// orderedScan is how many pending deliveries a per-record queue looks at
+// per pass.
+const orderedScan = 2000
+
+// pump starts attempts for due deliveries of q until ctx is cancelled.
+func (d *Dispatcher) pump(ctx context.Context, q *queue, attemptCtx context.Context, attempts *sync.WaitGroup) {
+	for {
+		wait := d.fill(ctx, q, attemptCtx, attempts)
+		select {
+		case <-ctx.Done():
+			return
+		case <-q.wakeCh:
+		case <-d.clock.After(wait):
+		}
+	}
+}
+
+// fill starts as many attempts as q's budget allows and returns how long to
+// sleep before looking again.
+func (d *Dispatcher) fill(ctx context.Context, q *queue, attemptCtx context.Context, attempts *sync.WaitGroup) time.Duration {
+	now := d.clock.Now()
+	wait := d.poll
+	ep := q.ep
+	q.mu.Lock()
+	if q.disabled != "" {
+		q.mu.Unlock()
+		return wait
+	}
+	if now.Before(q.pausedUntil) {
+		until := q.pausedUntil.Sub(now)
+		q.mu.Unlock()
+		return until
+	}
+	budget := ep.cfg.Concurrency
+	if q.probing {
+		budget = 1
+	}
+	capacity := budget - len(q.inflight)
+	inflight := len(q.inflight)
+	q.mu.Unlock()
+	if capacity <= 0 {
+		return wait
+	}
+	ordered := ep.cfg.Ordering == OrderingPerRecord
+	pq := PendingQuery{Webhook: q.key.webhook, Subscription: q.key.subscription}
+	if ordered {
+		pq.Limit = orderedScan
+	} else {
+		pq.DueBy = now
+		pq.Limit = inflight + capacity
+	}
+	rows, err := d.store.Pending(ctx, pq)
+	if err != nil {
+		if ctx.Err() == nil {
+			d.m.storeErrors.Inc()
+			d.log.Error("read pending deliveries", "webhook", ep.name, "error", err)
+		}
+		return wait
+	}
+	blocked := map[string]bool{}
+	q.mu.Lock()
+	for i := range rows {
+		row := rows[i]
+		if ordered {
+			if blocked[row.Key] {
+				continue
+			}
+			blocked[row.Key] = true
+		}
+		if q.inflight[row.ID] {
+			continue
+		}
+		if row.NextAt.After(now) {
+			if w := row.NextAt.Sub(now); w < wait {
+				wait = w
+			}
+			continue
+		}
+		if capacity == 0 {
+			break
+		}
+		capacity--
+		q.inflight[row.ID] = true
+		attempts.Add(1)
+		go func() {
+			defer attempts.Done()
+			d.send(attemptCtx, q, &row)
+		}()
+	}
+	q.mu.Unlock()
+	if !ordered && capacity > 0 {
+		if next, ok, err := d.store.NextDue(ctx, q.key.webhook, q.key.subscription); err == nil && ok && next.After(now) {
+			if w := next.Sub(now); w < wait {
+				wait = w
+			}
+		}
+	}
+	return wait
+}
+
+type recordReq struct {
+	res  Result
+	done chan error
+}
+
+// send makes one attempt of row and records its result.
+func (d *Dispatcher) send(ctx context.Context, q *queue, row *Delivery) {
+	defer q.release(row.ID)
+	ep := q.ep
+	if ep.limiter != nil {
+		if err := ep.limiter.Wait(ctx); err != nil {
+			return
+		}
+	}
+	n := row.Attempts + 1
+	a, resp, err := ep.attempt(ctx, row, n, d.clock)
+	if err != nil && ctx.Err() != nil {
+		// Shutdown cut the attempt short: it stays pending, to be sent
+		// again (same webhook-id) after the restart.
+		return
+	}
+	now := d.clock.Now()
+	res := Result{Attempt: a, Attempts: n}
+	label := metricLabel(q.key)
+	d.m.attemptDur.WithLabelValues(label).Observe(a.Duration.Seconds())
+	log := d.log.With("delivery_id", row.ID, "webhook", label, "attempt", n)
+	if q.key.subscription != "" {
+		log = log.With("subscription", q.key.subscription)
+	}
+	var gone bool
+	ae, retry := retryable(err)
+	switch {
+	case err == nil:
+		res.Status = StatusOK
+		if d.wb != nil && d.wb.Needs(row.Rule) && resp != nil {
+			res.Writeback = resp
+		}
+		d.m.deliveries.WithLabelValues(label, outcomeOK).Inc()
+		d.succeeded(q, log)
+		log.Debug("delivered", "status", a.Status, "duration", a.Duration)
+	case ae != nil && ae.Gone:
+		gone = true
+		res.Status = StatusFailed
+		d.m.deliveries.WithLabelValues(label, outcomeGone).Inc()
+		d.m.deadLetters.WithLabelValues(label).Inc()
+	case retry && n < ep.cfg.Retry.MaxAttempts:
+		res.Status = StatusPending
+		var after time.Duration
+		if ae != nil {
+			after = ae.RetryAfter
+		}
+		res.NextAt = now.Add(ep.cfg.Retry.Backoff(n, after, d.jitter()))
+		d.m.deliveries.WithLabelValues(label, outcomeRetry).Inc()
+		d.m.retries.WithLabelValues(label).Inc()
+		d.failed(q, now, log)
+		log.Info("attempt failed; will retry", "status", a.Status, "error", a.Error, "next_at", res.NextAt)
+	case retry:
+		res.Status = StatusDead
+		d.m.deliveries.WithLabelValues(label, outcomeDead).Inc()
+		d.m.deadLetters.WithLabelValues(label).Inc()
+		d.failed(q, now, log)
+		log.Warn("delivery dead after its last attempt", "status", a.Status, "error", a.Error, "attempts", n)
+	default:
+		res.Status = StatusFailed
+		d.m.deliveries.WithLabelValues(label, outcomeFailed).Inc()
+		d.m.deadLetters.WithLabelValues(label).Inc()
+		log.Warn("delivery failed permanently", "status", a.Status, "error", a.Error)
+	}
+	if err := d.record(res); err != nil {
+		log.Error("record attempt", "error", err)
+		return
+	}
+	if res.Writeback != nil {
+		select {
+		case d.wbWake <- struct{}{}:
+		default:
+		}
+	}
+	if gone {
+		d.gone(q, log)
+	}
+}
+
+func metricLabel(k queueKey) string {
+	if k.subscription != "" {
+		return SubscriptionWebhook
+	}
+	return k.webhook
+}
+
+// record hands a result to the recorder and waits until it is durable, so
+// the delivery leaves the in-flight set only once the store agrees.
+func (d *Dispatcher) record(res Result) error {
+	r := &recordReq{res: res, done: make(chan error, 1)}
+	d.results <- r
+	return <-r.done
+}
+
+// recorder writes attempt results in batches (one transaction for all the
+// results waiting), retrying a failing store until it recovers.
+func (d *Dispatcher) recorder(ctx context.Context) {
+	batch := make([]*recordReq, 0, 256)
+	rs := make([]Result, 0, 256)
+	for first := range d.results {
+		batch = append(batch[:0], first)
+	more:
+		for len(batch) < cap(batch) {
+			select {
+			case r, ok := <-d.results:
+				if !ok {
+					break more
+				}
+				batch = append(batch, r)
+			default:
+				break more
+			}
+		}
+		rs = rs[:0]
+		for _, r := range batch {
+			rs = append(rs, r.res)
+		}
+		var err error
+		for try := 0; ; try++ {
+			if err = d.store.Record(ctx, rs); err == nil || try >= 30 {
+				break
+			}
+			d.m.storeErrors.Inc()
+			d.log.Error("record attempts; retrying", "error", err)
+			time.Sleep(time.Second)
+		}
+		for _, r := range batch {
+			r.done <- err
+		}
+	}
+}
+
+// failed notes a retryable failure; an endpoint failing for PauseAfter is
+// paused for PauseFor, then probed with one attempt at a time.
+func (d *Dispatcher) failed(q *queue, now time.Time, log interface {
+	Warn(string, ...any)
+}) {
+	pauseAfter := d.cfg.Delivery.PauseAfter
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	if q.failingSince.IsZero() {
+		q.failingSince = now
+	}
+	if pauseAfter < 0 {
+		return
+	}
+	if q.probing || now.Sub(q.failingSince) >= pauseAfter {
+		q.pausedUntil = now.Add(d.cfg.Delivery.PauseFor)
+		if !q.probing {
+			log.Warn("endpoint paused: failing continuously", "failing_since", q.failingSince, "paused_until", q.pausedUntil)
+			d.m.paused.WithLabelValues(metricLabel(q.key)).Set(1)
+		}
+		q.probing = true
+	}
+}
+
+func (d *Dispatcher) succeeded(q *queue, log interface {
+	Info(string, ...any)
+}) {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	if q.probing {
+		log.Info("endpoint resumed after pause", "failing_since", q.failingSince)
+		d.m.paused.WithLabelValues(metricLabel(q.key)).Set(0)
+	}
+	q.failingSince, q.pausedUntil, q.probing = time.Time{}, time.Time{}, false
+}
+
+// gone handles a 410: a subscription is removed (its pending deliveries
+// fail), a configured webhook is disabled until re-enabled by the admin API.
+func (d *Dispatcher) gone(q *queue, log interface {
+	Info(string, ...any)
+	Error(string, ...any)
+}) {
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	now := d.clock.Now()
+	if q.key.subscription != "" {
+		if err := d.removeSubscription(ctx, q.key.subscription, "subscription removed: the target answered 410 Gone"); err != nil && !errors.Is(err, ErrNotFound) {
+			log.Error("remove subscription after 410", "error", err)
+			return
+		}
+		log.Info("subscription removed: the target answered 410 Gone")
+		return
+	}
+	reason := fmt.Sprintf("410 Gone at %s", now.UTC().Format(time.RFC3339))
+	if err := d.store.SetWebhookDisabled(ctx, q.key.webhook, reason, now); err != nil {
+		log.Error("disable webhook after 410", "error", err)
+	}
+	q.mu.Lock()
+	q.disabled = reason
+	q.mu.Unlock()
+	d.m.paused.WithLabelValues(q.key.webhook).Set(2)
+	log.Error("webhook disabled: the endpoint answered 410 Gone; its deliveries are held until POST /webhooks/{name}/enable")
+}
+
+func (d *Dispatcher) removeSubscription(ctx context.Context, id, reason string) error {
+	if err := d.store.DeleteSubscription(ctx, id); err != nil {
+		return err
+	}
+	d.smu.Lock()
+	delete(d.subs, id)
+	d.smu.Unlock()
+	if _, err := d.store.Fail(ctx, SubscriptionWebhook, id, reason, d.clock.Now()); err != nil {
+		return err
+	}
+	k := queueKey{SubscriptionWebhook, id}
+	d.qmu.Lock()
+	q := d.queues[k]
+	delete(d.queues, k)
+	d.qmu.Unlock()
+	if q != nil {
+		q.mu.Lock()
+		if q.cancel != nil {
+			q.cancel()
+		}
+		q.mu.Unlock()
+	}
+	return nil
+}
+
+// writebackLoop applies pending writebacks, retrying each with backoff up
+// to delivery.writeback.max_attempts, then recording it failed.
+func (d *Dispatcher) writebackLoop(ctx context.Context) {
+	policy := d.cfg.Delivery.Writeback
+	tries := map[string]int{}
+	next := map[string]time.Time{}
+	for {
+		wait := d.poll
+		rows, err := d.store.Writebacks(ctx, 100)
+		if err != nil && ctx.Err() == nil {
+			d.log.Error("read pending writebacks", "error", err)
+		}
+		for i := range rows {
+			row := &rows[i]
+			now := d.clock.Now()
+			if t, ok := next[row.ID]; ok && now.Before(t) {
+				if w := t.Sub(now); w < wait {
+					wait = w
+				}
+				continue
+			}
+			ev, err := storedEvent(row)
+			if err == nil {
+				resp := Response{}
+				if row.Response != nil {
+					resp = *row.Response
+				}
+				err = d.wb.Apply(ctx, row.ID, ev, resp)
+			}
+			if ctx.Err() != nil {
+				return
+			}
+			log := d.log.With("delivery_id", row.ID, "rule", row.Rule)
+			now = d.clock.Now()
+			if err == nil {
+				delete(tries, row.ID)
+				delete(next, row.ID)
+				d.m.writebacks.WithLabelValues("ok").Inc()
+				if ferr := d.store.FinishWriteback(ctx, row.ID, WritebackDone, "", now); ferr != nil {
+					log.Error("record writeback", "error", ferr)
+				}
+				continue
+			}
+			tries[row.ID]++
+			n := tries[row.ID]
+			status := WritebackPending
+			if n >= policy.MaxAttempts {
+				status = WritebackFailed
+				delete(tries, row.ID)
+				delete(next, row.ID)
+				d.m.writebacks.WithLabelValues("failed").Inc()
+				log.Error("writeback failed; the delivery itself succeeded and is not sent again", "error", err, "tries", n)
+			} else {
+				t := now.Add(policy.Backoff(n, 0, d.jitter()))
+				next[row.ID] = t
+				if w := t.Sub(now); w < wait {
+					wait = w
+				}
+				d.m.writebacks.WithLabelValues("retry").Inc()
+				log.Warn("writeback failed; will retry", "error", err, "tries", n, "next_at", t)
+			}
+			if ferr := d.store.FinishWriteback(ctx, row.ID, status, err.Error(), now); ferr != nil {
+				log.Error("record writeback", "error", ferr)
+			}
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-d.wbWake:
+		case <-d.clock.After(wait):
+		}
+	}
+}

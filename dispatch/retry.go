@@ -1,0 +1,127 @@
+package dispatch
+
+import (
+	"errors"
+	"fmt"
+	"math/rand/v2"
+	"net/http"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// Clock is the time source of retries, schedules and pauses; tests inject
+// a manual one (dispatchtest.Clock) to make timing exact.
+type Clock interface {
+	Now() time.Time
+	// After is time.After on this clock.
+	After(d time.Duration) <-chan time.Time
+}
+
+type realClock struct{}
+
+func (realClock) Now() time.Time                         { return time.Now() }
+func (realClock) After(d time.Duration) <-chan time.Time { return time.After(d) }
+
+var _ Clock = realClock{}
+
+// Jitter returns a number in [0, 1] that spreads retry delays.
+type Jitter func() float64
+
+func defaultJitter() float64 { return rand.Float64() }
+
+// Backoff returns the delay before the next attempt after attempt n (from 1)
+// failed: InitialInterval doubled per attempt, capped at MaxInterval, with
+// "equal jitter" (half fixed, half scaled by j, so j=1 gives the full
+// delay), and never shorter than retryAfter, the endpoint's Retry-After.
+func (r RetryConfig) Backoff(n int, retryAfter time.Duration, j float64) time.Duration {
+	d := r.InitialInterval
+	for i := 1; i < n && d < r.MaxInterval; i++ {
+		d *= 2
+	}
+	if d > r.MaxInterval {
+		d = r.MaxInterval
+	}
+	if j < 0 {
+		j = 0
+	}
+	if j > 1 {
+		j = 1
+	}
+	d = d/2 + time.Duration(float64(d/2)*j)
+	if retryAfter > d {
+		d = retryAfter
+	}
+	return d
+}
+
+// AttemptError describes a failed attempt; the dispatcher decides with
+// errors.As whether and when to retry.
+type AttemptError struct {
+	// Status is the HTTP status, 0 when no response came.
+	Status int
+	// Retryable: network errors, timeouts, 408, 429, 5xx.
+	Retryable bool
+	// Gone: the endpoint answered 410.
+	Gone bool
+	// RetryAfter is the endpoint's Retry-After, 0 when absent.
+	RetryAfter time.Duration
+	Err        error
+}
+
+func (e *AttemptError) Error() string {
+	if e.Status != 0 {
+		if e.Err != nil {
+			return fmt.Sprintf("http %d: %v", e.Status, e.Err)
+		}
+		return fmt.Sprintf("http %d %s", e.Status, http.StatusText(e.Status))
+	}
+	return e.Err.Error()
+}
+
+func (e *AttemptError) Unwrap() error { return e.Err }
+
+// classify turns a response status into nil (2xx) or an *AttemptError.
+func classify(status int, h http.Header, now time.Time) error {
+	if status >= 200 && status < 300 {
+		return nil
+	}
+	e := &AttemptError{Status: status}
+	switch {
+	case status == http.StatusGone:
+		e.Gone = true
+	case status == http.StatusRequestTimeout, status == http.StatusTooManyRequests, status >= 500:
+		e.Retryable = true
+		e.RetryAfter = parseRetryAfter(h.Get("Retry-After"), now)
+	}
+	return e
+}
+
+// parseRetryAfter reads delay-seconds or an HTTP date.
+func parseRetryAfter(v string, now time.Time) time.Duration {
+	v = strings.TrimSpace(v)
+	if v == "" {
+		return 0
+	}
+	if n, err := strconv.Atoi(v); err == nil {
+		if n < 0 {
+			return 0
+		}
+		return time.Duration(n) * time.Second
+	}
+	if t, err := http.ParseTime(v); err == nil {
+		if d := t.Sub(now); d > 0 {
+			return d
+		}
+	}
+	return 0
+}
+
+// retryable reports whether err (from an attempt) may succeed later.
+func retryable(err error) (*AttemptError, bool) {
+	var ae *AttemptError
+	if errors.As(err, &ae) {
+		return ae, ae.Retryable
+	}
+	return nil, true
+}

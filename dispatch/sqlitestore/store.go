@@ -1,0 +1,777 @@
+// Package sqlitestore is rowhook's default state store: one SQLite file in
+// WAL mode (pure Go driver), holding the checkpoint, the outbox, the
+// delivery log, once markers, subscriptions and webhook state.
+package sqlitestore
+
+import (
+	"context"
+	"database/sql"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net/url"
+	"strings"
+	"time"
+
+	_ "modernc.org/sqlite" // registers the "sqlite" driver
+
+	"github.com/rowhook/rowhook/cdc"
+	"github.com/rowhook/rowhook/dispatch"
+)
+
+// Options tunes the store.
+type Options struct {
+	// Synchronous is SQLite's synchronous setting: "normal" (default) or
+	// "full". In WAL mode, normal survives a process crash and may lose the
+	// last transactions on power loss; the outbox guarantee holds either way
+	// because the checkpoint is lost with them and the binlog is replayed.
+	Synchronous string
+	// ReadOnly opens the file without creating or migrating it.
+	ReadOnly bool
+}
+
+// Store is a dispatch.Store in a SQLite file.
+type Store struct {
+	w    *sql.DB // one connection: SQLite has one writer
+	r    *sql.DB
+	path string
+}
+
+var _ dispatch.Store = (*Store)(nil)
+
+const schema = `
+CREATE TABLE IF NOT EXISTS checkpoint (
+	id   INTEGER PRIMARY KEY CHECK (id = 1),
+	data TEXT NOT NULL
+);
+CREATE TABLE IF NOT EXISTS deliveries (
+	seq          INTEGER PRIMARY KEY AUTOINCREMENT,
+	id           TEXT NOT NULL UNIQUE,
+	event_id     TEXT NOT NULL,
+	rule         TEXT NOT NULL,
+	event        TEXT NOT NULL,
+	webhook      TEXT NOT NULL,
+	subscription TEXT NOT NULL DEFAULT '',
+	record_key   TEXT NOT NULL,
+	method       TEXT NOT NULL,
+	url          TEXT NOT NULL,
+	content_type TEXT NOT NULL,
+	headers      TEXT,
+	body         BLOB,
+	change       TEXT,
+	event_time   INTEGER NOT NULL,
+	created_at   INTEGER NOT NULL,
+	next_at      INTEGER NOT NULL,
+	updated_at   INTEGER NOT NULL,
+	status       TEXT NOT NULL,
+	attempts     INTEGER NOT NULL DEFAULT 0,
+	last_status  INTEGER NOT NULL DEFAULT 0,
+	last_error   TEXT NOT NULL DEFAULT '',
+	redelivered  INTEGER NOT NULL DEFAULT 0,
+	writeback    TEXT NOT NULL DEFAULT '',
+	writeback_error TEXT NOT NULL DEFAULT '',
+	response     TEXT
+);
+CREATE INDEX IF NOT EXISTS deliveries_due ON deliveries (webhook, subscription, next_at, seq) WHERE status = 'pending';
+CREATE INDEX IF NOT EXISTS deliveries_order ON deliveries (webhook, subscription, seq) WHERE status = 'pending';
+CREATE INDEX IF NOT EXISTS deliveries_created ON deliveries (created_at);
+CREATE INDEX IF NOT EXISTS deliveries_finished ON deliveries (status, updated_at);
+CREATE INDEX IF NOT EXISTS deliveries_writeback ON deliveries (seq) WHERE writeback = 'pending';
+CREATE TABLE IF NOT EXISTS attempts (
+	delivery_id      TEXT NOT NULL,
+	n                INTEGER NOT NULL,
+	kind             TEXT NOT NULL,
+	at               INTEGER NOT NULL,
+	duration_us      INTEGER NOT NULL,
+	method           TEXT NOT NULL DEFAULT '',
+	url              TEXT NOT NULL DEFAULT '',
+	request_headers  TEXT,
+	request_body     BLOB,
+	status           INTEGER NOT NULL DEFAULT 0,
+	response_headers TEXT,
+	response_body    BLOB,
+	error            TEXT NOT NULL DEFAULT '',
+	note             TEXT NOT NULL DEFAULT ''
+);
+CREATE INDEX IF NOT EXISTS attempts_delivery ON attempts (delivery_id, at);
+CREATE TABLE IF NOT EXISTS once_markers (
+	rule       TEXT NOT NULL,
+	record_key TEXT NOT NULL,
+	event_id   TEXT NOT NULL,
+	PRIMARY KEY (rule, record_key)
+) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS subscriptions (
+	id         TEXT PRIMARY KEY,
+	url        TEXT NOT NULL,
+	event      TEXT NOT NULL,
+	created_at INTEGER NOT NULL
+);
+CREATE TABLE IF NOT EXISTS webhook_state (
+	webhook         TEXT PRIMARY KEY,
+	disabled_reason TEXT NOT NULL,
+	at              INTEGER NOT NULL
+);
+`
+
+// Open opens (creating and migrating unless read-only) the state file at path.
+func Open(path string, opts Options) (*Store, error) {
+	sync := strings.ToLower(opts.Synchronous)
+	if sync == "" {
+		sync = "normal"
+	}
+	if sync != "normal" && sync != "full" {
+		return nil, fmt.Errorf("open state %s: synchronous must be normal or full, got %q", path, opts.Synchronous)
+	}
+	q := url.Values{}
+	q.Add("_pragma", "busy_timeout(10000)")
+	q.Add("_pragma", "foreign_keys(on)")
+	q.Add("_pragma", "synchronous("+sync+")")
+	if opts.ReadOnly {
+		q.Add("mode", "ro")
+	} else {
+		q.Add("_pragma", "journal_mode(wal)")
+		q.Add("_txlock", "immediate")
+	}
+	dsn := "file:" + path + "?" + q.Encode()
+	w, err := sql.Open("sqlite", dsn)
+	if err != nil {
+		return nil, fmt.Errorf("open state %s: %w", path, err)
+	}
+	w.SetMaxOpenConns(1)
+	w.SetConnMaxIdleTime(0)
+	w.SetConnMaxLifetime(0)
+	s := &Store{w: w, path: path}
+	if !opts.ReadOnly {
+		if _, err := w.Exec(schema); err != nil {
+			w.Close()
+			return nil, fmt.Errorf("open state %s: create schema: %w", path, err)
+		}
+	} else if err := w.Ping(); err != nil {
+		w.Close()
+		return nil, fmt.Errorf("open state %s: %w", path, err)
+	}
+	rq := url.Values{}
+	rq.Add("_pragma", "busy_timeout(10000)")
+	rq.Add("mode", "ro")
+	r, err := sql.Open("sqlite", "file:"+path+"?"+rq.Encode())
+	if err != nil {
+		w.Close()
+		return nil, fmt.Errorf("open state %s: %w", path, err)
+	}
+	r.SetMaxOpenConns(4)
+	s.r = r
+	return s, nil
+}
+
+// Path returns the state file's path.
+func (s *Store) Path() string { return s.path }
+
+// Close closes the file.
+func (s *Store) Close() error {
+	return errors.Join(s.r.Close(), s.w.Close())
+}
+
+func nanos(t time.Time) int64 {
+	if t.IsZero() {
+		return 0
+	}
+	return t.UnixNano()
+}
+
+func fromNanos(n int64) time.Time {
+	if n == 0 {
+		return time.Time{}
+	}
+	return time.Unix(0, n).UTC()
+}
+
+func jsonText(v any) (any, error) {
+	if v == nil {
+		return nil, nil
+	}
+	b, err := json.Marshal(v)
+	if err != nil {
+		return nil, err
+	}
+	if string(b) == "null" {
+		return nil, nil
+	}
+	return string(b), nil
+}
+
+// Commit implements dispatch.Store.
+func (s *Store) Commit(ctx context.Context, cp cdc.Checkpoint, ds []dispatch.NewDelivery) (int, error) {
+	tx, err := s.w.BeginTx(ctx, nil)
+	if err != nil {
+		return 0, fmt.Errorf("commit: begin: %w", err)
+	}
+	defer tx.Rollback()
+	inserted := 0
+	if len(ds) > 0 {
+		ins, err := tx.PrepareContext(ctx, `INSERT INTO deliveries
+			(id, event_id, rule, event, webhook, subscription, record_key, method, url, content_type,
+			 headers, body, change, event_time, created_at, next_at, updated_at, status, last_error)
+			VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?) ON CONFLICT (id) DO NOTHING`)
+		if err != nil {
+			return 0, fmt.Errorf("commit: %w", err)
+		}
+		defer ins.Close()
+		onceSeen := map[[2]string]string{}
+		for i := range ds {
+			d := &ds[i]
+			if d.Once {
+				ok, err := s.onceAllows(ctx, tx, onceSeen, d)
+				if err != nil {
+					return 0, fmt.Errorf("commit: once marker %s %s: %w", d.Rule, d.Key, err)
+				}
+				if !ok {
+					continue
+				}
+			}
+			var headers any
+			if len(d.Headers) > 0 {
+				if headers, err = jsonText(d.Headers); err != nil {
+					return 0, fmt.Errorf("commit: %w", err)
+				}
+			}
+			status := string(dispatch.StatusPending)
+			if d.Error != "" {
+				status = string(dispatch.StatusFailed)
+			}
+			var change any
+			if len(d.Change) > 0 {
+				change = string(d.Change)
+			}
+			res, err := ins.ExecContext(ctx, d.ID, d.EventID, d.Rule, d.Event, d.Webhook, d.Subscription, d.Key,
+				d.Method, d.URL, d.ContentType, headers, d.Body, change, nanos(d.EventTime), nanos(d.CreatedAt),
+				nanos(d.NextAt), nanos(d.CreatedAt), status, d.Error)
+			if err != nil {
+				return 0, fmt.Errorf("commit: insert delivery %s: %w", d.ID, err)
+			}
+			if n, _ := res.RowsAffected(); n > 0 {
+				inserted++
+			}
+		}
+	}
+	if !cp.IsZero() {
+		b, err := json.Marshal(cp)
+		if err != nil {
+			return 0, fmt.Errorf("commit: %w", err)
+		}
+		if _, err := tx.ExecContext(ctx, `INSERT INTO checkpoint (id, data) VALUES (1, ?)
+			ON CONFLICT (id) DO UPDATE SET data = excluded.data`, string(b)); err != nil {
+			return 0, fmt.Errorf("commit: checkpoint: %w", err)
+		}
+	}
+	if err := tx.Commit(); err != nil {
+		return 0, fmt.Errorf("commit: %w", err)
+	}
+	return inserted, nil
+}
+
+// onceAllows checks and sets the (rule, key) marker of a once delivery. The
+// deliveries of one event share the marker, so an event for two webhooks,
+// or the replay of an event, passes.
+func (s *Store) onceAllows(ctx context.Context, tx *sql.Tx, seen map[[2]string]string, d *dispatch.NewDelivery) (bool, error) {
+	k := [2]string{d.Rule, d.Key}
+	if ev, ok := seen[k]; ok {
+		return ev == d.EventID, nil
+	}
+	var ev string
+	err := tx.QueryRowContext(ctx, `SELECT event_id FROM once_markers WHERE rule = ? AND record_key = ?`, d.Rule, d.Key).Scan(&ev)
+	switch {
+	case errors.Is(err, sql.ErrNoRows):
+		if _, err := tx.ExecContext(ctx, `INSERT INTO once_markers (rule, record_key, event_id) VALUES (?,?,?)`, d.Rule, d.Key, d.EventID); err != nil {
+			return false, err
+		}
+		seen[k] = d.EventID
+		return true, nil
+	case err != nil:
+		return false, err
+	}
+	seen[k] = ev
+	return ev == d.EventID, nil
+}
+
+// Checkpoint implements dispatch.Store.
+func (s *Store) Checkpoint(ctx context.Context) (cdc.Checkpoint, bool, error) {
+	var data string
+	err := s.r.QueryRowContext(ctx, `SELECT data FROM checkpoint WHERE id = 1`).Scan(&data)
+	if errors.Is(err, sql.ErrNoRows) {
+		return cdc.Checkpoint{}, false, nil
+	}
+	if err != nil {
+		return cdc.Checkpoint{}, false, fmt.Errorf("read checkpoint: %w", err)
+	}
+	var cp cdc.Checkpoint
+	if err := json.Unmarshal([]byte(data), &cp); err != nil {
+		return cdc.Checkpoint{}, false, fmt.Errorf("read checkpoint: %w", err)
+	}
+	return cp, true, nil
+}
+
+const deliveryCols = `seq, id, event_id, rule, event, webhook, subscription, record_key, method, url, content_type,
+	headers, body, change, event_time, created_at, next_at, updated_at, status, attempts, last_status, last_error,
+	redelivered, writeback, writeback_error, response`
+
+type scanner interface{ Scan(...any) error }
+
+func scanDelivery(sc scanner) (dispatch.Delivery, error) {
+	var d dispatch.Delivery
+	var headers, change, response sql.NullString
+	var eventTime, created, next, updated int64
+	var status string
+	err := sc.Scan(&d.Seq, &d.ID, &d.EventID, &d.Rule, &d.Event, &d.Webhook, &d.Subscription, &d.Key, &d.Method,
+		&d.URL, &d.ContentType, &headers, &d.Body, &change, &eventTime, &created, &next, &updated, &status,
+		&d.Attempts, &d.LastStatus, &d.LastError, &d.Redelivered, &d.Writeback, &d.WritebackError, &response)
+	if err != nil {
+		return d, err
+	}
+	d.Status = dispatch.Status(status)
+	d.EventTime, d.CreatedAt, d.NextAt, d.UpdatedAt = fromNanos(eventTime), fromNanos(created), fromNanos(next), fromNanos(updated)
+	if headers.Valid {
+		if err := json.Unmarshal([]byte(headers.String), &d.Headers); err != nil {
+			return d, fmt.Errorf("delivery %s headers: %w", d.ID, err)
+		}
+	}
+	if change.Valid {
+		d.Change = json.RawMessage(change.String)
+	}
+	if response.Valid {
+		d.Response = new(dispatch.Response)
+		if err := json.Unmarshal([]byte(response.String), d.Response); err != nil {
+			return d, fmt.Errorf("delivery %s response: %w", d.ID, err)
+		}
+	}
+	return d, nil
+}
+
+func (s *Store) queryDeliveries(ctx context.Context, db *sql.DB, query string, args ...any) ([]dispatch.Delivery, error) {
+	rows, err := db.QueryContext(ctx, query, args...)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var out []dispatch.Delivery
+	for rows.Next() {
+		d, err := scanDelivery(rows)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, d)
+	}
+	return out, rows.Err()
+}
+
+// Pending implements dispatch.Store.
+func (s *Store) Pending(ctx context.Context, q dispatch.PendingQuery) ([]dispatch.Delivery, error) {
+	limit := q.Limit
+	if limit <= 0 {
+		limit = 100
+	}
+	var out []dispatch.Delivery
+	var err error
+	if q.DueBy.IsZero() {
+		out, err = s.queryDeliveries(ctx, s.r, `SELECT `+deliveryCols+` FROM deliveries INDEXED BY deliveries_order
+			WHERE status = 'pending' AND webhook = ? AND subscription = ? ORDER BY seq LIMIT ?`,
+			q.Webhook, q.Subscription, limit)
+	} else {
+		out, err = s.queryDeliveries(ctx, s.r, `SELECT `+deliveryCols+` FROM deliveries INDEXED BY deliveries_due
+			WHERE status = 'pending' AND webhook = ? AND subscription = ? AND next_at <= ? ORDER BY next_at, seq LIMIT ?`,
+			q.Webhook, q.Subscription, nanos(q.DueBy), limit)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("read pending deliveries of %s: %w", queueName(q.Webhook, q.Subscription), err)
+	}
+	return out, nil
+}
+
+func queueName(webhook, sub string) string {
+	if sub != "" {
+		return webhook + " " + sub
+	}
+	return webhook
+}
+
+// NextDue implements dispatch.Store.
+func (s *Store) NextDue(ctx context.Context, webhook, subscription string) (time.Time, bool, error) {
+	var next sql.NullInt64
+	err := s.r.QueryRowContext(ctx, `SELECT min(next_at) FROM deliveries INDEXED BY deliveries_due
+		WHERE status = 'pending' AND webhook = ? AND subscription = ?`, webhook, subscription).Scan(&next)
+	if err != nil {
+		return time.Time{}, false, fmt.Errorf("read next due of %s: %w", queueName(webhook, subscription), err)
+	}
+	if !next.Valid {
+		return time.Time{}, false, nil
+	}
+	return time.Unix(0, next.Int64).UTC(), true, nil
+}
+
+func insertAttempt(ctx context.Context, tx *sql.Tx, a *dispatch.Attempt) error {
+	reqH, err := jsonText(a.RequestHeaders)
+	if err != nil {
+		return err
+	}
+	respH, err := jsonText(a.ResponseHeaders)
+	if err != nil {
+		return err
+	}
+	kind := a.Kind
+	if kind == "" {
+		kind = dispatch.KindAttempt
+	}
+	_, err = tx.ExecContext(ctx, `INSERT INTO attempts (delivery_id, n, kind, at, duration_us, method, url,
+		request_headers, request_body, status, response_headers, response_body, error, note)
+		VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?)`, a.DeliveryID, a.N, kind, nanos(a.At), a.Duration.Microseconds(),
+		a.Method, a.URL, reqH, a.RequestBody, a.Status, respH, a.ResponseBody, a.Error, a.Note)
+	return err
+}
+
+// Record implements dispatch.Store.
+func (s *Store) Record(ctx context.Context, rs []dispatch.Result) error {
+	if len(rs) == 0 {
+		return nil
+	}
+	tx, err := s.w.BeginTx(ctx, nil)
+	if err != nil {
+		return fmt.Errorf("record attempts: %w", err)
+	}
+	defer tx.Rollback()
+	for i := range rs {
+		r := &rs[i]
+		if err := insertAttempt(ctx, tx, &r.Attempt); err != nil {
+			return fmt.Errorf("record attempt of %s: %w", r.Attempt.DeliveryID, err)
+		}
+		var resp any
+		wb := ""
+		if r.Writeback != nil {
+			if resp, err = jsonText(r.Writeback); err != nil {
+				return fmt.Errorf("record attempt of %s: %w", r.Attempt.DeliveryID, err)
+			}
+			wb = dispatch.WritebackPending
+		}
+		_, err := tx.ExecContext(ctx, `UPDATE deliveries SET status = ?, attempts = ?, next_at = ?, updated_at = ?,
+			last_status = ?, last_error = ?,
+			writeback = CASE WHEN ? != '' THEN ? ELSE writeback END,
+			response = CASE WHEN ? != '' THEN ? ELSE response END
+			WHERE id = ?`, string(r.Status), r.Attempts, nanos(r.NextAt), nanos(r.Attempt.At.Add(r.Attempt.Duration)),
+			r.Attempt.Status, r.Attempt.Error, wb, wb, wb, resp, r.Attempt.DeliveryID)
+		if err != nil {
+			return fmt.Errorf("record attempt of %s: %w", r.Attempt.DeliveryID, err)
+		}
+	}
+	if err := tx.Commit(); err != nil {
+		return fmt.Errorf("record attempts: %w", err)
+	}
+	return nil
+}
+
+// Writebacks implements dispatch.Store.
+func (s *Store) Writebacks(ctx context.Context, limit int) ([]dispatch.Delivery, error) {
+	if limit <= 0 {
+		limit = 100
+	}
+	out, err := s.queryDeliveries(ctx, s.r, `SELECT `+deliveryCols+` FROM deliveries WHERE writeback = 'pending' ORDER BY seq LIMIT ?`, limit)
+	if err != nil {
+		return nil, fmt.Errorf("read pending writebacks: %w", err)
+	}
+	return out, nil
+}
+
+// FinishWriteback implements dispatch.Store.
+func (s *Store) FinishWriteback(ctx context.Context, id, status, errMsg string, at time.Time) error {
+	tx, err := s.w.BeginTx(ctx, nil)
+	if err != nil {
+		return fmt.Errorf("finish writeback of %s: %w", id, err)
+	}
+	defer tx.Rollback()
+	res, err := tx.ExecContext(ctx, `UPDATE deliveries SET writeback = ?, writeback_error = ? WHERE id = ?`, status, errMsg, id)
+	if err != nil {
+		return fmt.Errorf("finish writeback of %s: %w", id, err)
+	}
+	if n, _ := res.RowsAffected(); n == 0 {
+		return fmt.Errorf("finish writeback of %s: %w", id, dispatch.ErrNotFound)
+	}
+	note := "writeback " + status
+	if err := insertAttempt(ctx, tx, &dispatch.Attempt{DeliveryID: id, Kind: dispatch.KindWriteback, At: at, Error: errMsg, Note: note}); err != nil {
+		return fmt.Errorf("finish writeback of %s: %w", id, err)
+	}
+	if err := tx.Commit(); err != nil {
+		return fmt.Errorf("finish writeback of %s: %w", id, err)
+	}
+	return nil
+}
+
+func filterWhere(f dispatch.Filter) (string, []any) {
+	var conds []string
+	var args []any
+	if f.Webhook != "" {
+		conds = append(conds, "webhook = ?")
+		args = append(args, f.Webhook)
+	}
+	if f.Subscription != "" {
+		conds = append(conds, "subscription = ?")
+		args = append(args, f.Subscription)
+	}
+	if f.Status != "" {
+		conds = append(conds, "status = ?")
+		args = append(args, string(f.Status))
+	}
+	if !f.Since.IsZero() {
+		conds = append(conds, "created_at >= ?")
+		args = append(args, nanos(f.Since))
+	}
+	if f.AfterSeq > 0 {
+		conds = append(conds, "seq < ?")
+		args = append(args, f.AfterSeq)
+	}
+	if len(conds) == 0 {
+		return "", nil
+	}
+	return " WHERE " + strings.Join(conds, " AND "), args
+}
+
+// List implements dispatch.Store.
+func (s *Store) List(ctx context.Context, f dispatch.Filter) ([]dispatch.Delivery, error) {
+	limit := f.Limit
+	if limit <= 0 {
+		limit = 100
+	}
+	where, args := filterWhere(f)
+	out, err := s.queryDeliveries(ctx, s.r, `SELECT `+deliveryCols+` FROM deliveries`+where+` ORDER BY seq DESC LIMIT ?`, append(args, limit)...)
+	if err != nil {
+		return nil, fmt.Errorf("list deliveries: %w", err)
+	}
+	return out, nil
+}
+
+// Get implements dispatch.Store.
+func (s *Store) Get(ctx context.Context, id string) (dispatch.Delivery, []dispatch.Attempt, error) {
+	d, err := scanDelivery(s.r.QueryRowContext(ctx, `SELECT `+deliveryCols+` FROM deliveries WHERE id = ?`, id))
+	if errors.Is(err, sql.ErrNoRows) {
+		return d, nil, fmt.Errorf("get delivery %s: %w", id, dispatch.ErrNotFound)
+	}
+	if err != nil {
+		return d, nil, fmt.Errorf("get delivery %s: %w", id, err)
+	}
+	rows, err := s.r.QueryContext(ctx, `SELECT n, kind, at, duration_us, method, url, request_headers, request_body,
+		status, response_headers, response_body, error, note FROM attempts WHERE delivery_id = ? ORDER BY at, rowid`, id)
+	if err != nil {
+		return d, nil, fmt.Errorf("get delivery %s attempts: %w", id, err)
+	}
+	defer rows.Close()
+	var out []dispatch.Attempt
+	for rows.Next() {
+		a := dispatch.Attempt{DeliveryID: id}
+		var at, dur int64
+		var reqH, respH sql.NullString
+		if err := rows.Scan(&a.N, &a.Kind, &at, &dur, &a.Method, &a.URL, &reqH, &a.RequestBody, &a.Status, &respH,
+			&a.ResponseBody, &a.Error, &a.Note); err != nil {
+			return d, nil, fmt.Errorf("get delivery %s attempts: %w", id, err)
+		}
+		a.At = fromNanos(at)
+		a.Duration = time.Duration(dur) * time.Microsecond
+		if reqH.Valid {
+			_ = json.Unmarshal([]byte(reqH.String), &a.RequestHeaders)
+		}
+		if respH.Valid {
+			_ = json.Unmarshal([]byte(respH.String), &a.ResponseHeaders)
+		}
+		out = append(out, a)
+	}
+	if err := rows.Err(); err != nil {
+		return d, nil, fmt.Errorf("get delivery %s attempts: %w", id, err)
+	}
+	return d, out, nil
+}
+
+// Redeliver implements dispatch.Store.
+func (s *Store) Redeliver(ctx context.Context, ids []string, f dispatch.Filter, now time.Time, actor string) ([]string, error) {
+	tx, err := s.w.BeginTx(ctx, nil)
+	if err != nil {
+		return nil, fmt.Errorf("redeliver: %w", err)
+	}
+	defer tx.Rollback()
+	if len(ids) == 0 {
+		where, args := filterWhere(f)
+		if where == "" {
+			where = " WHERE 1=1"
+		}
+		rows, err := tx.QueryContext(ctx, `SELECT id FROM deliveries`+where+` AND status != 'pending' ORDER BY seq`, args...)
+		if err != nil {
+			return nil, fmt.Errorf("redeliver: %w", err)
+		}
+		for rows.Next() {
+			var id string
+			if err := rows.Scan(&id); err != nil {
+				rows.Close()
+				return nil, fmt.Errorf("redeliver: %w", err)
+			}
+			ids = append(ids, id)
+		}
+		rows.Close()
+		if err := rows.Err(); err != nil {
+			return nil, fmt.Errorf("redeliver: %w", err)
+		}
+	}
+	var done []string
+	for _, id := range ids {
+		var status string
+		err := tx.QueryRowContext(ctx, `SELECT status FROM deliveries WHERE id = ?`, id).Scan(&status)
+		if errors.Is(err, sql.ErrNoRows) {
+			return nil, fmt.Errorf("redeliver %s: %w", id, dispatch.ErrNotFound)
+		}
+		if err != nil {
+			return nil, fmt.Errorf("redeliver %s: %w", id, err)
+		}
+		if status == string(dispatch.StatusPending) {
+			continue
+		}
+		if _, err := tx.ExecContext(ctx, `UPDATE deliveries SET status = 'pending', attempts = 0, next_at = ?,
+			updated_at = ?, redelivered = redelivered + 1, last_error = '' WHERE id = ?`, nanos(now), nanos(now), id); err != nil {
+			return nil, fmt.Errorf("redeliver %s: %w", id, err)
+		}
+		note := fmt.Sprintf("redelivered by %s (was %s)", actor, status)
+		if err := insertAttempt(ctx, tx, &dispatch.Attempt{DeliveryID: id, Kind: dispatch.KindRedeliver, At: now, Note: note}); err != nil {
+			return nil, fmt.Errorf("redeliver %s: %w", id, err)
+		}
+		done = append(done, id)
+	}
+	if err := tx.Commit(); err != nil {
+		return nil, fmt.Errorf("redeliver: %w", err)
+	}
+	return done, nil
+}
+
+// Fail implements dispatch.Store.
+func (s *Store) Fail(ctx context.Context, webhook, subscription, reason string, now time.Time) (int, error) {
+	res, err := s.w.ExecContext(ctx, `UPDATE deliveries SET status = 'failed', last_error = ?, updated_at = ?
+		WHERE status = 'pending' AND webhook = ? AND subscription = ?`, reason, nanos(now), webhook, subscription)
+	if err != nil {
+		return 0, fmt.Errorf("fail deliveries of %s: %w", queueName(webhook, subscription), err)
+	}
+	n, _ := res.RowsAffected()
+	return int(n), nil
+}
+
+// AddSubscription implements dispatch.Store.
+func (s *Store) AddSubscription(ctx context.Context, sub dispatch.Subscription) error {
+	if _, err := s.w.ExecContext(ctx, `INSERT INTO subscriptions (id, url, event, created_at) VALUES (?,?,?,?)`,
+		sub.ID, sub.URL, sub.Event, nanos(sub.CreatedAt)); err != nil {
+		return fmt.Errorf("add subscription: %w", err)
+	}
+	return nil
+}
+
+// DeleteSubscription implements dispatch.Store.
+func (s *Store) DeleteSubscription(ctx context.Context, id string) error {
+	res, err := s.w.ExecContext(ctx, `DELETE FROM subscriptions WHERE id = ?`, id)
+	if err != nil {
+		return fmt.Errorf("delete subscription %s: %w", id, err)
+	}
+	if n, _ := res.RowsAffected(); n == 0 {
+		return fmt.Errorf("delete subscription %s: %w", id, dispatch.ErrNotFound)
+	}
+	return nil
+}
+
+// Subscriptions implements dispatch.Store.
+func (s *Store) Subscriptions(ctx context.Context) ([]dispatch.Subscription, error) {
+	rows, err := s.r.QueryContext(ctx, `SELECT id, url, event, created_at FROM subscriptions ORDER BY created_at, id`)
+	if err != nil {
+		return nil, fmt.Errorf("list subscriptions: %w", err)
+	}
+	defer rows.Close()
+	var out []dispatch.Subscription
+	for rows.Next() {
+		var sub dispatch.Subscription
+		var at int64
+		if err := rows.Scan(&sub.ID, &sub.URL, &sub.Event, &at); err != nil {
+			return nil, fmt.Errorf("list subscriptions: %w", err)
+		}
+		sub.CreatedAt = fromNanos(at)
+		out = append(out, sub)
+	}
+	return out, rows.Err()
+}
+
+// SetWebhookDisabled implements dispatch.Store.
+func (s *Store) SetWebhookDisabled(ctx context.Context, webhook, reason string, at time.Time) error {
+	var err error
+	if reason == "" {
+		_, err = s.w.ExecContext(ctx, `DELETE FROM webhook_state WHERE webhook = ?`, webhook)
+	} else {
+		_, err = s.w.ExecContext(ctx, `INSERT INTO webhook_state (webhook, disabled_reason, at) VALUES (?,?,?)
+			ON CONFLICT (webhook) DO UPDATE SET disabled_reason = excluded.disabled_reason, at = excluded.at`, webhook, reason, nanos(at))
+	}
+	if err != nil {
+		return fmt.Errorf("set webhook %s state: %w", webhook, err)
+	}
+	return nil
+}
+
+// DisabledWebhooks implements dispatch.Store.
+func (s *Store) DisabledWebhooks(ctx context.Context) (map[string]string, error) {
+	rows, err := s.r.QueryContext(ctx, `SELECT webhook, disabled_reason FROM webhook_state`)
+	if err != nil {
+		return nil, fmt.Errorf("read webhook state: %w", err)
+	}
+	defer rows.Close()
+	out := map[string]string{}
+	for rows.Next() {
+		var w, r string
+		if err := rows.Scan(&w, &r); err != nil {
+			return nil, fmt.Errorf("read webhook state: %w", err)
+		}
+		out[w] = r
+	}
+	return out, rows.Err()
+}
+
+// Stats implements dispatch.Store.
+func (s *Store) Stats(ctx context.Context) ([]dispatch.QueueStat, error) {
+	rows, err := s.r.QueryContext(ctx, `SELECT webhook, status, count(*),
+		min(CASE WHEN status = 'pending' THEN created_at END) FROM deliveries
+		WHERE status != 'ok' GROUP BY webhook, status`)
+	if err != nil {
+		return nil, fmt.Errorf("read queue stats: %w", err)
+	}
+	defer rows.Close()
+	var out []dispatch.QueueStat
+	for rows.Next() {
+		var q dispatch.QueueStat
+		var status string
+		var oldest sql.NullInt64
+		if err := rows.Scan(&q.Webhook, &status, &q.Count, &oldest); err != nil {
+			return nil, fmt.Errorf("read queue stats: %w", err)
+		}
+		q.Status = dispatch.Status(status)
+		if oldest.Valid {
+			q.OldestPending = fromNanos(oldest.Int64)
+		}
+		out = append(out, q)
+	}
+	return out, rows.Err()
+}
+
+// Prune implements dispatch.Store.
+func (s *Store) Prune(ctx context.Context, cutoff time.Time) (int, error) {
+	tx, err := s.w.BeginTx(ctx, nil)
+	if err != nil {
+		return 0, fmt.Errorf("prune delivery log: %w", err)
+	}
+	defer tx.Rollback()
+	const finished = `status IN ('ok', 'failed', 'dead') AND updated_at < ? AND writeback != 'pending'`
+	if _, err := tx.ExecContext(ctx, `DELETE FROM attempts WHERE delivery_id IN (SELECT id FROM deliveries WHERE `+finished+`)`, nanos(cutoff)); err != nil {
+		return 0, fmt.Errorf("prune delivery log: %w", err)
+	}
+	res, err := tx.ExecContext(ctx, `DELETE FROM deliveries WHERE `+finished, nanos(cutoff))
+	if err != nil {
+		return 0, fmt.Errorf("prune delivery log: %w", err)
+	}
+	if err := tx.Commit(); err != nil {
+		return 0, fmt.Errorf("prune delivery log: %w", err)
+	}
+	n, _ := res.RowsAffected()
+	return int(n), nil
+}
