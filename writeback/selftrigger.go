@@ -250,7 +250,7 @@ func (w *Writer) ensureMarker(ctx context.Context, dcfg *mysql.Config, create bo
 	w.marker = id
 	w.upsert = fmt.Sprintf("INSERT INTO %s.%s (`id`, `delivery_id`, `at`) VALUES (?, ?, UTC_TIMESTAMP(6)) "+
 		"ON DUPLICATE KEY UPDATE `delivery_id` = VALUES(`delivery_id`), `at` = VALUES(`at`)", quoteIdent(schema), quoteIdent(table))
-	if _, err := w.db.ExecContext(ctx, "EXPLAIN "+w.upsert, 0, ""); err != nil {
+	if err := explain(ctx, w.db, strings.Replace(strings.Replace(w.upsert, "?", "0", 1), "?", "''", 1)); err != nil {
 		var me *mysql.MySQLError
 		if errors.As(err, &me) && (me.Number == 1142 || me.Number == 1143 || me.Number == 1044) {
 			return fmt.Errorf("%w: the writeback user cannot write %s (%s); a DBA must run on the primary:\n%s;", ErrMarkerMissing, id, me.Message, grant)
