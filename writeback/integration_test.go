@@ -395,7 +395,7 @@ func writebacksTotal(reg *prometheus.Registry, table, outcome string) prometheus
 
 type collectorFunc func(chan<- prometheus.Metric)
 
-func (f collectorFunc) Describe(chan<- *prometheus.Desc) {}
+func (f collectorFunc) Describe(chan<- *prometheus.Desc)    {}
 func (f collectorFunc) Collect(ch chan<- prometheus.Metric) { f(ch) }
 
 // TestWriter_Apply_marker: in marker mode the marker row is written in the
@@ -412,7 +412,7 @@ func TestWriter_Apply_marker(t *testing.T) {
 	}
 	waitSync(t)
 	var got string
-	if err := pair.Replica.DB().QueryRow("SELECT delivery_id FROM `"+c.schema+"`.rowhook_writeback_marker").Scan(&got); err != nil {
+	if err := pair.Replica.DB().QueryRow("SELECT delivery_id FROM `" + c.schema + "`.rowhook_writeback_marker").Scan(&got); err != nil {
 		t.Fatal(err)
 	}
 	if got != delivery {

@@ -497,4 +497,6 @@ func explain(ctx context.Context, db *sqlx.DB, q string) error {
 // say) to the component's logger at debug level instead of stderr.
 type driverLogger struct{ l *slog.Logger }
 
-func (d driverLogger) Print(v ...any) { d.l.Debug("mysql driver: " + strings.TrimSpace(fmt.Sprint(v...))) }
+func (d driverLogger) Print(v ...any) {
+	d.l.Debug("mysql driver: " + strings.TrimSpace(fmt.Sprint(v...)))
+}
