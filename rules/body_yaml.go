@@ -77,6 +77,13 @@ func compileYAMLBody(name string, c BodyConfig, cols *columnSet) (*bodyFunc, err
 	return &bodyFunc{name: name, doc: "defined in YAML", pure: yb.query == "", build: yb.build}, nil
 }
 
+// LookupQuery returns a YAML lookup query as it is sent to the source
+// (placeholders as ?), for checking it with PREPARE.
+func LookupQuery(q string) (string, error) {
+	out, _, err := parseLookup(q)
+	return out, err
+}
+
 // parseLookup checks a lookup query and turns its :name placeholders into
 // ? (outside quotes and comments); values are always bound, never spliced.
 func parseLookup(q string) (string, []string, error) {

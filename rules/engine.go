@@ -71,6 +71,8 @@ type Engine struct {
 	last    cdc.Checkpoint
 	queue   []*queued
 	memo    changeMemo
+	// lookupStub replaces YAML bodies' lookup results (rule tests).
+	lookupStub map[string]map[string]any
 }
 
 // changeMemo holds what several rules firing on one change share.
@@ -390,7 +392,7 @@ func (e *Engine) fire(ctx context.Context, r *rule, ch *cdc.Change, win *vtWindo
 		e.queue = append(e.queue, q)
 		return nil
 	}
-	body, err := r.body.build(ctx, &buildInput{change: ch, source: e.source, loc: e.loc})
+	body, err := r.body.build(ctx, &buildInput{change: ch, source: e.source, loc: e.loc, lookup: e.lookupStub[r.body.name]})
 	if err != nil {
 		return fmt.Errorf("rules: rule %s, change %s: %w", r.cfg.Name, ch.ID, err)
 	}

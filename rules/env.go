@@ -403,6 +403,10 @@ func between(v, from, to any) bool {
 	return !t.Before(lo) && !t.After(hi)
 }
 
+// HelperNames lists the functions conditions and body fields may call
+// besides expr's own builtins.
+func HelperNames() []string { return helperNames() }
+
 // helperNames lists every function name conditions may call, for errors.
 func helperNames() []string {
 	var out []string

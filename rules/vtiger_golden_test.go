@@ -208,40 +208,6 @@ func golden(t *testing.T, name string, got []map[string]any) {
 	}
 }
 
-// lineDiff is a minimal line diff (longest common subsequence).
-func lineDiff(a, b string) string {
-	x, y := strings.Split(a, "\n"), strings.Split(b, "\n")
-	lcs := make([][]int, len(x)+1)
-	for i := range lcs {
-		lcs[i] = make([]int, len(y)+1)
-	}
-	for i := len(x) - 1; i >= 0; i-- {
-		for j := len(y) - 1; j >= 0; j-- {
-			if x[i] == y[j] {
-				lcs[i][j] = lcs[i+1][j+1] + 1
-			} else {
-				lcs[i][j] = max(lcs[i+1][j], lcs[i][j+1])
-			}
-		}
-	}
-	var out strings.Builder
-	i, j := 0, 0
-	for i < len(x) || j < len(y) {
-		switch {
-		case i < len(x) && j < len(y) && x[i] == y[j]:
-			i++
-			j++
-		case j < len(y) && (i == len(x) || lcs[i][j+1] >= lcs[i+1][j]):
-			fmt.Fprintf(&out, "+ %s\n", y[j])
-			j++
-		default:
-			fmt.Fprintf(&out, "- %s\n", x[i])
-			i++
-		}
-	}
-	return out.String()
-}
-
 func TestVtiger_Golden(t *testing.T) {
 	ud := updateDeleteParts(t)
 	sec := func(n int) time.Time { return goldenT0.Add(time.Duration(n) * time.Second) }

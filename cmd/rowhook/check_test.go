@@ -1,0 +1,161 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"testing"
+
+	"github.com/rowhook/rowhook/internal/mariadbtest"
+	"github.com/rowhook/rowhook/internal/vtiger"
+)
+
+// runCommand runs `rowhook args...` in-process and returns its output and
+// exit status.
+func runCommand(t *testing.T, args ...string) (stdout, stderr string, code int) {
+	t.Helper()
+	var out, errOut bytes.Buffer
+	err := run(context.Background(), args, stdio{in: strings.NewReader(""), out: &out, err: &errOut})
+	code = exitCode(err, &errOut)
+	return out.String(), errOut.String(), code
+}
+
+func writeTemp(t *testing.T, name, content string) string {
+	t.Helper()
+	p := filepath.Join(t.TempDir(), name)
+	if err := os.WriteFile(p, []byte(content), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return p
+}
+
+// startVtigerSource starts a private MariaDB with the Vtiger schema loaded.
+func startVtigerSource(t *testing.T) (*mariadbtest.Server, string) {
+	t.Helper()
+	s, err := mariadbtest.Start(mariadbtest.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { s.Stop() })
+	schema, db := s.NewSchema(t)
+	if err := vtiger.Load(context.Background(), db, schema); err != nil {
+		t.Fatal(err)
+	}
+	return s, schema
+}
+
+const checkConfig = `source:
+  dsn: mysql://rowhook:s3cret-pw@127.0.0.1:1/
+webhooks:
+  erp:
+    url: https://erp.example/hook
+rules:
+  - name: big-deal
+    table: crm.vtiger_potential
+    on: [insert]
+    when: 'row.amount > 1000 && isEmpty(row.nextstep)'
+    event: NewOpportunity
+    webhooks: [erp]
+  - name: deals
+    table: crm.deals
+    event: Deal
+bodies:
+  Deal:
+    fields:
+      id: row.id
+      big: row.amount > 1000
+`
+
+func TestCheck_Valid(t *testing.T) {
+	path := writeTemp(t, "rowhook.yaml", checkConfig)
+	out, errOut, code := runCommand(t, "check", "--config", path, "--offline")
+	if code != 0 {
+		t.Fatalf("exit %d: %s%s", code, out, errOut)
+	}
+	if want := path + ": ok: 2 rules, 1 YAML body function; offline (--offline)"; !strings.HasPrefix(out, want) {
+		t.Errorf("output %q, want prefix %q", out, want)
+	}
+	// Unreachable source: still valid, says it checked offline, and never
+	// prints the password.
+	out, errOut, code = runCommand(t, "check", "--config", path)
+	if code != 0 || !strings.Contains(out, "not reachable") || strings.Contains(out+errOut, "s3cret-pw") {
+		t.Errorf("exit %d, output %q %q", code, out, errOut)
+	}
+}
+
+func TestCheck_Errors(t *testing.T) {
+	bad := strings.NewReplacer(
+		"isEmpty(row.nextstep)", "isEmpti(row.nextstep)",
+		"on: [insert]", "on: [insert, upsert]",
+		"webhooks: [erp]", "webhooks: [erp, crm]",
+		"event: Deal", "event: Dael",
+	).Replace(checkConfig)
+	path := writeTemp(t, "rowhook.yaml", bad)
+	out, errOut, code := runCommand(t, "check", "--config", path, "--offline")
+	if code != 1 {
+		t.Fatalf("exit %d, want 1: %s%s", code, out, errOut)
+	}
+	for _, want := range []string{
+		path + `:9:18: rules[0].on[1]: unknown operation "upsert" (use insert, update or delete)`,
+		path + `:10:33: rules[0].when: unknown name isEmpti (did you mean "isEmpty"?)`,
+		path + `:12:21: rules[0].webhooks[1]: unknown webhook "crm"; configured webhooks: erp`,
+		path + `:15:12: rules[1].event: unknown body function "Dael" (did you mean "Deal"?)`,
+	} {
+		if !strings.Contains(errOut, want) {
+			t.Errorf("stderr lacks %q:\n%s", want, errOut)
+		}
+	}
+}
+
+func TestCheck_AgainstSource(t *testing.T) {
+	s, schema := startVtigerSource(t)
+	cfg := strings.NewReplacer(
+		"127.0.0.1:1", "127.0.0.1:"+strconv.Itoa(s.Port),
+		"rowhook:s3cret-pw", "root",
+		"crm.", schema+".",
+	).Replace(checkConfig)
+	// Deals do not exist on the source; the Vtiger rule is fine.
+	path := writeTemp(t, "rowhook.yaml", cfg)
+	_, errOut, code := runCommand(t, "check", "--config", path)
+	if code != 1 || !strings.Contains(errOut, path+`:14:12: rules[1].table: table `+schema+`.deals does not exist on the source`) {
+		t.Errorf("exit %d, stderr:\n%s", code, errOut)
+	}
+	cfg = strings.NewReplacer("row.amount > 1000 &&", "row.amout > 1000 &&", "table: "+schema+".deals", "table: "+schema+".vtiger_account",
+		"id: row.id", "id: row.accountid").Replace(cfg)
+	cfg += "    lookup: SELECT accountname FROM " + schema + ".vtiger_acount WHERE accountid = :accountid\n"
+	cfg = strings.Replace(cfg, "      big: row.amount > 1000\n", "      big: row.annualrevenue > 1000\n      name: lookup.accountname\n", 1)
+	path = writeTemp(t, "rowhook.yaml", cfg)
+	_, errOut, code = runCommand(t, "check", "--config", path)
+	if code != 1 || !strings.Contains(errOut, path+`:10:16: rules[0].when: unknown column "amout" in `+schema+`.vtiger_potential (did you mean "amount"?)`) {
+		t.Errorf("exit %d, stderr:\n%s", code, errOut)
+	}
+	// With the column fixed, the lookup query is refused by the source.
+	path = writeTemp(t, "rowhook.yaml", strings.Replace(cfg, "row.amout", "row.amount", 1))
+	_, errOut, code = runCommand(t, "check", "--config", path)
+	if code != 1 || !strings.Contains(errOut, "bodies.Deal.lookup: the source refuses the query") || !strings.Contains(errOut, "vtiger_acount") {
+		t.Errorf("exit %d, stderr:\n%s", code, errOut)
+	}
+	path = writeTemp(t, "rowhook.yaml", strings.NewReplacer("row.amout", "row.amount", "vtiger_acount", "vtiger_account").Replace(cfg))
+	out, errOut, code := runCommand(t, "check", "--config", path)
+	if code != 0 || !strings.Contains(out, "columns checked against the source") {
+		t.Errorf("exit %d: %s%s", code, out, errOut)
+	}
+}
+
+func TestCheck_UsageAndList(t *testing.T) {
+	if _, errOut, code := runCommand(t, "check"); code != 2 || !strings.Contains(errOut, "--config FILE is required") {
+		t.Errorf("no --config: exit %d, %s", code, errOut)
+	}
+	out, _, code := runCommand(t, "check", "--list")
+	if code != 0 {
+		t.Fatalf("exit %d", code)
+	}
+	for _, want := range []string{"NewOpportunity", "OpportunityUpdated", "NewContact", "NewLead", "NewAccount", "NewTicket", "RowChanged", "changedTo", "lessThanDaysAgo"} {
+		if !strings.Contains(out, want) {
+			t.Errorf("--list lacks %s:\n%s", want, out)
+		}
+	}
+}
