@@ -475,12 +475,12 @@ func lineDiff(a, b string) string {
 			fmt.Fprintf(&out, "  %s\n", x[i])
 			i++
 			j++
-		case j < len(y) && (i == len(x) || lcs[i][j+1] >= lcs[i+1][j]):
-			fmt.Fprintf(&out, "+ %s\n", y[j])
-			j++
-		default:
+		case i < len(x) && (j == len(y) || lcs[i+1][j] >= lcs[i][j+1]):
 			fmt.Fprintf(&out, "- %s\n", x[i])
 			i++
+		default:
+			fmt.Fprintf(&out, "+ %s\n", y[j])
+			j++
 		}
 	}
 	return out.String()
