@@ -466,6 +466,9 @@ func (d *Dispatcher) loadState(ctx context.Context) error {
 // delivery log's retention job.
 func (d *Dispatcher) Run(ctx context.Context) error {
 	if err := d.loadState(ctx); err != nil {
+		if ctx.Err() != nil {
+			return nil
+		}
 		return fmt.Errorf("dispatch: load state: %w", err)
 	}
 	attemptCtx, cancelAttempts := context.WithCancel(context.WithoutCancel(ctx))

@@ -30,8 +30,13 @@ type queue struct {
 	ep     *endpoint
 	wakeCh chan struct{}
 
-	mu           sync.Mutex
-	inflight     map[string]bool
+	mu       sync.Mutex
+	inflight map[string]bool
+	// released remembers when attempts finished, by fill pass: a pass
+	// that read the store before an attempt's result was recorded must
+	// not start that delivery again.
+	released     map[string]uint64
+	pass         uint64
 	failingSince time.Time
 	pausedUntil  time.Time
 	probing      bool
@@ -54,7 +59,7 @@ func (d *Dispatcher) queue(k queueKey) *queue {
 	if ep == nil {
 		return nil
 	}
-	q := &queue{key: k, ep: ep, wakeCh: make(chan struct{}, 1), inflight: map[string]bool{}}
+	q := &queue{key: k, ep: ep, wakeCh: make(chan struct{}, 1), inflight: map[string]bool{}, released: map[string]uint64{}}
 	d.queues[k] = q
 	if d.running {
 		d.toStart = append(d.toStart, q)
@@ -93,6 +98,7 @@ func (q *queue) wake() {
 func (q *queue) release(id string) {
 	q.mu.Lock()
 	delete(q.inflight, id)
+	q.released[id] = q.pass
 	q.mu.Unlock()
 	q.wake()
 }
@@ -136,6 +142,13 @@ func (d *Dispatcher) fill(ctx context.Context, q *queue, attemptCtx context.Cont
 	}
 	capacity := budget - len(q.inflight)
 	inflight := len(q.inflight)
+	q.pass++
+	pass := q.pass
+	for id, p := range q.released {
+		if p < pass {
+			delete(q.released, id)
+		}
+	}
 	q.mu.Unlock()
 	if capacity <= 0 {
 		return wait
@@ -167,6 +180,10 @@ func (d *Dispatcher) fill(ctx context.Context, q *queue, attemptCtx context.Cont
 			blocked[row.Key] = true
 		}
 		if q.inflight[row.ID] {
+			continue
+		}
+		if p, ok := q.released[row.ID]; ok && p >= pass {
+			// Finished while we were reading: the row is stale.
 			continue
 		}
 		if row.NextAt.After(now) {
