@@ -641,7 +641,10 @@ func TestDispatcher_WritebackResumesAfterRestart(t *testing.T) {
 	}
 	applied := make(chan string, 1)
 	ok := &dispatchtest.Writebacker{NeedsFunc: func(string) bool { return true },
-		ApplyFunc: func(_ context.Context, id string, _ dispatch.StoredEvent, _ dispatch.Response) error { applied <- id; return nil }}
+		ApplyFunc: func(_ context.Context, id string, _ dispatch.StoredEvent, _ dispatch.Response) error {
+			applied <- id
+			return nil
+		}}
 	d2, err := dispatch.New(cfg, st, dispatch.Deps{Writeback: ok})
 	if err != nil {
 		t.Fatal(err)
