@@ -170,12 +170,37 @@ func (yb *yamlBody) build(ctx context.Context, in *buildInput) (Body, error) {
 		}
 	}
 	b := make(Body, 0, len(yb.fields))
+	var fe *FieldError
 	for _, f := range yb.fields {
 		v, err := vm.Run(f.prog, e)
 		if err != nil {
-			return nil, fmt.Errorf("body %s: field %s: %w", yb.name, f.name, err)
+			if fe == nil {
+				fe = &FieldError{Body: yb.name}
+			}
+			fe.Fields = append(fe.Fields, f.name)
+			fe.Errs = append(fe.Errs, err)
+			v = nil
 		}
 		b = append(b, Field{Name: f.name, Value: v})
 	}
+	if fe != nil {
+		return b, fe
+	}
 	return b, nil
+}
+
+// FieldError reports YAML body fields whose expression failed on a change;
+// the body is still built, with those fields null.
+type FieldError struct {
+	Body   string
+	Fields []string
+	Errs   []error
+}
+
+func (e *FieldError) Error() string {
+	var parts []string
+	for i, f := range e.Fields {
+		parts = append(parts, fmt.Sprintf("field %s: %v", f, e.Errs[i]))
+	}
+	return "body " + e.Body + ": " + strings.Join(parts, "; ")
 }

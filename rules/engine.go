@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/expr-lang/expr/vm"
+	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/rowhook/rowhook/cdc"
 	"github.com/rowhook/rowhook/internal/yamlconf"
@@ -38,6 +39,8 @@ type Deps struct {
 	Skip func(*cdc.Change) bool
 	// Now is the wall clock; nil means time.Now.
 	Now func() time.Time
+	// Registerer receives the engine's metrics; nil registers none.
+	Registerer prometheus.Registerer
 }
 
 // Engine evaluates rules on committed transactions and builds event bodies.
@@ -62,6 +65,7 @@ type Engine struct {
 
 	// vt is the Vtiger tracking state, nil when no rule uses the preset.
 	vt *vtTracker
+	m  *metrics
 
 	mu      sync.Mutex
 	matched map[string][]*rule // per "schema.table": rules that apply
@@ -89,6 +93,8 @@ type rule struct {
 	ops  uint8
 	prog *vm.Program
 	body *bodyFunc
+	// events counts the rule's events (resolved once, not per event).
+	events prometheus.Counter
 }
 
 const (
@@ -237,6 +243,10 @@ func New(ctx context.Context, cfg Config, deps Deps) (*Engine, error) {
 	if len(modules) > 0 {
 		e.vt = newTracker(cfg.Vtiger.Schema, modules)
 	}
+	e.m = newMetrics(deps.Registerer, e)
+	for _, r := range e.rules {
+		r.events = e.m.events.WithLabelValues(r.cfg.Name)
+	}
 	return e, nil
 }
 
@@ -331,6 +341,7 @@ func (e *Engine) Process(ctx context.Context, tx *cdc.Transaction) ([]Event, err
 				}
 				out, err := e.machine.Run(r.prog, e.env)
 				if err != nil {
+					e.m.conditionErrors.WithLabelValues(r.cfg.Name).Inc()
 					e.logger.Warn("rule condition failed; the rule does not fire for this change",
 						"rule", r.cfg.Name, "change", ch.ID, "table", ch.Schema+"."+ch.Table, "error", err)
 					continue
@@ -393,8 +404,8 @@ func (e *Engine) fire(ctx context.Context, r *rule, ch *cdc.Change, win *vtWindo
 		return nil
 	}
 	body, err := r.body.build(ctx, &buildInput{change: ch, source: e.source, loc: e.loc, lookup: e.lookupStub[r.body.name]})
-	if err != nil {
-		return fmt.Errorf("rules: rule %s, change %s: %w", r.cfg.Name, ch.ID, err)
+	if err = e.bodyError(r, ch, err); err != nil {
+		return err
 	}
 	if r.body.pure {
 		e.memo.bodyFunc, e.memo.body = r.body, body
@@ -402,6 +413,22 @@ func (e *Engine) fire(ctx context.Context, r *rule, ch *cdc.Change, win *vtWindo
 	q.ev.Body = body
 	q.ready = true
 	e.queue = append(e.queue, q)
+	return nil
+}
+
+// bodyError logs a body's field errors (the event goes out with those
+// fields null: a deterministic expression error would otherwise stop the
+// pipeline for good) and returns any other error.
+func (e *Engine) bodyError(r *rule, ch *cdc.Change, err error) error {
+	var fe *FieldError
+	if errors.As(err, &fe) {
+		e.m.bodyErrors.WithLabelValues(r.cfg.Name).Inc()
+		e.logger.Warn("body field failed; sent as null", "rule", r.cfg.Name, "change", ch.ID, "error", err)
+		return nil
+	}
+	if err != nil {
+		return fmt.Errorf("rules: rule %s, change %s: %w", r.cfg.Name, ch.ID, err)
+	}
 	return nil
 }
 
@@ -417,6 +444,7 @@ func (e *Engine) release() []Event {
 	var out []Event
 	for _, q := range e.queue[:n] {
 		if !q.drop {
+			q.rule.events.Inc()
 			out = append(out, q.ev)
 		}
 	}
@@ -492,28 +520,31 @@ func (e *Engine) closeWindow(ctx context.Context, w *vtWindow) error {
 	for _, q := range w.pending {
 		m := q.rule.body.vtiger
 		q.ready = true
-		if st := rec.setype(); st != "" && st != m.module {
+		reason := ""
+		switch {
+		case rec.setype() != "" && rec.setype() != m.module:
+			reason = "other_module"
+		case rec.rows[m.table] == nil && rec.rows[crmentity] == nil:
+			reason = "no_record"
+		case q.rule.body.kind == kindNew && rec.deleted():
+			reason = "deleted"
+		case q.rule.body.kind == kindUpdated && rec.deleted():
+			reason = "deleted"
+		case q.rule.body.kind == kindUpdated && rec.created:
+			reason = "created_in_window"
+		case q.rule.body.kind == kindDeleted && !rec.deleted():
+			reason = "restored"
+		case q.rule.body.kind == kindDeleted && rec.created:
+			reason = "created_in_window"
+		}
+		if reason != "" {
 			q.drop = true
-			continue
-		}
-		if rec.rows[m.table] == nil && rec.rows[crmentity] == nil {
-			q.drop = true
-			continue
-		}
-		switch q.rule.body.kind {
-		case kindNew:
-			q.drop = rec.deleted()
-		case kindUpdated:
-			q.drop = rec.deleted() || rec.created
-		case kindDeleted:
-			q.drop = !rec.deleted() || rec.created
-		}
-		if q.drop {
+			e.m.dropped.WithLabelValues(q.rule.cfg.Name, reason).Inc()
 			continue
 		}
 		body, err := q.rule.body.build(ctx, &buildInput{change: q.ev.Change, record: rec, module: m, source: e.source, loc: e.loc})
-		if err != nil {
-			return fmt.Errorf("rules: rule %s, change %s: %w", q.rule.cfg.Name, q.ev.Change.ID, err)
+		if err = e.bodyError(q.rule, q.ev.Change, err); err != nil {
+			return err
 		}
 		q.ev.Body = body
 	}

@@ -8,6 +8,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
+
 	"github.com/rowhook/rowhook/cdc"
 	"github.com/rowhook/rowhook/writeback"
 )
@@ -351,4 +353,54 @@ func TestYAMLBody_Build(t *testing.T) {
 	if want := `{"id":3,"amount":"25000.00000000","big":true,"account":"Acme Corp","stage_changed":true}`; string(js) != want {
 		t.Errorf("body\n got %s\nwant %s", js, want)
 	}
+}
+
+func TestEngine_BodyFieldErrorAndMetrics(t *testing.T) {
+	reg := prometheus.NewRegistry()
+	cfg := Config{
+		Rules: []RuleConfig{
+			{Name: "r", Table: "crm.deals", Event: "Deal"},
+			{Name: "bad-cond", Table: "crm.deals", When: `row.name > 5`, Event: "RowChanged"},
+		},
+		Bodies: map[string]BodyConfig{"Deal": {Fields: Fields{{Name: "id", Expr: "row.id"}, {Name: "broken", Expr: "row.name * 2"}}}},
+	}
+	e := mustEngine(t, cfg, Deps{Registerer: reg})
+	var b txBuilder
+	evs := process(t, e, b.tx(at, ins("deals", "id", cdc.Row{"id": int64(1), "name": "x"})))
+	if len(evs) != 1 {
+		t.Fatalf("events %v", ids(evs))
+	}
+	js, _ := json.Marshal(evs[0].Body)
+	if string(js) != `{"id":1,"broken":null}` {
+		t.Errorf("body %s", js)
+	}
+	for name, want := range map[string]float64{
+		"rowhook_rule_events_total":            1,
+		"rowhook_rule_body_field_errors_total": 1,
+		"rowhook_rule_condition_errors_total":  1,
+		"rowhook_rule_held_events":             0,
+	} {
+		if got := gathered(t, reg, name); got != want {
+			t.Errorf("%s = %v, want %v", name, got, want)
+		}
+	}
+}
+
+// gathered sums a metric family's values.
+func gathered(t *testing.T, reg *prometheus.Registry, name string) float64 {
+	t.Helper()
+	mfs, err := reg.Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	sum := 0.0
+	for _, mf := range mfs {
+		if mf.GetName() != name {
+			continue
+		}
+		for _, m := range mf.GetMetric() {
+			sum += m.GetCounter().GetValue() + m.GetGauge().GetValue()
+		}
+	}
+	return sum
 }

@@ -112,7 +112,8 @@ func (e *Engine) Sample(ctx context.Context, name string, limit int) ([]Body, er
 	for _, v := range vals {
 		ch := sampleChange(schema, table, cols, pk, v)
 		b, err := r.body.build(ctx, &buildInput{change: ch, source: e.source, loc: e.loc})
-		if err != nil {
+		var fe *FieldError
+		if err != nil && !errors.As(err, &fe) {
 			return nil, err
 		}
 		out = append(out, b)
