@@ -62,7 +62,7 @@ func newMetrics(reg prometheus.Registerer, st Store) *metrics {
 			Help: "1 when a webhook is paused after failing continuously, 2 when disabled (410).",
 		}, []string{"webhook"}),
 		writebacks: prometheus.NewCounterVec(prometheus.CounterOpts{
-			Name: "rowhook_writebacks_total",
+			Name: "rowhook_writeback_attempts_total",
 			Help: "Writeback applications by outcome (ok, retry, failed).",
 		}, []string{"outcome"}),
 		storeErrors: prometheus.NewCounter(prometheus.CounterOpts{

@@ -1,0 +1,332 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/http"
+	"os"
+	"path/filepath"
+	"sync"
+	"time"
+
+	"golang.org/x/sync/errgroup"
+
+	"github.com/rowhook/rowhook/cdc"
+	"github.com/rowhook/rowhook/dispatch"
+	"github.com/rowhook/rowhook/dispatch/sqlitestore"
+	"github.com/rowhook/rowhook/rules"
+	"github.com/rowhook/rowhook/writeback"
+)
+
+func init() {
+	register(command{name: "run", summary: "run rowhook: binlog → rules → durable delivery → writeback", run: runRun})
+}
+
+func runRun(ctx context.Context, args []string, io stdio) error {
+	fs := flag.NewFlagSet("run", flag.ContinueOnError)
+	fs.SetOutput(io.err)
+	configPath := fs.String("config", "", "rowhook configuration file (required)")
+	logFormat := fs.String("log-format", "text", "log format: text or json")
+	logLevel := fs.String("log-level", "info", "log level: debug, info, warn or error")
+	fs.Usage = func() {
+		fmt.Fprintln(io.err, "Usage: rowhook run --config FILE [--log-format text|json] [--log-level info]")
+		fmt.Fprintln(io.err)
+		fmt.Fprintln(io.err, "Reads the source's binlog, evaluates the rules, delivers events durably and writes")
+		fmt.Fprintln(io.err, "responses back. Serves /healthz, /readyz, /metrics, the admin API and the perform list on")
+		fmt.Fprintln(io.err, "http.listen. Stops cleanly on SIGINT/SIGTERM: reading stops, in-flight deliveries drain,")
+		fmt.Fprintln(io.err, "the checkpoint is flushed.")
+		fmt.Fprintln(io.err)
+		fs.PrintDefaults()
+	}
+	if err := fs.Parse(args); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return nil
+		}
+		return usagef("run: %v", err)
+	}
+	if *configPath == "" {
+		return usagef("run: --config is required")
+	}
+	logger, err := newLogger(io.err, *logFormat, *logLevel)
+	if err != nil {
+		return usagef("run: %v", err)
+	}
+	cfg, _, err := loadConfigAll(*configPath)
+	if err != nil {
+		return err
+	}
+	p, err := startPipeline(ctx, cfg, filepath.Dir(*configPath), logger)
+	if err != nil {
+		return err
+	}
+	return p.Wait()
+}
+
+// newLogger builds the process logger; secrets never reach it (components
+// log redacted addresses only).
+func newLogger(w io.Writer, format, level string) (*slog.Logger, error) {
+	var lv slog.Level
+	if err := lv.UnmarshalText([]byte(level)); err != nil {
+		return nil, fmt.Errorf("bad --log-level %q: use debug, info, warn or error", level)
+	}
+	opts := &slog.HandlerOptions{Level: lv}
+	switch format {
+	case "text":
+		return slog.New(slog.NewTextHandler(w, opts)), nil
+	case "json":
+		return slog.New(slog.NewJSONHandler(w, opts)), nil
+	}
+	return nil, fmt.Errorf("bad --log-format %q: use text or json", format)
+}
+
+// pipeline is a running rowhook: the binlog reader feeding the rules
+// engine, whose events the dispatcher stores and delivers, with the HTTP
+// listener beside them.
+type pipeline struct {
+	reader *cdc.Reader
+	engine *rules.Engine
+	store  *sqlitestore.Store
+	disp   *dispatch.Dispatcher
+	wb     *writeback.Writer
+	http   *httpServer
+	logger *slog.Logger
+
+	g    *errgroup.Group
+	done chan struct{}
+	err  error
+}
+
+// startPipeline builds every component (failing fast with the first
+// configuration or connection problem) and starts them.
+func startPipeline(ctx context.Context, cfg *config, cfgDir string, logger *slog.Logger) (_ *pipeline, err error) {
+	p := &pipeline{logger: logger, done: make(chan struct{})}
+	defer func() {
+		if err != nil {
+			p.close()
+		}
+	}()
+	reg := newRegistry()
+
+	p.reader, err = cdc.New(cfg.Source, cdc.Deps{Logger: logger, Registerer: reg})
+	if err != nil {
+		return nil, err
+	}
+	insp, err := p.reader.Inspect(ctx)
+	if err != nil {
+		return nil, err
+	}
+	srcDB, err := p.reader.DB()
+	if err != nil {
+		return nil, err
+	}
+
+	mappings := map[string]*writeback.Mapping{}
+	for _, r := range cfg.Rules.Rules {
+		if r.Writeback != nil {
+			mappings[r.Name] = r.Writeback
+		}
+	}
+	if len(mappings) > 0 {
+		p.wb, err = writeback.New(ctx, cfg.Writeback, mappings, writeback.Deps{Logger: logger, Registerer: reg})
+		if err != nil {
+			return nil, err
+		}
+		if p.wb.Mode() == writeback.ModeAnnotate && !insp.Annotations {
+			return nil, fmt.Errorf("writeback uses annotations to recognise its own writes, but the source %s does not log them: set binlog_annotate_row_events=ON (and replicate_annotate_row_events=ON on a replica), or writeback.mode: marker", p.reader.Source().Redacted())
+		}
+	}
+
+	p.engine, err = rules.New(ctx, cfg.Rules, rules.Deps{Logger: logger, Source: srcDB, Skip: writeback.IsOwnChange})
+	if err != nil {
+		return nil, err
+	}
+
+	statePath := cfg.Dispatch.State.Path
+	if statePath == "" {
+		statePath = "rowhook-state.db"
+	}
+	if !filepath.IsAbs(statePath) {
+		statePath = filepath.Join(cfgDir, statePath)
+	}
+	p.store, err = sqlitestore.Open(statePath, sqlitestore.Options{})
+	if err != nil {
+		return nil, err
+	}
+
+	deps := dispatch.Deps{Logger: logger, Registerer: reg, AdminOpen: isLoopback(cfg.HTTP.Listen)}
+	if p.wb != nil {
+		deps.Writeback = writebackAdapter{p.wb}
+	}
+	p.disp, err = dispatch.New(cfg.Dispatch, p.store, deps)
+	if err != nil {
+		return nil, err
+	}
+	from, _, err := p.disp.Checkpoint(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("read checkpoint from %s: %w", statePath, err)
+	}
+
+	mux := http.NewServeMux()
+	mux.Handle("GET /events/{name}/sample", p.engine.SampleHandler())
+	mux.Handle("/", p.disp.AdminHandler())
+	checks := []readyCheck{
+		{"binlog", func(context.Context) error {
+			if !p.reader.Connected() {
+				return errors.New("binlog stream not connected")
+			}
+			return nil
+		}},
+		{"lag", func(context.Context) error {
+			if lag := p.reader.Lag(); cfg.HTTP.ReadyMaxLag > 0 && lag > cfg.HTTP.ReadyMaxLag {
+				return fmt.Errorf("lag %s over http.ready_max_lag %s", lag.Round(time.Second), cfg.HTTP.ReadyMaxLag)
+			}
+			return nil
+		}},
+		{"store", func(ctx context.Context) error {
+			if _, _, err := p.store.Checkpoint(ctx); err != nil {
+				return fmt.Errorf("state store: %w", err)
+			}
+			f, err := os.CreateTemp(filepath.Dir(statePath), ".rowhook-ready-*")
+			if err != nil {
+				return fmt.Errorf("state directory not writable: %w", err)
+			}
+			f.Close()
+			return os.Remove(f.Name())
+		}},
+	}
+	p.http, err = newHTTPServer(cfg.HTTP.Listen, reg, checks, mux, logger)
+	if err != nil {
+		return nil, err
+	}
+
+	// Shutdown order: the reader stops first, the last checkpoint is
+	// flushed, then deliveries drain, then the listener closes.
+	g, gctx := errgroup.WithContext(ctx)
+	dispCtx, stopDisp := context.WithCancel(context.WithoutCancel(ctx))
+	httpCtx, stopHTTP := context.WithCancel(context.WithoutCancel(ctx))
+	h := &pipelineHandler{engine: p.engine, disp: p.disp, reader: p.reader, wb: p.wb}
+	g.Go(func() error {
+		defer stopDisp()
+		err := p.reader.Run(gctx, from, h)
+		fctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
+		defer cancel()
+		if ferr := p.disp.Flush(fctx); ferr != nil {
+			logger.Error("flush checkpoint at shutdown", "error", ferr)
+			if err == nil {
+				err = fmt.Errorf("flush checkpoint: %w", ferr)
+			}
+		}
+		if err != nil {
+			return fmt.Errorf("binlog reader: %w", err)
+		}
+		return nil
+	})
+	g.Go(func() error {
+		defer stopHTTP()
+		if err := p.disp.Run(dispCtx); err != nil {
+			return fmt.Errorf("dispatch: %w", err)
+		}
+		return nil
+	})
+	g.Go(func() error { return p.http.Run(httpCtx) })
+	p.g = g
+	go func() {
+		p.err = g.Wait()
+		p.close()
+		close(p.done)
+	}()
+	logger.Info("rowhook started", "source", p.reader.Source().Redacted(), "flavor", insp.Flavor,
+		"rules", len(cfg.Rules.Rules), "webhooks", len(cfg.Dispatch.Webhooks), "state", statePath, "listen", p.http.Addr())
+	return p, nil
+}
+
+// Wait blocks until the pipeline has stopped and returns why (nil after a
+// clean cancel).
+func (p *pipeline) Wait() error {
+	<-p.done
+	return p.err
+}
+
+func (p *pipeline) close() {
+	if p.store != nil {
+		p.store.Close()
+	}
+	if p.wb != nil {
+		p.wb.Close()
+	}
+	if p.reader != nil {
+		p.reader.Close()
+	}
+}
+
+// pipelineHandler feeds committed transactions through the rules into the
+// dispatcher's outbox, with the checkpoint that makes a restart safe.
+type pipelineHandler struct {
+	engine *rules.Engine
+	disp   *dispatch.Dispatcher
+	reader *cdc.Reader
+	wb     *writeback.Writer
+
+	once    sync.Once
+	last    cdc.Checkpoint
+	pending bool
+}
+
+func (h *pipelineHandler) HandleTransaction(ctx context.Context, tx *cdc.Transaction) error {
+	// The reader's position before the first transaction is where reading
+	// started: the engine needs it to name a resume point before a settle
+	// window that transaction opens.
+	h.once.Do(func() { h.engine.Resume(h.reader.Position()) })
+	if h.wb != nil && h.wb.Mode() == writeback.ModeMarker && writeback.IsOwnTransaction(tx, h.wb.MarkerTable()) {
+		// rowhook's own writeback: advance past it, fire nothing.
+		own := *tx
+		own.Changes = nil
+		tx = &own
+	}
+	events, err := h.engine.Process(ctx, tx)
+	if err != nil {
+		return fmt.Errorf("rules on transaction %s: %w", tx.ID, err)
+	}
+	return h.enqueue(ctx, tx.Checkpoint, events)
+}
+
+func (h *pipelineHandler) HandleIdle(ctx context.Context, now time.Time) error {
+	events, err := h.engine.Flush(ctx, now)
+	if err != nil {
+		return fmt.Errorf("rules flush: %w", err)
+	}
+	if len(events) == 0 && !h.pending {
+		return nil
+	}
+	return h.enqueue(ctx, h.reader.Position(), events)
+}
+
+// enqueue stores events with the checkpoint after cp, or the engine's hold
+// point while a settle window is open (so a crash re-reads what is held).
+func (h *pipelineHandler) enqueue(ctx context.Context, cp cdc.Checkpoint, events []rules.Event) error {
+	held := false
+	if hold, ok := h.engine.Hold(); ok {
+		cp, held = hold, true
+	}
+	h.pending = held
+	if len(events) == 0 && cp == h.last {
+		return nil
+	}
+	h.last = cp
+	return h.disp.Enqueue(ctx, cp, events)
+}
+
+// writebackAdapter lets the dispatcher call the writeback Writer.
+type writebackAdapter struct{ w *writeback.Writer }
+
+func (a writebackAdapter) Needs(rule string) bool { return a.w.Has(rule) }
+
+func (a writebackAdapter) Apply(ctx context.Context, deliveryID string, ev dispatch.StoredEvent, resp dispatch.Response) error {
+	return a.w.Apply(ctx, deliveryID, ev.Rule, ev.Change, writeback.Response{Status: resp.Status, Header: resp.Headers, Body: resp.Body})
+}
+
+var _ dispatch.Writebacker = writebackAdapter{}
