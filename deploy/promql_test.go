@@ -1,15 +1,19 @@
 package deploy_test
 
 import (
+	"io/fs"
+	"os"
+	"path/filepath"
 	"regexp"
 	"sort"
 	"strings"
 	"testing"
 )
 
-// knownMetrics are the metric names rowhook exports (cdc, dispatch,
+// knownMetrics are the metric names rowhook exports (cdc, rules, dispatch,
 // writeback, cmd/rowhook), plus Prometheus's own `up`. The dashboard and the
-// alert rules may use these and no others.
+// alert rules may use these and no others; TestKnownMetrics_InSource keeps
+// the list honest against the Go code.
 var knownMetrics = map[string]bool{
 	"up": true,
 	// cdc
@@ -35,6 +39,13 @@ var knownMetrics = map[string]bool{
 	"rowhook_webhook_paused":                    true,
 	"rowhook_deliveries_enqueued_total":         true,
 	"rowhook_store_errors_total":                true,
+	// rules
+	"rowhook_rule_events_total":            true,
+	"rowhook_rule_condition_errors_total":  true,
+	"rowhook_rule_body_field_errors_total": true,
+	"rowhook_rule_events_dropped_total":    true,
+	"rowhook_rule_held_events":             true,
+	"rowhook_rule_settle_windows":          true,
 	// writeback
 	"rowhook_writebacks_total":           true,
 	"rowhook_writeback_duration_seconds": true,
@@ -147,6 +158,42 @@ func checkKnownMetrics(t *testing.T, where, expr string) {
 	for _, n := range names {
 		if !isKnownMetric(n) {
 			t.Errorf("%s: %q is not a metric rowhook exports (expression: %s)", where, n, expr)
+		}
+	}
+}
+
+var metricLiteral = regexp.MustCompile(`"(rowhook_[a-z0-9_]+)"`)
+
+// TestKnownMetrics_InSource: every metric the dashboard and alerts may use is
+// defined by rowhook's Go code (a string literal outside tests), so a renamed
+// metric breaks this test rather than a dashboard panel in production.
+func TestKnownMetrics_InSource(t *testing.T) {
+	defined := map[string]bool{}
+	err := filepath.WalkDir(repoRoot, func(path string, d fs.DirEntry, err error) error {
+		if err != nil {
+			return err
+		}
+		if d.IsDir() && (d.Name() == ".git" || d.Name() == "testdata" || d.Name() == "deploy") {
+			return filepath.SkipDir
+		}
+		if d.IsDir() || !strings.HasSuffix(path, ".go") || strings.HasSuffix(path, "_test.go") {
+			return nil
+		}
+		b, err := os.ReadFile(path)
+		if err != nil {
+			return err
+		}
+		for _, m := range metricLiteral.FindAllSubmatch(b, -1) {
+			defined[string(m[1])] = true
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for name := range knownMetrics {
+		if name != "up" && !defined[name] {
+			t.Errorf("%s is in knownMetrics but no Go file defines it: renamed or removed? Update the dashboard and alerts", name)
 		}
 	}
 }
