@@ -38,11 +38,11 @@ func exprOptions(asBool bool, extra ...expr.Option) []expr.Option {
 	return append(opts, extra...)
 }
 
-// rowAccess wraps every row.x / old.x in _v(...) (DECIMAL → number) and
+// rowAccess replaces every row.x / old.x by _col(row, "x") (DECIMAL → number) and
 // checks the column names against cols.
 type rowAccess struct {
 	cols *columnSet
-	// raw keeps values exact (bodies): no _v wrapper.
+	// raw keeps values exact (bodies): no _col.
 	raw  bool
 	errs []columnError
 }
@@ -71,7 +71,9 @@ func (v *rowAccess) Visit(node *ast.Node) {
 	if v.raw {
 		return
 	}
-	call := &ast.CallNode{Callee: &ast.IdentifierNode{Value: "_v"}, Arguments: []ast.Node{m}}
+	// _col(row, "x") reads the map without expr's reflective fetch and
+	// converts the value (exprValue).
+	call := &ast.CallNode{Callee: &ast.IdentifierNode{Value: "_col"}, Arguments: []ast.Node{m.Node, m.Property}}
 	call.Callee.SetLocation(m.Location())
 	ast.Patch(node, call)
 }

@@ -441,7 +441,7 @@ func (e *Engine) release() []Event {
 	if n == 0 {
 		return nil
 	}
-	var out []Event
+	out := make([]Event, 0, n)
 	for _, q := range e.queue[:n] {
 		if !q.drop {
 			q.rule.events.Inc()
@@ -451,7 +451,10 @@ func (e *Engine) release() []Event {
 	clear(e.queue[:n])
 	e.queue = e.queue[n:]
 	if len(e.queue) == 0 {
-		e.queue = nil
+		e.queue = e.queue[:0:0]
+	}
+	if len(out) == 0 {
+		return nil
 	}
 	return out
 }

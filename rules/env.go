@@ -310,7 +310,7 @@ func text(v any) string {
 
 // exprValue is how a column value looks inside expr: DECIMAL as float64 so
 // `row.amount > 1000` compares numerically, binary strings as text. It is
-// applied by the _v wrapper the compiler puts around every row.x / old.x.
+// applied by _col, which the compiler puts in place of every row.x / old.x.
 func exprValue(v any) any {
 	switch x := v.(type) {
 	case cdc.Decimal:
@@ -351,7 +351,17 @@ var helpers = []struct {
 		"loose equality as in Vtiger: 5 equals \"5\" and 5.00"},
 	{"date", func(p ...any) (any, error) { return dateOf(p[0]), nil }, []any{new(func(any) string)},
 		"the calendar date part (\"2006-01-02\") of a DATE/DATETIME/TIMESTAMP value"},
-	{"_v", func(p ...any) (any, error) { return exprValue(p[0]), nil }, []any{new(func(any) any)}, ""},
+	{"_col", col, []any{new(func(map[string]any, any) any)}, ""},
+}
+
+// col is row.x in conditions: the column's value as exprValue converts it.
+func col(p ...any) (any, error) {
+	m, _ := p[0].(map[string]any)
+	k, ok := p[1].(string)
+	if !ok {
+		return nil, fmt.Errorf("a column name must be a string, not %T", p[1])
+	}
+	return exprValue(m[k]), nil
 }
 
 func num(v any) float64 {

@@ -110,7 +110,7 @@ func (e *Engine) Sample(ctx context.Context, name string, limit int) ([]Body, er
 	}
 	out := make([]Body, 0, len(vals))
 	for _, v := range vals {
-		ch := sampleChange(schema, table, cols, pk, v)
+		ch := sampleChange(schema, table, cols, pk, v, e.now())
 		b, err := r.body.build(ctx, &buildInput{change: ch, source: e.source, loc: e.loc})
 		var fe *FieldError
 		if err != nil && !errors.As(err, &fe) {
@@ -161,9 +161,9 @@ WHERE TABLE_SCHEMA = ? AND TABLE_NAME = ? AND CONSTRAINT_NAME = 'PRIMARY' ORDER 
 }
 
 // sampleChange presents a current row as the insert that created it.
-func sampleChange(schema, table string, cols, pk []string, row cdc.Row) *cdc.Change {
+func sampleChange(schema, table string, cols, pk []string, row cdc.Row, now time.Time) *cdc.Change {
 	ch := &cdc.Change{Schema: schema, Table: table, Op: cdc.OpInsert, After: row, Columns: cols,
-		Changed: cols, PKColumns: pk, PK: cdc.Row{}, Timestamp: time.Now().UTC().Truncate(time.Second)}
+		Changed: cols, PKColumns: pk, PK: cdc.Row{}, Timestamp: now.UTC().Truncate(time.Second)}
 	for _, c := range pk {
 		ch.PK[c] = row[c]
 	}
@@ -215,7 +215,7 @@ func (e *Engine) sampleVtiger(ctx context.Context, r *rule, m *vtModule, limit i
 		if main == nil {
 			continue
 		}
-		ch := sampleChange(schema, m.table, main.cols, []string{m.pk}, main.vals)
+		ch := sampleChange(schema, m.table, main.cols, []string{m.pk}, main.vals, e.now())
 		b, err := r.body.build(ctx, &buildInput{change: ch, record: rec, module: m, source: e.source, loc: e.loc})
 		if err != nil {
 			return nil, err
