@@ -52,6 +52,13 @@ func TestEngine_SampleHandler(t *testing.T) {
 	if _, err := db.Exec("INSERT INTO deals VALUES (1, 10.50, 'a'), (2, 20.00, 'b'), (3, 30.25, 'c')"); err != nil {
 		t.Fatal(err)
 	}
+	// vtiger_users (as in a real install; not in the test schema) names the owner.
+	if _, err := db.Exec("CREATE TABLE vtiger_users (id INT PRIMARY KEY, user_name VARCHAR(255), first_name VARCHAR(30), last_name VARCHAR(30))"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := db.Exec("INSERT INTO vtiger_users VALUES (1, 'admin', 'Ada', 'Admin')"); err != nil {
+		t.Fatal(err)
+	}
 	cfg := Config{
 		Rules: []RuleConfig{
 			{Name: "new-opportunity", Table: schema + ".vtiger_potential", On: []string{"insert"}, Event: "NewOpportunity"},
@@ -76,8 +83,9 @@ func TestEngine_SampleHandler(t *testing.T) {
 		t.Fatalf("%d opportunities, want 2 (newest first): %v", len(list), v)
 	}
 	first := list[0].(map[string]any)
-	if first["id"] != 4.0 || first["related_to_name"] != "Acme Corp" || first["forecast_amount"] != "2500.00000000" {
-		t.Errorf("first sample: id %v related_to_name %v forecast_amount %v", first["id"], first["related_to_name"], first["forecast_amount"])
+	if first["id"] != 4.0 || first["related_to_name"] != "Acme Corp" || first["forecast_amount"] != "2500.00000000" || first["assigned_user_name"] != "Ada Admin" {
+		t.Errorf("first sample: id %v related_to_name %v forecast_amount %v assigned_user_name %v",
+			first["id"], first["related_to_name"], first["forecast_amount"], first["assigned_user_name"])
 	}
 	if cf, _ := first["custom_fields"].(map[string]any); cf == nil || cf["cf_856"] != "" {
 		t.Errorf("custom_fields %v", first["custom_fields"])
