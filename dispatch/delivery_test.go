@@ -678,6 +678,9 @@ func TestDispatcher_EnqueueDuplicatesAndCheckpoint(t *testing.T) {
 	if err := h.d.Enqueue(ctx, cp(10), []rulesEvent{ev}); err != nil {
 		t.Fatal(err)
 	}
+	if err := h.d.Flush(ctx); err != nil {
+		t.Fatal(err)
+	}
 	h.waitStatus(ev, "erp", dispatch.StatusOK)
 	// A replay of the same event is refused by id: no second request.
 	if err := h.d.Enqueue(ctx, cp(10), []rulesEvent{ev}); err != nil {

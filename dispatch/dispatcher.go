@@ -51,9 +51,6 @@ type Deps struct {
 	// PollInterval is how often idle queues look for deliveries another
 	// process (rowhook redeliver) made pending (default 1s).
 	PollInterval time.Duration
-	// FlushInterval is how long a checkpoint with no deliveries may wait
-	// before it is written (default 200ms).
-	FlushInterval time.Duration
 	// UserAgent is sent with every request (default "rowhook").
 	UserAgent string
 }
@@ -74,10 +71,10 @@ type Dispatcher struct {
 	adminOpen   bool
 	drain       time.Duration
 	poll        time.Duration
-	flushEvery  time.Duration
 
 	cmu        sync.Mutex
 	cur        *commitBatch
+	writing    *commitBatch
 	committing bool
 	commitErr  error
 
@@ -103,9 +100,9 @@ func New(cfg Config, store Store, deps Deps) (*Dispatcher, error) {
 	d := &Dispatcher{
 		cfg: cfg, store: store, log: deps.Logger, clock: deps.Clock, jitter: deps.Jitter, wb: deps.Writeback,
 		endpoints: map[string]*endpoint{}, resolver: deps.Resolver, adminOpen: deps.AdminOpen,
-		drain: deps.DrainTimeout, poll: deps.PollInterval, flushEvery: deps.FlushInterval,
+		drain: deps.DrainTimeout, poll: deps.PollInterval,
 		subs: map[string]Subscription{}, queues: map[queueKey]*queue{}, newQueue: make(chan struct{}, 1),
-		results: make(chan *recordReq, 1024), wbWake: make(chan struct{}, 1),
+		results: make(chan *recordReq, 4096), wbWake: make(chan struct{}, 1),
 	}
 	if d.log == nil {
 		d.log = slog.New(slog.DiscardHandler)
@@ -122,9 +119,6 @@ func New(cfg Config, store Store, deps Deps) (*Dispatcher, error) {
 	}
 	if d.poll <= 0 {
 		d.poll = time.Second
-	}
-	if d.flushEvery <= 0 {
-		d.flushEvery = 200 * time.Millisecond
 	}
 	ua := deps.UserAgent
 	if ua == "" {
@@ -246,11 +240,15 @@ func (d *Dispatcher) Checkpoint(ctx context.Context) (cdc.Checkpoint, bool, erro
 
 // Enqueue stores the deliveries of events and the checkpoint cp in one
 // store transaction. Call it once per binlog transaction, in binlog order,
-// even with no events: then it only records cp in memory and returns at
-// once (the checkpoint is written with the next deliveries, by Flush, or
-// by Run within FlushInterval). With events it returns when they and cp
-// are durable; concurrent callers share commits (group commit), and a
-// caller waits only as long as the store takes.
+// even with no events (to move the checkpoint). It hands both to the
+// committer and returns; a commit takes whatever accumulated while the
+// previous one ran (group commit), so the reader never waits for the disk
+// unless more than maxPendingDeliveries are waiting: then it blocks until
+// the store catches up (back-pressure). Nothing is lost by returning
+// early: the checkpoint is written only together with the deliveries of
+// the transactions before it, so after a crash the reader resumes before
+// any event that was not stored. Flush waits until everything enqueued is
+// durable.
 //
 // An error means the store failed: nothing after the last durable
 // checkpoint is trusted, every later call fails too, and the reader must
@@ -260,10 +258,10 @@ func (d *Dispatcher) Enqueue(ctx context.Context, cp cdc.Checkpoint, events []ru
 	if err != nil {
 		return err
 	}
-	return d.commit(ctx, cp, ds, len(ds) > 0)
+	return d.commit(ctx, cp, ds, false)
 }
 
-// Flush writes a checkpoint that Enqueue holds in memory.
+// Flush returns once everything enqueued so far is durable.
 func (d *Dispatcher) Flush(ctx context.Context) error {
 	return d.commit(ctx, cdc.Checkpoint{}, nil, true)
 }
@@ -332,13 +330,19 @@ func (d *Dispatcher) newDelivery(ev *rules.Event, ep *endpoint, webhook, sub, su
 }
 
 type commitBatch struct {
-	cp      cdc.Checkpoint
-	ds      []NewDelivery
-	waiters int
-	done    chan struct{}
-	err     error
+	cp   cdc.Checkpoint
+	ds   []NewDelivery
+	done chan struct{}
+	err  error
 }
 
+// maxPendingDeliveries bounds the deliveries waiting for the next commit:
+// past it Enqueue waits for the store (back-pressure).
+const maxPendingDeliveries = 20000
+
+// commit adds ds and cp to the batch the committer writes next, starting
+// the committer when idle. While one commit runs the next batch fills up,
+// so commits grow with the load (group commit).
 func (d *Dispatcher) commit(ctx context.Context, cp cdc.Checkpoint, ds []NewDelivery, wait bool) error {
 	d.cmu.Lock()
 	if d.commitErr != nil {
@@ -347,8 +351,13 @@ func (d *Dispatcher) commit(ctx context.Context, cp cdc.Checkpoint, ds []NewDeli
 		return err
 	}
 	if d.cur == nil {
-		if !wait && cp.IsZero() {
+		if cp.IsZero() && len(ds) == 0 {
+			// Nothing new: a Flush waits for the commit under way.
+			b := d.writing
 			d.cmu.Unlock()
+			if wait && b != nil {
+				return waitBatch(ctx, b)
+			}
 			return nil
 		}
 		d.cur = &commitBatch{done: make(chan struct{})}
@@ -358,37 +367,50 @@ func (d *Dispatcher) commit(ctx context.Context, cp cdc.Checkpoint, ds []NewDeli
 		b.cp = cp
 	}
 	b.ds = append(b.ds, ds...)
-	if !wait {
-		d.cmu.Unlock()
+	if !d.committing {
+		d.committing = true
+		go d.commitLoop()
+	}
+	full := len(b.ds) >= maxPendingDeliveries
+	d.cmu.Unlock()
+	if !wait && !full {
 		return nil
 	}
-	b.waiters++
-	if d.committing {
-		d.cmu.Unlock()
-		select {
-		case <-b.done:
-			return b.err
-		case <-ctx.Done():
-			// The batch is committed by the leader regardless.
-			return ctx.Err()
-		}
+	return waitBatch(ctx, b)
+}
+
+func waitBatch(ctx context.Context, b *commitBatch) error {
+	select {
+	case <-b.done:
+		return b.err
+	case <-ctx.Done():
+		// The batch is committed regardless.
+		return ctx.Err()
 	}
-	d.committing = true
-	for d.cur != nil && d.cur.waiters > 0 {
-		cb := d.cur
-		d.cur = nil
+}
+
+// commitLoop writes batches until none is waiting.
+func (d *Dispatcher) commitLoop() {
+	d.cmu.Lock()
+	for d.cur != nil {
+		b := d.cur
+		d.cur, d.writing = nil, b
 		d.cmu.Unlock()
-		cb.err = d.storeCommit(cb)
+		b.err = d.storeCommit(b)
 		d.cmu.Lock()
-		if cb.err != nil && d.commitErr == nil {
-			d.commitErr = cb.err
+		d.writing = nil
+		if b.err != nil && d.commitErr == nil {
+			d.commitErr = b.err
 		}
-		close(cb.done)
+		close(b.done)
+		if d.commitErr != nil && d.cur != nil {
+			d.cur.err = d.commitErr
+			close(d.cur.done)
+			d.cur = nil
+		}
 	}
 	d.committing = false
 	d.cmu.Unlock()
-	<-b.done
-	return b.err
 }
 
 func (d *Dispatcher) storeCommit(b *commitBatch) error {
@@ -521,8 +543,6 @@ func (d *Dispatcher) Run(ctx context.Context) error {
 		defer background.Done()
 		d.cleanupLoop(ctx)
 	}()
-	flush := time.NewTicker(d.flushEvery)
-	defer flush.Stop()
 loop:
 	for {
 		select {
@@ -535,10 +555,6 @@ loop:
 			d.qmu.Unlock()
 			for _, q := range qs {
 				start(q)
-			}
-		case <-flush.C:
-			if err := d.flushHeld(ctx); err != nil {
-				d.log.Error("checkpoint flush failed", "error", err)
 			}
 		}
 	}
@@ -567,17 +583,6 @@ loop:
 		return fmt.Errorf("dispatch: final checkpoint flush: %w", err)
 	}
 	return nil
-}
-
-// flushHeld writes a held checkpoint, if any.
-func (d *Dispatcher) flushHeld(ctx context.Context) error {
-	d.cmu.Lock()
-	held := d.cur != nil && !d.committing
-	d.cmu.Unlock()
-	if !held {
-		return nil
-	}
-	return d.Flush(ctx)
 }
 
 func (d *Dispatcher) cleanupLoop(ctx context.Context) {

@@ -121,6 +121,9 @@ func (h *harness) enqueue(events ...rules.Event) {
 	if err := h.d.Enqueue(context.Background(), cp, events); err != nil {
 		h.t.Fatal(err)
 	}
+	if err := h.d.Flush(context.Background()); err != nil {
+		h.t.Fatal(err)
+	}
 }
 
 func (h *harness) delivery(ev rules.Event, webhook string) (dispatch.Delivery, []dispatch.Attempt) {

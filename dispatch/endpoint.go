@@ -74,7 +74,11 @@ func (e *endpoint) attempt(ctx context.Context, d *Delivery, n int, clock Clock)
 	}
 	a.URL = e.red.url(req.URL.String())
 	a.RequestHeaders = e.red.header(req.Header)
-	a.RequestBody = e.red.scrubBytes(truncate(d.Body, e.bodyLimit))
+	// The request body is the delivery's own body, stored once with the
+	// delivery; the log keeps a copy only when redaction changed it.
+	if rb := e.red.scrubBytes(truncate(d.Body, e.bodyLimit)); !bytes.Equal(rb, truncate(d.Body, e.bodyLimit)) {
+		a.RequestBody = rb
+	}
 	if authErr != nil {
 		return fail(authErr)
 	}

@@ -32,11 +32,16 @@ type queue struct {
 
 	mu       sync.Mutex
 	inflight map[string]bool
+	// sending counts attempts on the wire; it bounds concurrency, while
+	// inflight also holds attempts waiting for their result to be stored.
+	sending int
 	// released remembers when attempts finished, by fill pass: a pass
 	// that read the store before an attempt's result was recorded must
 	// not start that delivery again.
-	released     map[string]uint64
-	pass         uint64
+	released map[string]uint64
+	pass     uint64
+	// ready holds due deliveries read ahead (unordered queues).
+	ready        []Delivery
 	failingSince time.Time
 	pausedUntil  time.Time
 	probing      bool
@@ -95,6 +100,13 @@ func (q *queue) wake() {
 	}
 }
 
+func (q *queue) doneSending() {
+	q.mu.Lock()
+	q.sending--
+	q.mu.Unlock()
+	q.wake()
+}
+
 func (q *queue) release(id string) {
 	q.mu.Lock()
 	delete(q.inflight, id)
@@ -140,7 +152,7 @@ func (d *Dispatcher) fill(ctx context.Context, q *queue, attemptCtx context.Cont
 	if q.probing {
 		budget = 1
 	}
-	capacity := budget - len(q.inflight)
+	capacity := budget - q.sending
 	inflight := len(q.inflight)
 	q.pass++
 	pass := q.pass
@@ -154,48 +166,30 @@ func (d *Dispatcher) fill(ctx context.Context, q *queue, attemptCtx context.Cont
 		return wait
 	}
 	ordered := ep.cfg.Ordering == OrderingPerRecord
-	pq := PendingQuery{Webhook: q.key.webhook, Subscription: q.key.subscription}
-	if ordered {
-		pq.Limit = orderedScan
-	} else {
-		pq.DueBy = now
-		pq.Limit = inflight + capacity
-	}
-	rows, err := d.store.Pending(ctx, pq)
-	if err != nil {
-		if ctx.Err() == nil {
-			d.m.storeErrors.Inc()
-			d.log.Error("read pending deliveries", "webhook", ep.name, "error", err)
-		}
-		return wait
-	}
-	blocked := map[string]bool{}
 	q.mu.Lock()
-	for i := range rows {
-		row := rows[i]
+	needQuery := ordered || len(q.ready) == 0
+	q.mu.Unlock()
+	var rows []Delivery
+	if needQuery {
+		pq := PendingQuery{Webhook: q.key.webhook, Subscription: q.key.subscription}
 		if ordered {
-			if blocked[row.Key] {
-				continue
+			pq.Limit = orderedScan
+		} else {
+			pq.DueBy = now
+			pq.Limit = inflight + capacity + prefetch
+		}
+		var err error
+		if rows, err = d.store.Pending(ctx, pq); err != nil {
+			if ctx.Err() == nil {
+				d.m.storeErrors.Inc()
+				d.log.Error("read pending deliveries", "webhook", ep.name, "error", err)
 			}
-			blocked[row.Key] = true
+			return wait
 		}
-		if q.inflight[row.ID] {
-			continue
-		}
-		if p, ok := q.released[row.ID]; ok && p >= pass {
-			// Finished while we were reading: the row is stale.
-			continue
-		}
-		if row.NextAt.After(now) {
-			if w := row.NextAt.Sub(now); w < wait {
-				wait = w
-			}
-			continue
-		}
-		if capacity == 0 {
-			break
-		}
+	}
+	start := func(row Delivery) {
 		capacity--
+		q.sending++
 		q.inflight[row.ID] = true
 		attempts.Add(1)
 		go func() {
@@ -203,8 +197,54 @@ func (d *Dispatcher) fill(ctx context.Context, q *queue, attemptCtx context.Cont
 			d.send(attemptCtx, q, &row)
 		}()
 	}
+	stale := func(id string) bool {
+		p, ok := q.released[id]
+		return ok && p >= pass
+	}
+	q.mu.Lock()
+	if ordered {
+		blocked := map[string]bool{}
+		for i := range rows {
+			row := rows[i]
+			if blocked[row.Key] {
+				continue
+			}
+			blocked[row.Key] = true
+			if q.inflight[row.ID] || stale(row.ID) {
+				continue
+			}
+			if row.NextAt.After(now) {
+				if w := row.NextAt.Sub(now); w < wait {
+					wait = w
+				}
+				continue
+			}
+			if capacity == 0 {
+				break
+			}
+			start(row)
+		}
+	} else {
+		if needQuery {
+			// Keep the due rows nobody is sending: later passes start
+			// them without reading the store again.
+			for _, row := range rows {
+				if !q.inflight[row.ID] && !stale(row.ID) {
+					q.ready = append(q.ready, row)
+				}
+			}
+		}
+		for capacity > 0 && len(q.ready) > 0 {
+			row := q.ready[0]
+			q.ready = q.ready[1:]
+			if !q.inflight[row.ID] {
+				start(row)
+			}
+		}
+	}
+	more := len(q.ready) > 0
 	q.mu.Unlock()
-	if !ordered && capacity > 0 {
+	if !ordered && !more && capacity > 0 {
 		if next, ok, err := d.store.NextDue(ctx, q.key.webhook, q.key.subscription); err == nil && ok && next.After(now) {
 			if w := next.Sub(now); w < wait {
 				wait = w
@@ -213,6 +253,9 @@ func (d *Dispatcher) fill(ctx context.Context, q *queue, attemptCtx context.Cont
 	}
 	return wait
 }
+
+// prefetch is how many due deliveries an unordered queue reads ahead.
+const prefetch = 256
 
 type recordReq struct {
 	res  Result
@@ -225,11 +268,15 @@ func (d *Dispatcher) send(ctx context.Context, q *queue, row *Delivery) {
 	ep := q.ep
 	if ep.limiter != nil {
 		if err := ep.limiter.Wait(ctx); err != nil {
+			q.doneSending()
 			return
 		}
 	}
 	n := row.Attempts + 1
 	a, resp, err := ep.attempt(ctx, row, n, d.clock)
+	// Free the slot now: the next attempt may start while this result
+	// waits for the recorder's next batch.
+	q.doneSending()
 	if err != nil && ctx.Err() != nil {
 		// Shutdown cut the attempt short: it stays pending, to be sent
 		// again (same webhook-id) after the restart.
@@ -315,8 +362,8 @@ func (d *Dispatcher) record(res Result) error {
 // recorder writes attempt results in batches (one transaction for all the
 // results waiting), retrying a failing store until it recovers.
 func (d *Dispatcher) recorder(ctx context.Context) {
-	batch := make([]*recordReq, 0, 256)
-	rs := make([]Result, 0, 256)
+	batch := make([]*recordReq, 0, 1024)
+	rs := make([]Result, 0, 1024)
 	for first := range d.results {
 		batch = append(batch[:0], first)
 	more:

@@ -84,6 +84,9 @@ func ViewDelivery(d Delivery, log []Attempt, bodyLimit int) DeliveryView {
 		v.NextAt = &t
 	}
 	for _, a := range log {
+		if a.Kind == KindAttempt && a.RequestBody == nil {
+			a.RequestBody = truncate(d.Body, bodyLimit)
+		}
 		v.Log = append(v.Log, ViewAttempt(a))
 	}
 	return v

@@ -35,6 +35,10 @@ type Store struct {
 	w    *sql.DB // one connection: SQLite has one writer
 	r    *sql.DB
 	path string
+	// Prepared statements of the hot paths (parsing costs more than
+	// running them).
+	insDelivery, upsCheckpoint, insAttempt, updDelivery, selOnce, insOnce *sql.Stmt
+	pendingDue, pendingOrder                                              *sql.Stmt
 }
 
 var _ dispatch.Store = (*Store)(nil)
@@ -73,9 +77,7 @@ CREATE TABLE IF NOT EXISTS deliveries (
 	response     TEXT
 );
 CREATE INDEX IF NOT EXISTS deliveries_due ON deliveries (webhook, subscription, next_at, seq) WHERE status = 'pending';
-CREATE INDEX IF NOT EXISTS deliveries_order ON deliveries (webhook, subscription, seq) WHERE status = 'pending';
 CREATE INDEX IF NOT EXISTS deliveries_created ON deliveries (created_at);
-CREATE INDEX IF NOT EXISTS deliveries_finished ON deliveries (status, updated_at);
 CREATE INDEX IF NOT EXISTS deliveries_writeback ON deliveries (seq) WHERE writeback = 'pending';
 CREATE TABLE IF NOT EXISTS attempts (
 	delivery_id      TEXT NOT NULL,
@@ -126,6 +128,7 @@ func Open(path string, opts Options) (*Store, error) {
 	q.Add("_pragma", "busy_timeout(10000)")
 	q.Add("_pragma", "foreign_keys(on)")
 	q.Add("_pragma", "synchronous("+sync+")")
+	q.Add("_pragma", "cache_size(-32000)")
 	if opts.ReadOnly {
 		q.Add("mode", "ro")
 	} else {
@@ -160,7 +163,44 @@ func Open(path string, opts Options) (*Store, error) {
 	}
 	r.SetMaxOpenConns(4)
 	s.r = r
+	if err := s.prepare(opts.ReadOnly); err != nil {
+		s.Close()
+		return nil, fmt.Errorf("open state %s: %w", path, err)
+	}
 	return s, nil
+}
+
+func (s *Store) prepare(readOnly bool) error {
+	var err error
+	prep := func(db *sql.DB, dst **sql.Stmt, q string) {
+		if err == nil {
+			*dst, err = db.Prepare(q)
+		}
+	}
+	prep(s.r, &s.pendingDue, `SELECT `+deliveryCols+` FROM deliveries INDEXED BY deliveries_due
+		WHERE status = 'pending' AND webhook = ? AND subscription = ? AND next_at <= ? ORDER BY next_at, seq LIMIT ?`)
+	prep(s.r, &s.pendingOrder, `SELECT `+deliveryCols+` FROM deliveries INDEXED BY deliveries_due
+		WHERE status = 'pending' AND webhook = ? AND subscription = ? ORDER BY seq LIMIT ?`)
+	if readOnly {
+		return err
+	}
+	prep(s.w, &s.insDelivery, `INSERT INTO deliveries
+		(id, event_id, rule, event, webhook, subscription, record_key, method, url, content_type,
+		 headers, body, change, event_time, created_at, next_at, updated_at, status, last_error)
+		VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?) ON CONFLICT (id) DO NOTHING`)
+	prep(s.w, &s.upsCheckpoint, `INSERT INTO checkpoint (id, data) VALUES (1, ?)
+		ON CONFLICT (id) DO UPDATE SET data = excluded.data`)
+	prep(s.w, &s.insAttempt, `INSERT INTO attempts (delivery_id, n, kind, at, duration_us, method, url,
+		request_headers, request_body, status, response_headers, response_body, error, note)
+		VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?)`)
+	prep(s.w, &s.updDelivery, `UPDATE deliveries SET status = ?, attempts = ?, next_at = ?, updated_at = ?,
+		last_status = ?, last_error = ?,
+		writeback = CASE WHEN ? != '' THEN ? ELSE writeback END,
+		response = CASE WHEN ? != '' THEN ? ELSE response END
+		WHERE id = ?`)
+	prep(s.w, &s.selOnce, `SELECT event_id FROM once_markers WHERE rule = ? AND record_key = ?`)
+	prep(s.w, &s.insOnce, `INSERT INTO once_markers (rule, record_key, event_id) VALUES (?,?,?)`)
+	return err
 }
 
 // Path returns the state file's path.
@@ -208,14 +248,7 @@ func (s *Store) Commit(ctx context.Context, cp cdc.Checkpoint, ds []dispatch.New
 	defer tx.Rollback()
 	inserted := 0
 	if len(ds) > 0 {
-		ins, err := tx.PrepareContext(ctx, `INSERT INTO deliveries
-			(id, event_id, rule, event, webhook, subscription, record_key, method, url, content_type,
-			 headers, body, change, event_time, created_at, next_at, updated_at, status, last_error)
-			VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?) ON CONFLICT (id) DO NOTHING`)
-		if err != nil {
-			return 0, fmt.Errorf("commit: %w", err)
-		}
-		defer ins.Close()
+		ins := tx.StmtContext(ctx, s.insDelivery)
 		onceSeen := map[[2]string]string{}
 		for i := range ds {
 			d := &ds[i]
@@ -258,8 +291,7 @@ func (s *Store) Commit(ctx context.Context, cp cdc.Checkpoint, ds []dispatch.New
 		if err != nil {
 			return 0, fmt.Errorf("commit: %w", err)
 		}
-		if _, err := tx.ExecContext(ctx, `INSERT INTO checkpoint (id, data) VALUES (1, ?)
-			ON CONFLICT (id) DO UPDATE SET data = excluded.data`, string(b)); err != nil {
+		if _, err := tx.StmtContext(ctx, s.upsCheckpoint).ExecContext(ctx, string(b)); err != nil {
 			return 0, fmt.Errorf("commit: checkpoint: %w", err)
 		}
 	}
@@ -278,10 +310,10 @@ func (s *Store) onceAllows(ctx context.Context, tx *sql.Tx, seen map[[2]string]s
 		return ev == d.EventID, nil
 	}
 	var ev string
-	err := tx.QueryRowContext(ctx, `SELECT event_id FROM once_markers WHERE rule = ? AND record_key = ?`, d.Rule, d.Key).Scan(&ev)
+	err := tx.StmtContext(ctx, s.selOnce).QueryRowContext(ctx, d.Rule, d.Key).Scan(&ev)
 	switch {
 	case errors.Is(err, sql.ErrNoRows):
-		if _, err := tx.ExecContext(ctx, `INSERT INTO once_markers (rule, record_key, event_id) VALUES (?,?,?)`, d.Rule, d.Key, d.EventID); err != nil {
+		if _, err := tx.StmtContext(ctx, s.insOnce).ExecContext(ctx, d.Rule, d.Key, d.EventID); err != nil {
 			return false, err
 		}
 		seen[k] = d.EventID
@@ -351,6 +383,10 @@ func (s *Store) queryDeliveries(ctx context.Context, db *sql.DB, query string, a
 	if err != nil {
 		return nil, err
 	}
+	return scanDeliveries(rows)
+}
+
+func scanDeliveries(rows *sql.Rows) ([]dispatch.Delivery, error) {
 	defer rows.Close()
 	var out []dispatch.Delivery
 	for rows.Next() {
@@ -371,14 +407,14 @@ func (s *Store) Pending(ctx context.Context, q dispatch.PendingQuery) ([]dispatc
 	}
 	var out []dispatch.Delivery
 	var err error
+	var rows *sql.Rows
 	if q.DueBy.IsZero() {
-		out, err = s.queryDeliveries(ctx, s.r, `SELECT `+deliveryCols+` FROM deliveries INDEXED BY deliveries_order
-			WHERE status = 'pending' AND webhook = ? AND subscription = ? ORDER BY seq LIMIT ?`,
-			q.Webhook, q.Subscription, limit)
+		rows, err = s.pendingOrder.QueryContext(ctx, q.Webhook, q.Subscription, limit)
 	} else {
-		out, err = s.queryDeliveries(ctx, s.r, `SELECT `+deliveryCols+` FROM deliveries INDEXED BY deliveries_due
-			WHERE status = 'pending' AND webhook = ? AND subscription = ? AND next_at <= ? ORDER BY next_at, seq LIMIT ?`,
-			q.Webhook, q.Subscription, nanos(q.DueBy), limit)
+		rows, err = s.pendingDue.QueryContext(ctx, q.Webhook, q.Subscription, nanos(q.DueBy), limit)
+	}
+	if err == nil {
+		out, err = scanDeliveries(rows)
 	}
 	if err != nil {
 		return nil, fmt.Errorf("read pending deliveries of %s: %w", queueName(q.Webhook, q.Subscription), err)
@@ -407,7 +443,7 @@ func (s *Store) NextDue(ctx context.Context, webhook, subscription string) (time
 	return time.Unix(0, next.Int64).UTC(), true, nil
 }
 
-func insertAttempt(ctx context.Context, tx *sql.Tx, a *dispatch.Attempt) error {
+func (s *Store) insertAttempt(ctx context.Context, tx *sql.Tx, a *dispatch.Attempt) error {
 	reqH, err := jsonText(a.RequestHeaders)
 	if err != nil {
 		return err
@@ -420,9 +456,7 @@ func insertAttempt(ctx context.Context, tx *sql.Tx, a *dispatch.Attempt) error {
 	if kind == "" {
 		kind = dispatch.KindAttempt
 	}
-	_, err = tx.ExecContext(ctx, `INSERT INTO attempts (delivery_id, n, kind, at, duration_us, method, url,
-		request_headers, request_body, status, response_headers, response_body, error, note)
-		VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?)`, a.DeliveryID, a.N, kind, nanos(a.At), a.Duration.Microseconds(),
+	_, err = tx.StmtContext(ctx, s.insAttempt).ExecContext(ctx, a.DeliveryID, a.N, kind, nanos(a.At), a.Duration.Microseconds(),
 		a.Method, a.URL, reqH, a.RequestBody, a.Status, respH, a.ResponseBody, a.Error, a.Note)
 	return err
 }
@@ -437,9 +471,10 @@ func (s *Store) Record(ctx context.Context, rs []dispatch.Result) error {
 		return fmt.Errorf("record attempts: %w", err)
 	}
 	defer tx.Rollback()
+	upd := tx.StmtContext(ctx, s.updDelivery)
 	for i := range rs {
 		r := &rs[i]
-		if err := insertAttempt(ctx, tx, &r.Attempt); err != nil {
+		if err := s.insertAttempt(ctx, tx, &r.Attempt); err != nil {
 			return fmt.Errorf("record attempt of %s: %w", r.Attempt.DeliveryID, err)
 		}
 		var resp any
@@ -450,11 +485,7 @@ func (s *Store) Record(ctx context.Context, rs []dispatch.Result) error {
 			}
 			wb = dispatch.WritebackPending
 		}
-		_, err := tx.ExecContext(ctx, `UPDATE deliveries SET status = ?, attempts = ?, next_at = ?, updated_at = ?,
-			last_status = ?, last_error = ?,
-			writeback = CASE WHEN ? != '' THEN ? ELSE writeback END,
-			response = CASE WHEN ? != '' THEN ? ELSE response END
-			WHERE id = ?`, string(r.Status), r.Attempts, nanos(r.NextAt), nanos(r.Attempt.At.Add(r.Attempt.Duration)),
+		_, err := upd.ExecContext(ctx, string(r.Status), r.Attempts, nanos(r.NextAt), nanos(r.Attempt.At.Add(r.Attempt.Duration)),
 			r.Attempt.Status, r.Attempt.Error, wb, wb, wb, resp, r.Attempt.DeliveryID)
 		if err != nil {
 			return fmt.Errorf("record attempt of %s: %w", r.Attempt.DeliveryID, err)
@@ -493,7 +524,7 @@ func (s *Store) FinishWriteback(ctx context.Context, id, status, errMsg string, 
 		return fmt.Errorf("finish writeback of %s: %w", id, dispatch.ErrNotFound)
 	}
 	note := "writeback " + status
-	if err := insertAttempt(ctx, tx, &dispatch.Attempt{DeliveryID: id, Kind: dispatch.KindWriteback, At: at, Error: errMsg, Note: note}); err != nil {
+	if err := s.insertAttempt(ctx, tx, &dispatch.Attempt{DeliveryID: id, Kind: dispatch.KindWriteback, At: at, Error: errMsg, Note: note}); err != nil {
 		return fmt.Errorf("finish writeback of %s: %w", id, err)
 	}
 	if err := tx.Commit(); err != nil {
@@ -632,7 +663,7 @@ func (s *Store) Redeliver(ctx context.Context, ids []string, f dispatch.Filter, 
 			return nil, fmt.Errorf("redeliver %s: %w", id, err)
 		}
 		note := fmt.Sprintf("redelivered by %s (was %s)", actor, status)
-		if err := insertAttempt(ctx, tx, &dispatch.Attempt{DeliveryID: id, Kind: dispatch.KindRedeliver, At: now, Note: note}); err != nil {
+		if err := s.insertAttempt(ctx, tx, &dispatch.Attempt{DeliveryID: id, Kind: dispatch.KindRedeliver, At: now, Note: note}); err != nil {
 			return nil, fmt.Errorf("redeliver %s: %w", id, err)
 		}
 		done = append(done, id)
@@ -761,11 +792,13 @@ func (s *Store) Prune(ctx context.Context, cutoff time.Time) (int, error) {
 		return 0, fmt.Errorf("prune delivery log: %w", err)
 	}
 	defer tx.Rollback()
-	const finished = `status IN ('ok', 'failed', 'dead') AND updated_at < ? AND writeback != 'pending'`
-	if _, err := tx.ExecContext(ctx, `DELETE FROM attempts WHERE delivery_id IN (SELECT id FROM deliveries WHERE `+finished+`)`, nanos(cutoff)); err != nil {
+	// created_at (indexed) narrows the scan: a delivery updated before the
+	// cutoff was created before it too.
+	const finished = `created_at < ? AND updated_at < ? AND status IN ('ok', 'failed', 'dead') AND writeback != 'pending'`
+	if _, err := tx.ExecContext(ctx, `DELETE FROM attempts WHERE delivery_id IN (SELECT id FROM deliveries WHERE `+finished+`)`, nanos(cutoff), nanos(cutoff)); err != nil {
 		return 0, fmt.Errorf("prune delivery log: %w", err)
 	}
-	res, err := tx.ExecContext(ctx, `DELETE FROM deliveries WHERE `+finished, nanos(cutoff))
+	res, err := tx.ExecContext(ctx, `DELETE FROM deliveries WHERE `+finished, nanos(cutoff), nanos(cutoff))
 	if err != nil {
 		return 0, fmt.Errorf("prune delivery log: %w", err)
 	}
