@@ -113,7 +113,15 @@ func Start(opts Options) (*Server, error) {
 		return nil, fmt.Errorf("mariadbtest: temp dir: %w", err)
 	}
 	data := filepath.Join(dir, "data")
-	args := []string{"--no-defaults", "--datadir=" + data, "--auth-root-authentication-method=normal", "--skip-test-db"}
+	// Each server gets its own tmpdir: bootstraps running at the same time
+	// (test packages run in parallel) otherwise collide on /tmp/#sql-temptable-*
+	// files and fail.
+	tmp := filepath.Join(dir, "tmp")
+	if err := os.MkdirAll(tmp, 0o700); err != nil {
+		os.RemoveAll(dir)
+		return nil, fmt.Errorf("mariadbtest: %w", err)
+	}
+	args := []string{"--no-defaults", "--datadir=" + data, "--tmpdir=" + tmp, "--auth-root-authentication-method=normal", "--skip-test-db"}
 	if os.Geteuid() == 0 {
 		args = append(args, "--user=root")
 	}
@@ -180,6 +188,7 @@ func (s *Server) launch(bin, data, initFile string) error {
 		"--innodb-doublewrite=0",
 		"--sync-binlog=0",
 		"--performance-schema=OFF",
+		"--tmpdir=" + filepath.Join(s.Dir, "tmp"),
 		"--max-connections=200",
 	}
 	if s.opts.Replica {

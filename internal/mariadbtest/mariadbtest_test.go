@@ -49,3 +49,23 @@ func TestStartPair_Replicates(t *testing.T) {
 		t.Fatalf("replica row: %q, %v", v, err)
 	}
 }
+
+// Test packages run in parallel, each starting servers: concurrent
+// bootstraps must not collide (they did on a shared tmpdir).
+func TestStart_Concurrent(t *testing.T) {
+	errs := make(chan error, 4)
+	for i := 0; i < 4; i++ {
+		go func() {
+			s, err := Start(Options{})
+			if err == nil {
+				err = s.Stop()
+			}
+			errs <- err
+		}()
+	}
+	for i := 0; i < 4; i++ {
+		if err := <-errs; err != nil {
+			t.Error(err)
+		}
+	}
+}

@@ -125,3 +125,15 @@ func firstLine(q string) string {
 	}
 	return q
 }
+
+// SeedAccount creates the account the CreatePotential script relates its
+// opportunity to (crmid 2, "Acme Corp"), as it existed in the captured
+// install; run it first so the opportunity gets crmid 3 as it did there.
+const SeedAccount = `
+update vtiger_crmentity_seq set id=LAST_INSERT_ID(id+1);
+insert into vtiger_crmentity (crmid,smcreatorid,smownerid,smgroupid,setype,description,modifiedby,createdtime,modifiedtime,source,label)
+  values(LAST_INSERT_ID(),1,1,0,'Accounts','Key account',1,UTC_TIMESTAMP(),UTC_TIMESTAMP(),'CRM','Acme Corp');
+insert into vtiger_account (accountid, account_no, accountname, account_type, industry, employees)
+  values (LAST_INSERT_ID(), 'ACC1', 'Acme Corp', 'Customer', 'Technology', 500);
+insert into vtiger_accountscf (accountid) values (LAST_INSERT_ID());
+`
