@@ -88,6 +88,7 @@ type envWriter struct {
 	prefixes map[string]string
 	order    []string
 	encoded  bool
+	n        int
 }
 
 func newEnvWriter(encoded bool) *envWriter {
@@ -111,7 +112,8 @@ func (w *envWriter) qualify(ns, local string) string {
 		case NSSOAPEnc11, NSSOAPEnc12:
 			p = "soapenc"
 		default:
-			p = "ns" + strconv.Itoa(len(w.order)+1)
+			w.n++
+			p = "ns" + strconv.Itoa(w.n)
 		}
 		w.prefixes[ns] = p
 		w.order = append(w.order, ns)
@@ -223,7 +225,10 @@ func (w *envWriter) param(p *Param, v any, path string) error {
 		return fmt.Errorf("parameter %s is an xsd:any wildcard, which rowhook cannot map", path)
 	}
 	items, isList := asList(v)
-	if !p.IsArray() {
+	if !p.IsArray() || p.EncodedArray {
+		if p.EncodedArray {
+			return w.one(p, v, path)
+		}
 		if isList {
 			return fmt.Errorf("parameter %s: got a list of %d, but it occurs at most once", path, len(items))
 		}
@@ -277,7 +282,10 @@ func (w *envWriter) one(p *Param, v any, path string) error {
 			hasAttrs = true
 		}
 	}
-	if (p.Complex || (hasAttrs && isMap)) && !isMap {
+	if _, isList := asList(v); p.EncodedArray && !isList {
+		return fmt.Errorf("parameter %s is a SOAP-encoded array (%s): map it to a list", path, typeName(p))
+	}
+	if (p.Complex || (hasAttrs && isMap)) && !isMap && !p.EncodedArray {
 		if p.Recursive && len(p.Children) == 0 {
 			return fmt.Errorf("parameter %s: recursive type %s: map its fields on the enclosing occurrence", path, p.Type)
 		}

@@ -325,10 +325,10 @@ func eventEnv(ev *rules.Event) map[string]any {
 			row = c.Before
 		}
 		if row != nil {
-			env["row"] = map[string]any(row)
+			env["row"] = exprRow(row)
 		}
 		if c.Op == cdc.OpUpdate && c.Before != nil {
-			env["old"] = map[string]any(c.Before)
+			env["old"] = exprRow(c.Before)
 		}
 	}
 	env["body"] = bodyMap(ev.Body)
@@ -336,6 +336,26 @@ func eventEnv(ev *rules.Event) map[string]any {
 		"id": ev.ID, "name": ev.Name, "rule": ev.Rule, "key": ev.Key, "timestamp": ev.Timestamp,
 	}
 	return env
+}
+
+// exprRow presents a row to expressions: DECIMAL and JSON values as plain
+// strings (exact; float(row.amount) converts), the rest as they are.
+func exprRow(r cdc.Row) map[string]any {
+	m := make(map[string]any, len(r))
+	for k, v := range r {
+		m[k] = exprValue(v)
+	}
+	return m
+}
+
+func exprValue(v any) any {
+	switch x := v.(type) {
+	case cdc.Decimal:
+		return string(x)
+	case cdc.JSON:
+		return string(x)
+	}
+	return v
 }
 
 func bodyMap(b rules.Body) map[string]any {
@@ -357,5 +377,5 @@ func bodyValue(v any) any {
 		}
 		return out
 	}
-	return v
+	return exprValue(v)
 }
