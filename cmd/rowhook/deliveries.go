@@ -1,0 +1,401 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"os/user"
+	"strings"
+	"text/tabwriter"
+	"time"
+
+	"github.com/rowhook/rowhook/dispatch"
+	"github.com/rowhook/rowhook/dispatch/sqlitestore"
+)
+
+func init() {
+	register(command{name: "deliveries", summary: "list deliveries and show one with its attempts (from the state store)", run: runDeliveries})
+	register(command{name: "redeliver", summary: "re-run deliveries by id, or all failed/dead ones since a time", run: runRedeliver})
+}
+
+// stateFlags locates the state store: --state, or state.path from --config.
+type stateFlags struct {
+	state, config string
+}
+
+func (s *stateFlags) register(fs *flag.FlagSet) {
+	fs.StringVar(&s.state, "state", "", "state store file (default: state.path from --config)")
+	fs.StringVar(&s.config, "config", "", "rowhook config file, to find the state store and admin settings")
+}
+
+// open returns the store and, when --config was given, the dispatch config.
+func (s *stateFlags) open(cmd string) (*sqlitestore.Store, *dispatch.Config, error) {
+	var dc *dispatch.Config
+	path := s.state
+	if s.config != "" {
+		cfg, _, err := loadConfig(s.config)
+		if err != nil {
+			return nil, nil, err
+		}
+		dc = &cfg.Dispatch
+		if path == "" {
+			path = cfg.Dispatch.StatePath(s.config)
+		}
+	}
+	if path == "" {
+		return nil, nil, usagef("%s: give --state FILE or --config FILE", cmd)
+	}
+	if _, err := os.Stat(path); err != nil {
+		return nil, nil, fmt.Errorf("state store %s: %w (rowhook run creates it; is the path right?)", path, err)
+	}
+	st, err := sqlitestore.Open(path, sqlitestore.Options{})
+	if err != nil {
+		return nil, nil, err
+	}
+	return st, dc, nil
+}
+
+func runDeliveries(ctx context.Context, args []string, io stdio) error {
+	usage := func() {
+		fmt.Fprintln(io.err, "Usage: rowhook deliveries list [--webhook W] [--status pending|ok|failed|dead] [--since 1h] [--limit N] [--json] (--state FILE | --config FILE)")
+		fmt.Fprintln(io.err, "       rowhook deliveries show ID [--json] (--state FILE | --config FILE)")
+	}
+	if len(args) == 0 || args[0] == "-h" || args[0] == "--help" {
+		usage()
+		if len(args) == 0 {
+			return usagef("deliveries: list or show?")
+		}
+		return nil
+	}
+	switch args[0] {
+	case "list":
+		return runDeliveriesList(ctx, args[1:], io)
+	case "show":
+		return runDeliveriesShow(ctx, args[1:], io)
+	}
+	usage()
+	return usagef("deliveries: unknown subcommand %q (list, show)", args[0])
+}
+
+func parseFlags(fs *flag.FlagSet, args []string, name string) (bool, error) {
+	if err := fs.Parse(args); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return true, nil
+		}
+		return false, usagef("%s: %v", name, err)
+	}
+	return false, nil
+}
+
+// interleave lets flags follow positional arguments ("show ID --json").
+func interleave(args []string) []string {
+	var flags, pos []string
+	for i := 0; i < len(args); i++ {
+		a := args[i]
+		if a == "--" {
+			pos = append(pos, args[i+1:]...)
+			break
+		}
+		if strings.HasPrefix(a, "-") {
+			flags = append(flags, a)
+			if !strings.Contains(a, "=") && i+1 < len(args) && takesValue(a) {
+				flags = append(flags, args[i+1])
+				i++
+			}
+			continue
+		}
+		pos = append(pos, a)
+	}
+	return append(flags, pos...)
+}
+
+func takesValue(flagArg string) bool {
+	switch strings.TrimLeft(flagArg, "-") {
+	case "json", "force", "h", "help":
+		return false
+	}
+	return true
+}
+
+func runDeliveriesList(ctx context.Context, args []string, io stdio) error {
+	fs := flag.NewFlagSet("deliveries list", flag.ContinueOnError)
+	fs.SetOutput(io.err)
+	var sf stateFlags
+	sf.register(fs)
+	webhook := fs.String("webhook", "", "only this webhook (\"subscription\" for subscriptions)")
+	status := fs.String("status", "", "only this status: pending, ok, failed or dead")
+	since := fs.String("since", "", "only deliveries created since: a duration back (1h, 24h) or an RFC 3339 time")
+	limit := fs.Int("limit", 100, "at most this many, newest first")
+	asJSON := fs.Bool("json", false, "one JSON object per line")
+	if help, err := parseFlags(fs, interleave(args), "deliveries list"); help || err != nil {
+		return err
+	}
+	if fs.NArg() > 0 {
+		return usagef("deliveries list: unexpected argument %q", fs.Arg(0))
+	}
+	f := dispatch.Filter{Webhook: *webhook, Status: dispatch.Status(*status), Limit: *limit}
+	if f.Status != "" && !dispatch.ValidStatus(f.Status) {
+		return usagef("deliveries list: --status %q: want pending, ok, failed or dead", *status)
+	}
+	if *limit < 1 {
+		return usagef("deliveries list: --limit must be at least 1")
+	}
+	var err error
+	if f.Since, err = dispatch.ParseSince(*since, time.Now()); err != nil {
+		return usagef("deliveries list: --%v", err)
+	}
+	st, dc, err := sf.open("deliveries list")
+	if err != nil {
+		return err
+	}
+	defer st.Close()
+	ds, err := st.List(ctx, f)
+	if err != nil {
+		return err
+	}
+	bodyLimit := 0
+	if dc != nil {
+		bodyLimit = dc.State.BodyLimit
+	}
+	if *asJSON {
+		enc := json.NewEncoder(io.out)
+		for _, d := range ds {
+			if err := enc.Encode(dispatch.ViewDelivery(d, nil, bodyLimit)); err != nil {
+				return err
+			}
+		}
+		return nil
+	}
+	tw := tabwriter.NewWriter(io.out, 0, 4, 2, ' ', 0)
+	fmt.Fprintln(tw, "ID\tSTATUS\tWEBHOOK\tEVENT\tATTEMPTS\tLAST\tCREATED")
+	for _, d := range ds {
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%d\t%s\t%s\n", d.ID, d.Status, webhookName(d), d.Event, d.Attempts,
+			lastOutcome(d), d.CreatedAt.Local().Format("2006-01-02 15:04:05"))
+	}
+	return tw.Flush()
+}
+
+func webhookName(d dispatch.Delivery) string {
+	if d.Subscription != "" {
+		return d.Webhook + ":" + d.Subscription
+	}
+	return d.Webhook
+}
+
+func lastOutcome(d dispatch.Delivery) string {
+	var s string
+	if d.LastStatus != 0 {
+		s = fmt.Sprint(d.LastStatus)
+	}
+	if d.LastError != "" {
+		e := d.LastError
+		if len(e) > 60 {
+			e = e[:57] + "..."
+		}
+		if s != "" {
+			s += " "
+		}
+		s += e
+	}
+	if d.Status == dispatch.StatusPending && !d.NextAt.IsZero() {
+		if s != "" {
+			s += "; "
+		}
+		s += "next " + d.NextAt.Local().Format("15:04:05")
+	}
+	if s == "" {
+		s = "-"
+	}
+	return s
+}
+
+func runDeliveriesShow(ctx context.Context, args []string, io stdio) error {
+	fs := flag.NewFlagSet("deliveries show", flag.ContinueOnError)
+	fs.SetOutput(io.err)
+	var sf stateFlags
+	sf.register(fs)
+	asJSON := fs.Bool("json", false, "print the delivery and its log as JSON")
+	if help, err := parseFlags(fs, interleave(args), "deliveries show"); help || err != nil {
+		return err
+	}
+	if fs.NArg() != 1 {
+		return usagef("deliveries show: give one delivery id")
+	}
+	st, dc, err := sf.open("deliveries show")
+	if err != nil {
+		return err
+	}
+	defer st.Close()
+	d, log, err := st.Get(ctx, fs.Arg(0))
+	if err != nil {
+		return err
+	}
+	bodyLimit := 0
+	if dc != nil {
+		bodyLimit = dc.State.BodyLimit
+	}
+	v := dispatch.ViewDelivery(d, log, bodyLimit)
+	if *asJSON {
+		enc := json.NewEncoder(io.out)
+		enc.SetIndent("", "  ")
+		return enc.Encode(v)
+	}
+	printDelivery(io.out, v)
+	return nil
+}
+
+func printDelivery(w io.Writer, v dispatch.DeliveryView) {
+	fmt.Fprintf(w, "Delivery %s\n", v.ID)
+	fmt.Fprintf(w, "  status:     %s (%d attempts", v.Status, v.Attempts)
+	if v.Redelivered > 0 {
+		fmt.Fprintf(w, ", redelivered %d×", v.Redelivered)
+	}
+	fmt.Fprintln(w, ")")
+	if v.NextAt != nil {
+		fmt.Fprintf(w, "  next try:   %s\n", v.NextAt.Local().Format(time.RFC3339))
+	}
+	if v.LastError != "" {
+		fmt.Fprintf(w, "  last error: %s\n", v.LastError)
+	}
+	target := v.Webhook
+	if v.Subscription != "" {
+		target += " " + v.Subscription
+	}
+	fmt.Fprintf(w, "  webhook:    %s\n", target)
+	fmt.Fprintf(w, "  event:      %s (rule %s, event id %s)\n", v.Event, v.Rule, v.EventID)
+	fmt.Fprintf(w, "  record:     %s\n", v.Key)
+	fmt.Fprintf(w, "  request:    %s %s\n", v.Method, v.URL)
+	if v.Writeback != "" {
+		fmt.Fprintf(w, "  writeback:  %s %s\n", v.Writeback, v.WritebackError)
+	}
+	fmt.Fprintf(w, "  created:    %s (binlog commit %s)\n", v.CreatedAt.Local().Format(time.RFC3339), v.EventTime.Local().Format(time.RFC3339))
+	if v.Body != "" {
+		fmt.Fprintf(w, "  body:       %s\n", indentLines(v.Body, "              "))
+	}
+	for _, a := range v.Log {
+		fmt.Fprintln(w)
+		switch a.Kind {
+		case dispatch.KindAttempt:
+			fmt.Fprintf(w, "Attempt %d at %s (%.1f ms)\n", a.N, a.At.Local().Format(time.RFC3339), a.DurationMS)
+			if a.Request != nil {
+				fmt.Fprintf(w, "  > %s %s\n", a.Request.Method, a.Request.URL)
+				printHeaders(w, "  > ", a.Request.Headers)
+			}
+			if a.Response != nil {
+				fmt.Fprintf(w, "  < %d\n", a.Response.Status)
+				printHeaders(w, "  < ", a.Response.Headers)
+				if a.Response.Body != "" {
+					fmt.Fprintf(w, "  < %s\n", indentLines(a.Response.Body, "  < "))
+				}
+			}
+			if a.Error != "" {
+				fmt.Fprintf(w, "  error: %s\n", a.Error)
+			}
+		default:
+			fmt.Fprintf(w, "%s at %s: %s", a.Kind, a.At.Local().Format(time.RFC3339), a.Note)
+			if a.Error != "" {
+				fmt.Fprintf(w, " (%s)", a.Error)
+			}
+			fmt.Fprintln(w)
+		}
+	}
+}
+
+func printHeaders(w io.Writer, prefix string, h map[string][]string) {
+	keys := make([]string, 0, len(h))
+	for k := range h {
+		keys = append(keys, k)
+	}
+	sortStrings(keys)
+	for _, k := range keys {
+		for _, v := range h[k] {
+			fmt.Fprintf(w, "%s%s: %s\n", prefix, k, v)
+		}
+	}
+}
+
+func sortStrings(s []string) {
+	for i := 1; i < len(s); i++ {
+		for j := i; j > 0 && s[j] < s[j-1]; j-- {
+			s[j], s[j-1] = s[j-1], s[j]
+		}
+	}
+}
+
+func indentLines(s, prefix string) string {
+	return strings.ReplaceAll(strings.TrimRight(s, "\n"), "\n", "\n"+prefix)
+}
+
+func runRedeliver(ctx context.Context, args []string, io stdio) error {
+	fs := flag.NewFlagSet("redeliver", flag.ContinueOnError)
+	fs.SetOutput(io.err)
+	var sf stateFlags
+	sf.register(fs)
+	status := fs.String("status", "", "re-run every delivery with this status: failed, dead (or ok)")
+	since := fs.String("since", "", "with --status: only deliveries created since (1h, 24h, or an RFC 3339 time)")
+	webhook := fs.String("webhook", "", "with --status: only this webhook")
+	force := fs.Bool("force", false, "with --state and no --config: re-run without checking admin.allow_redeliver")
+	fs.Usage = func() {
+		fmt.Fprintln(io.err, "Usage: rowhook redeliver ID... (--config FILE | --state FILE --force)")
+		fmt.Fprintln(io.err, "       rowhook redeliver --status dead [--since 24h] [--webhook W] (--config FILE | --state FILE --force)")
+		fmt.Fprintln(io.err)
+		fmt.Fprintln(io.err, "Makes deliveries pending again; a running rowhook sends them within a second. Re-runs need")
+		fmt.Fprintln(io.err, "admin.allow_redeliver: true in the config, and are recorded in each delivery's log.")
+		fmt.Fprintln(io.err)
+		fs.PrintDefaults()
+	}
+	if help, err := parseFlags(fs, interleave(args), "redeliver"); help || err != nil {
+		return err
+	}
+	ids := fs.Args()
+	if len(ids) == 0 && *status == "" {
+		return usagef("redeliver: give delivery ids or --status")
+	}
+	if len(ids) > 0 && (*status != "" || *since != "" || *webhook != "") {
+		return usagef("redeliver: give either ids or --status/--since/--webhook, not both")
+	}
+	f := dispatch.Filter{Webhook: *webhook, Status: dispatch.Status(*status)}
+	if f.Status != "" && (!dispatch.ValidStatus(f.Status) || f.Status == dispatch.StatusPending) {
+		return usagef("redeliver: --status %q: want failed, dead or ok", *status)
+	}
+	var err error
+	if f.Since, err = dispatch.ParseSince(*since, time.Now()); err != nil {
+		return usagef("redeliver: --%v", err)
+	}
+	if sf.config == "" && !*force {
+		return usagef("redeliver: give --config (to check admin.allow_redeliver), or --state with --force")
+	}
+	st, dc, err := sf.open("redeliver")
+	if err != nil {
+		return err
+	}
+	defer st.Close()
+	if dc != nil && !dc.Admin.AllowRedeliver {
+		return dispatch.ErrRedeliverDisabled
+	}
+	done, err := st.Redeliver(ctx, ids, f, time.Now(), cliActor())
+	if err != nil {
+		return err
+	}
+	for _, id := range done {
+		fmt.Fprintln(io.out, id)
+	}
+	if skipped := len(ids) - len(done); len(ids) > 0 && skipped > 0 {
+		fmt.Fprintf(io.err, "rowhook: %d of %d already pending, left alone\n", skipped, len(ids))
+	}
+	fmt.Fprintf(io.err, "rowhook: %d deliveries re-queued\n", len(done))
+	return nil
+}
+
+func cliActor() string {
+	name := "unknown"
+	if u, err := user.Current(); err == nil {
+		name = u.Username
+	}
+	host, _ := os.Hostname()
+	return fmt.Sprintf("rowhook redeliver (%s@%s)", name, host)
+}
