@@ -6,6 +6,7 @@ import (
 	"regexp"
 	"sort"
 	"strings"
+	"time"
 
 	"github.com/expr-lang/expr"
 	"github.com/expr-lang/expr/ast"
@@ -22,6 +23,25 @@ type columnSet struct {
 	table string
 	cols  map[string]bool
 	order []string
+	// types are information_schema DATA_TYPEs ("varchar", "decimal").
+	types map[string]string
+}
+
+// kind classifies a column's type for comparisons: "number", "text",
+// "date" or "" (unknown, or anything else).
+func (c *columnSet) kind(name string) string {
+	if c == nil {
+		return ""
+	}
+	switch c.types[name] {
+	case "tinyint", "smallint", "mediumint", "int", "integer", "bigint", "decimal", "numeric", "float", "double", "year":
+		return "number"
+	case "char", "varchar", "tinytext", "text", "mediumtext", "longtext", "enum", "set":
+		return "text"
+	case "date", "datetime", "timestamp":
+		return "date"
+	}
+	return ""
 }
 
 func (c *columnSet) has(name string) bool { return c == nil || c.cols[name] }
@@ -53,6 +73,10 @@ type columnError struct {
 }
 
 func (v *rowAccess) Visit(node *ast.Node) {
+	if b, ok := (*node).(*ast.BinaryNode); ok {
+		v.checkComparison(b)
+		return
+	}
 	m, ok := (*node).(*ast.MemberNode)
 	if !ok {
 		return
@@ -76,6 +100,79 @@ func (v *rowAccess) Visit(node *ast.Node) {
 	call := &ast.CallNode{Callee: &ast.IdentifierNode{Value: "_col"}, Arguments: []ast.Node{m.Node, m.Property}}
 	call.Callee.SetLocation(m.Location())
 	ast.Patch(node, call)
+}
+
+// columnOf returns the column a node reads (row.x / old.x, before or after
+// the _col rewrite), or "".
+func columnOf(n ast.Node) string {
+	switch x := n.(type) {
+	case *ast.CallNode:
+		if id, ok := x.Callee.(*ast.IdentifierNode); ok && id.Value == "_col" && len(x.Arguments) == 2 {
+			if s, ok := x.Arguments[1].(*ast.StringNode); ok {
+				return s.Value
+			}
+		}
+	case *ast.MemberNode:
+		if id, ok := x.Node.(*ast.IdentifierNode); ok && (id.Value == "row" || id.Value == "old") {
+			if s, ok := x.Property.(*ast.StringNode); ok {
+				return s.Value
+			}
+		}
+	}
+	return ""
+}
+
+// checkComparison rejects comparing a column with a literal of another
+// kind (row.potentialname > 5, row.amount == "1000"), which expr cannot
+// see because rows are maps: such a rule would never fire, or fail on
+// every row.
+func (v *rowAccess) checkComparison(b *ast.BinaryNode) {
+	switch b.Operator {
+	case "==", "!=", "<", ">", "<=", ">=":
+	default:
+		return
+	}
+	col, lit := columnOf(b.Left), b.Right
+	if col == "" {
+		col, lit = columnOf(b.Right), b.Left
+	}
+	kind := v.cols.kind(col)
+	if col == "" || kind == "" {
+		return
+	}
+	litKind := ""
+	switch x := lit.(type) {
+	case *ast.IntegerNode, *ast.FloatNode:
+		litKind = "number"
+	case *ast.StringNode:
+		litKind = "text"
+		if _, ok := toTime(x.Value, time.UTC); ok && kind == "date" {
+			litKind = "date"
+		}
+	}
+	switch {
+	case litKind == "" || litKind == kind:
+		return
+	case kind == "date" && litKind == "text":
+		// A date column compared with text that is not a date.
+	case kind == "text" && litKind == "date":
+		return
+	}
+	v.errs = append(v.errs, columnError{
+		from: lit.Location().From,
+		msg: fmt.Sprintf("%s is a %s column (%s) compared with a %s: the rule would never match; compare with a %s",
+			col, kind, v.cols.types[col], litKind, kindExample(kind)),
+	})
+}
+
+func kindExample(kind string) string {
+	switch kind {
+	case "number":
+		return "number (row.x > 1000)"
+	case "date":
+		return `date string ("2026-12-31") or use before()/after()`
+	}
+	return `string (row.x == "Closed Won")`
 }
 
 // compileCondition compiles a rule's `when` (empty: nil program, always

@@ -157,7 +157,10 @@ func TestCondition_Timezone(t *testing.T) {
 }
 
 func TestCompileCondition_Errors(t *testing.T) {
-	cols := &columnSet{table: "crm.vtiger_potential", cols: map[string]bool{"amount": true, "sales_stage": true}, order: []string{"amount", "sales_stage"}}
+	cols := &columnSet{table: "crm.vtiger_potential",
+		cols:  map[string]bool{"amount": true, "sales_stage": true, "closingdate": true},
+		order: []string{"amount", "sales_stage", "closingdate"},
+		types: map[string]string{"amount": "decimal", "sales_stage": "varchar", "closingdate": "date"}}
 	tests := []struct {
 		name       string
 		when       string
@@ -167,6 +170,10 @@ func TestCompileCondition_Errors(t *testing.T) {
 	}{
 		{"unknown column", `row.amout > 1000`, cols, `unknown column "amout" in crm.vtiger_potential (did you mean "amount"?)`, 4},
 		{"unknown column in old", `row.amount > 1 && old.stage == "x"`, cols, `unknown column "stage"`, 22},
+		{"text column with a number", `row.sales_stage > 5`, cols, `sales_stage is a text column (varchar) compared with a number`, 18},
+		{"number column with a string", `old.amount == "1000"`, cols, `amount is a number column (decimal) compared with a text`, 14},
+		{"date column with a number", `row.closingdate < 20261231`, cols, `closingdate is a date column (date) compared with a number`, 18},
+		{"date column with text", `1 == 1 && row.closingdate >= "soon"`, cols, `closingdate is a date column (date) compared with a text`, 29},
 		{"unknown function", `isEmptyy(row.amount)`, nil, `unknown name isEmptyy (did you mean "isEmpty"?)`, 0},
 		{"not a bool", `len(row.potentialname)`, nil, `expected bool, but got int (a condition must be true or false`, 0},
 		{"syntax error", `row.amount >`, nil, `unexpected token EOF`, 11},
@@ -206,6 +213,22 @@ func TestIsEmpty(t *testing.T) {
 	for _, tt := range tests {
 		if got := isEmpty(tt.v); got != tt.want {
 			t.Errorf("isEmpty(%#v) = %v, want %v", tt.v, got, tt.want)
+		}
+	}
+}
+
+func TestCompileCondition_TypedColumnsAccepted(t *testing.T) {
+	cols := &columnSet{table: "crm.t", cols: map[string]bool{"amount": true, "stage": true, "d": true},
+		types: map[string]string{"amount": "decimal", "stage": "enum", "d": "datetime"}}
+	for _, when := range []string{
+		`row.amount > 1000 && old.amount <= 10.5`,
+		`row.stage == "won" && "lost" != old.stage`,
+		`row.d > "2026-01-01" && row.d < "2026-01-01 10:00:00"`,
+		`row.amount == nil || row.stage == nil`,
+		`row.stage > row.amount`, // two columns: not a literal, left to run time
+	} {
+		if _, err := compileCondition("when", when, cols); err != nil {
+			t.Errorf("%s: %v", when, err)
 		}
 	}
 }

@@ -15,7 +15,7 @@ type sourceSchema struct {
 }
 
 func loadSchema(ctx context.Context, db *sql.DB) (*sourceSchema, error) {
-	rows, err := db.QueryContext(ctx, `/* rowhook */ SELECT TABLE_SCHEMA, TABLE_NAME, COLUMN_NAME
+	rows, err := db.QueryContext(ctx, `/* rowhook */ SELECT TABLE_SCHEMA, TABLE_NAME, COLUMN_NAME, DATA_TYPE
 FROM information_schema.COLUMNS
 WHERE TABLE_SCHEMA NOT IN ('mysql', 'information_schema', 'performance_schema', 'sys')
 ORDER BY TABLE_SCHEMA, TABLE_NAME, ORDINAL_POSITION`)
@@ -25,19 +25,20 @@ ORDER BY TABLE_SCHEMA, TABLE_NAME, ORDINAL_POSITION`)
 	defer rows.Close()
 	s := &sourceSchema{tables: map[string]bool{}, cols: map[string]*columnSet{}, schemas: map[string][]string{}}
 	for rows.Next() {
-		var sc, tb, col string
-		if err := rows.Scan(&sc, &tb, &col); err != nil {
+		var sc, tb, col, typ string
+		if err := rows.Scan(&sc, &tb, &col, &typ); err != nil {
 			return nil, err
 		}
 		key := sc + "." + tb
 		cs := s.cols[key]
 		if cs == nil {
-			cs = &columnSet{table: key, cols: map[string]bool{}}
+			cs = &columnSet{table: key, cols: map[string]bool{}, types: map[string]string{}}
 			s.cols[key] = cs
 			s.tables[key] = true
 			s.schemas[tb] = append(s.schemas[tb], sc)
 		}
 		cs.cols[col] = true
+		cs.types[col] = strings.ToLower(typ)
 		cs.order = append(cs.order, col)
 	}
 	return s, rows.Err()
