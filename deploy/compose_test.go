@@ -111,8 +111,8 @@ func TestCompose_Rowhook(t *testing.T) {
 	}
 	cfg := yamlDocs(t, "compose/rowhook.yaml")[0]
 	for _, c := range []struct{ key, want string }{
-		{str(cfg, "source", "dsn"), "@replica:3306/"},
-		{str(cfg, "writeback", "dsn"), "@primary:3306/"},
+		{str(cfg, "source", "dsn"), "@tcp(replica:3306)/"},
+		{str(cfg, "writeback", "dsn"), "@tcp(primary:3306)/"},
 		{str(cfg, "http", "listen"), "0.0.0.0:9788"},
 		{str(cfg, "state", "path"), "/var/lib/rowhook/"},
 	} {

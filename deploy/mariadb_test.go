@@ -97,13 +97,24 @@ func openAs(t *testing.T, srv *mariadbtest.Server, user, password, db string) *s
 	return conn
 }
 
-// TestComposeMariaDB_InitScripts starts a primary with compose's primary.cnf
-// and a replica with deploy/mariadb/rowhook-replica.cnf, runs the compose
-// stack's init scripts on them as the mariadb image would, and checks the
-// result: GTID replication from the primary's first transaction, the Vtiger
-// schema and the accounts replicated, the grants rowhook needs, and the
-// replica settings rowhook checks at start-up.
-func TestComposeMariaDB_InitScripts(t *testing.T) {
+// composeDBs is the compose stack's primary and replica, started from its
+// files: primary.cnf and the replica's rowhook-replica.cnf, then the init
+// scripts as the mariadb image runs them, with replication running.
+type composeDBs struct {
+	primary, replica *mariadbtest.Server
+	// env holds the passwords the init scripts used.
+	env map[string]string
+}
+
+// Passwords with quotes, backslashes and sed/SQL metacharacters.
+const (
+	testReplPW      = `re'pl\pw`
+	testSourcePW    = `so|ur&ce'p\w"$x`
+	testWritebackPW = `wr'ite\back`
+)
+
+func startComposeDBs(t *testing.T) composeDBs {
+	t.Helper()
 	if _, err := exec.LookPath("mariadb"); err != nil {
 		t.Fatal("the mariadb client is needed to run the compose init scripts (apt-get install mariadb-client)")
 	}
@@ -118,15 +129,9 @@ func TestComposeMariaDB_InitScripts(t *testing.T) {
 	}
 	t.Cleanup(func() { replica.Stop() })
 
-	// Passwords with quotes, backslashes and sed/SQL metacharacters.
-	const (
-		replPW      = `re'pl\pw`
-		sourcePW    = `so|ur&ce'p\w"$x`
-		writebackPW = `wr'ite\back`
-	)
 	env := []string{
-		"REPLICATION_PASSWORD=" + replPW, "ROWHOOK_SOURCE_PASSWORD=" + sourcePW,
-		"ROWHOOK_WRITEBACK_PASSWORD=" + writebackPW, "ROWHOOK_GRANTS_SQL=mariadb/grants.sql",
+		"REPLICATION_PASSWORD=" + testReplPW, "ROWHOOK_SOURCE_PASSWORD=" + testSourcePW,
+		"ROWHOOK_WRITEBACK_PASSWORD=" + testWritebackPW, "ROWHOOK_GRANTS_SQL=mariadb/grants.sql",
 	}
 	// The entrypoint creates MARIADB_DATABASE (binlogged) before the init files.
 	primary.Exec(t, "CREATE DATABASE vtiger")
@@ -134,22 +139,48 @@ func TestComposeMariaDB_InitScripts(t *testing.T) {
 		"compose/mariadb/10-primary.sh", "../internal/vtiger/schema.sql", "compose/mariadb/30-demo-custom-field.sql")
 	initDB(t, replica, append(env, "PRIMARY_HOST=127.0.0.1", fmt.Sprintf("PRIMARY_PORT=%d", primary.Port)),
 		"compose/mariadb/10-replica.sh")
+	dbs := composeDBs{primary: primary, replica: replica, env: map[string]string{}}
+	for _, kv := range env {
+		k, v, _ := strings.Cut(kv, "=")
+		dbs.env[k] = v
+	}
+	dbs.waitSync(t)
+	return dbs
+}
 
-	// The Vtiger statements the docs tell users to run, on the primary.
-	initDB(t, primary, []string{"MARIADB_DATABASE=vtiger"}, "../internal/vtiger/create_potential.sql")
-
+// waitSync waits until the replica has applied all the primary wrote.
+func (d composeDBs) waitSync(t *testing.T) {
+	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
 	var gtid string
-	if err := primary.DB().QueryRowContext(ctx, "SELECT @@gtid_binlog_pos").Scan(&gtid); err != nil {
+	if err := d.primary.DB().QueryRowContext(ctx, "SELECT @@gtid_binlog_pos").Scan(&gtid); err != nil {
 		t.Fatal(err)
 	}
 	var ok int
-	if err := replica.DB().QueryRowContext(ctx, "SELECT MASTER_GTID_WAIT(?, 60)", gtid).Scan(&ok); err != nil || ok != 0 {
+	if err := d.replica.DB().QueryRowContext(ctx, "SELECT MASTER_GTID_WAIT(?, 60)", gtid).Scan(&ok); err != nil || ok != 0 {
 		var status string
-		replica.DB().QueryRow("SELECT CONCAT_WS(' | ', Slave_IO_Running, Slave_SQL_Running, Last_IO_Error, Last_SQL_Error) FROM information_schema.SLAVE_STATUS").Scan(&status)
+		d.replica.DB().QueryRow("SELECT CONCAT_WS(' | ', Slave_IO_Running, Slave_SQL_Running, Last_IO_Error, Last_SQL_Error) FROM information_schema.SLAVE_STATUS").Scan(&status)
 		t.Fatalf("replica did not reach the primary's %s (wait %d, err %v); replica status: %s", gtid, ok, err, status)
 	}
+}
+
+// TestComposeMariaDB_InitScripts checks what the compose stack's database
+// setup gives rowhook: GTID replication from the primary's first
+// transaction, the Vtiger schema and the accounts replicated, the grants
+// rowhook needs, and the replica settings rowhook checks at start-up.
+func TestComposeMariaDB_InitScripts(t *testing.T) {
+	dbs := startComposeDBs(t)
+	primary, replica := dbs.primary, dbs.replica
+	const (
+		replPW      = testReplPW
+		sourcePW    = testSourcePW
+		writebackPW = testWritebackPW
+	)
+	// The Vtiger statements the docs tell users to run, on the primary.
+	initDB(t, primary, []string{"MARIADB_DATABASE=vtiger"}, "../internal/vtiger/create_potential.sql")
+
+	dbs.waitSync(t)
 
 	// Everything came through replication.
 	var potentials, cf int
