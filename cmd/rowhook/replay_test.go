@@ -152,6 +152,11 @@ rules:
 	if got[0].Body["related_to_name"] != nil {
 		t.Errorf("--from: the account is not in the replayed range, yet related_to_name = %v", got[0].Body["related_to_name"])
 	}
+	// --progress always draws the bar on stderr (auto: only on a terminal).
+	_, errOut, code = runCommand(t, append([]string{"replay", "--config", cfg, "--progress", "always"}, files...)...)
+	if code != 0 || !strings.Contains(errOut, "] 100%") || !strings.Contains(errOut, "[###") {
+		t.Errorf("--progress always: exit %d, stderr %q", code, errOut)
+	}
 	// The same binlog gives the same event ids.
 	out2, _, _ := runCommand(t, append([]string{"replay", "--config", cfg, "--progress", "never", "--from", potentialStart}, files...)...)
 	if out2 != out {
