@@ -197,6 +197,7 @@ type FieldError struct {
 	Errs   []error
 }
 
+// Error lists the failed fields and why.
 func (e *FieldError) Error() string {
 	var parts []string
 	for i, f := range e.Fields {

@@ -67,11 +67,14 @@ type rowAccess struct {
 	errs []columnError
 }
 
+var _ ast.Visitor = (*rowAccess)(nil)
+
 type columnError struct {
 	from int
 	msg  string
 }
 
+// Visit implements ast.Visitor (children are visited first).
 func (v *rowAccess) Visit(node *ast.Node) {
 	if b, ok := (*node).(*ast.BinaryNode); ok {
 		v.checkComparison(b)

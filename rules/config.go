@@ -49,9 +49,11 @@ type RuleConfig struct {
 	// When is an expr condition; empty always matches.
 	When string `yaml:"when"`
 	// Event names the body function that builds the body.
-	Event    string   `yaml:"event"`
+	Event string `yaml:"event"`
+	// Webhooks are names from the webhooks: section to deliver to.
 	Webhooks []string `yaml:"webhooks"`
-	Once     bool     `yaml:"once"`
+	// Once delivers only the first event of the rule per record.
+	Once bool `yaml:"once"`
 	// Writeback maps response values back into CRM columns after a
 	// successful delivery; nil when the rule writes nothing back.
 	Writeback *writeback.Mapping `yaml:"writeback"`

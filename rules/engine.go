@@ -242,6 +242,9 @@ func New(ctx context.Context, cfg Config, deps Deps) (*Engine, error) {
 	}
 	if len(modules) > 0 {
 		e.vt = newTracker(cfg.Vtiger.Schema, modules)
+		if schema != nil && cfg.Vtiger.Schema != "" && !schema.tables[cfg.Vtiger.Schema+"."+crmentity] {
+			return nil, yamlconf.Errf("vtiger.schema", "the source has no table %s.%s: is %q Vtiger's database?", cfg.Vtiger.Schema, crmentity, cfg.Vtiger.Schema)
+		}
 	}
 	e.m = newMetrics(deps.Registerer, e)
 	for _, r := range e.rules {

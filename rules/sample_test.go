@@ -141,6 +141,8 @@ func TestNew_ColumnsCheckedAgainstSource(t *testing.T) {
 			`rules[0].when: unknown column "amout" in ` + schema + `.vtiger_potential (did you mean "amount"?)`},
 		{"text column compared with a number", Config{Rules: []RuleConfig{{Name: "r", Table: schema + ".vtiger_potential", When: `row.sales_stage > 5`, Event: "NewOpportunity"}}},
 			`rules[0].when: sales_stage is a text column (varchar) compared with a number`},
+		{"vtiger schema", Config{Vtiger: VtigerConfig{Schema: "nosuch"}, Rules: []RuleConfig{{Name: "r", Table: "vtiger_potential", Event: "NewOpportunity"}}},
+			`vtiger.schema: the source has no table nosuch.vtiger_crmentity: is "nosuch" Vtiger's database?`},
 		{"unknown table", Config{Rules: []RuleConfig{{Name: "r", Table: schema + ".vtiger_potentials", Event: "RowChanged"}}},
 			`rules[0].table: table ` + schema + `.vtiger_potentials does not exist on the source`},
 		{"lookup parameter", Config{Rules: []RuleConfig{{Name: "r", Table: schema + ".vtiger_potential", Event: "Deal"}},
