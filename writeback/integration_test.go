@@ -35,7 +35,7 @@ type crm struct {
 	crmid  int64
 }
 
-func newCRM(t *testing.T) *crm {
+func newCRM(t testing.TB) *crm {
 	t.Helper()
 	ctx := context.Background()
 	schema, db := pair.Primary.NewSchema(t)
