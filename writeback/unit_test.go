@@ -333,8 +333,16 @@ func TestNewEnv(t *testing.T) {
 			}
 		})
 	}
-	if NewEnv(Response{Body: []byte("<xml/>")}, nil, nil).Response.JSON != nil {
+	xml := NewEnv(Response{Body: []byte("<xml/>")}, nil, nil)
+	if xml.Response.JSON != nil {
 		t.Error("non-JSON body parsed")
+	}
+	prog, err := compileExpr("x", "response.json?.id", false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got, err := expr.Run(prog, xml); err != nil || got != nil {
+		t.Errorf("response.json?.id on a non-JSON body = %v, %v; want nil", got, err)
 	}
 }
 
