@@ -122,20 +122,26 @@ const orderedScan = 2000
 // pump starts attempts for due deliveries of q until ctx is cancelled.
 func (d *Dispatcher) pump(ctx context.Context, q *queue, attemptCtx context.Context, attempts *sync.WaitGroup) {
 	for {
-		wait := d.fill(ctx, q, attemptCtx, attempts)
+		// fill measures its wait from the time it read; sleep until that
+		// instant, not for that long from now (the clock may have moved).
+		until := d.fill(ctx, q, attemptCtx, attempts)
 		select {
 		case <-ctx.Done():
 			return
 		case <-q.wakeCh:
-		case <-d.clock.After(wait):
+		case <-d.clock.After(until.Sub(d.clock.Now())):
 		}
 	}
 }
 
-// fill starts as many attempts as q's budget allows and returns how long to
-// sleep before looking again.
-func (d *Dispatcher) fill(ctx context.Context, q *queue, attemptCtx context.Context, attempts *sync.WaitGroup) time.Duration {
+// fill starts as many attempts as q's budget allows and returns when to
+// look again.
+func (d *Dispatcher) fill(ctx context.Context, q *queue, attemptCtx context.Context, attempts *sync.WaitGroup) time.Time {
 	now := d.clock.Now()
+	return now.Add(d.fillAt(ctx, q, now, attemptCtx, attempts))
+}
+
+func (d *Dispatcher) fillAt(ctx context.Context, q *queue, now time.Time, attemptCtx context.Context, attempts *sync.WaitGroup) time.Duration {
 	wait := d.poll
 	ep := q.ep
 	q.mu.Lock()
