@@ -47,6 +47,7 @@ var knownMetrics = map[string]bool{
 	"rowhook_rule_held_events":             true,
 	"rowhook_rule_settle_windows":          true,
 	// writeback
+	"rowhook_writeback_attempts_total":   true,
 	"rowhook_writebacks_total":           true,
 	"rowhook_writeback_duration_seconds": true,
 }

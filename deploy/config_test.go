@@ -1,0 +1,73 @@
+package deploy_test
+
+import (
+	"os"
+	"os/exec"
+	"path/filepath"
+	"sort"
+	"strings"
+	"testing"
+)
+
+// checkConfig runs `rowhook check --offline` (the binary the Dockerfile
+// builds) on a configuration file with env as its only extra environment,
+// and fails the test unless it says ok.
+func checkConfig(t *testing.T, path string, env map[string]string) {
+	t.Helper()
+	out, err := runCheck(t, path, env)
+	if err != nil {
+		t.Fatalf("rowhook check --offline --config %s: %v\n%s", path, err, out)
+	}
+	if !strings.Contains(out, ": ok: ") {
+		t.Errorf("rowhook check printed %q, want its ok line", out)
+	}
+}
+
+func runCheck(t *testing.T, path string, env map[string]string) (string, error) {
+	t.Helper()
+	bin := buildAsDockerfile(t)
+	cmd := exec.Command(bin, "check", "--offline", "--config", path)
+	cmd.Env = []string{"PATH=" + os.Getenv("PATH"), "HOME=" + t.TempDir()}
+	keys := make([]string, 0, len(env))
+	for k, v := range env {
+		cmd.Env = append(cmd.Env, k+"="+v)
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	t.Logf("rowhook check --offline --config %s with %v set", path, keys)
+	out, err := cmd.CombinedOutput()
+	return string(out), err
+}
+
+func TestExampleConfigs_RowhookCheck(t *testing.T) {
+	t.Run("compose", func(t *testing.T) {
+		env := composeEnv(composeServices(t)["rowhook"])
+		checkConfig(t, "compose/rowhook.yaml", env)
+	})
+	t.Run("kubernetes", func(t *testing.T) {
+		objs := k8sObjects(t)
+		config := str(mustObj(t, objs, "ConfigMap/rowhook-config"), "data", "rowhook.yaml")
+		path := filepath.Join(t.TempDir(), "rowhook.yaml")
+		if err := os.WriteFile(path, []byte(config), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		env := map[string]string{}
+		data, _ := dig(mustObj(t, objs, "Secret/rowhook-secrets"), "stringData").(map[string]any)
+		for k, v := range data {
+			env[k], _ = v.(string)
+		}
+		checkConfig(t, path, env)
+	})
+	t.Run("a wrong key is refused", func(t *testing.T) {
+		// The check must be able to fail: a misspelt key names file and line.
+		bad := strings.Replace(string(readFile(t, "compose/rowhook.yaml")), "include:", "inclde:", 1)
+		path := filepath.Join(t.TempDir(), "rowhook.yaml")
+		if err := os.WriteFile(path, []byte(bad), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		out, err := runCheck(t, path, composeEnv(composeServices(t)["rowhook"]))
+		if err == nil || !strings.Contains(out, "inclde") {
+			t.Errorf("rowhook check accepted a misspelt key (err %v):\n%s", err, out)
+		}
+	})
+}
