@@ -177,3 +177,39 @@ func TestDashboard_Variables(t *testing.T) {
 		t.Errorf(`%d queries filter on webhook=~"$webhook"; the delivery panels should`, filtered)
 	}
 }
+
+// TestDashboard_Layout: panels sit inside the 24-column grid without
+// overlapping, so Grafana shows them as laid out instead of reflowing them.
+func TestDashboard_Layout(t *testing.T) {
+	var d struct {
+		Panels []struct {
+			ID      int    `json:"id"`
+			Title   string `json:"title"`
+			GridPos struct {
+				H, W, X, Y int
+			} `json:"gridPos"`
+		} `json:"panels"`
+	}
+	if err := json.Unmarshal(readFile(t, "grafana/rowhook-dashboard.json"), &d); err != nil {
+		t.Fatal(err)
+	}
+	type cell struct{ x, y int }
+	used := map[cell]string{}
+	for _, p := range d.Panels {
+		g := p.GridPos
+		if g.W <= 0 || g.H <= 0 || g.X < 0 || g.Y < 0 || g.X+g.W > 24 {
+			t.Errorf("panel %q gridPos %+v is outside the 24-column grid", p.Title, g)
+			continue
+		}
+	cells:
+		for x := g.X; x < g.X+g.W; x++ {
+			for y := g.Y; y < g.Y+g.H; y++ {
+				if other, ok := used[cell{x, y}]; ok {
+					t.Errorf("panel %q overlaps %q at column %d row %d", p.Title, other, x, y)
+					break cells
+				}
+				used[cell{x, y}] = p.Title
+			}
+		}
+	}
+}

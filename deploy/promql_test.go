@@ -198,3 +198,14 @@ func TestKnownMetrics_InSource(t *testing.T) {
 		}
 	}
 }
+
+// TestKnownMetrics_Documented: docs/deploy.md's metrics table lists every
+// metric the dashboard and alerts may use.
+func TestKnownMetrics_Documented(t *testing.T) {
+	docs := string(readFile(t, "../docs/deploy.md"))
+	for name := range knownMetrics {
+		if name != "up" && !strings.Contains(docs, "`"+name+"`") {
+			t.Errorf("docs/deploy.md does not list %s", name)
+		}
+	}
+}
