@@ -164,22 +164,33 @@ func (w *Writer) checkReplica(ctx context.Context, dsn string) ([]string, error)
 	if err != nil {
 		return nil, err
 	}
-	var vars []string
+	// Each entry lists a variable's names, newest first (MySQL renamed
+	// log_slave_updates in 8.0.26).
+	var vars [][]string
 	if flavor == "mariadb" {
-		vars = []string{"replicate_annotate_row_events", "binlog_annotate_row_events", "log_slave_updates"}
+		vars = [][]string{{"replicate_annotate_row_events"}, {"binlog_annotate_row_events"}, {"log_slave_updates"}}
 	} else {
-		vars = []string{"binlog_rows_query_log_events", "log_replica_updates"}
+		vars = [][]string{{"binlog_rows_query_log_events"}, {"log_replica_updates", "log_slave_updates"}}
 	}
 	var problems []string
-	for _, v := range vars {
-		var on int
-		if err := db.GetContext(ctx, &on, "/* rowhook */ SELECT @@GLOBAL."+v); err != nil {
+	for _, names := range vars {
+		v := names[0]
+		on, known := 0, false
+		for _, name := range names {
+			err := db.GetContext(ctx, &on, "/* rowhook */ SELECT @@GLOBAL."+name)
 			var me *mysql.MySQLError
-			if errors.As(err, &me) && me.Number == 1193 {
-				problems = append(problems, fmt.Sprintf("replica %s: this server has no %s", rcfg.Addr, v))
+			if errors.As(err, &me) && me.Number == 1193 { // unknown variable
 				continue
 			}
-			return nil, classify("read replica "+v, "", err)
+			if err != nil {
+				return nil, classify("read replica "+name, "", err)
+			}
+			v, known = name, true
+			break
+		}
+		if !known {
+			problems = append(problems, fmt.Sprintf("replica %s: this server has no %s", rcfg.Addr, v))
+			continue
 		}
 		if on != 1 {
 			fix := fmt.Sprintf("add %s = ON to the replica's my.cnf and restart it", v)

@@ -106,6 +106,9 @@ func open(ctx context.Context, cfg Config, mappings map[string]*Mapping, deps De
 	w := &Writer{cfg: cfg, db: db, logger: logger, plans: map[string]*plan{}}
 	fail := func(err error) (*Writer, error) {
 		db.Close()
+		if w.db != db {
+			w.db.Close()
+		}
 		return nil, err
 	}
 	flavor, err := serverFlavor(ctx, db.DB)
