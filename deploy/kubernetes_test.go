@@ -3,6 +3,7 @@ package deploy_test
 import (
 	"fmt"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"reflect"
 	"sort"
@@ -75,8 +76,8 @@ func TestKubernetes_Deployment(t *testing.T) {
 		t.Fatalf("%d containers, want 1", len(containers))
 	}
 	c := containers[0]
-	if got := fmt.Sprint(dig(c, "args")); got != "[run --config /etc/rowhook/rowhook.yaml]" {
-		t.Errorf("args %s, want run --config /etc/rowhook/rowhook.yaml", got)
+	if got := fmt.Sprint(dig(c, "args")); !strings.HasPrefix(got, "[run --config /etc/rowhook/rowhook.yaml") {
+		t.Errorf("args %s, want run --config /etc/rowhook/rowhook.yaml …", got)
 	}
 	if dig(c, "ports", 0, "containerPort") != 9788 || str(c, "ports", 0, "name") != "http" {
 		t.Errorf("ports %v, want containerPort 9788 named http", dig(c, "ports"))
@@ -204,6 +205,20 @@ func TestKubernetes_Kustomization(t *testing.T) {
 	for _, f := range files {
 		if b := filepath.Base(f); b != "kustomization.yaml" && !listed[b] {
 			t.Errorf("kustomization.yaml does not list %s", b)
+		}
+	}
+}
+
+// TestKubernetes_ArgsAccepted: the container's arguments are flags `rowhook
+// run` really has (its --help lists each).
+func TestKubernetes_ArgsAccepted(t *testing.T) {
+	d := mustObj(t, k8sObjects(t), "Deployment/rowhook")
+	args := list(d, "spec", "template", "spec", "containers", 0, "args")
+	out, _ := exec.Command(buildAsDockerfile(t), "run", "--help").CombinedOutput()
+	for _, a := range args[1:] {
+		s, _ := a.(string)
+		if strings.HasPrefix(s, "--") && !strings.Contains(string(out), "-"+strings.TrimPrefix(s, "--")+" ") {
+			t.Errorf("rowhook run has no flag %s:\n%s", s, out)
 		}
 	}
 }
