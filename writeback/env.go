@@ -268,8 +268,9 @@ func nearMatches(name string, candidates []string) []string {
 			cs[j], cs[j-1] = cs[j-1], cs[j]
 		}
 	}
+	// A clearly closer name hides the rest.
 	var out []string
-	for i := 0; i < len(cs) && i < 3; i++ {
+	for i := 0; i < len(cs) && i < 3 && cs[i].d <= cs[0].d+1; i++ {
 		out = append(out, cs[i].s)
 	}
 	return out
