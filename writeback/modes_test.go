@@ -237,3 +237,39 @@ func TestWriter_Apply_constraint(t *testing.T) {
 		t.Fatalf("Apply = %v, want a permanent duplicate-key error", err)
 	}
 }
+
+// TestWriter_Apply_concurrent: the dispatcher's workers share one Writer;
+// concurrent writebacks to the same row in marker mode all commit.
+func TestWriter_Apply_concurrent(t *testing.T) {
+	c := newCRM(t)
+	w := newWriter(t, c.cfg(writeback.ModeMarker), map[string]*writeback.Mapping{"r": c.mapping()}, writeback.Deps{})
+	const workers, each = 6, 5
+	errs := make(chan error, workers*each)
+	done := make(chan struct{})
+	for g := 0; g < workers; g++ {
+		go func() {
+			defer func() { done <- struct{}{} }()
+			for i := 0; i < each; i++ {
+				id := fmt.Sprintf("C-%d-%d", g, i)
+				resp := writeback.Response{Status: 201, Body: []byte(`{"id":"` + id + `"}`)}
+				errs <- w.Apply(context.Background(), "d-"+id, "r", c.change(), resp)
+			}
+		}()
+	}
+	for g := 0; g < workers; g++ {
+		<-done
+	}
+	close(errs)
+	for err := range errs {
+		if err != nil {
+			t.Error(err)
+		}
+	}
+	if got := c.column(t, c.db, "cf_erp_id"); !strings.HasPrefix(got.String, "C-") {
+		t.Errorf("cf_erp_id = %q", got.String)
+	}
+	var slots int
+	if err := c.db.QueryRow("SELECT COUNT(*) FROM rowhook_writeback_marker").Scan(&slots); err != nil || slots == 0 || slots > workers*each {
+		t.Errorf("marker rows %d (%v)", slots, err)
+	}
+}
