@@ -194,15 +194,30 @@ func parseResponse(body []byte, l *layout, status int) (map[string]any, error) {
 		params = l.params
 		wrapped = l.wrapper != nil
 	}
+	var tree map[string]any
 	if len(top) == 1 && (wrapped || (l == nil && !hasText(top[0]))) {
-		return p.fields(p.deref(top[0], 0), params, 0), nil
+		tree = p.fields(p.deref(top[0], 0), params, 0)
+	} else {
+		tree = p.collect(top, params, 0)
 	}
-	return p.collect(top, params, 0), nil
+	if p.values > maxValues {
+		return nil, errTooComplex
+	}
+	return tree, nil
 }
 
 type parser struct {
 	ids map[string]*etree.Element
+	// values counts converted elements: shared multiRef values are copied
+	// at each reference, so a malicious body could otherwise expand
+	// exponentially.
+	values int
 }
+
+// maxValues bounds the elements one response converts to.
+const maxValues = 100000
+
+var errTooComplex = fmt.Errorf("%w: the response expands to more than %d values (SOAP-encoded references nested too deeply)", ErrNotSOAP, maxValues)
 
 func hasText(e *etree.Element) bool {
 	for _, t := range e.Child {
@@ -267,6 +282,10 @@ func (p *parser) fields(e *etree.Element, params []*Param, depth int) map[string
 
 // value converts one element.
 func (p *parser) value(e *etree.Element, param *Param, depth int) any {
+	p.values++
+	if p.values > maxValues {
+		return nil
+	}
 	e = p.deref(e, depth)
 	if nilAttr, ok := attrNS(e, NSXSI, "nil"); ok && (nilAttr == "true" || nilAttr == "1") {
 		return nil

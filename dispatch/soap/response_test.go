@@ -2,6 +2,7 @@ package soap
 
 import (
 	"errors"
+	"fmt"
 	"net/http"
 	"reflect"
 	"strings"
@@ -148,5 +149,23 @@ func TestCheckResponse(t *testing.T) {
 				t.Fatalf("got %v, %v; want %v", got, err, tt.want)
 			}
 		})
+	}
+}
+
+func TestParseResponse_ReferenceBomb(t *testing.T) {
+	// Each multiRef refers twice to the next: 2^40 values if copied.
+	var b strings.Builder
+	b.WriteString(`<r><x href="#0"/></r>`)
+	for i := 0; i < 40; i++ {
+		fmt.Fprintf(&b, `<multiRef id="%d"><a href="#%d"/><b href="#%d"/></multiRef>`, i, i+1, i+1)
+	}
+	fmt.Fprintf(&b, `<multiRef id="40">leaf</multiRef>`)
+	_, err := ParseResponse(envelope(env11, b.String()))
+	if !errors.Is(err, ErrNotSOAP) || !strings.Contains(err.Error(), "more than 100000 values") {
+		t.Fatalf("err = %v", err)
+	}
+	// A cycle ends at the depth limit instead of looping.
+	if _, err := ParseResponse(envelope(env11, `<r><x href="#1"/></r><multiRef id="1"><y href="#1"/></multiRef>`)); err != nil {
+		t.Fatalf("cycle: %v", err)
 	}
 }

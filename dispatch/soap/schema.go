@@ -161,12 +161,27 @@ func (s *schemaSet) add(root *etree.Element, chameleonTNS string) *schemaDoc {
 // the stack.
 const maxParamDepth = 64
 
+// maxParams bounds the parameters one message expands to: a schema whose
+// types reuse each other at every level would otherwise grow exponentially.
+const maxParams = 5000
+
 // builder turns schema declarations into Param trees.
 type builder struct {
 	set   *schemaSet
 	stack map[qname]bool
 	depth int
+	nodes int
 	errs  []string
+}
+
+// grow counts one more parameter; false once the budget is spent.
+func (b *builder) grow() bool {
+	b.nodes++
+	if b.nodes > maxParams {
+		b.errf("the message expands to more than %d parameters; rowhook cannot map a schema that large", maxParams)
+		return false
+	}
+	return true
 }
 
 func newBuilder(set *schemaSet) *builder { return &builder{set: set, stack: map[qname]bool{}} }
@@ -223,6 +238,9 @@ func (b *builder) nsHint(ns string) string {
 
 // element builds the Param of an xsd:element declaration.
 func (b *builder) element(e *etree.Element, sc *schemaDoc, global bool) *Param {
+	if !b.grow() {
+		return &Param{Name: attr(e, "name"), MinOccurs: 1, MaxOccurs: 1}
+	}
 	if b.depth > maxParamDepth {
 		b.errf("schema nesting deeper than %d levels", maxParamDepth)
 		return &Param{Name: attr(e, "name"), MinOccurs: 1, MaxOccurs: 1}
@@ -374,6 +392,9 @@ func (b *builder) facets(p *Param, r *etree.Element) {
 
 // complex expands a complexType into p's children.
 func (b *builder) complex(p *Param, ct *etree.Element, sc *schemaDoc) {
+	if b.nodes > maxParams {
+		return
+	}
 	if b.depth > maxParamDepth {
 		b.errf("schema nesting deeper than %d levels", maxParamDepth)
 		return
@@ -541,6 +562,9 @@ func (b *builder) particles(p *Param, container *etree.Element, sc *schemaDoc, i
 // attribute builds the Param of an xsd:attribute; nil for attributes of
 // the SOAP encoding and XML Schema instance machinery.
 func (b *builder) attribute(a *etree.Element, sc *schemaDoc) *Param {
+	if !b.grow() {
+		return nil
+	}
 	p := &Param{Attribute: true, MinOccurs: 0, MaxOccurs: 1, Doc: documentation(a)}
 	if attr(a, "use") == "required" {
 		p.MinOccurs = 1

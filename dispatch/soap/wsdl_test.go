@@ -6,6 +6,7 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"testing"
 )
@@ -254,5 +255,41 @@ func TestLoader_Authorize(t *testing.T) {
 	l.Authorize = func(r *http.Request) { r.SetBasicAuth(testUser, testPass) }
 	if _, err := l.Load(context.Background(), srv.URL+"/wsdl/secure/calc.wsdl"); err != nil {
 		t.Fatal(err)
+	}
+}
+
+// dagWSDL declares types T0..Tn where each has two elements of the next:
+// 2^n parameters if expanded naively.
+func dagWSDL(n int) string {
+	var b strings.Builder
+	b.WriteString(`<definitions xmlns="http://schemas.xmlsoap.org/wsdl/" xmlns:soap="http://schemas.xmlsoap.org/wsdl/soap/" xmlns:xs="http://www.w3.org/2001/XMLSchema" xmlns:t="urn:t" targetNamespace="urn:t"><types><xs:schema targetNamespace="urn:t">`)
+	for i := 0; i < n; i++ {
+		b.WriteString(`<xs:complexType name="T` + strconv.Itoa(i) + `"><xs:sequence><xs:element name="a" type="t:T` + strconv.Itoa(i+1) + `"/><xs:element name="b" type="t:T` + strconv.Itoa(i+1) + `"/></xs:sequence></xs:complexType>`)
+	}
+	b.WriteString(`<xs:complexType name="T` + strconv.Itoa(n) + `"><xs:sequence><xs:element name="v" type="xs:string"/></xs:sequence></xs:complexType>`)
+	b.WriteString(`<xs:element name="Op" type="t:T0"/></xs:schema></types><message name="m"><part name="p" element="t:Op"/></message><portType name="P"><operation name="Op"><input message="t:m"/></operation></portType><binding name="B" type="t:P"><soap:binding style="document"/><operation name="Op"><input><soap:body use="literal"/></input></operation></binding></definitions>`)
+	return b.String()
+}
+
+func TestService_ParamsBudget(t *testing.T) {
+	svc, err := ParseWSDL("dag.wsdl", []byte(dagWSDL(40)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, err = svc.Params("Op")
+	if !errors.Is(err, ErrBadWSDL) || !strings.Contains(err.Error(), "more than 5000 parameters") {
+		t.Fatalf("err = %v", err)
+	}
+	// A reused type that stays within the budget expands fully.
+	svc, err = ParseWSDL("dag.wsdl", []byte(dagWSDL(6)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	params, err := svc.Params("Op")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if p, err := ParamAt(params, "a.b.a.b.a.b.v"); err != nil || p.Base != "xsd:string" {
+		t.Errorf("a.b.a.b.a.b.v = %+v, %v", p, err)
 	}
 }
