@@ -31,10 +31,12 @@ func freeAddr(t *testing.T) string {
 
 // process is a rowhook process started by a test; its output is kept.
 type process struct {
-	cmd  *exec.Cmd
-	mu   sync.Mutex
-	out  strings.Builder
-	line chan string
+	cmd     *exec.Cmd
+	mu      sync.Mutex
+	out     strings.Builder
+	line    chan string
+	readers sync.WaitGroup
+	stopped bool
 }
 
 func startProcess(t *testing.T, env []string, args ...string) *process {
@@ -52,11 +54,10 @@ func startProcess(t *testing.T, env []string, args ...string) *process {
 	if err := p.cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
-	var wg sync.WaitGroup
-	wg.Add(2)
+	p.readers.Add(2)
 	for _, r := range []io.Reader{stdout, stderr} {
 		go func() {
-			defer wg.Done()
+			defer p.readers.Done()
 			sc := bufio.NewScanner(r)
 			sc.Buffer(make([]byte, 1<<20), 1<<20)
 			for sc.Scan() {
@@ -70,22 +71,30 @@ func startProcess(t *testing.T, env []string, args ...string) *process {
 			}
 		}()
 	}
-	t.Cleanup(func() {
-		// SIGTERM, as docker stop and systemd do; rowhook must stop cleanly.
-		p.cmd.Process.Signal(syscall.SIGTERM)
-		done := make(chan error, 1)
-		go func() { wg.Wait(); done <- p.cmd.Wait() }()
-		select {
-		case err := <-done:
-			if err != nil {
-				t.Errorf("rowhook %s exited with %v on SIGTERM:\n%s", args[0], err, p.output())
-			}
-		case <-time.After(30 * time.Second):
-			p.cmd.Process.Kill()
-			t.Errorf("rowhook %s did not stop within 30s of SIGTERM:\n%s", args[0], p.output())
-		}
-	})
+	t.Cleanup(func() { p.stop(t) })
 	return p
+}
+
+// stop sends SIGTERM, as docker stop, systemctl stop and Kubernetes do, and
+// fails the test unless the process exits cleanly within 30 seconds.
+func (p *process) stop(t *testing.T) {
+	t.Helper()
+	if p.stopped {
+		return
+	}
+	p.stopped = true
+	p.cmd.Process.Signal(syscall.SIGTERM)
+	done := make(chan error, 1)
+	go func() { p.readers.Wait(); done <- p.cmd.Wait() }()
+	select {
+	case err := <-done:
+		if err != nil {
+			t.Errorf("rowhook %s exited with %v on SIGTERM:\n%s", p.cmd.Args[1], err, p.output())
+		}
+	case <-time.After(30 * time.Second):
+		p.cmd.Process.Kill()
+		t.Errorf("rowhook %s did not stop within 30s of SIGTERM:\n%s", p.cmd.Args[1], p.output())
+	}
 }
 
 func (p *process) output() string {
@@ -147,66 +156,114 @@ func TestComposeStack_EndToEnd(t *testing.T) {
 		t.Fatal(err)
 	}
 	rh := startProcess(t, envList, "run", "--config", cfgPath)
-
-	// Ready: binlog connected, state writable (the readiness probe).
 	base := "http://" + httpAddr
+	waitReady(t, base, rh)
+	if code, _, err := httpGet(base + "/healthz"); err != nil || code != 200 {
+		t.Errorf("/healthz: %d %v", code, err)
+	}
+
+	// Create an opportunity the way Vtiger does (the rule fires on amounts
+	// above 1000; the script's is larger): the receiver gets it, signed, and
+	// its answer is written back.
+	createPotential(t, dbs)
+	first := waitRequest(t, receiver, rh)
+	waitWriteback(t, dbs, first, rh)
+
+	// The metrics Prometheus scrapes pass promtool's lint and carry what
+	// the dashboard and alerts read.
+	checkMetrics(t, base)
+
+	// Stop rowhook (docker compose stop / systemctl stop), create another
+	// opportunity meanwhile, start it again on the same state file: it
+	// resumes from its checkpoint and delivers the change it missed, once.
+	rh.stop(t)
+	createPotential(t, dbs)
+	rh2 := startProcess(t, envList, "run", "--config", cfgPath)
+	waitReady(t, base, rh2)
+	second := waitRequest(t, receiver, rh2)
+	if second["reply_id"] == first["reply_id"] {
+		t.Errorf("the second delivery got reply id %v again", second["reply_id"])
+	}
+	waitWriteback(t, dbs, second, rh2)
+	select {
+	case l := <-receiver.line:
+		t.Errorf("the receiver got another request after the restart (a duplicate?): %s", l)
+	case <-time.After(3 * time.Second):
+	}
+}
+
+// createPotential runs Vtiger's statements for a new opportunity on the primary.
+func createPotential(t *testing.T, dbs composeDBs) {
+	t.Helper()
+	initDB(t, dbs.primary, []string{"MARIADB_DATABASE=vtiger"}, "../internal/vtiger/create_potential.sql")
+}
+
+// waitReady waits until /readyz answers 200: binlog connected, state writable.
+func waitReady(t *testing.T, base string, rh *process) {
+	t.Helper()
 	deadline := time.Now().Add(60 * time.Second)
 	for {
 		code, body, err := httpGet(base + "/readyz")
 		if err == nil && code == 200 {
-			break
+			return
 		}
 		if time.Now().After(deadline) {
 			t.Fatalf("/readyz not 200 within 60s (last %d %s %v); rowhook output:\n%s", code, body, err, rh.output())
 		}
 		time.Sleep(200 * time.Millisecond)
 	}
-	if code, _, err := httpGet(base + "/healthz"); err != nil || code != 200 {
-		t.Errorf("/healthz: %d %v", code, err)
-	}
+}
 
-	// Create an opportunity the way Vtiger does (the rule fires on amounts
-	// above 1000; the script's is larger).
-	initDB(t, dbs.primary, []string{"MARIADB_DATABASE=vtiger"}, "../internal/vtiger/create_potential.sql")
-
-	// The receiver gets one signed request.
-	var got map[string]any
+// waitRequest returns the next request the receiver printed, checking it is
+// signed and addressed as the compose configuration says.
+func waitRequest(t *testing.T, receiver, rh *process) map[string]any {
+	t.Helper()
 	timeout := time.After(60 * time.Second)
-	for got == nil {
+	for {
 		select {
 		case l := <-receiver.line:
 			var m map[string]any
-			if json.Unmarshal([]byte(l), &m) == nil && m["method"] != nil {
-				got = m
+			if json.Unmarshal([]byte(l), &m) != nil || m["method"] == nil {
+				continue
 			}
+			if m["signature"] != "verified" {
+				t.Errorf("receiver signature check %v, want verified: rowhook and the receiver must share ROWHOOK_SIGNING_SECRET", m["signature"])
+			}
+			if m["path"] != "/opportunities" {
+				t.Errorf("request path %v, want /opportunities", m["path"])
+			}
+			return m
 		case <-timeout:
 			t.Fatalf("the receiver got no request within 60s\nreceiver:\n%s\nrowhook:\n%s", receiver.output(), rh.output())
 		}
 	}
-	if got["signature"] != "verified" {
-		t.Errorf("receiver signature check %v, want verified: rowhook and the receiver must share ROWHOOK_SIGNING_SECRET", got["signature"])
-	}
-	if got["path"] != "/opportunities" {
-		t.Errorf("request path %v, want /opportunities", got["path"])
-	}
+}
 
-	// The id the receiver answered is written back on the primary.
+// waitWriteback waits until the opportunity of the request has the
+// receiver's reply id in its ERP id custom field on the primary.
+func waitWriteback(t *testing.T, dbs composeDBs, req map[string]any, rh *process) {
+	t.Helper()
+	body, _ := req["body"].(map[string]any)
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
+	want := fmt.Sprint(req["reply_id"])
 	for {
-		var id *string
-		err := dbs.primary.DB().QueryRowContext(ctx, "SELECT cf_901 FROM vtiger.vtiger_potentialscf LIMIT 1").Scan(&id)
-		if err == nil && id != nil && *id == fmt.Sprint(got["reply_id"]) {
-			break
+		var n int
+		err := dbs.primary.DB().QueryRowContext(ctx, "SELECT COUNT(*) FROM vtiger.vtiger_potentialscf WHERE cf_901 = ?", want).Scan(&n)
+		if err == nil && n == 1 {
+			return
 		}
 		if ctx.Err() != nil {
-			t.Fatalf("cf_901 is %v (err %v), want the receiver's id %v; rowhook output:\n%s", id, err, got["reply_id"], rh.output())
+			t.Fatalf("no opportunity has cf_901 = %s (err %v); request body %v; rowhook output:\n%s", want, err, body, rh.output())
 		}
 		time.Sleep(200 * time.Millisecond)
 	}
+}
 
-	// The metrics Prometheus scrapes pass promtool's lint and carry what
-	// the dashboard and alerts read.
+// checkMetrics lints /metrics with promtool and looks for the series the
+// dashboard and alerts depend on.
+func checkMetrics(t *testing.T, base string) {
+	t.Helper()
 	code, metrics, err := httpGet(base + "/metrics")
 	if err != nil || code != 200 {
 		t.Fatalf("/metrics: %d %v", code, err)
