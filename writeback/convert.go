@@ -63,6 +63,7 @@ type ConversionError struct {
 	Reason string
 }
 
+// Error says which column, which value and why.
 func (e *ConversionError) Error() string {
 	return fmt.Sprintf("writeback: %s.%s %s: value %s: %s", e.Table, e.Column, e.Type, describe(e.Value), e.Reason)
 }

@@ -205,8 +205,8 @@ func exprOptions(asBool bool) []expr.Option {
 	return opts
 }
 
-// helperNames are the functions mapping expressions may call, besides
-// expr's builtins.
+// envNames are the names mapping expressions see besides expr's
+// builtins, for "did you mean" hints.
 var envNames = []string{"response", "row", "old", "jsonPath", "jsonRaw", "toJSON"}
 
 // compileExpr compiles one mapping expression; errors are path errors with

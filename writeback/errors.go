@@ -54,6 +54,7 @@ type ExprError struct {
 	Err error
 }
 
+// Error names the expression by its configuration path.
 func (e *ExprError) Error() string { return fmt.Sprintf("writeback: %s: %v", e.Path, e.Err) }
 
 // Unwrap returns the expr error.
@@ -70,6 +71,7 @@ type RowNotFoundError struct {
 	Key map[string]any
 }
 
+// Error names the table and the key looked up.
 func (e *RowNotFoundError) Error() string {
 	return fmt.Sprintf("writeback: %s has no row with %s (deleted since the change was read?)", e.Table, formatKey(e.Key))
 }
@@ -105,6 +107,7 @@ type DBError struct {
 	Err error
 }
 
+// Error names the step, the table and whether a retry may help.
 func (e *DBError) Error() string {
 	kind := "permanent"
 	if e.Transient {

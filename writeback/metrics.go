@@ -2,6 +2,7 @@ package writeback
 
 import (
 	"errors"
+	"fmt"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -14,9 +15,9 @@ type metrics struct {
 }
 
 // newMetrics registers the metrics with reg; nil reg means no metrics.
-func newMetrics(reg prometheus.Registerer) *metrics {
+func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 	if reg == nil {
-		return nil
+		return nil, nil
 	}
 	m := &metrics{
 		total: prometheus.NewCounterVec(prometheus.CounterOpts{
@@ -29,8 +30,22 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 			Buckets: []float64{.001, .0025, .005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5, 10},
 		}, []string{"table"}),
 	}
-	reg.MustRegister(m.total, m.duration)
-	return m
+	// A second Writer on the same registry (a reload) shares the series.
+	if err := reg.Register(m.total); err != nil {
+		var are prometheus.AlreadyRegisteredError
+		if !errors.As(err, &are) {
+			return nil, fmt.Errorf("register writeback metrics: %w", err)
+		}
+		m.total = are.ExistingCollector.(*prometheus.CounterVec)
+	}
+	if err := reg.Register(m.duration); err != nil {
+		var are prometheus.AlreadyRegisteredError
+		if !errors.As(err, &are) {
+			return nil, fmt.Errorf("register writeback metrics: %w", err)
+		}
+		m.duration = are.ExistingCollector.(*prometheus.HistogramVec)
+	}
+	return m, nil
 }
 
 func (m *metrics) observe(table, outcome string, d time.Duration) {

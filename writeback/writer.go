@@ -75,6 +75,7 @@ func New(ctx context.Context, cfg Config, mappings map[string]*Mapping, deps Dep
 // Check runs New's start-up checks without changing anything (the marker
 // table is not created) and closes the connection: for `rowhook check`.
 func Check(ctx context.Context, cfg Config, mappings map[string]*Mapping, deps Deps) error {
+	deps.Registerer = nil // a check writes nothing worth counting
 	w, err := open(ctx, cfg, mappings, deps, false)
 	if err != nil {
 		return err
@@ -141,7 +142,9 @@ func open(ctx context.Context, cfg Config, mappings map[string]*Mapping, deps De
 	if w.db != db {
 		db.Close()
 	}
-	w.metrics = newMetrics(deps.Registerer)
+	if w.metrics, err = newMetrics(deps.Registerer); err != nil {
+		return fail(err)
+	}
 	logger.Info("writeback ready", "mode", string(w.mode), "rules", len(w.plans), "primary", dcfg.Addr)
 	return w, nil
 }
@@ -500,6 +503,9 @@ func explain(ctx context.Context, db *sqlx.DB, q string) error {
 // say) to the component's logger at debug level instead of stderr.
 type driverLogger struct{ l *slog.Logger }
 
+var _ mysql.Logger = driverLogger{}
+
+// Print implements mysql.Logger.
 func (d driverLogger) Print(v ...any) {
 	d.l.Debug("mysql driver: " + strings.TrimSpace(fmt.Sprint(v...)))
 }
