@@ -3,6 +3,7 @@ package writeback
 import (
 	"errors"
 	"fmt"
+	"strings"
 
 	"github.com/go-sql-driver/mysql"
 )
@@ -55,7 +56,13 @@ type ExprError struct {
 }
 
 // Error names the expression by its configuration path.
-func (e *ExprError) Error() string { return fmt.Sprintf("writeback: %s: %v", e.Path, e.Err) }
+func (e *ExprError) Error() string {
+	msg := fmt.Sprintf("writeback: %s: %v", e.Path, e.Err)
+	if strings.Contains(msg, "cannot fetch") && strings.Contains(msg, "<nil>") {
+		msg += " (the value is missing, e.g. a body that is not JSON; use ?. for optional fields: response.json?.id)"
+	}
+	return msg
+}
 
 // Unwrap returns the expr error.
 func (e *ExprError) Unwrap() error { return e.Err }

@@ -624,6 +624,15 @@ func TestWriter_Apply_permanent(t *testing.T) {
 	if !errors.As(err, &ee) || !writeback.IsPermanent(err) || !strings.HasPrefix(ee.Path, "rules[0].writeback.set.") {
 		t.Fatalf("non-JSON body: %v", err)
 	}
+	if !strings.Contains(err.Error(), "use ?. for optional fields") {
+		t.Errorf("no hint in %v", err)
+	}
+
+	// A delivery id longer than the marker's column still writes back.
+	long := strings.Repeat("x", 300)
+	if err := w.Apply(context.Background(), long, "r", c.change(), deliver(t, created(`{"id":"LONG","nested":{"status":2}}`))); err != nil {
+		t.Fatalf("long delivery id: %v", err)
+	}
 
 	err = w.Apply(context.Background(), "d", "other", c.change(), writeback.Response{})
 	if !errors.Is(err, writeback.ErrNoMapping) || !writeback.IsPermanent(err) || w.Has("other") || !w.Has("r") {

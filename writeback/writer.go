@@ -9,6 +9,7 @@ import (
 	"log/slog"
 	"strings"
 	"time"
+	"unicode/utf8"
 
 	"github.com/expr-lang/expr"
 	"github.com/expr-lang/expr/vm"
@@ -421,7 +422,7 @@ func (w *Writer) Apply(ctx context.Context, deliveryID, rule string, change *cdc
 		}
 	}()
 	if w.mode == ModeMarker {
-		if _, err := tx.ExecContext(ctx, tag+w.upsert, markerSlot(deliveryID), deliveryID); err != nil {
+		if _, err := tx.ExecContext(ctx, tag+w.upsert, markerSlot(deliveryID), truncateRunes(deliveryID, 191)); err != nil {
 			return classify("write marker "+w.marker, w.marker, err)
 		}
 	}
@@ -508,4 +509,13 @@ var _ mysql.Logger = driverLogger{}
 // Print implements mysql.Logger.
 func (d driverLogger) Print(v ...any) {
 	d.l.Debug("mysql driver: " + strings.TrimSpace(fmt.Sprint(v...)))
+}
+
+// truncateRunes cuts s to at most n characters (the marker's delivery_id is
+// VARCHAR(191); it is informational, the row's presence is what counts).
+func truncateRunes(s string, n int) string {
+	if utf8.RuneCountInString(s) <= n {
+		return s
+	}
+	return string([]rune(s)[:n])
 }
