@@ -155,6 +155,16 @@ func TestComposeStack_EndToEnd(t *testing.T) {
 	if err := os.WriteFile(cfgPath, []byte(config), 0o600); err != nil {
 		t.Fatal(err)
 	}
+	// Online, check also verifies tables and columns against the replica's
+	// schema (the Vtiger schema the compose primary loads).
+	check := exec.Command(buildAsDockerfile(t), "check", "--config", cfgPath)
+	check.Env = append([]string{"PATH=" + os.Getenv("PATH")}, envList...)
+	if out, err := check.CombinedOutput(); err != nil || !strings.Contains(string(out), "columns checked against the source") {
+		t.Errorf("rowhook check against the compose databases: %v\n%s", err, out)
+	} else {
+		t.Logf("rowhook check: %s", out)
+	}
+
 	rh := startProcess(t, envList, "run", "--config", cfgPath)
 	base := "http://" + httpAddr
 	waitReady(t, base, rh)
