@@ -1,0 +1,439 @@
+// rowhook admin page. Vanilla JS, no dependencies. Every value from the API
+// reaches the DOM through textContent or attributes set one by one, never as
+// HTML.
+'use strict';
+
+(function () {
+  const API = (document.querySelector('meta[name="rowhook-api"]') || {}).content || '/';
+  const TOKEN_KEY = 'rowhook.admin.token';
+  const PAGE = 100;
+  const $ = (id) => document.getElementById(id);
+
+  const state = {
+    status: null,        // last /api/status document
+    next: '',            // cursor for older deliveries
+    pages: 1,            // pages loaded (auto-refresh only reloads the first)
+    open: '',            // id of the delivery shown in the detail pane
+    openDelivery: null,
+    busy: false,
+  };
+
+  // el builds an element: attrs are set as properties or attributes, children
+  // are nodes or strings (text nodes, so never parsed as HTML).
+  function el(tag, attrs, ...children) {
+    const e = document.createElement(tag);
+    for (const [k, v] of Object.entries(attrs || {})) {
+      if (v === undefined || v === null || v === false) continue;
+      if (k === 'class') e.className = v;
+      else if (k === 'text') e.textContent = v;
+      else if (k.startsWith('on')) e.addEventListener(k.slice(2), v);
+      else if (k.startsWith('data-')) e.setAttribute(k, v);
+      else e.setAttribute(k, v === true ? '' : String(v));
+    }
+    for (const c of children) {
+      if (c === undefined || c === null || c === false) continue;
+      e.append(c instanceof Node ? c : document.createTextNode(String(c)));
+    }
+    return e;
+  }
+
+  function clear(node) { while (node.firstChild) node.removeChild(node.firstChild); }
+
+  function token() { return sessionStorage.getItem(TOKEN_KEY) || ''; }
+
+  class APIError extends Error {
+    constructor(status, message) { super(message); this.status = status; }
+  }
+
+  async function api(method, path, opts) {
+    const headers = { 'Accept': 'application/json' };
+    const t = token();
+    if (t) headers['Authorization'] = 'Bearer ' + t;
+    let res;
+    try {
+      res = await fetch(path, Object.assign({ method, headers, cache: 'no-store', credentials: 'omit' }, opts || {}));
+    } catch (e) {
+      throw new APIError(0, `${method} ${path}: rowhook unreachable (${e.message})`);
+    }
+    let body = null;
+    const text = await res.text();
+    if (text) {
+      try { body = JSON.parse(text); } catch (e) { body = { error: text.slice(0, 300) }; }
+    }
+    if (!res.ok) {
+      const msg = body && body.error ? body.error : res.statusText;
+      throw new APIError(res.status, `${method} ${path}: ${res.status} ${msg}`);
+    }
+    return body;
+  }
+
+  // banner shows one message; kind is "error" or "info".
+  function banner(msg, kind) {
+    const b = $('banner');
+    if (!msg) { b.hidden = true; clear(b); return; }
+    b.className = 'banner ' + (kind || 'error');
+    clear(b);
+    b.append(msg);
+    b.hidden = false;
+  }
+
+  function showError(err) {
+    if (err.status === 401 || err.status === 403) {
+      const t = token();
+      banner((t ? 'The admin token was refused: ' : 'This rowhook needs its admin token (admin.token): ') + err.message, 'error');
+      document.body.classList.add('locked');
+      $('token').focus();
+      return;
+    }
+    banner(err.message, 'error');
+  }
+
+  const pad = (n, w) => String(n).padStart(w || 2, '0');
+  function fmtTime(s) {
+    if (!s) return '';
+    const d = new Date(s);
+    if (isNaN(d)) return s;
+    return `${d.getFullYear()}-${pad(d.getMonth() + 1)}-${pad(d.getDate())} ${pad(d.getHours())}:${pad(d.getMinutes())}:${pad(d.getSeconds())}`;
+  }
+  function fmtAgo(s, now) {
+    if (!s) return '';
+    const sec = Math.round(((now ? new Date(now) : new Date()) - new Date(s)) / 1000);
+    if (sec < 60) return `${sec}s ago`;
+    if (sec < 3600) return `${Math.floor(sec / 60)}m ago`;
+    if (sec < 86400) return `${Math.floor(sec / 3600)}h ago`;
+    return `${Math.floor(sec / 86400)}d ago`;
+  }
+  function fmtLag(s) {
+    if (s === undefined || s === null) return 'unknown';
+    if (s < 1) return `${s.toFixed(2)} s`;
+    if (s < 120) return `${s.toFixed(1)} s`;
+    if (s < 7200) return `${(s / 60).toFixed(1)} min`;
+    return `${(s / 3600).toFixed(1)} h`;
+  }
+
+  function badge(status) {
+    return el('span', { class: 'badge s-' + String(status).replace(/[^a-z]/g, ''), text: status });
+  }
+
+  // ---- status panels ----
+
+  async function loadStatus() {
+    const st = await api('GET', 'api/status');
+    state.status = st;
+    renderStatus(st);
+    return st;
+  }
+
+  function renderStatus(st) {
+    $('version').textContent = st.version || '';
+    const b = st.binlog || {};
+    const dl = $('binlog');
+    clear(dl);
+    const row = (k, v) => { dl.append(el('dt', { text: k }), el('dd', {}, v)); };
+    row('State', el('span', { class: 'badge ' + (b.connected ? 's-ok' : 's-dead'), text: b.connected ? 'connected' : 'disconnected' }));
+    if (b.error) row('Error', el('span', { class: 'err', text: b.error }));
+    if (b.source) row('Source', b.source);
+    row('Lag', el('span', { id: 'lag', class: b.lag_seconds > 60 ? 'err' : '', text: fmtLag(b.lag_seconds) }));
+    row('Position', el('code', { id: 'position', text: b.file ? `${b.file}:${b.pos}` : 'none yet' }));
+    if (b.gtid_set) row('GTID set', el('code', { class: 'wrap', text: b.gtid_set }));
+    if (b.flavor) row('Flavor', b.flavor);
+    if (b.event_time) row('Last event', el('span', { title: b.event_time, text: `${fmtTime(b.event_time)} (${fmtAgo(b.event_time, st.now)})` }));
+
+    const wh = $('webhooks');
+    clear(wh);
+    for (const w of st.webhooks) {
+      let stateCell = el('td', {}, badge(w.state || 'active'));
+      if (w.reason) stateCell.append(' ', el('span', { class: 'muted', text: w.reason }));
+      if (w.paused_until) stateCell.append(' ', el('span', { class: 'muted', text: 'until ' + fmtTime(w.paused_until) }));
+      if (w.failing_since) stateCell.append(' ', el('span', { class: 'muted', text: 'failing since ' + fmtTime(w.failing_since) }));
+      wh.append(el('tr', {},
+        el('td', {}, el('strong', { text: w.name }), w.kind ? el('span', { class: 'muted', text: ' ' + w.kind }) : null),
+        el('td', {}, el('code', { class: 'wrap', text: w.url })),
+        stateCell,
+        el('td', { class: 'num', text: w.in_flight || 0 })));
+    }
+    if (!st.webhooks.length) wh.append(el('tr', {}, el('td', { colspan: 4, class: 'muted', text: 'No webhooks configured.' })));
+
+    const rl = $('rules');
+    clear(rl);
+    for (const r of st.rules) {
+      rl.append(el('tr', {},
+        el('td', { text: r.name }), el('td', {}, el('code', { text: r.table })),
+        el('td', { text: (r.on || []).join(', ') }), el('td', { text: r.event }),
+        el('td', { text: (r.webhooks || []).join(', ') })));
+    }
+    if (!st.rules.length) rl.append(el('tr', {}, el('td', { colspan: 5, class: 'muted', text: 'No rules loaded.' })));
+
+    // Webhook filter choices: configured webhooks, keeping the current choice.
+    const sel = $('f-webhook');
+    const cur = sel.value || new URLSearchParams(location.search).get('webhook') || '';
+    const names = st.webhooks.map((w) => w.name);
+    if (cur && !names.includes(cur)) names.push(cur);
+    const have = Array.from(sel.options).slice(1).map((o) => o.value);
+    if (have.join('\n') !== names.join('\n')) {
+      while (sel.options.length > 1) sel.remove(1);
+      for (const n of names) sel.append(el('option', { value: n, text: n }));
+    }
+    sel.value = cur;
+    updateRerun();
+  }
+
+  // ---- delivery list ----
+
+  function filterQuery() {
+    const q = new URLSearchParams();
+    for (const [k, id] of [['webhook', 'f-webhook'], ['status', 'f-status'], ['since', 'f-since']]) {
+      const v = $(id).value;
+      if (v) q.set(k, v);
+    }
+    return q;
+  }
+
+  function saveLocation() {
+    const q = filterQuery();
+    const s = q.toString();
+    history.replaceState(null, '', (s ? '?' + s : location.pathname) + (state.open ? '#' + encodeURIComponent(state.open) : ''));
+  }
+
+  async function loadDeliveries(more) {
+    const q = filterQuery();
+    q.set('limit', String(PAGE));
+    if (more) q.set('before', state.next);
+    const res = await api('GET', `${API}deliveries?${q}`);
+    const tb = $('deliveries');
+    if (!more) { clear(tb); state.pages = 1; } else state.pages++;
+    for (const d of res.deliveries) tb.append(deliveryRow(d));
+    state.next = res.next || '';
+    $('more').hidden = !state.next;
+    const n = tb.rows.length;
+    $('empty').hidden = n > 0;
+    $('count').textContent = `${n}${state.next ? '+' : ''} deliver${n === 1 ? 'y' : 'ies'}`;
+    document.body.classList.remove('locked');
+  }
+
+  function deliveryRow(d) {
+    const tr = el('tr', {
+      class: 'row' + (d.id === state.open ? ' selected' : ''), 'data-id': d.id, 'data-status': d.status, tabindex: 0,
+      title: 'Show the request and response of each attempt',
+      onclick: () => openDetail(d.id),
+      onkeydown: (e) => { if (e.key === 'Enter') openDetail(d.id); },
+    },
+      el('td', { class: 'time', title: `sent (queued) ${d.created_at}\nlast change ${d.updated_at}`, text: fmtTime(d.created_at) }),
+      el('td', {}, badge(d.status)),
+      el('td', { text: d.webhook + (d.subscription ? ' (subscription)' : '') }),
+      el('td', { text: d.event }),
+      el('td', {}, el('code', { text: d.record_key })),
+      el('td', { class: 'num', text: d.attempts }),
+      el('td', { class: 'num' + (d.last_status >= 400 ? ' err' : ''), text: d.last_status || '' }),
+      el('td', { class: 'lasterr', title: d.last_error || '', text: d.last_error || '' }));
+    return tr;
+  }
+
+  // ---- detail ----
+
+  async function openDetail(id) {
+    state.open = id;
+    saveLocation();
+    for (const tr of $('deliveries').rows) tr.classList.toggle('selected', tr.dataset.id === id);
+    try {
+      const d = await api('GET', `${API}deliveries/${encodeURIComponent(id)}`);
+      if (state.open !== id) return;
+      renderDetail(d);
+    } catch (e) {
+      showError(e);
+    }
+  }
+
+  function closeDetail() {
+    state.open = '';
+    state.openDelivery = null;
+    $('detail').hidden = true;
+    document.body.classList.remove('with-detail');
+    for (const tr of $('deliveries').rows) tr.classList.remove('selected');
+    saveLocation();
+  }
+
+  function headersBlock(h) {
+    if (!h || !Object.keys(h).length) return el('p', { class: 'muted', text: 'no headers recorded' });
+    const t = el('table', { class: 'headers' });
+    for (const k of Object.keys(h).sort()) {
+      for (const v of h[k]) t.append(el('tr', {}, el('th', { text: k }), el('td', {}, el('code', { text: v }))));
+    }
+    return t;
+  }
+
+  function bodyBlock(text, b64) {
+    if (b64) return el('pre', { class: 'body' }, el('span', { class: 'muted', text: `binary, base64:\n` }), b64);
+    if (!text) return el('p', { class: 'muted', text: 'empty body' });
+    return el('pre', { class: 'body', text });
+  }
+
+  function renderDetail(d) {
+    state.openDelivery = d;
+    $('detail').hidden = false;
+    document.body.classList.add('with-detail');
+    $('d-id').textContent = d.id;
+    const f = $('d-fields');
+    clear(f);
+    const row = (k, v) => { if (v !== undefined && v !== null && v !== '') f.append(el('dt', { text: k }), el('dd', {}, v)); };
+    row('Status', badge(d.status));
+    row('Webhook', d.webhook);
+    row('Subscription', d.subscription);
+    row('Event', d.event);
+    row('Rule', d.rule);
+    row('Record', el('code', { text: d.record_key }));
+    row('Request', el('code', { class: 'wrap', text: `${d.method} ${d.url}` }));
+    row('Attempts', String(d.attempts));
+    row('Last HTTP status', d.last_status ? String(d.last_status) : '');
+    row('Last error', d.last_error ? el('span', { class: 'err', text: d.last_error }) : '');
+    row('Re-runs', d.redelivered ? String(d.redelivered) : '');
+    row('Writeback', d.writeback);
+    row('Writeback error', d.writeback_error ? el('span', { class: 'err', text: d.writeback_error }) : '');
+    row('Event time', el('span', { title: d.event_time, text: fmtTime(d.event_time) }));
+    row('Queued', el('span', { title: d.created_at, text: fmtTime(d.created_at) }));
+    row('Updated', el('span', { title: d.updated_at, text: fmtTime(d.updated_at) }));
+    if (d.next_at) row('Next attempt', el('span', { title: d.next_at, text: fmtTime(d.next_at) }));
+    row('Event id', el('code', { text: d.event_id }));
+
+    const body = $('d-body');
+    clear(body);
+    body.append(d.body_base64 ? 'binary, base64:\n' + d.body_base64 : (d.body || '(empty)'));
+
+    const log = $('d-log');
+    clear(log);
+    for (const a of d.log || []) log.append(attemptItem(a));
+    if (!(d.log || []).length) log.append(el('li', { class: 'muted', text: 'No attempts yet.' }));
+    updateRerun();
+  }
+
+  function attemptItem(a) {
+    const head = el('div', { class: 'attempt-head' });
+    if (a.kind === 'attempt') {
+      head.append(el('strong', { text: `Attempt ${a.n || ''}` }), ' ');
+      if (a.response) head.append(el('span', { class: 'badge ' + (a.response.status < 300 ? 's-ok' : a.response.status < 500 ? 's-failed' : 's-dead'), text: `HTTP ${a.response.status}` }), ' ');
+      else head.append(badge('no response'), ' ');
+    } else {
+      head.append(el('strong', { text: a.kind === 'redeliver' ? 'Re-run' : a.kind === 'writeback' ? 'Writeback' : a.kind }), ' ');
+    }
+    head.append(el('span', { class: 'muted', title: a.at, text: fmtTime(a.at) }));
+    if (a.duration_ms) head.append(el('span', { class: 'muted', text: ` · ${a.duration_ms} ms` }));
+    const li = el('li', { class: 'attempt kind-' + a.kind }, head);
+    if (a.error) li.append(el('p', { class: 'err', text: a.error }));
+    if (a.note) li.append(el('p', { class: 'note', text: a.note }));
+    if (a.request) {
+      li.append(el('details', { class: 'req', open: true },
+        el('summary', {}, 'Request ', el('code', { text: `${a.request.method} ${a.request.url}` })),
+        headersBlock(a.request.headers), bodyBlock(a.request.body, a.request.body_base64)));
+    }
+    if (a.response) {
+      li.append(el('details', { class: 'resp', open: true },
+        el('summary', {}, `Response ${a.response.status}` + (a.duration_ms ? ` in ${a.duration_ms} ms` : '')),
+        headersBlock(a.response.headers), bodyBlock(a.response.body, a.response.body_base64)));
+    }
+    return li;
+  }
+
+  // updateRerun enables the button only when a click can succeed, and says
+  // why otherwise.
+  function updateRerun() {
+    const d = state.openDelivery;
+    const btn = $('rerun');
+    const why = $('rerun-reason');
+    if (!d) return;
+    let reason = '';
+    if (!state.status) reason = 'loading status…';
+    else if (!state.status.allow_redeliver) reason = 'Re-run is turned off in the configuration (admin.allow_redeliver: false).';
+    else if (d.status === 'pending') reason = d.next_at ? `Already pending: next attempt ${fmtTime(d.next_at)}.` : 'Already pending.';
+    btn.disabled = !!reason || state.busy;
+    btn.title = reason || 'Send this delivery again (its event body as stored)';
+    why.textContent = reason;
+  }
+
+  async function rerun() {
+    const d = state.openDelivery;
+    if (!d || state.busy) return;
+    state.busy = true;
+    updateRerun();
+    try {
+      const res = await api('POST', `${API}deliveries/${encodeURIComponent(d.id)}/redeliver`);
+      banner(`Re-run queued for ${(res.redelivered || [d.id]).join(', ')}.`, 'info');
+    } catch (e) {
+      showError(e);
+    } finally {
+      state.busy = false;
+    }
+    await refreshAll();
+    watchPending();
+  }
+
+  // watchPending refreshes the open delivery every second while it is
+  // pending, so a re-run's outcome appears without waiting for auto-refresh.
+  let watchTimer = 0;
+  function watchPending() {
+    clearTimeout(watchTimer);
+    let left = 30;
+    const tick = async () => {
+      const d = state.openDelivery;
+      if (!d || d.status !== 'pending' || left-- <= 0) return;
+      await openDetail(d.id);
+      if (state.openDelivery && state.openDelivery.status !== 'pending') { await loadDeliveries(false).catch(showError); return; }
+      watchTimer = setTimeout(tick, 1000);
+    };
+    watchTimer = setTimeout(tick, 1000);
+  }
+
+  async function refreshAll() {
+    try {
+      await loadStatus();
+      if (state.pages <= 1) await loadDeliveries(false);
+      if (state.open) await openDetail(state.open);
+      if ($('banner').classList.contains('error')) banner('');
+    } catch (e) {
+      showError(e);
+    }
+  }
+
+  function init() {
+    const q = new URLSearchParams(location.search);
+    for (const [k, id] of [['status', 'f-status'], ['since', 'f-since']]) {
+      const v = q.get(k);
+      if (!v) continue;
+      const sel = $(id);
+      if (!Array.from(sel.options).some((o) => o.value === v)) sel.append(el('option', { value: v, text: v }));
+      sel.value = v;
+    }
+    if (q.get('webhook')) {
+      $('f-webhook').append(el('option', { value: q.get('webhook'), text: q.get('webhook') }));
+      $('f-webhook').value = q.get('webhook');
+    }
+    if (location.hash.length > 1) state.open = decodeURIComponent(location.hash.slice(1));
+
+    $('token').value = token();
+    $('token-form').addEventListener('submit', (e) => {
+      e.preventDefault();
+      const t = $('token').value.trim();
+      if (t) sessionStorage.setItem(TOKEN_KEY, t); else sessionStorage.removeItem(TOKEN_KEY);
+      banner('');
+      refreshAll();
+    });
+    $('token-clear').addEventListener('click', () => {
+      sessionStorage.removeItem(TOKEN_KEY);
+      $('token').value = '';
+      refreshAll();
+    });
+    $('filters').addEventListener('submit', (e) => { e.preventDefault(); saveLocation(); loadDeliveries(false).catch(showError); });
+    for (const id of ['f-webhook', 'f-status', 'f-since']) {
+      $(id).addEventListener('change', () => { saveLocation(); loadDeliveries(false).catch(showError); });
+    }
+    $('more').addEventListener('click', () => loadDeliveries(true).catch(showError));
+    $('close').addEventListener('click', closeDetail);
+    $('rerun').addEventListener('click', rerun);
+    document.addEventListener('keydown', (e) => { if (e.key === 'Escape' && state.open) closeDetail(); });
+    setInterval(() => {
+      if ($('auto-refresh').checked && !document.hidden && !state.busy && !document.body.classList.contains('locked')) refreshAll();
+    }, 5000);
+    refreshAll();
+  }
+
+  init();
+})();
