@@ -3,6 +3,9 @@ package deploy_test
 import (
 	"encoding/json"
 	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
 	"strings"
 	"testing"
 )
@@ -211,5 +214,38 @@ func TestDashboard_Layout(t *testing.T) {
 				used[cell{x, y}] = p.Title
 			}
 		}
+	}
+}
+
+// TestDashboard_PromQLParses: every dashboard query is valid PromQL. Each is
+// written, with Grafana's variables filled in, as a recording rule and given
+// to `promtool check rules`, which parses it with Prometheus's own parser.
+func TestDashboard_PromQLParses(t *testing.T) {
+	d := loadDashboard(t)
+	vars := strings.NewReplacer("$__rate_interval", "5m", "$__range", "6h", "$__interval", "1m",
+		"${webhook}", ".*", "$webhook", ".*", "${instance}", ".*", "$instance", ".*")
+	var b strings.Builder
+	b.WriteString("groups:\n  - name: dashboard\n    rules:\n")
+	n := 0
+	for _, p := range allPanels(d.Panels) {
+		for _, tg := range p.Targets {
+			n++
+			expr, err := json.Marshal(vars.Replace(tg.Expr))
+			if err != nil {
+				t.Fatal(err)
+			}
+			fmt.Fprintf(&b, "      - record: dashboard:query%d\n        expr: %s\n", n, expr)
+		}
+	}
+	path := filepath.Join(t.TempDir(), "dashboard_rules.yml")
+	if err := os.WriteFile(path, []byte(b.String()), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	out, err := exec.Command(promtool(t), "check", "rules", path).CombinedOutput()
+	if err != nil {
+		t.Fatalf("a dashboard query is not valid PromQL: %v\n%s\n%s", err, out, b.String())
+	}
+	if !strings.Contains(string(out), fmt.Sprintf("SUCCESS: %d rules found", n)) {
+		t.Errorf("promtool check rules: %s (want %d rules)", out, n)
 	}
 }
