@@ -85,9 +85,9 @@ func registerVtiger(m *vtModule) {
 		name string
 		doc  string
 	}{
-		{kindNew, "New" + m.noun, "a new " + m.module + " record, assembled from " + m.table + ", " + crmentity + " and custom fields once settled; none if it was deleted within the settle window"},
-		{kindUpdated, m.noun + "Updated", "a changed " + m.module + " record as of the end of its settle window; none for saves inside the creation window or of deleted records"},
-		{kindDeleted, m.noun + "Deleted", "a " + m.module + " record moved to the recycle bin (vtiger_crmentity.deleted = 1) or deleted"},
+		{kindNew, "New" + m.noun, "a new " + m.module + " record (" + m.table + " + " + crmentity + " + custom fields), once its rows have settled; none if it was deleted meanwhile"},
+		{kindUpdated, m.noun + "Updated", "a changed " + m.module + " record as of the end of its settle window; none for saves inside the creation window or for deleted records"},
+		{kindDeleted, m.noun + "Deleted", "a " + m.module + " record moved to the recycle bin (" + crmentity + ".deleted = 1) or deleted"},
 	} {
 		registerBody(&bodyFunc{name: k.name, doc: k.doc, vtiger: m, kind: k.kind, build: buildVtiger})
 	}
