@@ -135,6 +135,8 @@ func TestOperation_BuildRequestErrors(t *testing.T) {
 		{"unknown nested", orders, "CreateOrder", order(func(o map[string]any) { o["customer"].(map[string]any)["fax"] = 1 }), "unknown parameter order.customer.fax (order.customer has name, email, phone, vip)", ErrUnknownParam},
 		{"bad date", orders, "CreateOrder", order(func(o map[string]any) { o["closingDate"] = "soon" }), `"soon" is not a date`, nil},
 		{"attribute enum", orders, "CreateOrder", order(func(o map[string]any) { o["channel"] = "fax" }), `attribute order.channel (Channel (xsd:token)): value "fax" is not one of web, crm`, nil},
+		{"minInclusive", orders, "CreateOrder", order(func(o map[string]any) { o["amount"] = "-0.01" }), "value -0.01 is less than minInclusive 0", nil},
+		{"fractionDigits", orders, "CreateOrder", order(func(o map[string]any) { o["amount"] = 1.005 }), "value 1.005 has 3 fraction digits, more than fractionDigits 2", nil},
 		{"boolean", orders, "CreateOrder", order(func(o map[string]any) { o["customer"].(map[string]any)["vip"] = int64(7) }), "7 is not a boolean", nil},
 	}
 	for _, tt := range tests {

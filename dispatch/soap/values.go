@@ -120,6 +120,9 @@ func formatValue(p *Param, v any) (string, error) {
 			return "", fmt.Errorf("value %s is %d characters long, less than minLength %d", quote(s), n, min)
 		}
 	}
+	if err := numericFacets(p, base, s); err != nil {
+		return "", err
+	}
 	if f, ok := p.Facets["length"]; ok {
 		if l, err := strconv.Atoi(f); err == nil && n != l {
 			return "", fmt.Errorf("value %s is %d characters long, not length %d", quote(s), n, l)
@@ -323,4 +326,56 @@ func lexDateTime(v any) (string, error) {
 		}
 	}
 	return "", fmt.Errorf("%s is not a date and time (YYYY-MM-DD hh:mm:ss)", quote(s))
+}
+
+// numericFacets checks minInclusive, maxInclusive, minExclusive,
+// maxExclusive, totalDigits and fractionDigits of numeric types.
+func numericFacets(p *Param, base, s string) error {
+	if len(p.Facets) == 0 {
+		return nil
+	}
+	if _, isInt := intRanges[base]; !isInt && base != "xsd:decimal" && base != "xsd:float" && base != "xsd:double" {
+		return nil
+	}
+	v, ok := new(big.Rat).SetString(s)
+	if !ok {
+		return nil // INF, NaN
+	}
+	bounds := []struct {
+		facet string
+		bad   func(c int) bool
+		what  string
+	}{
+		{"minInclusive", func(c int) bool { return c < 0 }, "less than"},
+		{"maxInclusive", func(c int) bool { return c > 0 }, "more than"},
+		{"minExclusive", func(c int) bool { return c <= 0 }, "not more than"},
+		{"maxExclusive", func(c int) bool { return c >= 0 }, "not less than"},
+	}
+	for _, b := range bounds {
+		f, ok := p.Facets[b.facet]
+		if !ok {
+			continue
+		}
+		lim, ok := new(big.Rat).SetString(strings.TrimSpace(f))
+		if ok && b.bad(v.Cmp(lim)) {
+			return fmt.Errorf("value %s is %s %s %s", s, b.what, b.facet, f)
+		}
+	}
+	digits := strings.TrimLeft(strings.TrimPrefix(strings.TrimPrefix(s, "-"), "+"), "0")
+	frac := ""
+	if i := strings.IndexByte(digits, '.'); i >= 0 {
+		frac = strings.TrimRight(digits[i+1:], "0")
+		digits = digits[:i] + frac
+	}
+	if f, ok := p.Facets["fractionDigits"]; ok {
+		if n, err := strconv.Atoi(f); err == nil && len(frac) > n {
+			return fmt.Errorf("value %s has %d fraction digits, more than fractionDigits %d", s, len(frac), n)
+		}
+	}
+	if f, ok := p.Facets["totalDigits"]; ok {
+		if n, err := strconv.Atoi(f); err == nil && len(strings.TrimLeft(digits, "0")) > n {
+			return fmt.Errorf("value %s has more than totalDigits %d digits", s, n)
+		}
+	}
+	return nil
 }
