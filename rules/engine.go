@@ -320,11 +320,16 @@ func (e *Engine) Process(ctx context.Context, tx *cdc.Transaction) ([]Event, err
 	for i := range tx.Changes {
 		ch := &tx.Changes[i]
 		if e.skip(ch) {
+			// rowhook's own write fires nothing, but a record being
+			// collected shows it.
+			if e.vt != nil {
+				e.vt.track(ch, tx.Timestamp, e.last, false)
+			}
 			continue
 		}
 		var win *vtWindow
 		if e.vt != nil {
-			win = e.vt.track(ch, tx.Timestamp, e.last)
+			win = e.vt.track(ch, tx.Timestamp, e.last, true)
 		}
 		rs := e.rulesFor(ch.Schema, ch.Table)
 		if len(rs) == 0 {

@@ -461,3 +461,30 @@ func TestEngine_HoldResumeAfterCrash(t *testing.T) {
 		t.Errorf("after the crash: %v\nuninterrupted:    %v", got, want)
 	}
 }
+
+// rowhook's own writeback fires no rule but shows in a record still
+// being collected.
+func TestEngine_VtigerWritebackInWindow(t *testing.T) {
+	e := mustEngine(t, vtigerRules, Deps{})
+	var b txBuilder
+	t0 := time.Date(2026, 1, 15, 10, 0, 0, 0, time.UTC)
+	cs := vtigerCreate(3, "2026-01-15 10:00:00")
+	for _, c := range cs {
+		process(t, e, b.tx(t0, c))
+	}
+	wb := upd("vtiger_potentialscf", "potentialid", cdc.Row{"potentialid": int64(3), "cf_856": ""}, cdc.Row{"potentialid": int64(3), "cf_856": "ERP-42"})
+	wb.Annotation = "UPDATE vtiger_potentialscf SET cf_856 = 'ERP-42' WHERE potentialid = 3 " + writeback.Tag + " */"
+	process(t, e, b.tx(t0.Add(time.Second), wb))
+	evs, _ := e.Flush(context.Background(), t0.Add(time.Hour))
+	if got := strings.Join(ids(evs), " "); got != "0-1-2:0:new-opportunity" {
+		t.Fatalf("events %q", got)
+	}
+	if cf, _ := evs[0].Body.Get("custom_fields"); fmt.Sprint(cf) != "[{cf_856 ERP-42}]" {
+		t.Errorf("custom_fields %v", cf)
+	}
+	// Outside a window it opens none (nothing is held for it).
+	process(t, e, b.tx(t0.Add(2*time.Hour), wb))
+	if _, held := e.Hold(); held {
+		t.Error("a writeback change opened a settle window")
+	}
+}

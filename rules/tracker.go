@@ -53,9 +53,9 @@ func newTracker(schema string, modules []*vtModule) *vtTracker {
 }
 
 // track adds a change on a Vtiger table to its record's window (opening it
-// at the transaction's commit time ts) and returns the window, or nil when
-// the change is not on a tracked record.
-func (t *vtTracker) track(ch *cdc.Change, ts time.Time, last cdc.Checkpoint) *vtWindow {
+// at the transaction's commit time ts when open is set) and returns the
+// window, or nil when the change is not on a tracked record.
+func (t *vtTracker) track(ch *cdc.Change, ts time.Time, last cdc.Checkpoint, open bool) *vtWindow {
 	if t.schema != "" && ch.Schema != t.schema {
 		return nil
 	}
@@ -86,6 +86,9 @@ func (t *vtTracker) track(ch *cdc.Change, ts time.Time, last cdc.Checkpoint) *vt
 	}
 	key := ch.Schema + ":" + strconv.FormatInt(id, 10)
 	w := t.windows[key]
+	if w == nil && !open {
+		return nil
+	}
 	if w == nil {
 		w = &vtWindow{key: key, opened: ts, hold: last, mod: m,
 			rec: &vtRecord{schema: ch.Schema, crmid: id, rows: map[string]*vtRow{}}}
