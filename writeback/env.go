@@ -11,6 +11,7 @@ import (
 	"strings"
 
 	"github.com/expr-lang/expr"
+	"github.com/expr-lang/expr/ast"
 	"github.com/expr-lang/expr/file"
 	"github.com/expr-lang/expr/vm"
 	"github.com/tidwall/gjson"
@@ -45,8 +46,8 @@ type Env struct {
 type ResponseEnv struct {
 	// Status is `response.status`.
 	Status int `expr:"status"`
-	// Headers is `response.headers`: `response.headers["x-erp-id"]` (lower
-	// case names) or `response.headers.Get("X-Erp-Id")` (any case).
+	// Headers is `response.headers`: `response.headers["X-Erp-Id"]` or
+	// `response.headers.Get("x-erp-id")`, names in any case.
 	Headers Headers `expr:"headers"`
 	// Body is `response.body`, the raw body as a string.
 	Body string `expr:"body"`
@@ -199,10 +200,40 @@ func exprOptions(asBool bool) []expr.Option {
 			return string(b), nil
 		}, new(func(any) string)),
 	}
+	opts = append(opts, expr.Patch(headerKeys{}))
 	if asBool {
 		opts = append(opts, expr.AsBool())
 	}
 	return opts
+}
+
+// headerKeys lower-cases constant header names in `response.headers["X-Erp-Id"]`
+// and `response.headers.x_erp_id`, so that header lookup by index ignores
+// case as HTTP does (the map's keys are lower case).
+type headerKeys struct{}
+
+var _ ast.Visitor = headerKeys{}
+
+// Visit implements ast.Visitor.
+func (headerKeys) Visit(node *ast.Node) {
+	m, ok := (*node).(*ast.MemberNode)
+	if !ok || m.Method {
+		return
+	}
+	prop, ok := m.Property.(*ast.StringNode)
+	if !ok || prop.Value == "Get" {
+		return
+	}
+	parent, ok := m.Node.(*ast.MemberNode)
+	if !ok {
+		return
+	}
+	if name, ok := parent.Property.(*ast.StringNode); !ok || name.Value != "headers" {
+		return
+	}
+	if id, ok := parent.Node.(*ast.IdentifierNode); ok && id.Value == "response" {
+		prop.Value = strings.ToLower(prop.Value)
+	}
 }
 
 // envNames are the names mapping expressions see besides expr's

@@ -303,6 +303,8 @@ func TestNewEnv(t *testing.T) {
 	}{
 		{"response.status", 201},
 		{`response.headers["x-erp-id"]`, "E-1"},
+		{`response.headers["X-Erp-Id"]`, "E-1"},
+		{`response.headers?.Get("X-Erp-Id")`, "E-1"},
 		{`response.headers.Get("X-ERP-ID")`, "E-1"},
 		{`response.headers.Get("set-cookie")`, "a, b"},
 		{`response.headers.Get("missing")`, ""},
