@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"path"
 	"sort"
+	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -75,6 +76,7 @@ type Engine struct {
 	last    cdc.Checkpoint
 	queue   []*queued
 	memo    changeMemo
+	boxes   boxCache
 	// lookupStub replaces YAML bodies' lookup results (rule tests).
 	lookupStub map[string]map[string]any
 }
@@ -381,7 +383,7 @@ func (e *Engine) fire(ctx context.Context, r *rule, ch *cdc.Change, win *vtWindo
 		Timestamp: ch.Timestamp,
 	}}
 	if e.memo.key == "" {
-		e.memo.key = ch.Key()
+		e.memo.key = recordKey(ch)
 	}
 	q.ev.Key = e.memo.key
 	if m := r.body.vtiger; m != nil {
@@ -397,7 +399,7 @@ func (e *Engine) fire(ctx context.Context, r *rule, ch *cdc.Change, win *vtWindo
 				return nil
 			}
 		}
-		q.ev.Key = ch.Schema + "." + m.table + ":" + fmt.Sprint(win.rec.crmid)
+		q.ev.Key = ch.Schema + "." + m.table + ":" + strconv.FormatInt(win.rec.crmid, 10)
 		q.win = win
 		win.pending = append(win.pending, q)
 		e.queue = append(e.queue, q)
@@ -411,7 +413,7 @@ func (e *Engine) fire(ctx context.Context, r *rule, ch *cdc.Change, win *vtWindo
 		e.queue = append(e.queue, q)
 		return nil
 	}
-	body, err := r.body.build(ctx, &buildInput{change: ch, source: e.source, loc: e.loc, lookup: e.lookupStub[r.body.name]})
+	body, err := r.body.build(ctx, &buildInput{change: ch, source: e.source, loc: e.loc, lookup: e.lookupStub[r.body.name], boxes: &e.boxes})
 	if err = e.bodyError(r, ch, err); err != nil {
 		return err
 	}
@@ -438,6 +440,33 @@ func (e *Engine) bodyError(r *rule, ch *cdc.Change, err error) error {
 		return fmt.Errorf("rules: rule %s, change %s: %w", r.cfg.Name, ch.ID, err)
 	}
 	return nil
+}
+
+// recordKey is cdc.Change.Key without fmt for the usual integer and
+// string keys (same result).
+func recordKey(c *cdc.Change) string {
+	var b strings.Builder
+	b.Grow(len(c.Schema) + len(c.Table) + 2 + 12*len(c.PKColumns))
+	b.WriteString(c.Schema)
+	b.WriteByte('.')
+	b.WriteString(c.Table)
+	b.WriteByte(':')
+	for i, col := range c.PKColumns {
+		if i > 0 {
+			b.WriteByte(',')
+		}
+		switch v := c.PK[col].(type) {
+		case int64:
+			b.WriteString(strconv.FormatInt(v, 10))
+		case uint64:
+			b.WriteString(strconv.FormatUint(v, 10))
+		case string:
+			b.WriteString(v)
+		default:
+			b.WriteString(fmt.Sprint(v))
+		}
+	}
+	return b.String()
 }
 
 // release pops the ready prefix of the queue.

@@ -488,3 +488,16 @@ func TestEngine_VtigerWritebackInWindow(t *testing.T) {
 		t.Error("a writeback change opened a settle window")
 	}
 }
+
+func TestRecordKey_MatchesChangeKey(t *testing.T) {
+	for _, c := range []*cdc.Change{
+		{Schema: "crm", Table: "t", PKColumns: []string{"id"}, PK: cdc.Row{"id": int64(-7)}},
+		{Schema: "crm", Table: "t", PKColumns: []string{"a", "b"}, PK: cdc.Row{"a": uint64(1 << 63), "b": "x y"}},
+		{Schema: "crm", Table: "t", PKColumns: []string{"d"}, PK: cdc.Row{"d": cdc.Decimal("1.50")}},
+		{Schema: "crm", Table: "nopk"},
+	} {
+		if got, want := recordKey(c), c.Key(); got != want {
+			t.Errorf("recordKey %q, Key %q", got, want)
+		}
+	}
+}

@@ -22,6 +22,8 @@ type buildInput struct {
 	// source is a read-only connection to the source; nil offline.
 	source *sql.DB
 	loc    *time.Location
+	// boxes caches boxed strings across builds (engine path only).
+	boxes *boxCache
 	// lookup, when not nil, replaces a YAML body's lookup query result
 	// (rule tests run offline).
 	lookup map[string]any
