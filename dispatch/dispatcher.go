@@ -191,6 +191,13 @@ func (d *Dispatcher) newEndpoint(name string, w WebhookConfig, base *http.Transp
 	} else {
 		return nil, fmt.Errorf("content_type %s: no encoder registered (is the SOAP package wired in?)", w.ContentType)
 	}
+	if sl, ok := ep.enc.(secretLister); ok {
+		for _, v := range sl.Secrets() {
+			if len(v) >= 4 {
+				ep.red.values = append(ep.red.values, v)
+			}
+		}
+	}
 	tr := base
 	tc, err := w.TLS.tlsConfig()
 	if err != nil {

@@ -69,6 +69,9 @@ func (e *endpoint) attempt(ctx context.Context, d *Delivery, n int, clock Clock)
 	req.Header.Set(HeaderWebhookID, d.ID)
 	req.Header.Set(HeaderEvent, d.Event)
 	authErr := e.auth.apply(ctx, req)
+	if az, ok := e.enc.(requestAuthorizer); ok && authErr == nil {
+		authErr = az.Authorize(ctx, req)
+	}
 	if e.key != nil {
 		signRequest(req.Header, e.key, d.ID, clock.Now(), d.Body)
 	}
@@ -99,6 +102,23 @@ func (e *endpoint) attempt(ctx context.Context, d *Delivery, n int, clock Clock)
 	a.ResponseHeaders = e.red.header(resp.Header)
 	a.ResponseBody = e.red.scrubBytes(truncate(body, e.bodyLimit))
 	r := &Response{Status: resp.StatusCode, Headers: resp.Header, Body: body}
+	if rc, ok := e.enc.(responseChecker); ok {
+		if terr := rc.CheckResponse(resp.StatusCode, resp.Header, body); terr != nil {
+			ae := &AttemptError{Status: resp.StatusCode, Err: terr}
+			var p interface{ Permanent() bool }
+			if errors.As(terr, &p) {
+				ae.Retryable = !p.Permanent()
+			} else if cerr := classify(resp.StatusCode, resp.Header, clock.Now()); cerr != nil {
+				ae.Retryable = cerr.(*AttemptError).Retryable
+			} else {
+				ae.Retryable = true
+			}
+			ae.Gone = resp.StatusCode == http.StatusGone
+			ae.RetryAfter = parseRetryAfter(resp.Header.Get("Retry-After"), clock.Now())
+			a.Error = e.red.scrub(ae.Error())
+			return a, r, ae
+		}
+	}
 	if cerr := classify(resp.StatusCode, resp.Header, clock.Now()); cerr != nil {
 		if loc := resp.Header.Get("Location"); resp.StatusCode >= 300 && resp.StatusCode < 400 && loc != "" {
 			cerr.(*AttemptError).Err = fmt.Errorf("redirect to %s not followed: configure the final URL", e.red.url(loc))
