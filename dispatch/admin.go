@@ -43,6 +43,10 @@ func (d *Dispatcher) AdminHandler() http.Handler {
 	return d.adminAuth(mux)
 }
 
+// Protect puts h behind the admin API's authentication, for other admin
+// endpoints served next to it (the SOAP look-ups).
+func (d *Dispatcher) Protect(h http.Handler) http.Handler { return d.adminAuth(h) }
+
 func (d *Dispatcher) adminAuth(next http.Handler) http.Handler {
 	token := d.cfg.Admin.Token
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {

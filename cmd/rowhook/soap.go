@@ -107,12 +107,7 @@ func printOperations(io stdio, svc *soap.Service, asJSON bool) error {
 	if asJSON {
 		enc := json.NewEncoder(io.out)
 		enc.SetIndent("", "  ")
-		return enc.Encode(struct {
-			WSDL       string           `json:"wsdl"`
-			Service    string           `json:"service,omitempty"`
-			Namespace  string           `json:"target_namespace,omitempty"`
-			Operations []soap.Operation `json:"operations"`
-		}{svc.Location, svc.Name, svc.TargetNamespace, ops})
+		return enc.Encode(soap.NewOperationsDoc(svc))
 	}
 	fmt.Fprintf(io.out, "%s (%s): %d operations\n\n", nonEmpty(svc.Name, "service"), svc.Location, len(ops))
 	tw := tabwriter.NewWriter(io.out, 0, 4, 2, ' ', 0)
@@ -148,18 +143,11 @@ func printParams(io stdio, op *soap.Operation, params []*soap.Param, asJSON bool
 	if asJSON {
 		enc := json.NewEncoder(io.out)
 		enc.SetIndent("", "  ")
-		if params == nil {
-			params = []*soap.Param{}
+		doc, err := soap.NewParamsDoc(op)
+		if err != nil {
+			return err
 		}
-		return enc.Encode(struct {
-			Operation string        `json:"operation"`
-			Version   string        `json:"soap_version"`
-			Style     string        `json:"style"`
-			Use       string        `json:"use"`
-			Action    string        `json:"soap_action"`
-			Wrapper   string        `json:"wrapper,omitempty"`
-			Params    []*soap.Param `json:"params"`
-		}{op.Name, op.Version, op.Style, op.Use, op.Action, op.Wrapper(), params})
+		return enc.Encode(doc)
 	}
 	fmt.Fprintf(io.out, "%s (SOAP %s, %s/%s", op.Name, op.Version, op.Style, op.Use)
 	if w := op.Wrapper(); w != "" {
