@@ -25,7 +25,8 @@ import (
 
 const adminToken = "admin-t0ken-for-test"
 
-// receiver answers /crm with 200 and /erp with 500 while erpDown is set.
+// receiver answers /erp with 500 while erpDown is set, /legacy with 410
+// Gone, and everything else with 200.
 type receiver struct {
 	*httptest.Server
 	erpDown atomic.Bool
@@ -42,6 +43,11 @@ func newReceiver(t *testing.T) *receiver {
 		rc.got[r.URL.Path]++
 		rc.mu.Unlock()
 		w.Header().Set("Content-Type", "application/json")
+		if r.URL.Path == "/legacy" {
+			w.WriteHeader(http.StatusGone)
+			_, _ = io.WriteString(w, `{"error":"this endpoint was retired"}`)
+			return
+		}
 		if strings.HasPrefix(r.URL.Path, "/erp") && rc.erpDown.Load() {
 			w.WriteHeader(http.StatusInternalServerError)
 			_, _ = io.WriteString(w, `{"error":"erp database is down"}`)
@@ -84,8 +90,9 @@ func startEnv(t *testing.T) *env {
 	retry := dispatch.RetryConfig{MaxAttempts: 2, InitialInterval: 10 * time.Millisecond, MaxInterval: 20 * time.Millisecond}
 	cfg := dispatch.Config{
 		Webhooks: map[string]dispatch.WebhookConfig{
-			"crm": {URL: e.recv.URL + "/crm", Retry: retry},
-			"erp": {URL: e.recv.URL + "/erp", Retry: retry, Auth: dispatch.AuthConfig{Type: "bearer", Token: "erp-secret-value"}},
+			"crm":    {URL: e.recv.URL + "/crm", Retry: retry},
+			"erp":    {URL: e.recv.URL + "/erp", Retry: retry, Auth: dispatch.AuthConfig{Type: "bearer", Token: "erp-secret-value"}},
+			"legacy": {URL: e.recv.URL + "/legacy", Retry: retry},
 		},
 		Admin: dispatch.AdminConfig{Token: adminToken, AllowRedeliver: true},
 	}
@@ -121,6 +128,13 @@ func startEnv(t *testing.T) *env {
 			e.ids[w] = append(e.ids[w], dispatch.DeliveryID(events[i-1].ID, w, ""))
 		}
 	}
+	legacy := rules.Event{ID: "0-1-4:0:account", Rule: "account", Name: "AccountChanged", Webhooks: []string{"legacy"},
+		Key: "crm.vtiger_account:7", Timestamp: time.Date(2026, 11, 23, 10, 4, 0, 0, time.UTC),
+		Body: rules.Body{{Name: "accountid", Value: int64(7)}},
+		Change: &cdc.Change{Schema: "crm", Table: "vtiger_account", Op: cdc.OpUpdate,
+			After: cdc.Row{"accountid": int64(7)}, PK: cdc.Row{"accountid": int64(7)}, PKColumns: []string{"accountid"}}}
+	events = append(events, legacy)
+	e.ids["legacy"] = []string{dispatch.DeliveryID(legacy.ID, "legacy", "")}
 	if err := e.d.Enqueue(context.Background(), cdc.Checkpoint{Flavor: "mariadb", File: "bin.000001", Pos: 4}, events); err != nil {
 		t.Fatal(err)
 	}
@@ -135,13 +149,10 @@ func startEnv(t *testing.T) *env {
 			Version: "v0.0.0-test",
 			Binlog: adminui.BinlogStatus{Connected: true, Source: "replica.example:3306", Flavor: "mariadb",
 				File: "mariadb-bin.000042", Pos: 73421, GTIDSet: "0-1-1234", LagSeconds: &lag, EventTime: &evTime},
-			Rules: []adminui.RuleStatus{{Name: "new-opportunity", Table: "crm.vtiger_potential", On: []string{"insert"},
-				Event: "NewOpportunity", Webhooks: []string{"crm", "erp"}}},
+			Rules: adminui.NewRuleStatuses([]rules.RuleConfig{{Name: "new-opportunity", Table: "crm.vtiger_potential",
+				On: []string{"insert"}, Event: "NewOpportunity", Webhooks: []string{"crm", "erp"}}}),
 		}
-		for _, ws := range e.d.WebhookStates() {
-			st.Webhooks = append(st.Webhooks, adminui.WebhookStatus{Name: ws.Name, Kind: "rest", URL: cfg.Webhooks[ws.Name].URL,
-				State: ws.State, Reason: ws.Reason, FailingSince: ws.FailingSince, PausedUntil: ws.PausedUntil, InFlight: ws.InFlight})
-		}
+		st.Webhooks = adminui.NewWebhookStatuses(e.d.WebhookStates(), cfg.Webhooks)
 		return st
 	}
 	mux := http.NewServeMux()
@@ -153,6 +164,10 @@ func startEnv(t *testing.T) *env {
 
 	e.waitStatus(t, e.ids["crm"], dispatch.StatusOK)
 	e.waitStatus(t, e.ids["erp"], dispatch.StatusDead)
+	e.waitStatus(t, e.ids["legacy"], dispatch.StatusFailed)
+	if st := e.webhookState("legacy"); st != "disabled" {
+		t.Fatalf("webhook legacy is %s after a 410, want disabled", st)
+	}
 	return e
 }
 
@@ -175,6 +190,15 @@ func (e *env) delivery(t *testing.T, id string) dispatch.DeliveryView {
 		t.Fatal(err)
 	}
 	return v
+}
+
+func (e *env) webhookState(name string) string {
+	for _, s := range e.d.WebhookStates() {
+		if s.Name == name {
+			return s.State
+		}
+	}
+	return "missing"
 }
 
 func (e *env) waitStatus(t *testing.T, ids []string, want dispatch.Status) {
@@ -211,7 +235,7 @@ func TestHandler_Browser(t *testing.T) {
 	b.click("#token")
 	b.typeText(adminToken)
 	b.click("#token-save")
-	b.waitJS("six deliveries", `document.querySelectorAll('#deliveries tr.row').length === 6`)
+	b.waitJS("seven deliveries", `document.querySelectorAll('#deliveries tr.row').length === 7`)
 	b.waitJS("the status panels", `document.getElementById('position').textContent === 'mariadb-bin.000042:73421' &&
 		document.getElementById('lag').textContent === '1.5 s' &&
 		document.getElementById('rules').textContent.includes('NewOpportunity') &&
@@ -230,8 +254,8 @@ func TestHandler_Browser(t *testing.T) {
 	}
 	var statuses []string
 	b.eval(`Array.from(document.querySelectorAll('#deliveries tr.row')).map(r => r.dataset.status).sort()`, &statuses)
-	if got := strings.Join(statuses, ","); got != "dead,dead,dead,ok,ok,ok" {
-		t.Errorf("statuses listed = %s, want three dead and three ok", got)
+	if got := strings.Join(statuses, ","); got != "dead,dead,dead,failed,ok,ok,ok" {
+		t.Errorf("statuses listed = %s, want three dead, one failed and three ok", got)
 	}
 
 	// Filter on status: only the dead deliveries remain, and the URL keeps it.
@@ -284,6 +308,32 @@ func TestHandler_Browser(t *testing.T) {
 	// The list refreshes: the re-run delivery is no longer dead.
 	b.waitJS("two dead deliveries left", `document.querySelectorAll('#deliveries tr.row').length === 2`)
 	b.screenshot(filepath.Join(shots, "adminui-rerun.png"))
+
+	// Bulk re-run of what the filters select: the first click arms the
+	// button and says what it will do, the second sends.
+	before = e.recv.count("/erp")
+	b.click("#bulk")
+	b.waitJS("the armed bulk button", `document.getElementById('bulk').textContent === 'Confirm: re-run every dead delivery'`)
+	if got := e.recv.count("/erp"); got != before {
+		t.Fatalf("the first click on the bulk button sent %d deliveries", got-before)
+	}
+	b.click("#bulk")
+	b.waitJS("no dead delivery left", `document.querySelectorAll('#deliveries tr.row').length === 0 && document.getElementById('banner').textContent.includes('Re-run queued for 2 deliveries')`)
+	e.waitStatus(t, e.ids["erp"], dispatch.StatusOK)
+	if got := e.recv.count("/erp"); got != before+2 {
+		t.Errorf("erp received %d requests after the bulk re-run, want %d", got, before+2)
+	}
+
+	// A webhook disabled by 410 Gone is enabled from its panel.
+	b.waitJS("the Enable button", `document.querySelector('#webhooks button.enable[data-webhook="legacy"]')`)
+	b.click(`#webhooks button.enable[data-webhook="legacy"]`)
+	b.waitJS("legacy active again", `!document.querySelector('#webhooks button.enable') && document.getElementById('banner').textContent.includes('legacy enabled')`)
+	if st := e.webhookState("legacy"); st != "active" {
+		t.Errorf("webhook legacy is %s after Enable, want active", st)
+	}
+	b.eval(`(() => { const s = document.getElementById('f-status'); s.value = ''; s.dispatchEvent(new Event('change')); })()`, nil)
+	b.waitJS("every delivery listed again", `document.querySelectorAll('#deliveries tr.row').length === 7`)
+	b.screenshot(filepath.Join(shots, "adminui-all.png"))
 
 	// With re-runs turned off the button is disabled and says why.
 	b.navigate(e.srv.URL + "/ui-readonly/#" + e.ids["erp"][1])

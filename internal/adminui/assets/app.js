@@ -15,6 +15,9 @@
     pages: 1,            // pages loaded (auto-refresh only reloads the first)
     open: '',            // id of the delivery shown in the detail pane
     openDelivery: null,
+    openKey: '',         // JSON of the delivery shown, to skip identical redraws
+    listKey: '',         // JSON of the first page shown, likewise
+    bulkArmed: false,    // the bulk re-run button waits for its confirmation click
     busy: false,
   };
 
@@ -144,6 +147,10 @@
     for (const w of st.webhooks) {
       let stateCell = el('td', {}, badge(w.state || 'active'));
       if (w.reason) stateCell.append(' ', el('span', { class: 'muted', text: w.reason }));
+      if (w.state === 'disabled') {
+        stateCell.append(' ', el('button', { type: 'button', class: 'secondary enable', 'data-webhook': w.name,
+          title: 'Deliver to this webhook again (after it answered 410 Gone)', onclick: () => enableWebhook(w.name) }, 'Enable'));
+      }
       if (w.paused_until) stateCell.append(' ', el('span', { class: 'muted', text: 'until ' + fmtTime(w.paused_until) }));
       if (w.failing_since) stateCell.append(' ', el('span', { class: 'muted', text: 'failing since ' + fmtTime(w.failing_since) }));
       wh.append(el('tr', {},
@@ -176,6 +183,17 @@
     }
     sel.value = cur;
     updateRerun();
+    updateBulk();
+  }
+
+  async function enableWebhook(name) {
+    try {
+      await api('POST', `${API}webhooks/${encodeURIComponent(name)}/enable`);
+      banner(`Webhook ${name} enabled: its pending deliveries will be sent.`, 'info');
+    } catch (e) {
+      showError(e);
+    }
+    await refreshAll();
   }
 
   // ---- delivery list ----
@@ -201,7 +219,9 @@
     if (more) q.set('before', state.next);
     const res = await api('GET', `${API}deliveries?${q}`);
     const tb = $('deliveries');
-    if (!more) { clear(tb); state.pages = 1; } else state.pages++;
+    const key = q.toString() + JSON.stringify(res);
+    if (!more && key === state.listKey) { document.body.classList.remove('locked'); return; }
+    if (!more) { clear(tb); state.pages = 1; state.listKey = key; } else state.pages++;
     for (const d of res.deliveries) tb.append(deliveryRow(d));
     state.next = res.next || '';
     $('more').hidden = !state.next;
@@ -209,6 +229,7 @@
     $('empty').hidden = n > 0;
     $('count').textContent = `${n}${state.next ? '+' : ''} deliver${n === 1 ? 'y' : 'ies'}`;
     document.body.classList.remove('locked');
+    updateBulk();
   }
 
   function deliveryRow(d) {
@@ -247,6 +268,7 @@
   function closeDetail() {
     state.open = '';
     state.openDelivery = null;
+    state.openKey = '';
     $('detail').hidden = true;
     document.body.classList.remove('with-detail');
     for (const tr of $('deliveries').rows) tr.classList.remove('selected');
@@ -269,6 +291,9 @@
   }
 
   function renderDetail(d) {
+    const key = JSON.stringify(d);
+    if (key === state.openKey && !$('detail').hidden) return;
+    state.openKey = key;
     state.openDelivery = d;
     $('detail').hidden = false;
     document.body.classList.add('with-detail');
@@ -366,6 +391,48 @@
     watchPending();
   }
 
+  // updateBulk offers "re-run all" for the failed or dead deliveries the
+  // filters select; the first click arms it and names exactly what will be
+  // re-run, the second sends.
+  function updateBulk() {
+    const st = $('f-status').value;
+    const btn = $('bulk');
+    const show = (st === 'failed' || st === 'dead') && $('deliveries').rows.length > 0;
+    btn.hidden = !show;
+    if (!show) state.bulkArmed = false;
+    const allowed = !!(state.status && state.status.allow_redeliver);
+    btn.disabled = !allowed || state.busy;
+    btn.title = allowed ? 'Re-run every delivery the filters select, not only those listed' : 'Re-run is turned off in the configuration (admin.allow_redeliver: false).';
+    btn.textContent = state.bulkArmed ? `Confirm: re-run every ${describeFilter()}` : `Re-run all ${st}…`;
+    btn.classList.toggle('armed', state.bulkArmed);
+    $('bulk-cancel').hidden = !state.bulkArmed;
+  }
+
+  function describeFilter() {
+    const q = filterQuery();
+    let s = `${q.get('status')} delivery`;
+    if (q.get('webhook')) s += ` to ${q.get('webhook')}`;
+    if (q.get('since')) s += ` of the last ${q.get('since')}`;
+    return s;
+  }
+
+  async function bulkRerun() {
+    if (!state.bulkArmed) { state.bulkArmed = true; updateBulk(); return; }
+    state.bulkArmed = false;
+    state.busy = true;
+    updateBulk();
+    try {
+      const res = await api('POST', `${API}deliveries/redeliver?${filterQuery()}`);
+      const n = (res.redelivered || []).length;
+      banner(`Re-run queued for ${n} deliver${n === 1 ? 'y' : 'ies'}.`, 'info');
+    } catch (e) {
+      showError(e);
+    } finally {
+      state.busy = false;
+    }
+    await refreshAll();
+  }
+
   // watchPending refreshes the open delivery every second while it is
   // pending, so a re-run's outcome appears without waiting for auto-refresh.
   let watchTimer = 0;
@@ -423,10 +490,12 @@
     });
     $('filters').addEventListener('submit', (e) => { e.preventDefault(); saveLocation(); loadDeliveries(false).catch(showError); });
     for (const id of ['f-webhook', 'f-status', 'f-since']) {
-      $(id).addEventListener('change', () => { saveLocation(); loadDeliveries(false).catch(showError); });
+      $(id).addEventListener('change', () => { state.bulkArmed = false; saveLocation(); loadDeliveries(false).catch(showError); });
     }
     $('more').addEventListener('click', () => loadDeliveries(true).catch(showError));
     $('close').addEventListener('click', closeDetail);
+    $('bulk').addEventListener('click', bulkRerun);
+    $('bulk-cancel').addEventListener('click', () => { state.bulkArmed = false; updateBulk(); });
     $('rerun').addEventListener('click', rerun);
     document.addEventListener('keydown', (e) => { if (e.key === 'Escape' && state.open) closeDetail(); });
     setInterval(() => {
