@@ -142,8 +142,8 @@ func TestCompose_Databases(t *testing.T) {
 		t.Errorf("the replica does not use deploy/mariadb/rowhook-replica.cnf (mounts %v)", replica)
 	}
 	primary := composeMounts(t, services["primary"])
-	if primary["/rowhook/grants.sql"] != "./mariadb/grants.sql" {
-		t.Errorf("the primary does not get deploy/mariadb/grants.sql (mounts %v)", primary)
+	if primary["/rowhook/grants.sql"] != "./mariadb/grants.sql" || primary["/rowhook/writeback-grants.sql"] != "./mariadb/writeback-grants.sql" {
+		t.Errorf("the primary does not get deploy/mariadb/grants.sql and writeback-grants.sql (mounts %v)", primary)
 	}
 	if dig(services["replica"], "depends_on", "primary", "condition") != "service_healthy" {
 		t.Error("the replica should wait for a healthy primary")

@@ -132,6 +132,7 @@ func startComposeDBs(t *testing.T) composeDBs {
 	env := []string{
 		"REPLICATION_PASSWORD=" + testReplPW, "ROWHOOK_SOURCE_PASSWORD=" + testSourcePW,
 		"ROWHOOK_WRITEBACK_PASSWORD=" + testWritebackPW, "ROWHOOK_GRANTS_SQL=mariadb/grants.sql",
+		"ROWHOOK_WRITEBACK_GRANTS_SQL=mariadb/writeback-grants.sql",
 	}
 	// The entrypoint creates MARIADB_DATABASE (binlogged) before the init files.
 	primary.Exec(t, "CREATE DATABASE vtiger")

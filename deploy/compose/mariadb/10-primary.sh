@@ -8,7 +8,8 @@
 # - rowhook: the account rowhook reads the replica with (deploy/mariadb/grants.sql,
 #   with the password taken from ROWHOOK_SOURCE_PASSWORD).
 # - rowhook_writeback: the account rowhook writes response values into the
-#   CRM with: UPDATE on the CRM's tables, nothing else.
+#   CRM with (deploy/mariadb/writeback-grants.sql, password from
+#   ROWHOOK_WRITEBACK_PASSWORD): SELECT and UPDATE on the CRM's tables.
 # Sourced, not run: no `set -u` here, it would leak into the entrypoint.
 : "${REPLICATION_PASSWORD:?set REPLICATION_PASSWORD}"
 : "${ROWHOOK_SOURCE_PASSWORD:?set ROWHOOK_SOURCE_PASSWORD}"
@@ -19,13 +20,15 @@ source_pw=$(docker_sql_escape_string_literal "$ROWHOOK_SOURCE_PASSWORD")
 writeback_pw=$(docker_sql_escape_string_literal "$ROWHOOK_WRITEBACK_PASSWORD")
 # sed replacement text: escape \, & and the delimiter |.
 source_pw_sed=$(printf '%s' "$source_pw" | sed -e 's/[\\&|]/\\&/g')
+writeback_pw_sed=$(printf '%s' "$writeback_pw" | sed -e 's/[\\&|]/\\&/g')
 
 docker_process_sql --database=mysql <<SQL
 CREATE USER IF NOT EXISTS 'repl'@'%' IDENTIFIED BY '${repl_pw}';
 GRANT REPLICATION SLAVE ON *.* TO 'repl'@'%';
-CREATE USER IF NOT EXISTS 'rowhook_writeback'@'%' IDENTIFIED BY '${writeback_pw}';
-GRANT SELECT, UPDATE ON \`${MARIADB_DATABASE}\`.* TO 'rowhook_writeback'@'%';
 SQL
 
 sed -e "s|IDENTIFIED BY 'change-me'|IDENTIFIED BY '${source_pw_sed}'|" "${ROWHOOK_GRANTS_SQL:-/rowhook/grants.sql}" \
+	| docker_process_sql --database=mysql
+sed -e "s|IDENTIFIED BY 'change-me'|IDENTIFIED BY '${writeback_pw_sed}'|" \
+	-e "s|\`vtiger\`|\`${MARIADB_DATABASE}\`|g" "${ROWHOOK_WRITEBACK_GRANTS_SQL:-/rowhook/writeback-grants.sql}" \
 	| docker_process_sql --database=mysql
