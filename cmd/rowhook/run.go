@@ -8,8 +8,13 @@ import (
 	"io"
 	"log/slog"
 	"net/http"
+	"net/url"
 	"os"
+	"path"
 	"path/filepath"
+	"slices"
+	"sort"
+	"strings"
 	"sync"
 	"time"
 
@@ -17,7 +22,9 @@ import (
 
 	"github.com/rowhook/rowhook/cdc"
 	"github.com/rowhook/rowhook/dispatch"
+	"github.com/rowhook/rowhook/dispatch/soap"
 	"github.com/rowhook/rowhook/dispatch/sqlitestore"
+	"github.com/rowhook/rowhook/internal/adminui"
 	"github.com/rowhook/rowhook/rules"
 	"github.com/rowhook/rowhook/writeback"
 )
@@ -91,6 +98,7 @@ type pipeline struct {
 	engine *rules.Engine
 	store  *sqlitestore.Store
 	disp   *dispatch.Dispatcher
+	soap   *soap.Registry
 	wb     *writeback.Writer
 	http   *httpServer
 	logger *slog.Logger
@@ -111,7 +119,34 @@ func startPipeline(ctx context.Context, cfg *config, cfgDir string, logger *slog
 	}()
 	reg := newRegistry()
 
-	p.reader, err = cdc.New(cfg.Source, cdc.Deps{Logger: logger, Registerer: reg})
+	mappings := map[string]*writeback.Mapping{}
+	for _, r := range cfg.Rules.Rules {
+		if r.Writeback != nil {
+			mappings[r.Name] = r.Writeback
+		}
+	}
+	src := cfg.Source
+	if len(mappings) > 0 {
+		p.wb, err = writeback.New(ctx, cfg.Writeback, mappings, writeback.Deps{Logger: logger, Registerer: reg, ReplicaDSN: cfg.Source.DSN})
+		if err != nil {
+			return nil, err
+		}
+		// In marker mode rowhook recognises its own transactions by the
+		// marker row: the reader must see that table even when the
+		// source's include list does not name it.
+		if p.wb.Mode() == writeback.ModeMarker {
+			if schema, table, ok := strings.Cut(p.wb.MarkerTable(), "."); ok && !cdc.NewFilter(src.Include, src.Exclude).Match(schema, table) {
+				if len(src.Include) > 0 {
+					src.Include = append(slices.Clip(src.Include), p.wb.MarkerTable())
+				}
+				src.Exclude = slices.DeleteFunc(slices.Clone(src.Exclude), func(pat string) bool {
+					m, _ := path.Match(pat, p.wb.MarkerTable())
+					return m
+				})
+			}
+		}
+	}
+	p.reader, err = cdc.New(src, cdc.Deps{Logger: logger, Registerer: reg})
 	if err != nil {
 		return nil, err
 	}
@@ -123,22 +158,9 @@ func startPipeline(ctx context.Context, cfg *config, cfgDir string, logger *slog
 	if err != nil {
 		return nil, err
 	}
-
-	mappings := map[string]*writeback.Mapping{}
-	for _, r := range cfg.Rules.Rules {
-		if r.Writeback != nil {
-			mappings[r.Name] = r.Writeback
-		}
-	}
-	if len(mappings) > 0 {
-		p.wb, err = writeback.New(ctx, cfg.Writeback, mappings, writeback.Deps{Logger: logger, Registerer: reg})
-		if err != nil {
-			return nil, err
-		}
-		if p.wb.Mode() == writeback.ModeAnnotate && !insp.Annotations {
-			return nil, fmt.Errorf("writeback uses annotations to recognise its own writes, but the source %s does not log them: set binlog_annotate_row_events=ON (and replicate_annotate_row_events=ON on a replica), or writeback.mode: marker", p.reader.Source().Redacted())
-		}
-	}
+	// writeback.New checked that the source keeps the writeback session's
+	// annotations (the replica's settings, or the primary's session when
+	// rowhook reads the primary itself).
 
 	p.engine, err = rules.New(ctx, cfg.Rules, rules.Deps{Logger: logger, Source: srcDB, Skip: writeback.IsOwnChange})
 	if err != nil {
@@ -157,9 +179,14 @@ func startPipeline(ctx context.Context, cfg *config, cfgDir string, logger *slog
 		return nil, err
 	}
 
-	deps := dispatch.Deps{Logger: logger, Registerer: reg, AdminOpen: isLoopback(cfg.HTTP.Listen)}
+	open := isLoopback(cfg.HTTP.Listen)
+	p.soap = soap.NewRegistry(soap.Deps{Logger: logger, BaseDir: cfgDir})
+	deps := dispatch.Deps{
+		Logger: logger, Registerer: reg, AdminOpen: open,
+		Encoders: map[string]dispatch.EncoderFactory{dispatch.ContentSOAP: p.soap.Factory(ctx)},
+	}
 	if p.wb != nil {
-		deps.Writeback = writebackAdapter{p.wb}
+		deps.Writeback = writebackAdapter{w: p.wb, soap: p.soap}
 	}
 	p.disp, err = dispatch.New(cfg.Dispatch, p.store, deps)
 	if err != nil {
@@ -173,6 +200,18 @@ func startPipeline(ctx context.Context, cfg *config, cfgDir string, logger *slog
 	mux := http.NewServeMux()
 	mux.Handle("GET /events/{name}/sample", p.engine.SampleHandler())
 	mux.Handle("/", p.disp.AdminHandler())
+	// The SOAP look-ups a UI builds a mapping with. Only admins reach it
+	// (token, or a loopback-only listener), and they may point it at the
+	// internal hosts their webhooks call, so no SSRF guard here; local
+	// files are refused by the handler.
+	mux.Handle("GET /soap/lookup", p.disp.Protect(soap.LookupHandler(&soap.Loader{Client: &http.Client{Timeout: 30 * time.Second}})))
+	mux.Handle("/ui/", adminui.Handler(adminui.Options{
+		Status:         p.status(cfg, insp.Flavor),
+		AllowRedeliver: cfg.Dispatch.Admin.AllowRedeliver,
+		Token:          cfg.Dispatch.Admin.Token,
+		Open:           open,
+		Logger:         logger,
+	}))
 	checks := []readyCheck{
 		{"binlog", func(context.Context) error {
 			if !p.reader.Connected() {
@@ -233,6 +272,13 @@ func startPipeline(ctx context.Context, cfg *config, cfgDir string, logger *slog
 		return nil
 	})
 	g.Go(func() error { return p.http.Run(httpCtx) })
+	g.Go(func() error {
+		// WSDL refreshes stop with deliveries.
+		if err := p.soap.Run(dispCtx); err != nil && !errors.Is(err, context.Canceled) {
+			return fmt.Errorf("soap: %w", err)
+		}
+		return nil
+	})
 	p.g = g
 	go func() {
 		p.err = g.Wait()
@@ -320,13 +366,94 @@ func (h *pipelineHandler) enqueue(ctx context.Context, cp cdc.Checkpoint, events
 	return h.disp.Enqueue(ctx, cp, events)
 }
 
-// writebackAdapter lets the dispatcher call the writeback Writer.
-type writebackAdapter struct{ w *writeback.Writer }
+// writebackAdapter lets the dispatcher call the writeback Writer; for SOAP
+// webhooks it parses the response into the tree `response.soap` addresses.
+type writebackAdapter struct {
+	w    *writeback.Writer
+	soap *soap.Registry
+}
 
 func (a writebackAdapter) Needs(rule string) bool { return a.w.Has(rule) }
 
 func (a writebackAdapter) Apply(ctx context.Context, deliveryID string, ev dispatch.StoredEvent, resp dispatch.Response) error {
-	return a.w.Apply(ctx, deliveryID, ev.Rule, ev.Change, writeback.Response{Status: resp.Status, Header: resp.Headers, Body: resp.Body})
+	r := writeback.Response{Status: resp.Status, Header: resp.Headers, Body: resp.Body}
+	if wh := a.soap.Webhook(ev.Webhook); wh != nil {
+		// Typed by the operation's output schema when the WSDL is loaded.
+		tree, err := wh.Operation().ParseResponse(resp.Body)
+		if err != nil {
+			tree, err = soap.ParseResponse(resp.Body)
+		}
+		if err != nil {
+			return fmt.Errorf("parse SOAP response of %s for writeback: %w", deliveryID, err)
+		}
+		r.SOAP = tree
+	}
+	return a.w.Apply(ctx, deliveryID, ev.Rule, ev.Change, r)
+}
+
+// status reports the pipeline's state for the admin page.
+func (p *pipeline) status(cfg *config, flavor string) func(context.Context) adminui.Status {
+	return func(ctx context.Context) adminui.Status {
+		st := adminui.Status{Version: version}
+		pos := p.reader.Position()
+		st.Binlog = adminui.BinlogStatus{
+			Connected: p.reader.Connected(), Source: p.reader.Source().Addr(), Flavor: flavor,
+			File: pos.File, Pos: pos.Pos, GTIDSet: pos.GTIDSet,
+		}
+		if st.Binlog.Connected {
+			lag := p.reader.Lag().Seconds()
+			st.Binlog.LagSeconds = &lag
+		}
+		if !pos.Timestamp.IsZero() {
+			ts := pos.Timestamp
+			st.Binlog.EventTime = &ts
+		}
+		for _, r := range cfg.Rules.Rules {
+			st.Rules = append(st.Rules, adminui.RuleStatus{Name: r.Name, Table: r.Table, On: r.On, Event: r.Event, Webhooks: r.Webhooks})
+		}
+		states := map[string]dispatch.WebhookState{}
+		for _, ws := range p.disp.WebhookStates() {
+			states[ws.Name] = ws
+		}
+		names := make([]string, 0, len(cfg.Dispatch.Webhooks))
+		for n := range cfg.Dispatch.Webhooks {
+			names = append(names, n)
+		}
+		sort.Strings(names)
+		for _, n := range names {
+			wc := cfg.Dispatch.Webhooks[n]
+			kind, u := "rest", redactURL(wc.URL)
+			if wc.ContentType == dispatch.ContentSOAP {
+				kind = "soap"
+				if wh := p.soap.Webhook(n); wh != nil {
+					u = redactURL(wh.Endpoint())
+				}
+			}
+			ws := states[n]
+			st.Webhooks = append(st.Webhooks, adminui.WebhookStatus{
+				Name: n, Kind: kind, URL: u, State: ws.State, Reason: ws.Reason,
+				FailingSince: ws.FailingSince, PausedUntil: ws.PausedUntil, InFlight: ws.InFlight,
+			})
+		}
+		return st
+	}
+}
+
+// redactURL drops credentials and every query value (api keys travel there)
+// from a URL shown on the admin page.
+func redactURL(raw string) string {
+	u, err := url.Parse(raw)
+	if err != nil {
+		return "(unparseable URL)"
+	}
+	u.User = nil
+	if q := u.Query(); len(q) > 0 {
+		for k := range q {
+			q[k] = []string{"***"}
+		}
+		u.RawQuery = q.Encode()
+	}
+	return u.String()
 }
 
 var _ dispatch.Writebacker = writebackAdapter{}
