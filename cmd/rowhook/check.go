@@ -6,6 +6,7 @@ import (
 	"errors"
 	"flag"
 	"fmt"
+	"path/filepath"
 	"reflect"
 	"strings"
 	"time"
@@ -13,12 +14,15 @@ import (
 	_ "github.com/go-sql-driver/mysql" // the source's driver
 
 	"github.com/rowhook/rowhook/cdc"
+	"github.com/rowhook/rowhook/dispatch"
+	"github.com/rowhook/rowhook/dispatch/soap"
 	"github.com/rowhook/rowhook/internal/yamlconf"
 	"github.com/rowhook/rowhook/rules"
+	"github.com/rowhook/rowhook/writeback"
 )
 
 func init() {
-	register(command{name: "check", summary: "validate a config file: rules, body functions, webhooks; columns against the source when reachable", run: runCheck})
+	register(command{name: "check", summary: "validate a config file: rules, body functions, webhooks, SOAP mappings, writeback columns", run: runCheck})
 }
 
 // sourceCheckTimeout bounds how long check waits for the source.
@@ -28,14 +32,16 @@ func runCheck(ctx context.Context, args []string, io stdio) error {
 	fs := flag.NewFlagSet("check", flag.ContinueOnError)
 	fs.SetOutput(io.err)
 	configPath := fs.String("config", "", "the rowhook config file to check (required)")
-	offline := fs.Bool("offline", false, "do not connect to the source: column names and lookup queries are not checked")
+	offline := fs.Bool("offline", false, "connect to nothing: source columns, lookup queries, WSDLs and writeback columns are not checked")
 	list := fs.Bool("list", false, "list the built-in body functions and the condition helpers, then exit")
 	fs.Usage = func() {
 		fmt.Fprintln(io.err, "Usage: rowhook check --config FILE [--offline]")
 		fmt.Fprintln(io.err)
 		fmt.Fprintln(io.err, "Validates every section of the config. Rule conditions and body fields are compiled and type-checked;")
 		fmt.Fprintln(io.err, "when the source (source.dsn) is reachable, column names, tables and lookup queries are checked against")
-		fmt.Fprintln(io.err, "its schema too. Errors name the place: rowhook.yaml:14:11: rules[2].when: unknown column \"amout\" ...")
+		fmt.Fprintln(io.err, "its schema too. SOAP webhooks are checked against their WSDL (operation, parameters), and writeback")
+		fmt.Fprintln(io.err, "mappings against the primary's information_schema (writeback.dsn; nothing is created there).")
+		fmt.Fprintln(io.err, "--offline skips every connection. Errors name the place: rowhook.yaml:14:11: rules[2].when: unknown column \"amout\" ...")
 		fmt.Fprintln(io.err, "Exit status 0: valid; 1: errors (one per line); 2: bad command line.")
 		fmt.Fprintln(io.err)
 		fs.PrintDefaults()
@@ -78,9 +84,61 @@ func runCheck(ctx context.Context, args []string, io stdio) error {
 			return doc.Locate(err)
 		}
 	}
+	notes := []string{against}
+	if *offline {
+		if hasSOAP(cfg.Dispatch) {
+			notes = append(notes, "SOAP mappings not checked against their WSDLs")
+		}
+		if len(writebackMappings(cfg)) > 0 {
+			notes = append(notes, "writeback columns not checked")
+		}
+	} else {
+		if hasSOAP(cfg.Dispatch) {
+			if err := soap.CheckConfig(ctx, cfg.Dispatch, soap.Deps{BaseDir: filepath.Dir(doc.File)}); err != nil {
+				return doc.Locate(err)
+			}
+			notes = append(notes, "SOAP mappings checked against their WSDLs")
+		}
+		if m := writebackMappings(cfg); len(m) > 0 {
+			replica := ""
+			if db != nil {
+				replica = cfg.Source.DSN
+			}
+			err := writeback.Check(ctx, cfg.Writeback, m, writeback.Deps{ReplicaDSN: replica})
+			var dbe *writeback.DBError
+			switch {
+			case errors.As(err, &dbe) && dbe.Transient:
+				notes = append(notes, fmt.Sprintf("writeback primary not reachable (%v): writeback columns not checked", err))
+			case err != nil:
+				return doc.Locate(err)
+			default:
+				notes = append(notes, "writeback columns checked against the primary")
+			}
+		}
+	}
 	fmt.Fprintf(io.out, "%s: ok: %s, %s; %s\n", doc.File, plural(len(cfg.Rules.Rules), "rule"),
-		plural(len(cfg.Rules.Bodies), "YAML body function"), against)
+		plural(len(cfg.Rules.Bodies), "YAML body function"), strings.Join(notes, "; "))
 	return nil
+}
+
+func hasSOAP(c dispatch.Config) bool {
+	for _, w := range c.Webhooks {
+		if w.ContentType == dispatch.ContentSOAP {
+			return true
+		}
+	}
+	return false
+}
+
+// writebackMappings are the rules' writeback blocks by rule name.
+func writebackMappings(cfg *config) map[string]*writeback.Mapping {
+	m := map[string]*writeback.Mapping{}
+	for _, r := range cfg.Rules.Rules {
+		if r.Writeback != nil {
+			m[r.Name] = r.Writeback
+		}
+	}
+	return m
 }
 
 func plural(n int, what string) string {
@@ -100,6 +158,18 @@ func loadConfigAll(path string) (*config, *yamlconf.Doc, error) {
 	}
 	errs := validateSections(cfg)
 	errs = append(errs, webhookRefs(cfg)...)
+	// The parts other packages own: each rule's writeback block (which
+	// also records its path for later errors) and the SOAP webhooks.
+	for i, r := range cfg.Rules.Rules {
+		if r.Writeback != nil {
+			if err := r.Writeback.Validate(fmt.Sprintf("rules[%d].writeback", i)); err != nil {
+				errs = append(errs, err)
+			}
+		}
+	}
+	if err := soap.ValidateConfig(cfg.Dispatch); err != nil {
+		errs = append(errs, err)
+	}
 	if err := doc.Locate(errors.Join(errs...)); err != nil {
 		return nil, doc, err
 	}

@@ -3,6 +3,7 @@ package main
 import (
 	"bytes"
 	"context"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -157,5 +158,74 @@ func TestCheck_UsageAndList(t *testing.T) {
 		if !strings.Contains(out, want) {
 			t.Errorf("--list lacks %s:\n%s", want, out)
 		}
+	}
+}
+
+// rowhook check also checks what the other packages own: writeback columns
+// against the primary and SOAP mappings against their WSDL.
+func TestCheck_WritebackAndSOAP(t *testing.T) {
+	s, schema := startVtigerSource(t)
+	wsdl := writeTemp(t, "deals.wsdl", fmt.Sprintf(dealsWSDL, "http://127.0.0.1:1"))
+	cfg := fmt.Sprintf(`source:
+  dsn: mysql://root@127.0.0.1:%d/
+webhooks:
+  erp:
+    url: http://127.0.0.1:1/soap
+    content_type: soap
+    soap:
+      wsdl: %s
+      operation: CreateDeal
+      params:
+        name: row.potentialname
+        amount: row.amount
+rules:
+  - name: new-opportunity
+    table: %s.vtiger_potential
+    on: [insert]
+    event: NewOpportunity
+    webhooks: [erp]
+    writeback:
+      table: %s.vtiger_potentialscf
+      key: { potentialid: 'row.potentialid' }
+      set: { cf_856: 'string(response.soap.dealId)' }
+writeback:
+  dsn: mysql://root@127.0.0.1:%d/%s
+  mode: marker
+  create_marker: false
+`, s.Port, wsdl, schema, schema, s.Port, schema)
+
+	bad := strings.NewReplacer("cf_856:", "cf_865:", "operation: CreateDeal", "operation: CreateDeel").Replace(cfg)
+	path := writeTemp(t, "rowhook.yaml", bad)
+	// Offline: the blocks are valid on their own, nothing is looked up.
+	out, errOut, code := runCommand(t, "check", "--config", path, "--offline")
+	if code != 0 || !strings.Contains(out, "writeback columns not checked") || !strings.Contains(out, "SOAP mappings not checked") {
+		t.Fatalf("offline: exit %d: %s%s", code, out, errOut)
+	}
+	_, errOut, code = runCommand(t, "check", "--config", path)
+	if code != 1 || !strings.Contains(errOut, path+":9:18: webhooks.erp.soap.operation:") || !strings.Contains(errOut, "CreateDeel") {
+		t.Errorf("unknown SOAP operation: exit %d, stderr:\n%s", code, errOut)
+	}
+	path = writeTemp(t, "rowhook.yaml", strings.Replace(bad, "CreateDeel", "CreateDeal", 1))
+	_, errOut, code = runCommand(t, "check", "--config", path)
+	if code != 1 || !strings.Contains(errOut, "rules[0].writeback.set.cf_865") || !strings.Contains(errOut, "cf_856") {
+		t.Errorf("unknown writeback column: exit %d, stderr:\n%s", code, errOut)
+	}
+	// Without create_marker, the missing marker table is reported with
+	// the statements to run; rowhook check creates nothing.
+	path = writeTemp(t, "rowhook.yaml", cfg)
+	_, errOut, code = runCommand(t, "check", "--config", path)
+	if code != 1 || !strings.Contains(errOut, "CREATE TABLE") {
+		t.Errorf("missing marker table: exit %d, stderr:\n%s", code, errOut)
+	}
+	path = writeTemp(t, "rowhook.yaml", strings.Replace(cfg, "  mode: marker\n  create_marker: false\n", "", 1))
+	out, errOut, code = runCommand(t, "check", "--config", path)
+	if code != 0 || !strings.Contains(out, "writeback columns checked against the primary") || !strings.Contains(out, "SOAP mappings checked against their WSDLs") {
+		t.Errorf("valid: exit %d: %s%s", code, out, errOut)
+	}
+	// An unreachable primary: said, not fatal.
+	path = writeTemp(t, "rowhook.yaml", strings.Replace(cfg, fmt.Sprintf("dsn: mysql://root@127.0.0.1:%d/%s", s.Port, schema), "dsn: mysql://root:pw-s3cret@127.0.0.1:1/crm", 1))
+	out, errOut, code = runCommand(t, "check", "--config", path)
+	if code != 0 || !strings.Contains(out, "writeback primary not reachable") || strings.Contains(out+errOut, "pw-s3cret") {
+		t.Errorf("unreachable primary: exit %d: %s%s", code, out, errOut)
 	}
 }

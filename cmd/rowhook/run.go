@@ -119,12 +119,7 @@ func startPipeline(ctx context.Context, cfg *config, cfgDir string, logger *slog
 	}()
 	reg := newRegistry()
 
-	mappings := map[string]*writeback.Mapping{}
-	for _, r := range cfg.Rules.Rules {
-		if r.Writeback != nil {
-			mappings[r.Name] = r.Writeback
-		}
-	}
+	mappings := writebackMappings(cfg)
 	src := cfg.Source
 	if len(mappings) > 0 {
 		p.wb, err = writeback.New(ctx, cfg.Writeback, mappings, writeback.Deps{Logger: logger, Registerer: reg, ReplicaDSN: cfg.Source.DSN})
