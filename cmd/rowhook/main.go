@@ -15,6 +15,8 @@ import (
 	"sort"
 	"strings"
 	"syscall"
+
+	"github.com/rowhook/rowhook/cdc"
 )
 
 func main() {
@@ -108,6 +110,9 @@ func exitCode(err error, stderr io.Writer) int {
 	}
 	msg := strings.TrimSpace(err.Error())
 	fmt.Fprintln(stderr, "rowhook:", strings.ReplaceAll(msg, "\n", "\nrowhook: "))
+	if errors.Is(err, cdc.ErrPurged) {
+		fmt.Fprintln(stderr, "rowhook: recover: `rowhook position --config FILE` shows what is left; `rowhook position --config FILE --set earliest|current|gtid:SET|file:NAME:POS` stores a new start (docs/cdc.md)")
+	}
 	var ue *usageError
 	if errors.As(err, &ue) {
 		return 2

@@ -1,0 +1,259 @@
+package main
+
+import (
+	"context"
+	"database/sql"
+	"encoding/json"
+	"errors"
+	"flag"
+	"fmt"
+	"net/http"
+	"strings"
+	"time"
+
+	"github.com/rowhook/rowhook/cdc"
+	"github.com/rowhook/rowhook/dispatch/sqlitestore"
+)
+
+func init() {
+	register(command{name: "position", summary: "show the stored binlog position, or set a new one (recovery after a purge)", run: runPosition})
+}
+
+func runPosition(ctx context.Context, args []string, io stdio) error {
+	fs := flag.NewFlagSet("position", flag.ContinueOnError)
+	fs.SetOutput(io.err)
+	configPath := fs.String("config", "", "rowhook configuration file (required)")
+	set := fs.String("set", "", "store a new start position: earliest, current, gtid:SET or file:NAME:POS")
+	asJSON := fs.Bool("json", false, "print JSON")
+	fs.Usage = func() {
+		fmt.Fprintln(io.err, "Usage: rowhook position --config FILE [--set START] [--json]")
+		fmt.Fprintln(io.err)
+		fmt.Fprintln(io.err, "Without --set: prints the checkpoint in rowhook's state (where `rowhook run` resumes) and the")
+		fmt.Fprintln(io.err, "binlogs the source still has, and says whether the checkpoint can still be resumed from.")
+		fmt.Fprintln(io.err)
+		fmt.Fprintln(io.err, "With --set: resolves START on the source and stores it as the checkpoint, replacing the old one.")
+		fmt.Fprintln(io.err, "This is the recovery after the source purged binlogs rowhook had not read yet: changes between")
+		fmt.Fprintln(io.err, "the old checkpoint and the new position are skipped (re-read them from archived binlog files")
+		fmt.Fprintln(io.err, "with `rowhook replay`). Deliveries already in the outbox are kept. Stop rowhook first: a")
+		fmt.Fprintln(io.err, "running rowhook answering on http.listen is refused.")
+		fmt.Fprintln(io.err)
+		fs.PrintDefaults()
+	}
+	if err := fs.Parse(args); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return nil
+		}
+		return usagef("position: %v", err)
+	}
+	if fs.NArg() > 0 {
+		return usagef("position: unexpected argument %q", fs.Arg(0))
+	}
+	if *configPath == "" {
+		return usagef("position: --config FILE is required")
+	}
+	if *set != "" {
+		if _, err := cdc.ParseStart(*set); err != nil {
+			return usagef("position: --set: %v", err)
+		}
+	}
+	cfg, _, err := loadConfig(*configPath)
+	if err != nil {
+		return err
+	}
+	statePath := cfg.Dispatch.StatePath(*configPath)
+	if *set != "" {
+		if addr, running := rowhookRunning(ctx, cfg.HTTP.Listen); running {
+			return fmt.Errorf("position: a rowhook answers on %s: stop it before setting the position (it would overwrite the new checkpoint with its own)", addr)
+		}
+	}
+
+	src := cfg.Source
+	if *set != "" {
+		src.Start = *set
+	}
+	reader, err := cdc.New(src, cdc.Deps{})
+	if err != nil {
+		return err
+	}
+	defer reader.Close()
+	insp, err := reader.Inspect(ctx)
+	if err != nil {
+		return err
+	}
+	db, err := reader.DB()
+	if err != nil {
+		return err
+	}
+	logs, err := binaryLogs(ctx, db)
+	if err != nil {
+		return err
+	}
+
+	if *set != "" {
+		cp, err := reader.ResolveStart(ctx)
+		if err != nil {
+			return fmt.Errorf("position: resolve %s on %s: %w", *set, reader.Source().Redacted(), err)
+		}
+		store, err := sqlitestore.Open(statePath, sqlitestore.Options{})
+		if err != nil {
+			return err
+		}
+		defer store.Close()
+		old, had, err := store.Checkpoint(ctx)
+		if err != nil {
+			return fmt.Errorf("position: read checkpoint from %s: %w", statePath, err)
+		}
+		if _, err := store.Commit(ctx, cp, nil); err != nil {
+			return fmt.Errorf("position: store checkpoint in %s: %w", statePath, err)
+		}
+		if had {
+			fmt.Fprintf(io.out, "old checkpoint: %s\n", describeCheckpoint(old))
+		}
+		fmt.Fprintf(io.out, "new checkpoint: %s (from %s on %s)\n", describeCheckpoint(cp), *set, reader.Source().Redacted())
+		fmt.Fprintf(io.out, "stored in %s; `rowhook run` resumes there\n", statePath)
+		return nil
+	}
+
+	store, err := sqlitestore.Open(statePath, sqlitestore.Options{ReadOnly: true})
+	if err != nil {
+		return err
+	}
+	defer store.Close()
+	cp, had, err := store.Checkpoint(ctx)
+	if err != nil {
+		return fmt.Errorf("position: read checkpoint from %s: %w", statePath, err)
+	}
+	st := positionStatus{State: statePath, Source: reader.Source().Redacted(), Flavor: insp.Flavor, Binlogs: logs}
+	if had {
+		st.Checkpoint = &cp
+		st.Resumable, st.Note = resumable(cp, logs)
+	} else {
+		st.Note = fmt.Sprintf("no checkpoint yet: rowhook run starts at source.start (%s)", nonEmpty(cfg.Source.Start, "current"))
+		st.Resumable = true
+	}
+	if *asJSON {
+		enc := json.NewEncoder(io.out)
+		enc.SetIndent("", "  ")
+		return enc.Encode(st)
+	}
+	fmt.Fprintf(io.out, "state:      %s\n", st.State)
+	if st.Checkpoint != nil {
+		fmt.Fprintf(io.out, "checkpoint: %s\n", describeCheckpoint(cp))
+	} else {
+		fmt.Fprintf(io.out, "checkpoint: none\n")
+	}
+	fmt.Fprintf(io.out, "source:     %s (%s), binlogs %s … %s\n", st.Source, st.Flavor, first(logs), last(logs))
+	fmt.Fprintf(io.out, "%s\n", st.Note)
+	if !st.Resumable {
+		return fmt.Errorf("position: the checkpoint cannot be resumed from; choose a new one with: rowhook position --config %s --set earliest|current|gtid:SET|file:NAME:POS", *configPath)
+	}
+	return nil
+}
+
+type positionStatus struct {
+	State      string          `json:"state"`
+	Checkpoint *cdc.Checkpoint `json:"checkpoint,omitempty"`
+	Source     string          `json:"source"`
+	Flavor     string          `json:"flavor"`
+	Binlogs    []string        `json:"binlogs"`
+	Resumable  bool            `json:"resumable"`
+	Note       string          `json:"note"`
+}
+
+// resumable judges a file checkpoint against the binlogs the source has.
+// A GTID checkpoint is judged by the server when reading starts (its
+// gtid_binlog_state is not enough to tell from here), so it is reported
+// as probably resumable when its file is present.
+func resumable(cp cdc.Checkpoint, logs []string) (bool, string) {
+	if len(logs) == 0 {
+		return false, "the source has no binary logs: is log_bin on?"
+	}
+	if cp.File == "" {
+		return true, "GTID checkpoint: the source decides at connect time whether it still has those transactions"
+	}
+	for _, l := range logs {
+		if l == cp.File {
+			return true, "resumable: the checkpoint's binlog file is still on the source"
+		}
+	}
+	if cp.File < logs[0] {
+		return false, fmt.Sprintf("NOT resumable: %s was purged; the oldest binlog on the source is %s", cp.File, logs[0])
+	}
+	return false, fmt.Sprintf("NOT resumable: %s is not on the source (it has %s … %s): another server?", cp.File, logs[0], logs[len(logs)-1])
+}
+
+func describeCheckpoint(cp cdc.Checkpoint) string {
+	var parts []string
+	if cp.File != "" {
+		parts = append(parts, fmt.Sprintf("file:%s:%d", cp.File, cp.Pos))
+	}
+	if cp.GTIDSet != "" {
+		parts = append(parts, "gtid:"+cp.GTIDSet)
+	}
+	if !cp.Timestamp.IsZero() {
+		parts = append(parts, "last commit "+cp.Timestamp.UTC().Format(time.RFC3339))
+	}
+	if len(parts) == 0 {
+		return "(empty)"
+	}
+	return strings.Join(parts, ", ")
+}
+
+func binaryLogs(ctx context.Context, db *sql.DB) ([]string, error) {
+	rows, err := db.QueryContext(ctx, "/* rowhook */ SHOW BINARY LOGS")
+	if err != nil {
+		return nil, fmt.Errorf("show binary logs: %w", err)
+	}
+	defer rows.Close()
+	cols, _ := rows.Columns()
+	var out []string
+	for rows.Next() {
+		vals := make([]sql.NullString, len(cols))
+		ptrs := make([]any, len(cols))
+		for i := range vals {
+			ptrs[i] = &vals[i]
+		}
+		if err := rows.Scan(ptrs...); err != nil {
+			return nil, fmt.Errorf("show binary logs: %w", err)
+		}
+		out = append(out, vals[0].String)
+	}
+	return out, rows.Err()
+}
+
+func first(s []string) string {
+	if len(s) == 0 {
+		return "none"
+	}
+	return s[0]
+}
+
+func last(s []string) string {
+	if len(s) == 0 {
+		return "none"
+	}
+	return s[len(s)-1]
+}
+
+// rowhookRunning reports whether something answers /healthz on listen.
+func rowhookRunning(ctx context.Context, listen string) (string, bool) {
+	if listen == "" || strings.HasSuffix(listen, ":0") {
+		return "", false
+	}
+	addr := listen
+	if strings.HasPrefix(addr, ":") || strings.HasPrefix(addr, "0.0.0.0:") {
+		addr = "127.0.0.1" + addr[strings.LastIndex(addr, ":"):]
+	}
+	ctx, cancel := context.WithTimeout(ctx, time.Second)
+	defer cancel()
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, "http://"+addr+"/healthz", nil)
+	if err != nil {
+		return "", false
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		return "", false
+	}
+	resp.Body.Close()
+	return addr, true
+}
