@@ -1,0 +1,149 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"os"
+	"os/signal"
+	"runtime/debug"
+	"strconv"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+)
+
+// The rss measure re-executes the running binary as 'rowhook run'; under
+// 'go test' that binary is the test binary, which becomes rowhook here
+// before the testing package parses its flags.
+func init() {
+	if os.Getenv(benchChildEnv) != "1" {
+		return
+	}
+	if os.Getenv("GOGC") == "" {
+		debug.SetGCPercent(400) // as main does
+	}
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	err := run(ctx, os.Args[1:], stdio{in: os.Stdin, out: os.Stdout, err: os.Stderr})
+	stop()
+	os.Exit(exitCode(err, os.Stderr))
+}
+
+// wantBenchLines are the table's measures, in order, with their units and
+// whether they carry a goal.
+var wantBenchLines = []struct {
+	prefix, unit string
+	goal         bool
+}{
+	{"decode bare BinlogSyncer", "rows/s", false},
+	{"decode cdc.Reader", "rows/s", false},
+	{"decode ratio", "×", true},
+	{"catch-up 0% matching", "rows/s", false},
+	{"catch-up 10% matching", "rows/s", true},
+	{"deliver bare net/http", "req/s", false},
+	{"deliver rowhook", "req/s", false},
+	{"deliver ratio", "×", true},
+	{"latency p50", "ms", false},
+	{"latency p95", "ms", false},
+	{"latency p99", "ms", true},
+	{"max RSS, 5000 pending", "MiB", true},
+}
+
+// TestBench_Quick runs every measure at CI size and checks the table's
+// shape and that each figure is a positive number; whether the goals are
+// met is the full run's business (docs/benchmarks.md).
+func TestBench_Quick(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
+	defer cancel()
+	var out, errOut bytes.Buffer
+	if err := run(ctx, []string{"bench", "--quick"}, stdio{out: &out, err: &errOut}); err != nil {
+		t.Fatalf("bench: %v\nstdout:\n%s\nstderr:\n%s", err, out.String(), errOut.String())
+	}
+	lines := strings.Split(strings.TrimRight(out.String(), "\n"), "\n")
+	if len(lines) < 4 || !strings.HasPrefix(lines[0], "machine: ") || !strings.Contains(lines[0], "cores") ||
+		!strings.Contains(lines[0], "go1.") || !strings.Contains(lines[0], "MariaDB 1") {
+		t.Fatalf("no machine line first:\n%s", out.String())
+	}
+	var header int
+	for header = range lines {
+		if strings.HasPrefix(lines[header], "measure ") {
+			break
+		}
+	}
+	if f := strings.Fields(lines[header]); strings.Join(f, " ") != "measure value unit goal result" {
+		t.Fatalf("header = %q\n%s", lines[header], out.String())
+	}
+	rows := lines[header+1:]
+	if len(rows) != len(wantBenchLines) {
+		t.Fatalf("%d result lines, want %d:\n%s", len(rows), len(wantBenchLines), out.String())
+	}
+	for i, w := range wantBenchLines {
+		line := rows[i]
+		if !strings.HasPrefix(line, w.prefix) {
+			t.Errorf("line %d = %q, want it to start with %q", i, line, w.prefix)
+			continue
+		}
+		// value unit goal… result, after the measure's name.
+		f := strings.Fields(line[38:])
+		if len(f) < 4 {
+			t.Errorf("line %q: want value, unit, goal and result", line)
+			continue
+		}
+		v, err := strconv.ParseFloat(strings.ReplaceAll(f[0], ",", ""), 64)
+		if err != nil || v <= 0 {
+			t.Errorf("line %q: value %q is not a positive number", line, f[0])
+		}
+		if f[1] != w.unit {
+			t.Errorf("line %q: unit %q, want %q", line, f[1], w.unit)
+		}
+		res := f[len(f)-1]
+		if w.goal && res != "pass" && res != "FAIL" {
+			t.Errorf("line %q: result %q, want pass or FAIL", line, res)
+		}
+		if !w.goal && (res != "-" || f[2] != "-") {
+			t.Errorf("line %q: has a goal or result but the measure has no goal", line)
+		}
+	}
+}
+
+// TestBench_JSONOnly runs one measure with --json: the same figures, as a
+// document.
+func TestBench_JSONOnly(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
+	defer cancel()
+	var out, errOut bytes.Buffer
+	if err := run(ctx, []string{"bench", "--quick", "--json", "--only", "deliver"}, stdio{out: &out, err: &errOut}); err != nil {
+		t.Fatalf("bench: %v\nstderr:\n%s", err, errOut.String())
+	}
+	var rep benchReport
+	if err := json.Unmarshal(out.Bytes(), &rep); err != nil {
+		t.Fatalf("output is not JSON: %v\n%s", err, out.String())
+	}
+	if rep.Machine.Cores <= 0 || rep.Machine.MariaDB == "" || rep.Machine.Go == "" {
+		t.Errorf("machine = %+v", rep.Machine)
+	}
+	if len(rep.Results) != 3 {
+		t.Fatalf("%d results, want 3 (bare, rowhook, ratio): %+v", len(rep.Results), rep.Results)
+	}
+	for _, r := range rep.Results {
+		if !strings.HasPrefix(r.Measure, "deliver ") || r.Value <= 0 {
+			t.Errorf("result %+v: want a deliver measure with a positive value", r)
+		}
+	}
+	if last := rep.Results[2]; last.Goal == "" || last.Pass == nil {
+		t.Errorf("ratio %+v has no goal or verdict", last)
+	}
+}
+
+func TestBench_BadFlags(t *testing.T) {
+	for _, args := range [][]string{{"--only", "speed"}, {"--rows", "10"}, {"extra"}} {
+		var out, errOut bytes.Buffer
+		err := run(context.Background(), append([]string{"bench"}, args...), stdio{out: &out, err: &errOut})
+		var ue *usageError
+		if err == nil || !errors.As(err, &ue) {
+			t.Errorf("bench %v: err = %v, want a usage error", args, err)
+		}
+	}
+}
