@@ -1,0 +1,450 @@
+// Package mysqlstore is a dispatch.Store in a MySQL or MariaDB schema
+// (InnoDB), for high availability: an active and a standby rowhook share
+// one checkpoint and one outbox, so the standby resumes exactly where the
+// active one stopped. It keeps the same contract as dispatch/sqlitestore,
+// checked by the same conformance suite (dispatch/storetest).
+//
+// The state schema must not be the CRM replica rowhook reads: writes to a
+// replica diverge from its primary, and rowhook would read its own state
+// writes back from the binlog. Use a dedicated schema on the primary or on
+// another server (docs/dispatch.md, "State store").
+package mysqlstore
+
+import (
+	"context"
+	"crypto/sha256"
+	"database/sql"
+	"errors"
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/go-sql-driver/mysql"
+
+	"github.com/rowhook/rowhook/cdc"
+	"github.com/rowhook/rowhook/dispatch"
+	"github.com/rowhook/rowhook/writeback"
+)
+
+// Options tunes the store.
+type Options struct {
+	// MaxOpenConns caps the connection pool; 0 means 8.
+	MaxOpenConns int
+	// ReadOnly opens the schema without creating or migrating tables (for
+	// commands that only read the delivery log).
+	ReadOnly bool
+}
+
+// Store is a dispatch.Store in a MySQL/MariaDB schema.
+type Store struct {
+	db *sql.DB
+	// where names the database in errors: user@host:port/schema, never
+	// the password.
+	where string
+}
+
+var _ dispatch.Store = (*Store)(nil)
+
+// SchemaVersion is the version of the tables this package creates; Open
+// refuses a schema migrated by a newer rowhook.
+const SchemaVersion = 1
+
+// tag starts every statement rowhook sends, so DBAs can tell rowhook's
+// queries apart in the process list and slow log.
+const tag = "/* rowhook */ "
+
+// Tables are prefixed so that the state can share a schema with other
+// applications' tables without a clash. Strings compare byte-wise
+// (utf8mb4_bin), as in SQLite. Timestamps are BIGINT nanoseconds since the
+// Unix epoch (0 for none): no session time zone can shift them.
+var schema = []string{
+	`CREATE TABLE IF NOT EXISTS rowhook_schema_version (
+	version    INT NOT NULL PRIMARY KEY,
+	applied_at BIGINT NOT NULL
+) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_bin`,
+	`CREATE TABLE IF NOT EXISTS rowhook_checkpoint (
+	id   TINYINT NOT NULL PRIMARY KEY,
+	data TEXT NOT NULL
+) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_bin`,
+	`CREATE TABLE IF NOT EXISTS rowhook_deliveries (
+	seq             BIGINT NOT NULL AUTO_INCREMENT PRIMARY KEY,
+	id              VARCHAR(64) CHARACTER SET ascii COLLATE ascii_bin NOT NULL,
+	event_id        TEXT NOT NULL,
+	rule            VARCHAR(191) NOT NULL,
+	event           VARCHAR(191) NOT NULL,
+	webhook         VARCHAR(191) NOT NULL,
+	subscription    VARCHAR(191) NOT NULL,
+	record_key      TEXT NOT NULL,
+	method          VARCHAR(16) NOT NULL,
+	url             TEXT NOT NULL,
+	content_type    VARCHAR(255) NOT NULL,
+	headers         MEDIUMTEXT NULL,
+	body            LONGBLOB NULL,
+	change_json     MEDIUMTEXT NULL,
+	event_time      BIGINT NOT NULL,
+	created_at      BIGINT NOT NULL,
+	next_at         BIGINT NOT NULL,
+	updated_at      BIGINT NOT NULL,
+	status          VARCHAR(16) NOT NULL,
+	attempts        INT NOT NULL DEFAULT 0,
+	last_status     INT NOT NULL DEFAULT 0,
+	last_error      TEXT NOT NULL,
+	redelivered     INT NOT NULL DEFAULT 0,
+	writeback       VARCHAR(16) NOT NULL DEFAULT '',
+	writeback_error TEXT NOT NULL,
+	response        LONGTEXT NULL,
+	UNIQUE KEY deliveries_id (id),
+	KEY deliveries_due (webhook, subscription, status, next_at, seq),
+	KEY deliveries_order (webhook, subscription, status, seq),
+	KEY deliveries_created (created_at),
+	KEY deliveries_writeback (writeback, seq),
+	KEY deliveries_status (status, webhook)
+) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_bin`,
+	`CREATE TABLE IF NOT EXISTS rowhook_attempts (
+	id               BIGINT NOT NULL AUTO_INCREMENT PRIMARY KEY,
+	delivery_id      VARCHAR(64) CHARACTER SET ascii COLLATE ascii_bin NOT NULL,
+	n                INT NOT NULL,
+	kind             VARCHAR(16) NOT NULL,
+	at               BIGINT NOT NULL,
+	duration_us      BIGINT NOT NULL,
+	method           VARCHAR(16) NOT NULL,
+	url              TEXT NOT NULL,
+	request_headers  MEDIUMTEXT NULL,
+	request_body     LONGBLOB NULL,
+	status           INT NOT NULL DEFAULT 0,
+	response_headers MEDIUMTEXT NULL,
+	response_body    LONGBLOB NULL,
+	error            TEXT NOT NULL,
+	note             TEXT NOT NULL,
+	KEY attempts_delivery (delivery_id, at, id)
+) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_bin`,
+	// marker is SHA-256(rule, 0, record key): record keys of composite
+	// primary keys can be longer than an InnoDB index allows.
+	`CREATE TABLE IF NOT EXISTS rowhook_once_markers (
+	marker     BINARY(32) NOT NULL PRIMARY KEY,
+	rule       VARCHAR(191) NOT NULL,
+	record_key TEXT NOT NULL,
+	event_id   TEXT NOT NULL
+) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_bin`,
+	`CREATE TABLE IF NOT EXISTS rowhook_subscriptions (
+	id         VARCHAR(191) NOT NULL PRIMARY KEY,
+	url        TEXT NOT NULL,
+	event      VARCHAR(191) NOT NULL,
+	created_at BIGINT NOT NULL
+) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_bin`,
+	`CREATE TABLE IF NOT EXISTS rowhook_webhook_state (
+	webhook         VARCHAR(191) NOT NULL PRIMARY KEY,
+	disabled_reason TEXT NOT NULL,
+	at              BIGINT NOT NULL
+) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_bin`,
+}
+
+// Open connects to the state schema named by dsn (go-sql-driver form
+// user:pass@tcp(host:3306)/schema, or mysql://user:pass@host:3306/schema),
+// creates the tables if missing (unless opts.ReadOnly) and checks the
+// schema version. Errors never contain the password.
+func Open(ctx context.Context, dsn string, opts Options) (*Store, error) {
+	cfg, err := writeback.ParseDSN(dsn)
+	if err != nil {
+		return nil, fmt.Errorf("open state database: %w", err)
+	}
+	where := fmt.Sprintf("%s@%s/%s", cfg.User, cfg.Addr, cfg.DBName)
+	if cfg.DBName == "" {
+		return nil, fmt.Errorf("open state database %s: the DSN names no schema (user:password@tcp(host:3306)/rowhook_state)", where)
+	}
+	if cfg.Params == nil {
+		cfg.Params = map[string]string{}
+	}
+	// Strict mode: a value too long for its column is an error, never a
+	// silent truncation of a delivery.
+	if _, ok := cfg.Params["sql_mode"]; !ok {
+		cfg.Params["sql_mode"] = "'STRICT_ALL_TABLES,NO_ENGINE_SUBSTITUTION'"
+	}
+	// One round trip per statement instead of prepare + execute + close.
+	cfg.InterpolateParams = true
+	if cfg.Timeout == 0 {
+		cfg.Timeout = 10 * time.Second
+	}
+	connector, err := mysql.NewConnector(cfg)
+	if err != nil {
+		return nil, fmt.Errorf("open state database %s: %w", where, err)
+	}
+	db := sql.OpenDB(connector)
+	n := opts.MaxOpenConns
+	if n <= 0 {
+		n = 8
+	}
+	db.SetMaxOpenConns(n)
+	db.SetMaxIdleConns(n)
+	db.SetConnMaxLifetime(time.Hour)
+	s := &Store{db: db, where: where}
+	if err := s.migrate(ctx, opts.ReadOnly); err != nil {
+		db.Close()
+		return nil, fmt.Errorf("open state database %s: %w", where, err)
+	}
+	return s, nil
+}
+
+func (s *Store) migrate(ctx context.Context, readOnly bool) error {
+	if !readOnly {
+		for _, q := range schema {
+			if _, err := s.db.ExecContext(ctx, tag+q); err != nil {
+				return fmt.Errorf("create tables: %w", classify(err))
+			}
+		}
+		if _, err := s.db.ExecContext(ctx, tag+`INSERT IGNORE INTO rowhook_schema_version (version, applied_at) VALUES (?, ?)`,
+			SchemaVersion, time.Now().UnixNano()); err != nil {
+			return fmt.Errorf("record schema version: %w", classify(err))
+		}
+	}
+	var v sql.NullInt64
+	if err := s.db.QueryRowContext(ctx, tag+`SELECT MAX(version) FROM rowhook_schema_version`).Scan(&v); err != nil {
+		var me *mysql.MySQLError
+		if readOnly && errors.As(err, &me) && me.Number == 1146 {
+			return errors.New("no rowhook state tables in this schema (run rowhook once with write access to create them)")
+		}
+		return fmt.Errorf("read schema version: %w", classify(err))
+	}
+	if v.Int64 > SchemaVersion {
+		return fmt.Errorf("state schema version %d is newer than this rowhook's (%d): upgrade rowhook", v.Int64, SchemaVersion)
+	}
+	return nil
+}
+
+// Where returns user@host:port/schema, for logs (no password).
+func (s *Store) Where() string { return s.where }
+
+// Close closes the connection pool.
+func (s *Store) Close() error { return s.db.Close() }
+
+func nanos(t time.Time) int64 {
+	if t.IsZero() {
+		return 0
+	}
+	return t.UnixNano()
+}
+
+func fromNanos(n int64) time.Time {
+	if n == 0 {
+		return time.Time{}
+	}
+	return time.Unix(0, n).UTC()
+}
+
+// placeholders returns "(?,?,…),(?,?,…)…" for rows rows of cols columns.
+func placeholders(rows, cols int) string {
+	row := "(" + strings.Repeat("?,", cols-1) + "?)"
+	var b strings.Builder
+	b.Grow(rows * (len(row) + 1))
+	for i := 0; i < rows; i++ {
+		if i > 0 {
+			b.WriteByte(',')
+		}
+		b.WriteString(row)
+	}
+	return b.String()
+}
+
+func inList(n int) string {
+	return "(" + strings.Repeat("?,", n-1) + "?)"
+}
+
+// Multi-row statements are cut at maxRows rows or about maxBytes of
+// values, well below MariaDB's default max_allowed_packet (16 MiB).
+const (
+	maxRows  = 500
+	maxBytes = 4 << 20
+)
+
+func marker(rule, key string) []byte {
+	h := sha256.New()
+	h.Write([]byte(rule))
+	h.Write([]byte{0})
+	h.Write([]byte(key))
+	return h.Sum(nil)
+}
+
+// Commit implements dispatch.Store.
+func (s *Store) Commit(ctx context.Context, cp cdc.Checkpoint, ds []dispatch.NewDelivery) (int, error) {
+	tx, err := s.db.BeginTx(ctx, nil)
+	if err != nil {
+		return 0, fmt.Errorf("commit: begin: %w", classify(err))
+	}
+	defer tx.Rollback()
+	keep := ds
+	for i := range ds {
+		if ds[i].Once {
+			if keep, err = onceFilter(ctx, tx, ds); err != nil {
+				return 0, fmt.Errorf("commit: once markers: %w", classify(err))
+			}
+			break
+		}
+	}
+	inserted, err := insertDeliveries(ctx, tx, keep)
+	if err != nil {
+		return 0, fmt.Errorf("commit: insert deliveries: %w", classify(err))
+	}
+	if !cp.IsZero() {
+		b, err := jsonText(cp)
+		if err != nil {
+			return 0, fmt.Errorf("commit: %w", err)
+		}
+		if _, err := tx.ExecContext(ctx, tag+`INSERT INTO rowhook_checkpoint (id, data) VALUES (1, ?)
+			ON DUPLICATE KEY UPDATE data = VALUES(data)`, b); err != nil {
+			return 0, fmt.Errorf("commit: checkpoint: %w", classify(err))
+		}
+	}
+	if err := tx.Commit(); err != nil {
+		return 0, fmt.Errorf("commit: %w", classify(err))
+	}
+	return inserted, nil
+}
+
+// onceFilter drops the once deliveries whose (rule, key) marker names
+// another event. Markers missing are inserted first, in batch order, so the
+// first event of a record in the batch owns it (as a sequential check would
+// decide); the inserts lock the marker rows until the commit, so two stores
+// committing at once cannot both win.
+func onceFilter(ctx context.Context, tx *sql.Tx, ds []dispatch.NewDelivery) ([]dispatch.NewDelivery, error) {
+	type mk struct{ rule, key, event string }
+	seen := map[string]bool{}
+	var order []mk
+	for i := range ds {
+		d := &ds[i]
+		if !d.Once {
+			continue
+		}
+		k := string(marker(d.Rule, d.Key))
+		if !seen[k] {
+			seen[k] = true
+			order = append(order, mk{d.Rule, d.Key, d.EventID})
+		}
+	}
+	owner := map[string]string{}
+	for start := 0; start < len(order); start += maxRows {
+		chunk := order[start:min(start+maxRows, len(order))]
+		args := make([]any, 0, 4*len(chunk))
+		for _, m := range chunk {
+			args = append(args, marker(m.rule, m.key), m.rule, m.key, m.event)
+		}
+		if _, err := tx.ExecContext(ctx, tag+`INSERT INTO rowhook_once_markers (marker, rule, record_key, event_id) VALUES `+
+			placeholders(len(chunk), 4)+` ON DUPLICATE KEY UPDATE marker = marker`, args...); err != nil {
+			return nil, err
+		}
+		keys := make([]any, len(chunk))
+		for i, m := range chunk {
+			keys[i] = marker(m.rule, m.key)
+		}
+		rows, err := tx.QueryContext(ctx, tag+`SELECT marker, event_id FROM rowhook_once_markers WHERE marker IN `+inList(len(keys)), keys...)
+		if err != nil {
+			return nil, err
+		}
+		for rows.Next() {
+			var m []byte
+			var ev string
+			if err := rows.Scan(&m, &ev); err != nil {
+				rows.Close()
+				return nil, err
+			}
+			owner[string(m)] = ev
+		}
+		rows.Close()
+		if err := rows.Err(); err != nil {
+			return nil, err
+		}
+	}
+	out := make([]dispatch.NewDelivery, 0, len(ds))
+	for _, d := range ds {
+		if d.Once && owner[string(marker(d.Rule, d.Key))] != d.EventID {
+			continue
+		}
+		out = append(out, d)
+	}
+	return out, nil
+}
+
+const insertCols = `(id, event_id, rule, event, webhook, subscription, record_key, method, url, content_type,
+	headers, body, change_json, event_time, created_at, next_at, updated_at, status, last_error, writeback_error)`
+
+const nInsertCols = 20
+
+// insertDeliveries inserts ds with multi-row statements; a delivery whose
+// id is stored (or earlier in ds) is skipped. ON DUPLICATE KEY UPDATE with
+// a no-op, not INSERT IGNORE: IGNORE would also turn a too-long value into
+// a warning and store it truncated. A no-op update counts 0 rows affected,
+// so the sum of rows affected is the number inserted.
+func insertDeliveries(ctx context.Context, tx *sql.Tx, ds []dispatch.NewDelivery) (int, error) {
+	inserted := 0
+	args := make([]any, 0, nInsertCols*min(len(ds), maxRows))
+	rows, size := 0, 0
+	flush := func() error {
+		if rows == 0 {
+			return nil
+		}
+		res, err := tx.ExecContext(ctx, tag+`INSERT INTO rowhook_deliveries `+insertCols+` VALUES `+
+			placeholders(rows, nInsertCols)+` ON DUPLICATE KEY UPDATE id = id`, args...)
+		if err != nil {
+			return err
+		}
+		n, err := res.RowsAffected()
+		if err != nil {
+			return err
+		}
+		inserted += int(n)
+		args, rows, size = args[:0], 0, 0
+		return nil
+	}
+	for i := range ds {
+		d := &ds[i]
+		var headers any
+		if len(d.Headers) > 0 {
+			h, err := jsonText(d.Headers)
+			if err != nil {
+				return 0, fmt.Errorf("delivery %s headers: %w", d.ID, err)
+			}
+			headers = h
+		}
+		status := string(dispatch.StatusPending)
+		if d.Error != "" {
+			status = string(dispatch.StatusFailed)
+		}
+		var change any
+		if len(d.Change) > 0 {
+			change = string(d.Change)
+		}
+		var body any
+		if d.Body != nil {
+			body = d.Body
+		}
+		args = append(args, d.ID, d.EventID, d.Rule, d.Event, d.Webhook, d.Subscription, d.Key, d.Method, d.URL, d.ContentType,
+			headers, body, change, nanos(d.EventTime), nanos(d.CreatedAt), nanos(d.NextAt), nanos(d.CreatedAt), status, d.Error, "")
+		rows++
+		size += len(d.Body) + len(d.Change) + len(d.URL) + 256
+		if rows >= maxRows || size >= maxBytes {
+			if err := flush(); err != nil {
+				return 0, err
+			}
+		}
+	}
+	if err := flush(); err != nil {
+		return 0, err
+	}
+	return inserted, nil
+}
+
+// Checkpoint implements dispatch.Store.
+func (s *Store) Checkpoint(ctx context.Context) (cdc.Checkpoint, bool, error) {
+	var data string
+	err := s.db.QueryRowContext(ctx, tag+`SELECT data FROM rowhook_checkpoint WHERE id = 1`).Scan(&data)
+	if errors.Is(err, sql.ErrNoRows) {
+		return cdc.Checkpoint{}, false, nil
+	}
+	if err != nil {
+		return cdc.Checkpoint{}, false, fmt.Errorf("read checkpoint: %w", classify(err))
+	}
+	var cp cdc.Checkpoint
+	if err := unmarshal(data, &cp); err != nil {
+		return cdc.Checkpoint{}, false, fmt.Errorf("read checkpoint: %w", err)
+	}
+	return cp, true, nil
+}

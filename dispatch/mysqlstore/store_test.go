@@ -1,0 +1,329 @@
+package mysqlstore
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/rowhook/rowhook/dispatch"
+	"github.com/rowhook/rowhook/dispatch/storetest"
+	"github.com/rowhook/rowhook/internal/mariadbtest"
+)
+
+var srv *mariadbtest.Server
+
+func TestMain(m *testing.M) { os.Exit(mariadbtest.Main(m, &srv, mariadbtest.Options{})) }
+
+var ctx = context.Background()
+
+// open opens a store on a fresh schema and returns it with the schema's name.
+func open(t testing.TB) (*Store, string) {
+	t.Helper()
+	name, _ := srv.NewSchema(t)
+	s, err := Open(ctx, srv.DSN(name), Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { s.Close() })
+	return s, name
+}
+
+func TestStore_Conformance(t *testing.T) {
+	storetest.Run(t, func(t *testing.T) dispatch.Store {
+		s, _ := open(t)
+		return s
+	})
+}
+
+// TestStore_SharedCheckpoint is the HA case: an active and a standby
+// rowhook open the same schema; what the active one commits is what the
+// standby resumes from, and a replay by the standby inserts nothing twice.
+func TestStore_SharedCheckpoint(t *testing.T) {
+	active, name := open(t)
+	standby, err := Open(ctx, fmt.Sprintf("mysql://root@%s:%d/%s", srv.Host, srv.Port, name), Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer standby.Close()
+	ds := []dispatch.NewDelivery{storetest.ND("tx1:0:r", "erp"), storetest.ND("tx2:0:r", "erp")}
+	if n, err := active.Commit(ctx, storetest.CP(200), ds); err != nil || n != 2 {
+		t.Fatalf("active commit: n=%d err=%v", n, err)
+	}
+	active.Close()
+	cp, ok, err := standby.Checkpoint(ctx)
+	if err != nil || !ok || cp.Pos != 200 || cp.GTIDSet != "0-1-200" {
+		t.Fatalf("standby checkpoint = %+v ok=%v err=%v, want pos 200", cp, ok, err)
+	}
+	if n, err := standby.Commit(ctx, storetest.CP(200), ds); err != nil || n != 0 {
+		t.Fatalf("standby replay: n=%d err=%v, want 0", n, err)
+	}
+	pending, err := standby.Pending(ctx, dispatch.PendingQuery{Webhook: "erp"})
+	if err != nil || len(pending) != 2 {
+		t.Fatalf("standby pending = %v (err %v)", storetest.IDs(pending), err)
+	}
+}
+
+func TestOpen_DSN(t *testing.T) {
+	name, _ := srv.NewSchema(t)
+	srv.Exec(t, "CREATE USER 'rh_pw'@'127.0.0.1' IDENTIFIED BY 'S3cret-Pa55'")
+	t.Cleanup(func() { srv.Exec(t, "DROP USER 'rh_pw'@'127.0.0.1'") })
+	srv.Exec(t, "GRANT ALL ON `"+name+"`.* TO 'rh_pw'@'127.0.0.1'")
+	addr := fmt.Sprintf("%s:%d", srv.Host, srv.Port)
+	tests := []struct {
+		name, dsn, wantErr string
+	}{
+		{"driver form", "rh_pw:S3cret-Pa55@tcp(" + addr + ")/" + name, ""},
+		{"URL form", "mysql://rh_pw:S3cret-Pa55@" + addr + "/" + name, ""},
+		{"wrong password", "rh_pw:S3cret-Pa55-wrong@tcp(" + addr + ")/" + name, "Access denied"},
+		{"wrong password in a URL", "mysql://rh_pw:S3cret-Pa55-wrong@" + addr + "/" + name, "rh_pw@" + addr + "/" + name},
+		{"no schema", "rh_pw:S3cret-Pa55@tcp(" + addr + ")/", "names no schema"},
+		{"bad URL", "mysql://rh_pw:S3cret-Pa55@" + addr + "/a/b", "one database name"},
+		{"bad scheme", "postgres://rh_pw:S3cret-Pa55@" + addr + "/x", "mysql://"},
+		{"bad DSN", "rh_pw:S3cret-Pa55@tcp(" + addr, "bad DSN"},
+		{"unknown schema", "rh_pw:S3cret-Pa55@tcp(" + addr + ")/nope_" + name, "nope_"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			s, err := Open(ctx, tt.dsn, Options{})
+			if tt.wantErr == "" {
+				if err != nil {
+					t.Fatal(err)
+				}
+				s.Close()
+				return
+			}
+			if err == nil {
+				s.Close()
+				t.Fatalf("Open succeeded, want an error containing %q", tt.wantErr)
+			}
+			if !strings.Contains(err.Error(), tt.wantErr) {
+				t.Errorf("error %q does not contain %q", err, tt.wantErr)
+			}
+			if strings.Contains(err.Error(), "S3cret") {
+				t.Errorf("error shows the password: %q", err)
+			}
+		})
+	}
+}
+
+// TestStore_LeastPrivilege runs the store as an account with only the
+// grants docs/dispatch.md lists, and checks in the general log that every
+// statement it sent carries the /* rowhook */ tag.
+func TestStore_LeastPrivilege(t *testing.T) {
+	name, _ := srv.NewSchema(t)
+	srv.Exec(t, "CREATE USER 'rh_state'@'127.0.0.1' IDENTIFIED BY 'pw'")
+	t.Cleanup(func() { srv.Exec(t, "DROP USER 'rh_state'@'127.0.0.1'") })
+	srv.Exec(t, "GRANT SELECT, INSERT, UPDATE, DELETE, CREATE ON `"+name+"`.* TO 'rh_state'@'127.0.0.1'")
+	srv.Exec(t, "SET GLOBAL log_output = 'TABLE'")
+	srv.Exec(t, "TRUNCATE mysql.general_log")
+	srv.Exec(t, "SET GLOBAL general_log = 1")
+	t.Cleanup(func() { srv.Exec(t, "SET GLOBAL general_log = 0") })
+
+	s, err := Open(ctx, fmt.Sprintf("rh_state:pw@tcp(%s:%d)/%s", srv.Host, srv.Port, name), Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	exercise(t, s)
+
+	srv.Exec(t, "SET GLOBAL general_log = 0")
+	rows, err := srv.DB().Query(`SELECT CONVERT(argument USING utf8mb4) FROM mysql.general_log
+		WHERE user_host LIKE 'rh_state[rh_state]%' AND command_type = 'Query'`)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer rows.Close()
+	n, untagged := 0, 0
+	for rows.Next() {
+		var q string
+		if err := rows.Scan(&q); err != nil {
+			t.Fatal(err)
+		}
+		n++
+		// The driver's own transaction statements cannot be tagged.
+		if q == "START TRANSACTION" || q == "COMMIT" || q == "ROLLBACK" || strings.HasPrefix(q, "SET ") {
+			untagged++
+			continue
+		}
+		if !strings.HasPrefix(q, "/* rowhook */ ") {
+			t.Errorf("untagged statement: %.120s", q)
+		}
+	}
+	t.Logf("%d statements, %d of them the driver's own", n, untagged)
+	if n < 20 {
+		t.Errorf("general log has %d statements of the store, want every one (is the log on?)", n)
+	}
+}
+
+// exercise calls every Store method once.
+func exercise(t *testing.T, s *Store) {
+	t.Helper()
+	a, b := storetest.ND("a", "erp"), storetest.ND("b", "erp")
+	b.Once = true
+	must := func(err error) {
+		t.Helper()
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	_, err := s.Commit(ctx, storetest.CP(1), []dispatch.NewDelivery{a, b})
+	must(err)
+	_, _, err = s.Checkpoint(ctx)
+	must(err)
+	_, err = s.Pending(ctx, dispatch.PendingQuery{Webhook: "erp"})
+	must(err)
+	_, err = s.Pending(ctx, dispatch.PendingQuery{Webhook: "erp", DueBy: storetest.T0})
+	must(err)
+	_, _, err = s.NextDue(ctx, "erp", "")
+	must(err)
+	must(s.Record(ctx, []dispatch.Result{{Attempt: dispatch.Attempt{DeliveryID: a.ID, N: 1, At: storetest.T0}, Status: dispatch.StatusOK,
+		Attempts: 1, Writeback: &dispatch.Response{Status: 200}}}))
+	_, err = s.Writebacks(ctx, 10)
+	must(err)
+	must(s.FinishWriteback(ctx, a.ID, dispatch.WritebackDone, "", storetest.T0))
+	_, err = s.List(ctx, dispatch.Filter{Webhook: "erp", Status: dispatch.StatusOK})
+	must(err)
+	_, _, err = s.Get(ctx, a.ID)
+	must(err)
+	_, err = s.Redeliver(ctx, []string{a.ID}, dispatch.Filter{}, storetest.T0, "t")
+	must(err)
+	_, err = s.Redeliver(ctx, nil, dispatch.Filter{Webhook: "erp"}, storetest.T0, "t")
+	must(err)
+	_, err = s.Fail(ctx, "erp", "", "gone", storetest.T0)
+	must(err)
+	must(s.AddSubscription(ctx, dispatch.Subscription{ID: "sub_1", URL: "http://x/", Event: "E", CreatedAt: storetest.T0}))
+	_, err = s.Subscriptions(ctx)
+	must(err)
+	must(s.DeleteSubscription(ctx, "sub_1"))
+	must(s.SetWebhookDisabled(ctx, "erp", "410", storetest.T0))
+	_, err = s.DisabledWebhooks(ctx)
+	must(err)
+	must(s.SetWebhookDisabled(ctx, "erp", "", storetest.T0))
+	_, err = s.Stats(ctx)
+	must(err)
+	_, err = s.Prune(ctx, storetest.T0.Add(time.Hour))
+	must(err)
+}
+
+// TestStore_LockWaitIsTransient holds the checkpoint row locked from
+// another connection: the store's commit times out waiting (1205), and the
+// error says so as a *TransientError; the commit left nothing behind and
+// succeeds once the lock is gone.
+func TestStore_LockWaitIsTransient(t *testing.T) {
+	name, _ := srv.NewSchema(t)
+	dsn := srv.DSN(name) + "&innodb_lock_wait_timeout=1"
+	s, err := Open(ctx, dsn, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	if _, err := s.Commit(ctx, storetest.CP(1), nil); err != nil {
+		t.Fatal(err)
+	}
+	conn, err := srv.DB().Conn(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	if _, err := conn.ExecContext(ctx, "BEGIN"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := conn.ExecContext(ctx, "SELECT * FROM `"+name+"`.rowhook_checkpoint FOR UPDATE"); err != nil {
+		t.Fatal(err)
+	}
+	_, err = s.Commit(ctx, storetest.CP(2), []dispatch.NewDelivery{storetest.ND("a", "erp")})
+	var te *TransientError
+	if !errors.As(err, &te) || !strings.Contains(err.Error(), "1205") || !strings.HasPrefix(err.Error(), "commit: checkpoint: ") {
+		t.Fatalf("commit under a held lock: %v, want a transient 1205 naming the checkpoint", err)
+	}
+	if _, err := conn.ExecContext(ctx, "ROLLBACK"); err != nil {
+		t.Fatal(err)
+	}
+	if _, _, err := s.Get(ctx, storetest.ND("a", "erp").ID); !errors.Is(err, dispatch.ErrNotFound) {
+		t.Errorf("delivery of the timed-out commit: %v, want ErrNotFound", err)
+	}
+	if n, err := s.Commit(ctx, storetest.CP(2), []dispatch.NewDelivery{storetest.ND("a", "erp")}); err != nil || n != 1 {
+		t.Fatalf("retry: n=%d err=%v", n, err)
+	}
+}
+
+// TestStore_ServerRestart kills mariadbd under an open store: calls fail
+// with a *TransientError while it is down, and the same store works again
+// once it is back, with everything committed before the kill.
+func TestStore_ServerRestart(t *testing.T) {
+	s, _ := open(t)
+	if _, err := s.Commit(ctx, storetest.CP(1), []dispatch.NewDelivery{storetest.ND("a", "erp")}); err != nil {
+		t.Fatal(err)
+	}
+	srv.Kill()
+	restarted := false
+	defer func() {
+		if !restarted {
+			if err := srv.Restart(); err != nil {
+				t.Errorf("restart: %v", err)
+			}
+		}
+	}()
+	_, err := s.Commit(ctx, storetest.CP(2), []dispatch.NewDelivery{storetest.ND("b", "erp")})
+	if !IsTransient(err) {
+		t.Fatalf("commit with the server down: %v, want a transient error", err)
+	}
+	if _, _, err := s.Checkpoint(ctx); !IsTransient(err) {
+		t.Errorf("read with the server down: %v, want a transient error", err)
+	}
+	restarted = true
+	if err := srv.Restart(); err != nil {
+		t.Fatal(err)
+	}
+	cp, _, err := s.Checkpoint(ctx)
+	if err != nil || cp.Pos != 1 {
+		t.Fatalf("checkpoint after restart = %d (err %v), want 1", cp.Pos, err)
+	}
+	if n, err := s.Commit(ctx, storetest.CP(2), []dispatch.NewDelivery{storetest.ND("a", "erp"), storetest.ND("b", "erp")}); err != nil || n != 1 {
+		t.Fatalf("commit after restart: n=%d err=%v, want 1", n, err)
+	}
+}
+
+func TestOpen_SchemaVersion(t *testing.T) {
+	name, db := srv.NewSchema(t)
+	// Read-only on an empty schema: a clear error, no tables created.
+	if _, err := Open(ctx, srv.DSN(name), Options{ReadOnly: true}); err == nil || !strings.Contains(err.Error(), "no rowhook state tables") {
+		t.Errorf("read-only open of an empty schema: %v", err)
+	}
+	s, err := Open(ctx, srv.DSN(name), Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	s.Close()
+	// Opening again is a no-op migration.
+	s, err = Open(ctx, srv.DSN(name), Options{ReadOnly: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	s.Close()
+	var v int
+	if err := db.QueryRow("SELECT MAX(version) FROM rowhook_schema_version").Scan(&v); err != nil || v != SchemaVersion {
+		t.Fatalf("schema version %d (err %v), want %d", v, err, SchemaVersion)
+	}
+	if _, err := db.Exec("INSERT INTO rowhook_schema_version VALUES (?, 0)", SchemaVersion+1); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := Open(ctx, srv.DSN(name), Options{}); err == nil || !strings.Contains(err.Error(), "newer than this rowhook") {
+		t.Errorf("open of a newer schema: %v", err)
+	}
+}
+
+// TestStore_TooLong checks strict mode: a value longer than its column
+// fails the commit instead of being stored truncated.
+func TestStore_TooLong(t *testing.T) {
+	s, _ := open(t)
+	d := storetest.ND("a", strings.Repeat("w", 300))
+	_, err := s.Commit(ctx, storetest.CP(1), []dispatch.NewDelivery{d})
+	if err == nil || !strings.Contains(err.Error(), "webhook") || IsTransient(err) {
+		t.Fatalf("commit of a 300-character webhook name: %v, want a data-too-long error", err)
+	}
+}
