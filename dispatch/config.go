@@ -36,8 +36,18 @@ type Config struct {
 
 // StateConfig is the `state:` block.
 type StateConfig struct {
+	// Driver picks the state store: "sqlite" (default, one local file) or
+	// "mysql" (a MySQL/MariaDB schema that an active and a standby rowhook
+	// share; see docs/dispatch.md, "State store").
+	Driver string `yaml:"driver"`
+	// DSN is the state schema for driver mysql, as
+	// user:password@tcp(host:3306)/schema or
+	// mysql://user:password@host:3306/schema; ${ENV} keeps the password out
+	// of the file. Required for mysql, unused for sqlite.
+	DSN string `yaml:"dsn"`
 	// Path is the SQLite state file; relative paths are taken from the
-	// configuration file's directory. Default "rowhook-state.db".
+	// configuration file's directory. Default "rowhook-state.db". Unused
+	// for driver mysql.
 	Path string `yaml:"path"`
 	// Retention is how long finished deliveries and their attempts stay in
 	// the delivery log. Default 168h (7 days).
@@ -179,6 +189,12 @@ type SigningConfig struct {
 	Secret string `yaml:"secret"`
 }
 
+// State store drivers (state.driver).
+const (
+	StateSQLite = "sqlite"
+	StateMySQL  = "mysql"
+)
+
 // The defaults applied to zero values.
 const (
 	DefaultStatePath        = "rowhook-state.db"
@@ -211,6 +227,9 @@ const (
 // WithDefaults returns c with every zero setting replaced by its default.
 func (c Config) WithDefaults() Config {
 	s := &c.State
+	if s.Driver == "" {
+		s.Driver = StateSQLite
+	}
 	if s.Path == "" {
 		s.Path = DefaultStatePath
 	}
@@ -318,6 +337,18 @@ func (c Config) Validate() error {
 		errs = append(errs, yamlconf.Errf(path, format, args...))
 	}
 	c = c.WithDefaults()
+	switch c.State.Driver {
+	case StateSQLite:
+		if c.State.DSN != "" {
+			add("state.dsn", "is for driver mysql; driver sqlite keeps its state in state.path")
+		}
+	case StateMySQL:
+		if c.State.DSN == "" {
+			add("state.dsn", "missing: driver mysql needs the state schema (user:password@tcp(host:3306)/rowhook_state)")
+		}
+	default:
+		add("state.driver", "unknown driver %q (sqlite or mysql)", c.State.Driver)
+	}
 	if c.State.Retention < 0 {
 		add("state.retention", "must not be negative")
 	}
