@@ -239,8 +239,18 @@ func jsonText(v any) (any, error) {
 	return string(b), nil
 }
 
-// Commit implements dispatch.Store.
+// Commit implements dispatch.Store. Its errors name the state file: a
+// full disk or a read-only file stops rowhook with this error, and the
+// operator must know which file.
 func (s *Store) Commit(ctx context.Context, cp cdc.Checkpoint, ds []dispatch.NewDelivery) (int, error) {
+	n, err := s.commit(ctx, cp, ds)
+	if err != nil {
+		return 0, fmt.Errorf("state %s: %w", s.path, err)
+	}
+	return n, nil
+}
+
+func (s *Store) commit(ctx context.Context, cp cdc.Checkpoint, ds []dispatch.NewDelivery) (int, error) {
 	tx, err := s.w.BeginTx(ctx, nil)
 	if err != nil {
 		return 0, fmt.Errorf("commit: begin: %w", err)
@@ -461,8 +471,15 @@ func (s *Store) insertAttempt(ctx context.Context, tx *sql.Tx, a *dispatch.Attem
 	return err
 }
 
-// Record implements dispatch.Store.
+// Record implements dispatch.Store. Its errors name the state file.
 func (s *Store) Record(ctx context.Context, rs []dispatch.Result) error {
+	if err := s.record(ctx, rs); err != nil {
+		return fmt.Errorf("state %s: %w", s.path, err)
+	}
+	return nil
+}
+
+func (s *Store) record(ctx context.Context, rs []dispatch.Result) error {
 	if len(rs) == 0 {
 		return nil
 	}
