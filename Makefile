@@ -1,7 +1,7 @@
 # The README's two commands: `make demo` and `make test`.
 GO ?= go
 
-.PHONY: test demo build vet bench
+.PHONY: test demo build vet bench fuzz
 
 test: vet
 	$(GO) test -race -count=1 -timeout 40m ./...
@@ -19,3 +19,13 @@ demo:
 
 bench:
 	$(GO) test -run '^$$' -bench . -benchtime 2x ./...
+
+# Each fuzzer for FUZZTIME (the committed corpora also run in `make test`).
+FUZZTIME ?= 30s
+fuzz:
+	$(GO) test -run '^$$' -fuzz '^FuzzParse$$' -fuzztime $(FUZZTIME) ./internal/yamlconf
+	$(GO) test -run '^$$' -fuzz '^FuzzLoadConfig$$' -fuzztime $(FUZZTIME) ./cmd/rowhook
+	$(GO) test -run '^$$' -fuzz '^FuzzRuleCompile$$' -fuzztime $(FUZZTIME) ./rules
+	$(GO) test -run '^$$' -fuzz '^FuzzResponseMapping$$' -fuzztime $(FUZZTIME) ./writeback
+	$(GO) test -run '^$$' -fuzz '^FuzzParseWSDL$$' -fuzztime $(FUZZTIME) ./dispatch/soap
+	$(GO) test -run '^$$' -fuzz '^FuzzParseResponse$$' -fuzztime $(FUZZTIME) ./dispatch/soap
