@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"os/exec"
 	"strings"
 	"testing"
 	"time"
@@ -16,7 +17,13 @@ import (
 
 var srv *mariadbtest.Server
 
-func TestMain(m *testing.M) { os.Exit(mariadbtest.Main(m, &srv, mariadbtest.Options{})) }
+func TestMain(m *testing.M) {
+	// TestStore_Kill's child commits to the parent's server.
+	if dsn := os.Getenv("ROWHOOK_MYSQLSTORE_CHILD"); dsn != "" {
+		os.Exit(storeChild(dsn))
+	}
+	os.Exit(mariadbtest.Main(m, &srv, mariadbtest.Options{}))
+}
 
 var ctx = context.Background()
 
@@ -325,5 +332,162 @@ func TestStore_TooLong(t *testing.T) {
 	_, err := s.Commit(ctx, storetest.CP(1), []dispatch.NewDelivery{d})
 	if err == nil || !strings.Contains(err.Error(), "webhook") || IsTransient(err) {
 		t.Fatalf("commit of a 300-character webhook name: %v, want a data-too-long error", err)
+	}
+}
+
+// TestStore_Kill commits from a child process that is killed with SIGKILL
+// at an arbitrary moment, then checks that the schema holds exactly the
+// deliveries of the transactions up to its checkpoint, never more or less,
+// and that replaying the next transactions inserts each delivery once.
+func TestStore_Kill(t *testing.T) {
+	s, name := open(t)
+	cmd := exec.Command(os.Args[0], "-test.run=^$")
+	cmd.Env = append(os.Environ(), "ROWHOOK_MYSQLSTORE_CHILD="+srv.DSN(name))
+	stdout, err := cmd.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	cmd.Stderr = os.Stderr
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	buf := make([]byte, 64)
+	if _, err := stdout.Read(buf); err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(100 * time.Millisecond)
+	if err := cmd.Process.Kill(); err != nil {
+		t.Fatal(err)
+	}
+	_ = cmd.Wait()
+
+	c, ok, err := s.Checkpoint(ctx)
+	if err != nil || !ok {
+		t.Fatalf("checkpoint after kill: ok=%v err=%v", ok, err)
+	}
+	want := 0
+	for i := 1; i <= int(c.Pos); i++ {
+		want += i % 3
+	}
+	list, err := s.List(ctx, dispatch.Filter{Limit: 1 << 30})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(list) != want {
+		t.Fatalf("after kill at checkpoint %d: %d deliveries, want %d", c.Pos, len(list), want)
+	}
+	t.Logf("killed after %d transactions, %d deliveries", c.Pos, want)
+	for i := int(c.Pos) + 1; i <= int(c.Pos)+5; i++ {
+		if _, err := s.Commit(ctx, storetest.CP(uint32(i)), txDeliveries(i)); err != nil {
+			t.Fatal(err)
+		}
+		if n, _ := s.Commit(ctx, storetest.CP(uint32(i)), txDeliveries(i)); n != 0 {
+			t.Fatalf("replay of tx %d inserted %d", i, n)
+		}
+	}
+}
+
+// txDeliveries are transaction i's deliveries: i%3 of them.
+func txDeliveries(i int) []dispatch.NewDelivery {
+	var ds []dispatch.NewDelivery
+	for j := 0; j < i%3; j++ {
+		ds = append(ds, storetest.ND(fmt.Sprintf("tx%d:%d:r", i, j), "erp"))
+	}
+	return ds
+}
+
+func storeChild(dsn string) int {
+	s, err := Open(ctx, dsn, Options{})
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		return 3
+	}
+	for i := 1; ; i++ {
+		if _, err := s.Commit(ctx, storetest.CP(uint32(i)), txDeliveries(i)); err != nil {
+			fmt.Fprintln(os.Stderr, err)
+			return 3
+		}
+		if i == 50 {
+			fmt.Println("committing")
+		}
+	}
+}
+
+// TestStore_TwoWritersOnce has two stores on one schema (an active and a
+// standby that overlap) commit once deliveries for the same records at the
+// same time, each batch in opposite orders so that InnoDB deadlocks are
+// likely: every record ends
+// with the deliveries of exactly one event, and a deadlock comes back as a
+// transient error that a retry cures.
+func TestStore_TwoWritersOnce(t *testing.T) {
+	a, name := open(t)
+	b, err := Open(ctx, srv.DSN(name), Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer b.Close()
+	const records, batch = 60, 6
+	once := func(who string, k int) []dispatch.NewDelivery {
+		var ds []dispatch.NewDelivery
+		for _, wh := range []string{"erp", "crm"} {
+			d := storetest.ND(fmt.Sprintf("%s%d", who, k), wh)
+			d.Once, d.Key = true, fmt.Sprintf("crm.t:%d", k)
+			ds = append(ds, d)
+		}
+		return ds
+	}
+	transient := make(chan int, 2)
+	run := func(s *Store, who string, reverse bool) error {
+		retries := 0
+		defer func() { transient <- retries }()
+		for start := 0; start < records; start += batch {
+			var ds []dispatch.NewDelivery
+			for j := 0; j < batch; j++ {
+				k := start + j
+				if reverse {
+					k = start + batch - 1 - j
+				}
+				ds = append(ds, once(who, k)...)
+			}
+			for {
+				_, err := s.Commit(ctx, storetest.CP(uint32(start+1)), ds)
+				if err == nil {
+					break
+				}
+				if !IsTransient(err) || retries > 1000 {
+					return err
+				}
+				retries++
+			}
+		}
+		return nil
+	}
+	errs := make(chan error, 2)
+	go func() { errs <- run(a, "A", false) }()
+	go func() { errs <- run(b, "B", true) }()
+	for i := 0; i < 2; i++ {
+		if err := <-errs; err != nil {
+			t.Fatal(err)
+		}
+	}
+	t.Logf("transient errors retried: %d, %d", <-transient, <-transient)
+	list, err := a.List(ctx, dispatch.Filter{Limit: 1 << 20})
+	if err != nil {
+		t.Fatal(err)
+	}
+	owner := map[string]map[string]bool{}
+	for _, d := range list {
+		if owner[d.Key] == nil {
+			owner[d.Key] = map[string]bool{}
+		}
+		owner[d.Key][d.EventID] = true
+	}
+	if len(list) != 2*records || len(owner) != records {
+		t.Errorf("%d deliveries for %d records, want %d for %d", len(list), len(owner), 2*records, records)
+	}
+	for k, evs := range owner {
+		if len(evs) != 1 {
+			t.Errorf("record %s has deliveries of events %v, want one event", k, evs)
+		}
 	}
 }
