@@ -1,8 +1,10 @@
 package rules
 
 import (
-	"bytes"
 	"encoding/json"
+	"strconv"
+
+	"github.com/rowhook/rowhook/cdc"
 )
 
 // Field is one named value of a Body.
@@ -37,25 +39,95 @@ func (b *Body) Set(name string, v any) {
 }
 
 // MarshalJSON encodes the body as a JSON object with its fields in order.
+//
+// Nested bodies, strings, integers and string lists are appended to one
+// buffer directly (encoding/json would re-check every nested body's
+// output); anything else goes through encoding/json, so the bytes are the
+// same as json.Marshal would give field by field.
 func (b Body) MarshalJSON() ([]byte, error) {
-	var buf bytes.Buffer
-	buf.WriteByte('{')
+	return b.appendJSON(make([]byte, 0, 256))
+}
+
+func (b Body) appendJSON(buf []byte) ([]byte, error) {
+	buf = append(buf, '{')
 	for i, f := range b {
 		if i > 0 {
-			buf.WriteByte(',')
+			buf = append(buf, ',')
 		}
-		k, err := json.Marshal(f.Name)
-		if err != nil {
+		buf = appendJSONString(buf, f.Name)
+		buf = append(buf, ':')
+		var err error
+		if buf, err = appendJSONValue(buf, f.Value); err != nil {
 			return nil, err
 		}
-		buf.Write(k)
-		buf.WriteByte(':')
-		v, err := json.Marshal(f.Value)
-		if err != nil {
-			return nil, err
-		}
-		buf.Write(v)
 	}
-	buf.WriteByte('}')
-	return buf.Bytes(), nil
+	return append(buf, '}'), nil
+}
+
+func appendJSONValue(buf []byte, v any) ([]byte, error) {
+	switch v := v.(type) {
+	case nil:
+		return append(buf, "null"...), nil
+	case Body:
+		return v.appendJSON(buf)
+	case string:
+		return appendJSONString(buf, v), nil
+	case cdc.Decimal:
+		return appendJSONString(buf, string(v)), nil
+	case int64:
+		return strconv.AppendInt(buf, v, 10), nil
+	case int:
+		return strconv.AppendInt(buf, int64(v), 10), nil
+	case uint64:
+		return strconv.AppendUint(buf, v, 10), nil
+	case bool:
+		return strconv.AppendBool(buf, v), nil
+	case []string:
+		if v == nil {
+			return append(buf, "null"...), nil
+		}
+		buf = append(buf, '[')
+		for i, s := range v {
+			if i > 0 {
+				buf = append(buf, ',')
+			}
+			buf = appendJSONString(buf, s)
+		}
+		return append(buf, ']'), nil
+	case []any:
+		if v == nil {
+			return append(buf, "null"...), nil
+		}
+		buf = append(buf, '[')
+		for i, e := range v {
+			if i > 0 {
+				buf = append(buf, ',')
+			}
+			var err error
+			if buf, err = appendJSONValue(buf, e); err != nil {
+				return nil, err
+			}
+		}
+		return append(buf, ']'), nil
+	}
+	j, err := json.Marshal(v)
+	if err != nil {
+		return nil, err
+	}
+	return append(buf, j...), nil
+}
+
+// appendJSONString quotes s as encoding/json does: printable ASCII other
+// than the quote, the backslash and <, >, & (which json.Marshal escapes
+// for HTML) is copied; any other string takes json.Marshal's path.
+func appendJSONString(buf []byte, s string) []byte {
+	for i := 0; i < len(s); i++ {
+		if c := s[i]; c < 0x20 || c > 0x7e || c == '"' || c == '\\' || c == '<' || c == '>' || c == '&' {
+			j, _ := json.Marshal(s) // a string always encodes
+			return append(buf, j...)
+		}
+	}
+	buf = append(buf, '"')
+	buf = append(buf, s...)
+	return append(buf, '"')
 }
