@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"net/url"
 	"os/exec"
 	"strings"
 	"testing"
@@ -79,12 +80,18 @@ func TestOpen_DSN(t *testing.T) {
 	srv.Exec(t, "CREATE USER 'rh_pw'@'127.0.0.1' IDENTIFIED BY 'S3cret-Pa55'")
 	t.Cleanup(func() { srv.Exec(t, "DROP USER 'rh_pw'@'127.0.0.1'") })
 	srv.Exec(t, "GRANT ALL ON `"+name+"`.* TO 'rh_pw'@'127.0.0.1'")
+	srv.Exec(t, "CREATE USER 'rh_odd'@'127.0.0.1' IDENTIFIED BY 'S3cret:@/?&=x'")
+	t.Cleanup(func() { srv.Exec(t, "DROP USER 'rh_odd'@'127.0.0.1'") })
+	srv.Exec(t, "GRANT ALL ON `"+name+"`.* TO 'rh_odd'@'127.0.0.1'")
 	addr := fmt.Sprintf("%s:%d", srv.Host, srv.Port)
 	tests := []struct {
 		name, dsn, wantErr string
 	}{
 		{"driver form", "rh_pw:S3cret-Pa55@tcp(" + addr + ")/" + name, ""},
 		{"URL form", "mysql://rh_pw:S3cret-Pa55@" + addr + "/" + name, ""},
+		{"URL with driver parameters", "mysql://rh_pw:S3cret-Pa55@" + addr + "/" + name + "?timeout=5s&tls=false&innodb_lock_wait_timeout=3", ""},
+		{"URL with an odd password", "mysql://rh_odd:" + url.QueryEscape("S3cret:@/?&=x") + "@" + addr + "/" + name + "?timeout=5s", ""},
+		{"driver form with parameters", "rh_pw:S3cret-Pa55@tcp(" + addr + ")/" + name + "?timeout=5s&tls=false&innodb_lock_wait_timeout=3", ""},
 		{"wrong password", "rh_pw:S3cret-Pa55-wrong@tcp(" + addr + ")/" + name, "Access denied"},
 		{"wrong password in a URL", "mysql://rh_pw:S3cret-Pa55-wrong@" + addr + "/" + name, "rh_pw@" + addr + "/" + name},
 		{"no schema", "rh_pw:S3cret-Pa55@tcp(" + addr + ")/", "names no schema"},
