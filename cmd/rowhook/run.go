@@ -18,6 +18,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
 	"golang.org/x/sync/errgroup"
 
 	"github.com/rowhook/rowhook/cdc"
@@ -25,6 +26,7 @@ import (
 	"github.com/rowhook/rowhook/dispatch/soap"
 	"github.com/rowhook/rowhook/dispatch/sqlitestore"
 	"github.com/rowhook/rowhook/internal/adminui"
+	"github.com/rowhook/rowhook/internal/leader"
 	"github.com/rowhook/rowhook/rules"
 	"github.com/rowhook/rowhook/writeback"
 )
@@ -45,7 +47,8 @@ func runRun(ctx context.Context, args []string, io stdio) error {
 		fmt.Fprintln(io.err, "Reads the source's binlog, evaluates the rules, delivers events durably and writes")
 		fmt.Fprintln(io.err, "responses back. Serves /healthz, /readyz, /metrics, the admin API and the perform list on")
 		fmt.Fprintln(io.err, "http.listen. Stops cleanly on SIGINT/SIGTERM: reading stops, in-flight deliveries drain,")
-		fmt.Fprintln(io.err, "the checkpoint is flushed.")
+		fmt.Fprintln(io.err, "the checkpoint is flushed. With ha.enabled, several processes share one config: one is active,")
+		fmt.Fprintln(io.err, "the others wait as standbys (readyz 503) for the lock on ha.dsn; see docs/ha.md.")
 		fmt.Fprintln(io.err)
 		fs.PrintDefaults()
 	}
@@ -62,15 +65,126 @@ func runRun(ctx context.Context, args []string, io stdio) error {
 	if err != nil {
 		return usagef("run: %v", err)
 	}
-	cfg, _, err := loadConfigAll(*configPath)
+	cfg, doc, err := loadConfigAll(*configPath)
 	if err != nil {
 		return err
+	}
+	if cfg.HA.Enabled {
+		if err := doc.Locate(errors.Join(haRefs(*cfg)...)); err != nil {
+			return err
+		}
+		return runHA(ctx, cfg, filepath.Dir(*configPath), logger)
 	}
 	p, err := startPipeline(ctx, cfg, filepath.Dir(*configPath), logger)
 	if err != nil {
 		return err
 	}
 	return p.Wait()
+}
+
+// runHA runs rowhook as one of several processes on this config: standby
+// (serving /healthz, /readyz and /metrics) until it holds the HA lock, then
+// active. Losing the lock stops the pipeline at once and ends the process
+// with an error: the supervisor restarts it, and it comes back as a
+// standby with nothing kept from its term (caches, settle windows,
+// registered metrics). SIGTERM stops the pipeline in order, then releases
+// the lock so that a standby takes over at once.
+func runHA(ctx context.Context, cfg *config, cfgDir string, logger *slog.Logger) error {
+	dsn, err := haDSN(cfg)
+	if err != nil {
+		return err
+	}
+	dcfg, err := writeback.ParseDSN(dsn)
+	if err != nil {
+		return fmt.Errorf("ha.dsn: %v", err)
+	}
+	name := haLockName(cfg.HA, statePath(cfg, cfgDir))
+	reg := newRegistry()
+	el, err := leader.New(leader.Config{Server: dcfg, Name: name, Interval: cfg.HA.Interval}, leader.Deps{Logger: logger, Registerer: reg})
+	if err != nil {
+		return err
+	}
+	defer el.Close()
+	lockCheck := readyCheck{"ha", func(context.Context) error {
+		st := el.Status()
+		switch {
+		case st.Leader:
+			return nil
+		case st.Err != nil:
+			return fmt.Errorf("standby: lock server %s: %v", dcfg.Addr, st.Err)
+		case st.Holder != 0:
+			return fmt.Errorf("standby: waiting for the lock %q held by connection %d on %s", name, st.Holder, dcfg.Addr)
+		}
+		return fmt.Errorf("standby: waiting for the lock %q on %s", name, dcfg.Addr)
+	}}
+	srv, err := newHTTPServer(cfg.HTTP.Listen, reg, []readyCheck{lockCheck}, logger)
+	if err != nil {
+		return err
+	}
+	// A failing listener ends the process as it would without HA.
+	runCtx, cancelRun := context.WithCancelCause(ctx)
+	defer cancelRun(nil)
+	httpCtx, stopHTTP := context.WithCancel(context.WithoutCancel(ctx))
+	defer stopHTTP()
+	httpDone := make(chan error, 1)
+	go func() {
+		err := srv.Run(httpCtx)
+		if err != nil {
+			cancelRun(err)
+		}
+		httpDone <- err
+	}()
+	stopServer := func() error {
+		stopHTTP()
+		return <-httpDone
+	}
+	// why is the error to return once runCtx ended: nil after SIGTERM.
+	why := func() error {
+		if cause := context.Cause(runCtx); cause != nil && ctx.Err() == nil {
+			return cause
+		}
+		return nil
+	}
+
+	logger.Info("ha: standby, waiting for the lock", "lock", name, "server", dcfg.Addr, "listen", srv.Addr(), "takeover", cfg.HA.Takeover)
+	lease, err := el.Acquire(runCtx)
+	if err != nil {
+		return errors.Join(why(), stopServer())
+	}
+	release := func() error {
+		rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), cfg.HA.Interval+5*time.Second)
+		defer cancel()
+		return lease.Release(rctx)
+	}
+	pctx, cancelPipeline := context.WithCancel(runCtx)
+	defer cancelPipeline()
+	p, err := startPipelineOn(pctx, cfg, cfgDir, logger, &pipelineHost{reg: reg, http: srv, checks: []readyCheck{lockCheck}})
+	if err != nil {
+		if rerr := release(); rerr != nil {
+			logger.Warn("ha: release lock", "error", rerr)
+		}
+		stopServer()
+		return err
+	}
+	select {
+	case <-lease.Lost():
+		// Stop reading and delivering now, not after a drain: the server
+		// may soon grant the lock to a standby. Returning ends the process;
+		// in-flight deliveries stay pending in the outbox and the next
+		// active process sends them with the same webhook-ids.
+		cancelPipeline()
+		return fmt.Errorf("ha: lost the lock %q on %s: %w; stopped reading and delivering and exiting: restart rowhook and it waits as a standby", name, dcfg.Addr, lease.Err())
+	case <-p.done:
+	}
+	perr := p.Wait()
+	if rerr := release(); rerr != nil {
+		logger.Warn("ha: release lock", "error", rerr)
+	}
+	herr := stopServer()
+	if perr != nil {
+		return perr
+	}
+	return errors.Join(why(), herr)
 }
 
 // newLogger builds the process logger; secrets never reach it (components
@@ -102,22 +216,59 @@ type pipeline struct {
 	wb     *writeback.Writer
 	http   *httpServer
 	logger *slog.Logger
+	// unmount takes the pipeline's routes off a listener it does not own
+	// (HA) before the components close.
+	unmount func()
 
 	g    *errgroup.Group
 	done chan struct{}
 	err  error
 }
 
+// pipelineHost is the listener and metrics registry a pipeline shares with
+// the process around it when that process serves before the pipeline
+// starts (HA standby).
+type pipelineHost struct {
+	reg  *prometheus.Registry
+	http *httpServer
+	// checks run in /readyz before the pipeline's own (the HA lock).
+	checks []readyCheck
+}
+
 // startPipeline builds every component (failing fast with the first
-// configuration or connection problem) and starts them.
-func startPipeline(ctx context.Context, cfg *config, cfgDir string, logger *slog.Logger) (_ *pipeline, err error) {
+// configuration or connection problem) and starts them, with its own
+// listener.
+func startPipeline(ctx context.Context, cfg *config, cfgDir string, logger *slog.Logger) (*pipeline, error) {
+	return startPipelineOn(ctx, cfg, cfgDir, logger, nil)
+}
+
+// statePath is the SQLite state file, relative paths taken from cfgDir.
+func statePath(cfg *config, cfgDir string) string {
+	p := cfg.Dispatch.State.Path
+	if p == "" {
+		p = dispatch.DefaultStatePath
+	}
+	if !filepath.IsAbs(p) {
+		p = filepath.Join(cfgDir, p)
+	}
+	return p
+}
+
+// startPipelineOn is startPipeline on a host's listener and registry; nil
+// host means its own.
+func startPipelineOn(ctx context.Context, cfg *config, cfgDir string, logger *slog.Logger, host *pipelineHost) (_ *pipeline, err error) {
 	p := &pipeline{logger: logger, done: make(chan struct{})}
 	defer func() {
 		if err != nil {
 			p.close()
 		}
 	}()
-	reg := newRegistry()
+	var reg *prometheus.Registry
+	if host != nil {
+		reg = host.reg
+	} else {
+		reg = newRegistry()
+	}
 
 	mappings := writebackMappings(cfg)
 	src := cfg.Source
@@ -162,13 +313,7 @@ func startPipeline(ctx context.Context, cfg *config, cfgDir string, logger *slog
 		return nil, err
 	}
 
-	statePath := cfg.Dispatch.State.Path
-	if statePath == "" {
-		statePath = "rowhook-state.db"
-	}
-	if !filepath.IsAbs(statePath) {
-		statePath = filepath.Join(cfgDir, statePath)
-	}
+	statePath := statePath(cfg, cfgDir)
 	p.store, err = sqlitestore.Open(statePath, sqlitestore.Options{})
 	if err != nil {
 		return nil, err
@@ -232,9 +377,16 @@ func startPipeline(ctx context.Context, cfg *config, cfgDir string, logger *slog
 			return os.Remove(f.Name())
 		}},
 	}
-	p.http, err = newHTTPServer(cfg.HTTP.Listen, reg, checks, mux, logger)
-	if err != nil {
-		return nil, err
+	if host == nil {
+		p.http, err = newHTTPServer(cfg.HTTP.Listen, reg, nil, logger)
+		if err != nil {
+			return nil, err
+		}
+		p.http.mount(mux, checks)
+	} else {
+		p.http = host.http
+		p.http.mount(mux, append(slices.Clip(host.checks), checks...))
+		p.unmount = func() { host.http.mount(nil, host.checks) }
 	}
 
 	// Shutdown order: the reader stops first, the last checkpoint is
@@ -266,7 +418,9 @@ func startPipeline(ctx context.Context, cfg *config, cfgDir string, logger *slog
 		}
 		return nil
 	})
-	g.Go(func() error { return p.http.Run(httpCtx) })
+	if host == nil {
+		g.Go(func() error { return p.http.Run(httpCtx) })
+	} // else the host's listener outlives the pipeline
 	g.Go(func() error {
 		// WSDL refreshes stop with deliveries.
 		if err := p.soap.Run(dispCtx); err != nil && !errors.Is(err, context.Canceled) {
@@ -277,6 +431,9 @@ func startPipeline(ctx context.Context, cfg *config, cfgDir string, logger *slog
 	p.g = g
 	go func() {
 		p.err = g.Wait()
+		if p.unmount != nil {
+			p.unmount()
+		}
 		p.close()
 		close(p.done)
 	}()

@@ -9,6 +9,7 @@ import (
 	"net"
 	"net/http"
 	"runtime/debug"
+	"sync/atomic"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -39,21 +40,30 @@ func newRegistry() *prometheus.Registry {
 	return reg
 }
 
-// httpServer is rowhook's listener: probes, metrics, and whatever routes
-// the components add.
+// httpServer is rowhook's listener: probes and metrics from the start,
+// and the pipeline's routes and readiness checks once mounted. With HA the
+// listener serves while the process is standby and the pipeline mounts
+// when it becomes active, on the same port.
 type httpServer struct {
 	srv    *http.Server
 	ln     net.Listener
 	logger *slog.Logger
+
+	app    atomic.Pointer[http.Handler]
+	checks atomic.Pointer[[]readyCheck]
 }
 
 // newHTTPServer listens on addr at once (so a port clash fails start-up,
-// and tests can use ":0" and read Addr).
-func newHTTPServer(addr string, reg *prometheus.Registry, checks []readyCheck, mux *http.ServeMux, logger *slog.Logger) (*httpServer, error) {
+// and tests can use ":0" and read Addr). Until mount, /readyz runs checks
+// and every route but the probes and /metrics answers 503.
+func newHTTPServer(addr string, reg *prometheus.Registry, checks []readyCheck, logger *slog.Logger) (*httpServer, error) {
 	ln, err := net.Listen("tcp", addr)
 	if err != nil {
 		return nil, fmt.Errorf("listen %s: %w", addr, err)
 	}
+	s := &httpServer{ln: ln, logger: logger}
+	s.checks.Store(&checks)
+	mux := http.NewServeMux()
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
 		fmt.Fprintln(w, "ok")
@@ -68,7 +78,7 @@ func newHTTPServer(addr string, reg *prometheus.Registry, checks []readyCheck, m
 		}
 		var results []result
 		ready := true
-		for _, c := range checks {
+		for _, c := range *s.checks.Load() {
 			res := result{Check: c.name, OK: true}
 			if err := c.check(ctx); err != nil {
 				res.OK, res.Error, ready = false, err.Error(), false
@@ -82,11 +92,26 @@ func newHTTPServer(addr string, reg *prometheus.Registry, checks []readyCheck, m
 		json.NewEncoder(w).Encode(map[string]any{"ready": ready, "checks": results})
 	})
 	mux.Handle("GET /metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{Registry: reg}))
-	return &httpServer{
-		srv:    &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second},
-		ln:     ln,
-		logger: logger,
-	}, nil
+	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
+		if h := s.app.Load(); h != nil {
+			(*h).ServeHTTP(w, r)
+			return
+		}
+		http.Error(w, "standby: this rowhook does not hold the HA lock; the active one serves the admin API (see /readyz)", http.StatusServiceUnavailable)
+	})
+	s.srv = &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}
+	return s, nil
+}
+
+// mount serves app for every route but the probes and /metrics, and makes
+// /readyz run checks; mount(nil, checks) takes the routes down again.
+func (s *httpServer) mount(app http.Handler, checks []readyCheck) {
+	s.checks.Store(&checks)
+	if app == nil {
+		s.app.Store(nil)
+		return
+	}
+	s.app.Store(&app)
 }
 
 // Addr is the address the server listens on.

@@ -60,6 +60,15 @@ func WaitTimeout(interval time.Duration) time.Duration {
 	return time.Duration(math.Ceil((3 * interval).Seconds())) * time.Second
 }
 
+// ProbeDeadline is how long the holder waits for a probe's answer (which
+// takes one interval on the server) before it gives the lock up: half of
+// wait_timeout beyond the interval. The server releases the lock no
+// earlier than one interval plus wait_timeout after receiving the probe,
+// which leaves the holder half of wait_timeout (at least 500ms) to stop.
+func ProbeDeadline(interval time.Duration) time.Duration {
+	return interval + WaitTimeout(interval)/2
+}
+
 // Bound is the longest time from the holder's death to the lock being
 // free again: the running probe ends (one interval), then the server waits
 // wait_timeout for the next command. A process killed outright (its
@@ -122,14 +131,15 @@ func New(cfg Config, deps Deps) (*Elector, error) {
 	// The fence: the server ends this session, releasing the lock, when it
 	// has been silent for wait_timeout.
 	dcfg.Params["wait_timeout"] = fmt.Sprint(int(WaitTimeout(cfg.Interval) / time.Second))
-	dcfg.InterpolateParams = false
+	// One round trip per probe: the driver quotes the lock name itself.
+	dcfg.InterpolateParams = true
 	dcfg.MultiStatements = false
 	// Dial and I/O bounded so a partitioned server is noticed even where a
 	// context is not watched.
 	if dcfg.Timeout == 0 || dcfg.Timeout > 2*cfg.Interval {
 		dcfg.Timeout = max(2*cfg.Interval, time.Second)
 	}
-	ioTimeout := 2*cfg.Interval + time.Second
+	ioTimeout := ProbeDeadline(cfg.Interval) + time.Second
 	dcfg.ReadTimeout, dcfg.WriteTimeout = ioTimeout, ioTimeout
 	lg := logger.With("component", "ha", "lock", cfg.Name)
 	dcfg.Logger = driverLogger{lg}
@@ -268,7 +278,7 @@ type Lease struct {
 func (l *Lease) ConnectionID() int64 { return l.id }
 
 // Lost is closed as soon as the lock may no longer be this process's: a
-// probe failed, did not answer within two intervals, or the server names
+// probe failed, did not answer within ProbeDeadline, or the server names
 // another holder. The caller must stop working at once.
 func (l *Lease) Lost() <-chan struct{} { return l.lost }
 
@@ -292,10 +302,7 @@ func (l *Lease) watch() {
 			return
 		default:
 		}
-		// The deadline is two intervals after sending: the server releases
-		// the lock no earlier than one interval plus wait_timeout (three
-		// intervals) after receiving this probe.
-		ctx, cancel := context.WithTimeout(context.Background(), 2*iv)
+		ctx, cancel := context.WithTimeout(context.Background(), ProbeDeadline(iv))
 		var ours sql.NullBool
 		var slept sql.NullInt64
 		err := l.conn.QueryRowContext(ctx, "SELECT /* rowhook */ IS_USED_LOCK(?) = CONNECTION_ID(), SLEEP(?)",
