@@ -26,8 +26,10 @@ type TransientError struct {
 	Err error
 }
 
+// Error returns the wrapped error's text, marked transient.
 func (e *TransientError) Error() string { return e.Err.Error() + " (transient)" }
 
+// Unwrap returns the database error.
 func (e *TransientError) Unwrap() error { return e.Err }
 
 // IsTransient reports whether err, or an error it wraps, is a
