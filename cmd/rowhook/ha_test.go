@@ -326,14 +326,17 @@ webhooks:
 	if err := <-writerDone; err != nil {
 		t.Fatal(err)
 	}
-	// SIGTERM: ordered shutdown, then the lock is released for the standby.
-	failover("SIGTERM", func(p *haProc) {
-		p.cmd.Process.Signal(syscall.SIGTERM)
-		<-p.exited
-		if p.err != nil {
-			t.Errorf("%s after SIGTERM: %v\n%s", p.name, p.err, p.output())
-		}
-	})
+	// SIGTERM: ordered shutdown, then the lock is released for the standby,
+	// which may start before the old process has exited.
+	terminated := active
+	failover("SIGTERM", func(p *haProc) { p.cmd.Process.Signal(syscall.SIGTERM) })
+	<-terminated.exited
+	if terminated.err != nil {
+		t.Errorf("%s after SIGTERM: %v\n%s", terminated.name, terminated.err, terminated.output())
+	}
+	if out := terminated.output(); !strings.Contains(out, "lock released") {
+		t.Errorf("%s did not release the lock on SIGTERM:\n%s", terminated.name, out)
+	}
 
 	deadline := time.Now().Add(60 * time.Second)
 	for recv.distinct() < rows {
@@ -368,4 +371,102 @@ func httpStatus(t *testing.T, url string) int {
 	}
 	resp.Body.Close()
 	return resp.StatusCode
+}
+
+const haBaseConfig = `source:
+  dsn: mysql://rowhook:s3cret-pw@127.0.0.1:1/
+webhooks:
+  erp:
+    url: https://erp.example/hook
+rules:
+  - name: every-deal
+    table: crm.vtiger_potential
+    on: [insert]
+    event: RowChanged
+    webhooks: [erp]
+`
+
+// The ha: section's errors name their place, in `rowhook check` and
+// `rowhook run`.
+func TestHAConfig_Validate(t *testing.T) {
+	for _, tc := range []struct {
+		name, ha string
+		want     []string // substrings of the error; none: valid
+	}{
+		{"disabled ignores the rest", "ha:\n  enabled: false\n  interval: 1ms\n", nil},
+		{"defaults with a dsn", "ha:\n  enabled: true\n  dsn: mysql://u:p@db:3306/\n", nil},
+		{"interval too short", "ha:\n  enabled: true\n  dsn: mysql://u:p@db/\n  interval: 10ms\n", []string{":15:", "ha.interval: must be at least 100ms"}},
+		{"takeover too short", "ha:\n  enabled: true\n  dsn: mysql://u:p@db/\n  interval: 2s\n  takeover: 5s\n", []string{"ha.takeover: 5s cannot be kept with ha.interval 2s", "raise takeover or lower interval"}},
+		{"bad dsn", "ha:\n  enabled: true\n  dsn: 'postgres://db/'\n", []string{"ha.dsn: URL scheme must be mysql://"}},
+		{"long name", "ha:\n  enabled: true\n  dsn: mysql://u:p@db/\n  name: " + strings.Repeat("n", 65) + "\n", []string{"ha.name: at most 64 characters"}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			path := writeTemp(t, "rowhook.yaml", haBaseConfig+tc.ha)
+			_, stderr, code := runCommand(t, "check", "--offline", "--config", path)
+			if len(tc.want) == 0 {
+				if code != 0 {
+					t.Fatalf("check: exit %d: %s", code, stderr)
+				}
+				return
+			}
+			if code != 1 {
+				t.Fatalf("check: exit %d, want 1: %s", code, stderr)
+			}
+			for _, w := range tc.want {
+				if !strings.Contains(stderr, w) {
+					t.Errorf("check's errors %q do not contain %q", stderr, w)
+				}
+			}
+			if strings.Contains(stderr, "s3cret-pw") || strings.Contains(stderr, "u:p@") {
+				t.Errorf("error shows a password: %s", stderr)
+			}
+		})
+	}
+}
+
+// Without ha.dsn the lock lives on writeback.dsn; with neither, run says
+// where to put one.
+func TestHADSN(t *testing.T) {
+	cfg := defaultConfig()
+	cfg.HA.Enabled = true
+	if _, err := haDSN(&cfg); err == nil || !strings.Contains(err.Error(), "ha.dsn: required") {
+		t.Errorf("haDSN without dsns: %v", err)
+	}
+	cfg.Writeback.DSN = "wb:pw@tcp(primary:3306)/crm"
+	if got, _ := haDSN(&cfg); got != cfg.Writeback.DSN {
+		t.Errorf("haDSN = %q, want writeback.dsn", got)
+	}
+	cfg.HA.DSN = "ha:pw@tcp(locks:3306)/"
+	if got, _ := haDSN(&cfg); got != cfg.HA.DSN {
+		t.Errorf("haDSN = %q, want ha.dsn", got)
+	}
+
+	path := writeTemp(t, "rowhook.yaml", haBaseConfig+"ha:\n  enabled: true\n")
+	_, stderr, code := runCommand(t, "run", "--config", path)
+	if code != 1 || !strings.Contains(stderr, "rowhook.yaml:") || !strings.Contains(stderr, "ha.dsn: required with ha.enabled") {
+		t.Errorf("run without a lock server: exit %d: %s", code, stderr)
+	}
+}
+
+// Processes sharing a state file share a lock name; another state file
+// gets another lock; names fit GET_LOCK's 64 characters.
+func TestHALockName(t *testing.T) {
+	dir := t.TempDir()
+	a := haLockName(haConfig{}, dir+"/state.db")
+	if b := haLockName(haConfig{}, dir+"/./state.db"); a != b {
+		t.Errorf("same state file, different names %q and %q", a, b)
+	}
+	if c := haLockName(haConfig{}, dir+"/other.db"); c == a {
+		t.Errorf("different state files share the name %q", a)
+	}
+	long := haLockName(haConfig{}, dir+"/"+strings.Repeat("x", 200)+".db")
+	if len(long) > 64 || len(a) > 64 {
+		t.Errorf("names over 64 characters: %q (%d), %q (%d)", a, len(a), long, len(long))
+	}
+	if got := haLockName(haConfig{Name: "crm-prod"}, dir+"/state.db"); got != "crm-prod" {
+		t.Errorf("ha.name ignored: %q", got)
+	}
+	if !strings.HasPrefix(a, "rowhook:state.db:") {
+		t.Errorf("name %q does not say whose lock it is", a)
+	}
 }
