@@ -10,6 +10,7 @@ import (
 	"math/rand/v2"
 	"net/http"
 	"net/http/httptest"
+	"os"
 	"os/exec"
 	"regexp"
 	"strings"
@@ -468,5 +469,23 @@ func TestHALockName(t *testing.T) {
 	}
 	if !strings.HasPrefix(a, "rowhook:state.db:") {
 		t.Errorf("name %q does not say whose lock it is", a)
+	}
+}
+
+// The example in docs/ha.md validates.
+func TestHADoc_ExampleIsValid(t *testing.T) {
+	b, err := os.ReadFile("../../docs/ha.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, rest, ok := strings.Cut(string(b), "```yaml\n")
+	block, _, ok2 := strings.Cut(rest, "```")
+	if !ok || !ok2 || !strings.Contains(block, "ha:") {
+		t.Fatal("docs/ha.md has no yaml example with an ha: section")
+	}
+	t.Setenv("HA_PASSWORD", "x")
+	path := writeTemp(t, "rowhook.yaml", haBaseConfig+block)
+	if _, stderr, code := runCommand(t, "check", "--offline", "--config", path); code != 0 {
+		t.Errorf("docs/ha.md's example: exit %d: %s", code, stderr)
 	}
 }
