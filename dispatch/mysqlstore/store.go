@@ -358,7 +358,9 @@ func onceFilter(ctx context.Context, tx *sql.Tx, ds []dispatch.NewDelivery) ([]d
 		for i, m := range chunk {
 			keys[i] = marker(m.rule, m.key)
 		}
-		rows, err := tx.QueryContext(ctx, tag+`SELECT marker, event_id FROM rowhook_once_markers WHERE marker IN `+inList(len(keys)), keys...)
+		// A locking read: it sees the latest committed markers, where a
+		// plain read would reuse the snapshot of an earlier chunk.
+		rows, err := tx.QueryContext(ctx, tag+`SELECT marker, event_id FROM rowhook_once_markers WHERE marker IN `+inList(len(keys))+` FOR UPDATE`, keys...)
 		if err != nil {
 			return nil, err
 		}

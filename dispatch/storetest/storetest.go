@@ -292,8 +292,8 @@ func testCommitOnce(t *testing.T, s dispatch.Store) {
 }
 
 func testCommitLargeBatch(t *testing.T, s dispatch.Store) {
-	// Larger than any sensible statement chunk, with large bodies, so
-	// stores that split batches are exercised at the edges.
+	// Larger than any sensible statement chunk, with large bodies and 750
+	// once records, so stores that split batches are exercised at the edges.
 	var ds []dispatch.NewDelivery
 	body := make([]byte, 64<<10)
 	for i := range body {
@@ -304,9 +304,17 @@ func testCommitLargeBatch(t *testing.T, s dispatch.Store) {
 		if i%100 == 0 {
 			d.Body = body
 		}
+		if i%2 == 0 {
+			d.Once, d.Key = true, fmt.Sprintf("crm.t:%d", i)
+		}
 		ds = append(ds, d)
 	}
 	ds = append(ds, ds[:10]...) // duplicates at the end
+	// A later event of a once record at the end: its marker is owned by
+	// big0, set in the same commit more than a statement chunk earlier.
+	later := ND("later", "erp")
+	later.Once, later.Key = true, "crm.t:0"
+	ds = append(ds, later)
 	n, err := s.Commit(ctx, CP(9), ds)
 	if err != nil || n != 1500 {
 		t.Fatalf("large commit: n=%d err=%v, want 1500", n, err)
