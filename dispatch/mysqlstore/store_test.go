@@ -498,3 +498,32 @@ func TestStore_TwoWritersOnce(t *testing.T) {
 		}
 	}
 }
+
+// TestOpen_ReadOnlyGrant opens the schema as an account with SELECT only,
+// as a delivery-log reader would: reading works, writing is refused with a
+// permanent (not transient) error.
+func TestOpen_ReadOnlyGrant(t *testing.T) {
+	s, name := open(t)
+	if _, err := s.Commit(ctx, storetest.CP(1), []dispatch.NewDelivery{storetest.ND("a", "erp")}); err != nil {
+		t.Fatal(err)
+	}
+	srv.Exec(t, "CREATE USER 'rh_ro'@'127.0.0.1' IDENTIFIED BY 'pw'")
+	t.Cleanup(func() { srv.Exec(t, "DROP USER 'rh_ro'@'127.0.0.1'") })
+	srv.Exec(t, "GRANT SELECT ON `"+name+"`.* TO 'rh_ro'@'127.0.0.1'")
+	dsn := fmt.Sprintf("rh_ro:pw@tcp(%s:%d)/%s", srv.Host, srv.Port, name)
+	if _, err := Open(ctx, dsn, Options{}); err == nil || !strings.Contains(err.Error(), "create tables") {
+		t.Errorf("read-write open with SELECT only: %v, want a create tables error", err)
+	}
+	ro, err := Open(ctx, dsn, Options{ReadOnly: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ro.Close()
+	if list, err := ro.List(ctx, dispatch.Filter{}); err != nil || len(list) != 1 {
+		t.Errorf("read-only list: %d deliveries (err %v), want 1", len(list), err)
+	}
+	_, err = ro.Commit(ctx, storetest.CP(2), []dispatch.NewDelivery{storetest.ND("b", "erp")})
+	if err == nil || IsTransient(err) || !strings.Contains(err.Error(), "denied") {
+		t.Errorf("commit with SELECT only: %v, want a permanent access error", err)
+	}
+}
