@@ -210,6 +210,16 @@ func driverParams(cfg *mysql.Config) (*mysql.Config, error) {
 
 func (s *Store) migrate(ctx context.Context, readOnly bool) error {
 	if !readOnly {
+		// A read_only server is most likely a replica, perhaps the very one
+		// rowhook reads; an account with SUPER could still write there, and
+		// would make it diverge from its primary.
+		var ro int
+		if err := s.db.QueryRowContext(ctx, tag+`SELECT @@global.read_only`).Scan(&ro); err != nil {
+			return fmt.Errorf("check read_only: %w", classify(err))
+		}
+		if ro != 0 {
+			return errors.New("the server is read_only (a replica?): keep the state on a writable server, never on the replica rowhook reads (docs/dispatch.md, State store)")
+		}
 		for _, q := range schema {
 			if _, err := s.db.ExecContext(ctx, tag+q); err != nil {
 				return fmt.Errorf("create tables: %w", classify(err))
@@ -232,6 +242,16 @@ func (s *Store) migrate(ctx context.Context, readOnly bool) error {
 		return fmt.Errorf("state schema version %d is newer than this rowhook's (%d): upgrade rowhook", v.Int64, SchemaVersion)
 	}
 	return nil
+}
+
+// ServerID returns the state server's @@server_id, so that start-up can
+// refuse a state store on the very server rowhook reads the binlog of.
+func (s *Store) ServerID(ctx context.Context) (uint32, error) {
+	var id uint32
+	if err := s.db.QueryRowContext(ctx, tag+`SELECT @@server_id`).Scan(&id); err != nil {
+		return 0, fmt.Errorf("read state server id: %w", classify(err))
+	}
+	return id, nil
 }
 
 // Where returns user@host:port/schema, for logs (no password).

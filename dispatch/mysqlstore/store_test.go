@@ -527,3 +527,22 @@ func TestOpen_ReadOnlyGrant(t *testing.T) {
 		t.Errorf("commit with SELECT only: %v, want a permanent access error", err)
 	}
 }
+
+// TestOpen_ReadOnlyServer refuses a read_only server (a replica) even for
+// an account that could write there, and reports the server id.
+func TestOpen_ReadOnlyServer(t *testing.T) {
+	s, name := open(t)
+	if id, err := s.ServerID(ctx); err != nil || id != srv.ServerID {
+		t.Errorf("server id = %d (err %v), want %d", id, err, srv.ServerID)
+	}
+	srv.Exec(t, "SET GLOBAL read_only = 1")
+	defer srv.Exec(t, "SET GLOBAL read_only = 0")
+	if _, err := Open(ctx, srv.DSN(name), Options{}); err == nil || !strings.Contains(err.Error(), "read_only") {
+		t.Errorf("open on a read_only server: %v, want a read_only error", err)
+	}
+	ro, err := Open(ctx, srv.DSN(name), Options{ReadOnly: true})
+	if err != nil {
+		t.Fatalf("read-only open on a read_only server: %v", err)
+	}
+	ro.Close()
+}
