@@ -201,24 +201,24 @@ func ParseDSN(dsn string) (*mysql.Config, error) {
 		if u.Host == "" {
 			return nil, errors.New("URL has no host (mysql://user:password@host:3306/database)")
 		}
-		cfg := mysql.NewConfig()
+		addr := u.Host
+		if u.Port() == "" {
+			addr = u.Hostname() + ":3306"
+		}
+		db := strings.Trim(u.Path, "/")
+		if strings.Contains(db, "/") {
+			return nil, fmt.Errorf("URL path must be one database name, not %q", db)
+		}
+		// The query string holds go-sql-driver's own parameters (timeout,
+		// tls, parseTime, …) as well as session variables: let the driver
+		// sort them, as it does for its own DSN form. Credentials stay out
+		// of the parsed text so no error can echo them.
+		cfg, err := mysql.ParseDSN("tcp(" + addr + ")/" + db + "?" + u.RawQuery)
+		if err != nil {
+			return nil, fmt.Errorf("bad URL parameters: %v", err)
+		}
 		cfg.User = u.User.Username()
 		cfg.Passwd, _ = u.User.Password()
-		cfg.Net = "tcp"
-		cfg.Addr = u.Host
-		if u.Port() == "" {
-			cfg.Addr = u.Hostname() + ":3306"
-		}
-		cfg.DBName = strings.Trim(u.Path, "/")
-		if strings.Contains(cfg.DBName, "/") {
-			return nil, fmt.Errorf("URL path must be one database name, not %q", cfg.DBName)
-		}
-		for k, v := range u.Query() {
-			if cfg.Params == nil {
-				cfg.Params = map[string]string{}
-			}
-			cfg.Params[k] = v[0]
-		}
 		return cfg, nil
 	}
 	cfg, err := mysql.ParseDSN(dsn)
