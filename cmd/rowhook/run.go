@@ -138,18 +138,20 @@ func runHA(ctx context.Context, cfg *config, cfgDir string, logger *slog.Logger)
 		stopHTTP()
 		return <-httpDone
 	}
-	// why is the error to return once runCtx ended: nil after SIGTERM.
-	why := func() error {
-		if cause := context.Cause(runCtx); cause != nil && ctx.Err() == nil {
-			return cause
+	// finish stops the listener and says why runHA ends: the listener's
+	// failure, else perr, else nil (SIGTERM).
+	finish := func(perr error) error {
+		herr := stopServer()
+		if herr != nil {
+			return herr
 		}
-		return nil
+		return perr
 	}
 
 	logger.Info("ha: standby, waiting for the lock", "lock", name, "server", dcfg.Addr, "listen", srv.Addr(), "takeover", cfg.HA.Takeover)
 	lease, err := el.Acquire(runCtx)
 	if err != nil {
-		return errors.Join(why(), stopServer())
+		return finish(nil) // Acquire ends only with runCtx
 	}
 	release := func() error {
 		rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), cfg.HA.Interval+5*time.Second)
@@ -163,8 +165,7 @@ func runHA(ctx context.Context, cfg *config, cfgDir string, logger *slog.Logger)
 		if rerr := release(); rerr != nil {
 			logger.Warn("ha: release lock", "error", rerr)
 		}
-		stopServer()
-		return err
+		return errors.Join(err, finish(nil))
 	}
 	select {
 	case <-lease.Lost():
@@ -180,11 +181,7 @@ func runHA(ctx context.Context, cfg *config, cfgDir string, logger *slog.Logger)
 	if rerr := release(); rerr != nil {
 		logger.Warn("ha: release lock", "error", rerr)
 	}
-	herr := stopServer()
-	if perr != nil {
-		return perr
-	}
-	return errors.Join(why(), herr)
+	return finish(perr)
 }
 
 // newLogger builds the process logger; secrets never reach it (components
