@@ -506,7 +506,7 @@ func (d *Dispatcher) Run(ctx context.Context) error {
 	recorderDone := make(chan struct{})
 	go func() {
 		defer close(recorderDone)
-		d.recorder(context.WithoutCancel(ctx))
+		d.recorder(context.WithoutCancel(ctx), ctx.Done())
 	}()
 	start := func(q *queue) {
 		qctx, cancel := context.WithCancel(ctx)

@@ -366,8 +366,12 @@ func (d *Dispatcher) record(res Result) error {
 }
 
 // recorder writes attempt results in batches (one transaction for all the
-// results waiting), retrying a failing store until it recovers.
-func (d *Dispatcher) recorder(ctx context.Context) {
+// results waiting), retrying a failing store until it recovers, or, once
+// stop is closed (shutdown), no longer: a result that is not recorded
+// leaves its delivery pending, and it is sent again (same webhook-id) after
+// a restart. Retrying there would hold the process for up to 30s per batch
+// when the state file cannot be written (full disk).
+func (d *Dispatcher) recorder(ctx context.Context, stop <-chan struct{}) {
 	batch := make([]*recordReq, 0, 1024)
 	rs := make([]Result, 0, 1024)
 	for first := range d.results {
@@ -389,13 +393,23 @@ func (d *Dispatcher) recorder(ctx context.Context) {
 			rs = append(rs, r.res)
 		}
 		var err error
+	retry:
 		for try := 0; ; try++ {
 			if err = d.store.Record(ctx, rs); err == nil || try >= 30 {
 				break
 			}
 			d.m.storeErrors.Inc()
+			select {
+			case <-stop:
+				d.log.Error("record attempts; not retried at shutdown, the deliveries stay pending", "error", err, "results", len(rs))
+				break retry
+			default:
+			}
 			d.log.Error("record attempts; retrying", "error", err)
-			time.Sleep(time.Second)
+			select {
+			case <-stop:
+			case <-time.After(time.Second):
+			}
 		}
 		for _, r := range batch {
 			r.done <- err

@@ -261,10 +261,10 @@ webhooks:
 `, hs.URL))
 	e.run()
 
-	const rows = 3000
+	const rows = 1500
 	writerDone := make(chan error, 1)
 	go func() {
-		// 10 rows per statement, about 2,000 rows a second; a statement
+		// 10 rows per statement, about 1,500 rows a second; a statement
 		// cut off by the kill is retried with INSERT IGNORE (it may have
 		// committed) once the server is back.
 		for i := 1; i <= rows; i += 10 {
@@ -285,7 +285,7 @@ webhooks:
 				}
 				time.Sleep(100 * time.Millisecond)
 			}
-			time.Sleep(5 * time.Millisecond)
+			time.Sleep(7 * time.Millisecond)
 		}
 		writerDone <- nil
 	}()
@@ -351,7 +351,7 @@ webhooks:
 `, hs.URL))
 	e.run()
 
-	const rows, kills = 3000, 6
+	const rows, kills = 1500, 6
 	writerDone := make(chan error, 1)
 	go func() {
 		for i := 1; i <= rows; i += 50 {
@@ -359,7 +359,7 @@ webhooks:
 				writerDone <- err
 				return
 			}
-			time.Sleep(15 * time.Millisecond)
+			time.Sleep(30 * time.Millisecond)
 		}
 		writerDone <- nil
 	}()
@@ -440,13 +440,13 @@ func webhookState(t *testing.T, listen, name string) string {
 	return ""
 }
 
-// The receiver refuses connections for a while (20s here, 3 minutes with
+// The receiver refuses connections for a while (12s here, 3 minutes with
 // ROWHOOK_FAULTS=long): deliveries are retried, the endpoint is paused after
 // delivery.pause_after and reported paused (GET /webhooks, the
 // rowhook_webhook_paused metric), probed every pause_for, and once the
 // receiver is back everything is delivered and the endpoint active again.
 func testFaultReceiverDown(t *testing.T, e *faultEnv) {
-	downFor := 20 * time.Second
+	downFor := 12 * time.Second
 	if longFaults() {
 		downFor = 3 * time.Minute
 	}
@@ -677,7 +677,7 @@ webhooks:
     url: %s/orders
     retry: { max_attempts: 50, initial_interval: 50ms, max_interval: 500ms }
 `, hs.URL))
-	const limit = 512 << 10
+	const limit = 256 << 10
 	cmd := exec.Command("prlimit", fmt.Sprintf("--fsize=%d", limit), e.bin, "run", "--config", e.cfgPath)
 	cmd.Stdout, cmd.Stderr = e.logs, e.logs
 	if err := cmd.Start(); err != nil {
@@ -687,19 +687,22 @@ webhooks:
 	go func() { e.proc.err = cmd.Wait(); close(e.proc.exited) }()
 	waitReady(t, e.listen)
 
-	// About 3,000 rows a second until the state file hits the limit
-	// (a few hundred deliveries with their attempts fill 512 KiB).
-	const maxRows = 6000
+	// About 1,000 rows a second until the state file hits the limit
+	// (a few hundred deliveries with their attempts fill 256 KiB).
+	const maxRows = 2000
 	rows := 0
 	for e.proc.running() && rows < maxRows {
 		e.insert(rows+1, rows+100)
 		rows += 100
-		time.Sleep(30 * time.Millisecond)
+		time.Sleep(100 * time.Millisecond)
 	}
+	// It stops promptly: the reader's failed commit stops the pipeline, and
+	// results that cannot be recorded are not retried at shutdown (they
+	// used to hold the process for 30s per batch).
 	select {
 	case <-e.proc.exited:
-	case <-time.After(60 * time.Second):
-		t.Fatalf("rowhook still running after %d rows with its files limited to %d bytes", rows, limit)
+	case <-time.After(30 * time.Second):
+		t.Fatalf("rowhook still running 30s after %d rows with its files limited to %d bytes", rows, limit)
 	}
 	var ee *exec.ExitError
 	if !errors.As(e.proc.err, &ee) || ee.ExitCode() == 0 {
