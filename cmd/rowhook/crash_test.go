@@ -507,7 +507,7 @@ webhooks:
 	writing := true
 	rng := rand.New(rand.NewPCG(seed, 1))
 	for kills < wantKills {
-		time.Sleep(time.Duration(150+rng.IntN(1200)) * time.Millisecond)
+		time.Sleep(time.Duration(100+rng.IntN(900)) * time.Millisecond)
 		proc.kill()
 		kills++
 		if !proc.running() && proc.err != nil && !strings.Contains(proc.err.Error(), "killed") {
