@@ -678,6 +678,7 @@ func (b *bencher) latency(ctx context.Context) ([]benchResult, error) {
 			return nil, err
 		}
 	}
+	achieved := float64(total) / time.Since(start).Seconds()
 	wctx, cancel := context.WithTimeout(ctx, 60*time.Second)
 	defer cancel()
 	for recv.count.Load() < int64(total) {
@@ -696,6 +697,7 @@ func (b *bencher) latency(ctx context.Context) ([]benchResult, error) {
 	}
 	p99 := pct(0.99)
 	return []benchResult{
+		{Measure: "latency insert rate achieved", Value: achieved, Unit: "rows/s"},
 		{Measure: "latency p50 (1,000 rows/s)", Value: pct(0.50), Unit: "ms"},
 		{Measure: "latency p95 (1,000 rows/s)", Value: pct(0.95), Unit: "ms"},
 		goalResult("latency p99 (1,000 rows/s)", p99, "ms", "≤ 20", p99 <= 20),
@@ -719,7 +721,7 @@ func (b *bencher) rss(ctx context.Context) ([]benchResult, error) {
 		return nil, err
 	}
 	b.logf("bench: writing %d rows for the rss measure", b.o.pending)
-	if err := b.fillPotential(ctx, schema, 0, b.o.pending, 1000); err != nil {
+	if err := b.fillPotential(ctx, schema, 0, b.o.pending, 100); err != nil {
 		return nil, err
 	}
 	exe, err := os.Executable()
@@ -787,9 +789,17 @@ func (b *bencher) rss(ctx context.Context) ([]benchResult, error) {
 	if err != nil {
 		return nil, err
 	}
+	rss, err := procStatusKB(cmd.Process.Pid, "VmRSS")
+	if err != nil {
+		return nil, err
+	}
 	mb := float64(hwm) / 1024
-	label := fmt.Sprintf("max RSS, %d pending", b.o.pending)
-	return []benchResult{goalResult(label, mb, "MiB", "≤ 100", mb <= 100)}, nil
+	// The peak is reached while catching up; the resident size once the
+	// queue is full and the reader idle is what holding the queue costs.
+	return []benchResult{
+		goalResult(fmt.Sprintf("max RSS, %d pending", b.o.pending), mb, "MiB", "≤ 100", mb <= 100),
+		{Measure: fmt.Sprintf("RSS when idle, %d pending", b.o.pending), Value: float64(rss) / 1024, Unit: "MiB"},
+	}, nil
 }
 
 // benchReceiver is a fast local webhook receiver: it counts requests and,

@@ -50,10 +50,12 @@ var wantBenchLines = []struct {
 	{"deliver bare net/http", "req/s", false},
 	{"deliver rowhook", "req/s", false},
 	{"deliver ratio", "×", true},
+	{"latency insert rate achieved", "rows/s", false},
 	{"latency p50", "ms", false},
 	{"latency p95", "ms", false},
 	{"latency p99", "ms", true},
 	{"max RSS, 5000 pending", "MiB", true},
+	{"RSS when idle, 5000 pending", "MiB", false},
 }
 
 // TestBench_Quick runs every measure at CI size and checks the table's
