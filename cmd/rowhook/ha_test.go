@@ -213,7 +213,7 @@ ha:
   enabled: true
   dsn: %s
   name: %s
-  interval: 200ms
+  interval: 500ms
   takeover: %s
 rules:
   - name: every-order

@@ -22,7 +22,7 @@ var srv *mariadbtest.Server
 
 func TestMain(m *testing.M) { os.Exit(mariadbtest.Main(m, &srv, mariadbtest.Options{})) }
 
-const interval = 200 * time.Millisecond
+const interval = 500 * time.Millisecond
 
 func newElector(t *testing.T, name string) (*leader.Elector, *prometheus.Registry) {
 	t.Helper()
