@@ -224,9 +224,16 @@ func (e *Elector) Acquire(ctx context.Context) (*Lease, error) {
 	}
 }
 
+// fail records a failed attempt; it is logged when it differs from the
+// previous one, not at every interval.
 func (e *Elector) fail(err error) {
-	e.setStatus(Status{Err: err})
-	e.logger.Warn("lock server", "error", err)
+	e.mu.Lock()
+	repeated := e.status.Err != nil && e.status.Err.Error() == err.Error()
+	e.status = Status{Err: err}
+	e.mu.Unlock()
+	if !repeated {
+		e.logger.Warn("lock server", "error", err)
+	}
 }
 
 // try attempts the lock once on conn: a Lease when taken, else the

@@ -355,3 +355,37 @@ func (g gathered) Collect(ch chan<- prometheus.Metric) {
 		}
 	}
 }
+
+// An unreachable lock server: Acquire keeps trying until its context ends,
+// and Status says what is wrong and where.
+func TestElector_UnreachableServer(t *testing.T) {
+	dcfg, err := mysql.ParseDSN(srv.DSN(""))
+	if err != nil {
+		t.Fatal(err)
+	}
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	dcfg.Addr = ln.Addr().String()
+	ln.Close() // nothing listens there now
+	e, err := leader.New(leader.Config{Server: dcfg, Name: "x", Interval: leader.MinInterval}, leader.Deps{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer e.Close()
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() {
+		_, err := e.Acquire(ctx)
+		done <- err
+	}()
+	waitFor(t, "a connection error in Status", func() bool { return e.Status().Err != nil })
+	if st := e.Status(); st.Leader || !strings.Contains(st.Err.Error(), dcfg.Addr) {
+		t.Errorf("status %+v: want not leader and an error naming %s", st, dcfg.Addr)
+	}
+	cancel()
+	if err := <-done; err != context.Canceled {
+		t.Errorf("Acquire after cancel: %v, want context.Canceled", err)
+	}
+}
