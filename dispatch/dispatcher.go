@@ -77,6 +77,9 @@ type Dispatcher struct {
 	writing    *commitBatch
 	committing bool
 	commitErr  error
+	// commitFailed is closed with the first failed commit: Run stops then,
+	// rather than wait for the reader's next Enqueue to see the error.
+	commitFailed chan struct{}
 
 	smu  sync.RWMutex
 	subs map[string]Subscription
@@ -103,6 +106,7 @@ func New(cfg Config, store Store, deps Deps) (*Dispatcher, error) {
 		drain: deps.DrainTimeout, poll: deps.PollInterval,
 		subs: map[string]Subscription{}, queues: map[queueKey]*queue{}, newQueue: make(chan struct{}, 1),
 		results: make(chan *recordReq, 4096), wbWake: make(chan struct{}, 1),
+		commitFailed: make(chan struct{}),
 	}
 	if d.log == nil {
 		d.log = slog.New(slog.DiscardHandler)
@@ -408,6 +412,7 @@ func (d *Dispatcher) commitLoop() {
 		d.writing = nil
 		if b.err != nil && d.commitErr == nil {
 			d.commitErr = b.err
+			close(d.commitFailed)
 		}
 		close(b.done)
 		if d.commitErr != nil && d.cur != nil {
@@ -491,8 +496,10 @@ func (d *Dispatcher) loadState(ctx context.Context) error {
 
 // Run sends deliveries until ctx is cancelled, then lets in-flight attempts
 // finish (at most DrainTimeout), records their results, writes a held
-// checkpoint and returns nil. It also runs pending writebacks and the
-// delivery log's retention job.
+// checkpoint and returns nil. It stops the same way, returning the error,
+// when an outbox commit fails (the caller must restart reading from the
+// checkpoint). It also runs pending writebacks and the delivery log's
+// retention job.
 func (d *Dispatcher) Run(ctx context.Context) error {
 	if err := d.loadState(ctx); err != nil {
 		if ctx.Err() != nil {
@@ -500,6 +507,19 @@ func (d *Dispatcher) Run(ctx context.Context) error {
 		}
 		return fmt.Errorf("dispatch: load state: %w", err)
 	}
+	// A failed outbox commit stops Run as a cancel does: the events of a
+	// quiet source's last transactions are not in the outbox, and the
+	// reader may not call Enqueue (and see the error) for a long time, so
+	// rowhook must exit for the restart to re-read them from the checkpoint.
+	ctx, stopRun := context.WithCancel(ctx)
+	defer stopRun()
+	go func() {
+		select {
+		case <-d.commitFailed:
+			stopRun()
+		case <-ctx.Done():
+		}
+	}()
 	attemptCtx, cancelAttempts := context.WithCancel(context.WithoutCancel(ctx))
 	defer cancelAttempts()
 	var attempts, pumps, background sync.WaitGroup
@@ -586,7 +606,16 @@ loop:
 	background.Wait()
 	fctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
 	defer cancel()
-	if err := d.Flush(fctx); err != nil {
+	err := d.Flush(fctx)
+	select {
+	case <-d.commitFailed:
+		if err == nil {
+			err = d.commitErr
+		}
+		return fmt.Errorf("dispatch: stopped after the outbox could not be written: %w", err)
+	default:
+	}
+	if err != nil {
 		return fmt.Errorf("dispatch: final checkpoint flush: %w", err)
 	}
 	return nil

@@ -43,6 +43,7 @@ func TestRun_Faults(t *testing.T) {
 		{"SlowReceiverDoesNotHoldUpFastOne", testFaultSlowReceiver},
 		{"StateDirectoryReadOnly", testFaultStateReadOnly},
 		{"StateDiskFull", testFaultStateDiskFull},
+		{"StateLockedByAnotherProcess", testFaultStateLocked},
 		{"AlterTableMidStream", testFaultAlterTable},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
@@ -722,6 +723,70 @@ webhooks:
 	dups := recv.check(t, wantInserts(1, rows))
 	t.Logf("disk full (files limited to %d bytes) after %d of %d rows delivered: %s", limit, before, rows, firstLine(out, "level=ERROR"))
 	t.Logf("after a restart with room: all %d delivered, %d redeliveries with the same webhook-id", rows, dups)
+}
+
+// Another process holds the state file's write lock (BEGIN EXCLUSIVE) while
+// rows come in: once SQLite's busy timeout (10s) runs out rowhook stops
+// with an error naming the state file; after the lock is released the file
+// is intact and a restart delivers every row.
+func testFaultStateLocked(t *testing.T, e *faultEnv) {
+	recv := &countingReceiver{}
+	hs := httptest.NewServer(recv)
+	t.Cleanup(hs.Close)
+	e.config(orderRule("sink") + fmt.Sprintf(`
+webhooks:
+  sink:
+    url: %s/orders
+`, hs.URL))
+	e.run()
+	e.insert(1, 100)
+	e.waitDelivered(recv, 100, 30*time.Second)
+
+	ctx := context.Background()
+	lockDB, err := sql.Open("sqlite", "file:"+e.statePath+"?_pragma=busy_timeout(10000)")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer lockDB.Close()
+	conn, err := lockDB.Conn(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	if _, err := conn.ExecContext(ctx, "BEGIN EXCLUSIVE"); err != nil {
+		t.Fatalf("lock %s: %v", e.statePath, err)
+	}
+	locked := time.Now()
+	e.insert(101, 200)
+	select {
+	case <-e.proc.exited:
+	case <-time.After(60 * time.Second):
+		t.Fatalf("rowhook still running 60s after another process locked its state file")
+	}
+	stoppedAfter := time.Since(locked)
+	var ee *exec.ExitError
+	if !errors.As(e.proc.err, &ee) || ee.ExitCode() == 0 {
+		t.Errorf("rowhook exit: %v, want a failure status", e.proc.err)
+	}
+	out := e.logs.String()
+	msg := firstLine(out, "rowhook:")
+	if !strings.Contains(msg, e.statePath) || !strings.Contains(msg, "locked") {
+		t.Errorf("the error does not say the state file %s is locked: %q", e.statePath, msg)
+	}
+	if _, err := conn.ExecContext(ctx, "ROLLBACK"); err != nil {
+		t.Fatal(err)
+	}
+	conn.Close()
+	lockDB.Close()
+	if _, integrity := stateSummary(t, e.statePath); integrity != "ok" {
+		t.Errorf("state file after the lock: integrity_check says %q", integrity)
+	}
+	e.run()
+	e.waitDelivered(recv, 200, 60*time.Second)
+	e.stopAndCheckState()
+	dups := recv.check(t, wantInserts(1, 200))
+	t.Logf("state file locked: rowhook stopped %s later with %q; after the lock was released all 200 delivered, %d redeliveries with the same webhook-id",
+		stoppedAfter.Round(100*time.Millisecond), msg, dups)
 }
 
 // bodyReceiver keeps the first body received for each (row, version).
