@@ -158,6 +158,7 @@ func loadConfigAll(path string) (*config, *yamlconf.Doc, error) {
 	}
 	errs := validateSections(cfg)
 	errs = append(errs, webhookRefs(cfg)...)
+	errs = append(errs, haRefs(cfg)...)
 	// The parts other packages own: each rule's writeback block (which
 	// also records its path for later errors) and the SOAP webhooks.
 	for i, r := range cfg.Rules.Rules {

@@ -9,6 +9,7 @@ import (
 	"io"
 	"os"
 	"os/user"
+	"path/filepath"
 	"strings"
 	"text/tabwriter"
 	"time"
@@ -33,7 +34,8 @@ func (s *stateFlags) register(fs *flag.FlagSet) {
 }
 
 // open returns the store and, when --config was given, the dispatch config.
-func (s *stateFlags) open(cmd string) (*sqlitestore.Store, *dispatch.Config, error) {
+// With --config and state.driver: mysql it opens the MySQL state store.
+func (s *stateFlags) open(cmd string) (dispatch.Store, *dispatch.Config, error) {
 	var dc *dispatch.Config
 	path := s.state
 	if s.config != "" {
@@ -42,6 +44,13 @@ func (s *stateFlags) open(cmd string) (*sqlitestore.Store, *dispatch.Config, err
 			return nil, nil, err
 		}
 		dc = &cfg.Dispatch
+		if path == "" && isMySQLState(cfg) {
+			st, err := openStore(context.Background(), cfg, filepath.Dir(s.config), false)
+			if err != nil {
+				return nil, nil, err
+			}
+			return st.Store, dc, nil
+		}
 		if path == "" {
 			path = cfg.Dispatch.StatePath(s.config)
 		}

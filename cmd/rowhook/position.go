@@ -8,11 +8,12 @@ import (
 	"flag"
 	"fmt"
 	"net/http"
+	"os"
+	"path/filepath"
 	"strings"
 	"time"
 
 	"github.com/rowhook/rowhook/cdc"
-	"github.com/rowhook/rowhook/dispatch/sqlitestore"
 )
 
 func init() {
@@ -60,7 +61,7 @@ func runPosition(ctx context.Context, args []string, io stdio) error {
 	if err != nil {
 		return err
 	}
-	statePath := cfg.Dispatch.StatePath(*configPath)
+	cfgDir := filepath.Dir(*configPath)
 	if *set != "" {
 		if addr, running := rowhookRunning(ctx, cfg.HTTP.Listen); running {
 			return fmt.Errorf("position: a rowhook answers on %s: stop it before setting the position (it would overwrite the new checkpoint with its own)", addr)
@@ -94,36 +95,41 @@ func runPosition(ctx context.Context, args []string, io stdio) error {
 		if err != nil {
 			return fmt.Errorf("position: resolve %s on %s: %w", *set, reader.Source().Redacted(), err)
 		}
-		store, err := sqlitestore.Open(statePath, sqlitestore.Options{})
+		store, err := openStore(ctx, cfg, cfgDir, false)
 		if err != nil {
 			return err
 		}
 		defer store.Close()
 		old, had, err := store.Checkpoint(ctx)
 		if err != nil {
-			return fmt.Errorf("position: read checkpoint from %s: %w", statePath, err)
+			return fmt.Errorf("position: read checkpoint from %s: %w", store.Where, err)
 		}
 		if _, err := store.Commit(ctx, cp, nil); err != nil {
-			return fmt.Errorf("position: store checkpoint in %s: %w", statePath, err)
+			return fmt.Errorf("position: store checkpoint in %s: %w", store.Where, err)
 		}
 		if had {
 			fmt.Fprintf(io.out, "old checkpoint: %s\n", describeCheckpoint(old))
 		}
 		fmt.Fprintf(io.out, "new checkpoint: %s (from %s on %s)\n", describeCheckpoint(cp), *set, reader.Source().Redacted())
-		fmt.Fprintf(io.out, "stored in %s; `rowhook run` resumes there\n", statePath)
+		fmt.Fprintf(io.out, "stored in %s; `rowhook run` resumes there\n", store.Where)
 		return nil
 	}
 
-	store, err := sqlitestore.Open(statePath, sqlitestore.Options{ReadOnly: true})
+	if !isMySQLState(cfg) {
+		if _, err := os.Stat(statePath(cfg, cfgDir)); err != nil {
+			return fmt.Errorf("position: state store %s: %w (rowhook run creates it; is the path right?)", statePath(cfg, cfgDir), err)
+		}
+	}
+	store, err := openStore(ctx, cfg, cfgDir, true)
 	if err != nil {
 		return err
 	}
 	defer store.Close()
 	cp, had, err := store.Checkpoint(ctx)
 	if err != nil {
-		return fmt.Errorf("position: read checkpoint from %s: %w", statePath, err)
+		return fmt.Errorf("position: read checkpoint from %s: %w", store.Where, err)
 	}
-	st := positionStatus{State: statePath, Source: reader.Source().Redacted(), Flavor: insp.Flavor, Binlogs: logs}
+	st := positionStatus{State: store.Where, Source: reader.Source().Redacted(), Flavor: insp.Flavor, Binlogs: logs}
 	if had {
 		st.Checkpoint = &cp
 		st.Resumable, st.Note = resumable(cp, logs)

@@ -24,7 +24,6 @@ import (
 	"github.com/rowhook/rowhook/cdc"
 	"github.com/rowhook/rowhook/dispatch"
 	"github.com/rowhook/rowhook/dispatch/soap"
-	"github.com/rowhook/rowhook/dispatch/sqlitestore"
 	"github.com/rowhook/rowhook/internal/adminui"
 	"github.com/rowhook/rowhook/internal/leader"
 	"github.com/rowhook/rowhook/rules"
@@ -98,7 +97,7 @@ func runHA(ctx context.Context, cfg *config, cfgDir string, logger *slog.Logger)
 	if err != nil {
 		return fmt.Errorf("ha.dsn: %v", err)
 	}
-	name := haLockName(cfg.HA, statePath(cfg, cfgDir))
+	name := haLockName(cfg.HA, stateID(cfg, cfgDir))
 	reg := newRegistry()
 	el, err := leader.New(leader.Config{Server: dcfg, Name: name, Interval: cfg.HA.Interval}, leader.Deps{Logger: logger, Registerer: reg})
 	if err != nil {
@@ -207,7 +206,7 @@ func newLogger(w io.Writer, format, level string) (*slog.Logger, error) {
 type pipeline struct {
 	reader *cdc.Reader
 	engine *rules.Engine
-	store  *sqlitestore.Store
+	store  *stateStore
 	disp   *dispatch.Dispatcher
 	soap   *soap.Registry
 	wb     *writeback.Writer
@@ -310,9 +309,11 @@ func startPipelineOn(ctx context.Context, cfg *config, cfgDir string, logger *sl
 		return nil, err
 	}
 
-	statePath := statePath(cfg, cfgDir)
-	p.store, err = sqlitestore.Open(statePath, sqlitestore.Options{})
+	p.store, err = openStore(ctx, cfg, cfgDir, false)
 	if err != nil {
+		return nil, err
+	}
+	if err := p.store.checkStateServer(insp.ServerID); err != nil {
 		return nil, err
 	}
 
@@ -331,7 +332,7 @@ func startPipelineOn(ctx context.Context, cfg *config, cfgDir string, logger *sl
 	}
 	from, _, err := p.disp.Checkpoint(ctx)
 	if err != nil {
-		return nil, fmt.Errorf("read checkpoint from %s: %w", statePath, err)
+		return nil, fmt.Errorf("read checkpoint from %s: %w", p.store.Where, err)
 	}
 
 	mux := http.NewServeMux()
@@ -366,7 +367,10 @@ func startPipelineOn(ctx context.Context, cfg *config, cfgDir string, logger *sl
 			if _, _, err := p.store.Checkpoint(ctx); err != nil {
 				return fmt.Errorf("state store: %w", err)
 			}
-			f, err := os.CreateTemp(filepath.Dir(statePath), ".rowhook-ready-*")
+			if p.store.File == "" {
+				return nil
+			}
+			f, err := os.CreateTemp(filepath.Dir(p.store.File), ".rowhook-ready-*")
 			if err != nil {
 				return fmt.Errorf("state directory not writable: %w", err)
 			}
@@ -392,12 +396,23 @@ func startPipelineOn(ctx context.Context, cfg *config, cfgDir string, logger *sl
 	dispCtx, stopDisp := context.WithCancel(context.WithoutCancel(ctx))
 	httpCtx, stopHTTP := context.WithCancel(context.WithoutCancel(ctx))
 	h := &pipelineHandler{engine: p.engine, disp: p.disp, reader: p.reader, wb: p.wb}
+	if isMySQLState(cfg) {
+		// A MySQL state server may feed the binlog rowhook reads (the
+		// state schema replicated to the source replica): a commit per
+		// transaction read would then chase its own tail. Checkpoint-only
+		// advances are committed at most once a second instead.
+		h.quiet = time.Second
+	}
 	g.Go(func() error {
 		defer stopDisp()
 		err := p.reader.Run(gctx, from, h)
 		fctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
 		defer cancel()
-		if ferr := p.disp.Flush(fctx); ferr != nil {
+		ferr := h.flushDeferred(fctx)
+		if ferr == nil {
+			ferr = p.disp.Flush(fctx)
+		}
+		if ferr != nil {
 			logger.Error("flush checkpoint at shutdown", "error", ferr)
 			if err == nil {
 				err = fmt.Errorf("flush checkpoint: %w", ferr)
@@ -435,7 +450,7 @@ func startPipelineOn(ctx context.Context, cfg *config, cfgDir string, logger *sl
 		close(p.done)
 	}()
 	logger.Info("rowhook started", "source", p.reader.Source().Redacted(), "flavor", insp.Flavor,
-		"rules", len(cfg.Rules.Rules), "webhooks", len(cfg.Dispatch.Webhooks), "state", statePath, "listen", p.http.Addr())
+		"rules", len(cfg.Rules.Rules), "webhooks", len(cfg.Dispatch.Webhooks), "state", p.store.Where, "listen", p.http.Addr())
 	return p, nil
 }
 
@@ -469,6 +484,12 @@ type pipelineHandler struct {
 	once    sync.Once
 	last    cdc.Checkpoint
 	pending bool
+
+	// quiet > 0 holds checkpoint-only advances back for that long after
+	// the last commit; deferred is the one held back.
+	quiet    time.Duration
+	lastAt   time.Time
+	deferred cdc.Checkpoint
 }
 
 func (h *pipelineHandler) HandleTransaction(ctx context.Context, tx *cdc.Transaction) error {
@@ -495,9 +516,20 @@ func (h *pipelineHandler) HandleIdle(ctx context.Context, now time.Time) error {
 		return fmt.Errorf("rules flush: %w", err)
 	}
 	if len(events) == 0 && !h.pending {
-		return nil
+		return h.flushDeferred(ctx)
 	}
 	return h.enqueue(ctx, h.reader.Position(), events)
+}
+
+// flushDeferred commits a checkpoint-only advance held back by quiet.
+func (h *pipelineHandler) flushDeferred(ctx context.Context) error {
+	if h.deferred.IsZero() {
+		return nil
+	}
+	cp := h.deferred
+	h.deferred = cdc.Checkpoint{}
+	h.last, h.lastAt = cp, time.Now()
+	return h.disp.Enqueue(ctx, cp, nil)
 }
 
 // enqueue stores events with the checkpoint after cp, or the engine's hold
@@ -511,7 +543,12 @@ func (h *pipelineHandler) enqueue(ctx context.Context, cp cdc.Checkpoint, events
 	if len(events) == 0 && cp == h.last {
 		return nil
 	}
-	h.last = cp
+	if h.quiet > 0 && len(events) == 0 && time.Since(h.lastAt) < h.quiet {
+		h.deferred = cp
+		return nil
+	}
+	h.deferred = cdc.Checkpoint{}
+	h.last, h.lastAt = cp, time.Now()
 	return h.disp.Enqueue(ctx, cp, events)
 }
 
