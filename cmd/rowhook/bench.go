@@ -660,6 +660,22 @@ func (b *bencher) latency(ctx context.Context) ([]benchResult, error) {
 	if err := waitHTTP(ctx, "http://"+p.http.Addr()+"/readyz", 30*time.Second); err != nil {
 		return nil, fmt.Errorf("rowhook not ready: %w", err)
 	}
+	// A bare BinlogSyncer on the same binlog notes when each row reaches a
+	// binlog client at all: the part of the latency rowhook cannot change.
+	arrivals := &latencySet{ms: map[int64]float64{}}
+	actx, stopArrivals := context.WithCancel(ctx)
+	arrivalsDone := make(chan error, 1)
+	go func() { arrivalsDone <- b.binlogArrivals(actx, from, schema, arrivals) }()
+	// And a cdc.Reader alone (typed changes by transaction, no rules, no
+	// outbox): the reader's share.
+	readerArrivals := &latencySet{ms: map[int64]float64{}}
+	readerDone := make(chan error, 1)
+	go func() { readerDone <- b.readerArrivals(actx, from, schema, readerArrivals) }()
+	defer func() {
+		stopArrivals()
+		<-arrivalsDone
+		<-readerDone
+	}()
 	conn, err := db.Conn(ctx)
 	if err != nil {
 		return nil, err
@@ -686,22 +702,154 @@ func (b *bencher) latency(ctx context.Context) ([]benchResult, error) {
 			return nil, fmt.Errorf("%d of %d deliveries arrived: %w", recv.count.Load(), total, err)
 		}
 	}
-	lat := recv.latencies(warm)
+	lat := recv.set.after(warm)
 	if len(lat) == 0 {
 		return nil, errors.New("no latencies recorded")
 	}
-	slices.Sort(lat)
-	pct := func(q float64) float64 {
-		i := int(q*float64(len(lat))+0.5) - 1
-		return lat[min(max(i, 0), len(lat)-1)]
+	for arrivals.count() < total {
+		if err := sleepCtx(wctx, 5*time.Millisecond); err != nil {
+			return nil, fmt.Errorf("bare binlog client saw %d of %d rows: %w", arrivals.count(), total, err)
+		}
 	}
-	p99 := pct(0.99)
+	for readerArrivals.count() < total {
+		if err := sleepCtx(wctx, 5*time.Millisecond); err != nil {
+			return nil, fmt.Errorf("cdc.Reader saw %d of %d rows: %w", readerArrivals.count(), total, err)
+		}
+	}
+	arr, rarr := arrivals.after(warm), readerArrivals.after(warm)
+	p99 := percentile(lat, 0.99)
 	return []benchResult{
 		{Measure: "latency insert rate achieved", Value: achieved, Unit: "rows/s"},
-		{Measure: "latency p50 (1,000 rows/s)", Value: pct(0.50), Unit: "ms"},
-		{Measure: "latency p95 (1,000 rows/s)", Value: pct(0.95), Unit: "ms"},
+		{Measure: "latency p50 (1,000 rows/s)", Value: percentile(lat, 0.50), Unit: "ms"},
+		{Measure: "latency p95 (1,000 rows/s)", Value: percentile(lat, 0.95), Unit: "ms"},
 		goalResult("latency p99 (1,000 rows/s)", p99, "ms", "≤ 20", p99 <= 20),
+		{Measure: "binlog arrival p50 (bare client)", Value: percentile(arr, 0.50), Unit: "ms"},
+		{Measure: "binlog arrival p99 (bare client)", Value: percentile(arr, 0.99), Unit: "ms"},
+		{Measure: "cdc.Reader arrival p50", Value: percentile(rarr, 0.50), Unit: "ms"},
+		{Measure: "cdc.Reader arrival p99", Value: percentile(rarr, 0.99), Unit: "ms"},
 	}, nil
+}
+
+// readerArrivals runs a cdc.Reader on schema.lat from "from" and records
+// how long after its insert each row was handed to the handler.
+func (b *bencher) readerArrivals(ctx context.Context, from, schema string, set *latencySet) error {
+	cfg := cdc.DefaultConfig()
+	cfg.DSN = b.srv.URL()
+	cfg.Include = []string{schema + ".lat"}
+	cfg.ServerID = 3_000_000_004
+	r, err := cdc.New(cfg, cdc.Deps{Logger: slog.New(slog.NewTextHandler(b.o.log, &slog.HandlerOptions{Level: slog.LevelWarn}))})
+	if err != nil {
+		return err
+	}
+	defer r.Close()
+	return r.Run(ctx, cdc.Checkpoint{Flavor: "mariadb", GTIDSet: from}, cdc.HandlerFunc(func(_ context.Context, tx *cdc.Transaction) error {
+		now := time.Now()
+		for _, c := range tx.Changes {
+			id, ok1 := toInt64(c.After["id"])
+			sent, ok2 := toInt64(c.After["sent_us"])
+			if ok1 && ok2 {
+				set.add(id, float64(now.UnixMicro()-sent)/1000)
+			}
+		}
+		return nil
+	}))
+}
+
+// binlogArrivals reads the binlog from "from" with a bare BinlogSyncer and
+// records, per row of schema.lat, how long after its insert it arrived.
+func (b *bencher) binlogArrivals(ctx context.Context, from, schema string, set *latencySet) error {
+	gs, err := mysql.ParseGTIDSet("mariadb", from)
+	if err != nil {
+		return err
+	}
+	syncer := replication.NewBinlogSyncer(replication.BinlogSyncerConfig{
+		ServerID: 3_000_000_003, Flavor: "mariadb", Host: b.srv.Host, Port: uint16(b.srv.Port), User: "root",
+		Logger: slog.New(slog.NewTextHandler(io.Discard, nil)),
+	})
+	defer syncer.Close()
+	streamer, err := syncer.StartSyncGTID(gs)
+	if err != nil {
+		return err
+	}
+	for {
+		ev, err := streamer.GetEvent(ctx)
+		if err != nil {
+			if ctx.Err() != nil {
+				return nil
+			}
+			return err
+		}
+		now := time.Now()
+		re, ok := ev.Event.(*replication.RowsEvent)
+		if !ok || re.Table == nil || string(re.Table.Schema) != schema || string(re.Table.Table) != "lat" {
+			continue
+		}
+		for _, row := range re.Rows {
+			if len(row) < 2 {
+				continue
+			}
+			id, ok1 := toInt64(row[0])
+			sent, ok2 := toInt64(row[1])
+			if ok1 && ok2 {
+				set.add(id, float64(now.UnixMicro()-sent)/1000)
+			}
+		}
+	}
+}
+
+func toInt64(v any) (int64, bool) {
+	switch v := v.(type) {
+	case int32:
+		return int64(v), true
+	case int64:
+		return v, true
+	case int:
+		return int64(v), true
+	}
+	return 0, false
+}
+
+// latencySet holds one latency per row id (the first seen).
+type latencySet struct {
+	mu sync.Mutex
+	ms map[int64]float64
+}
+
+func (s *latencySet) add(id int64, ms float64) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if _, dup := s.ms[id]; !dup {
+		s.ms[id] = ms
+	}
+}
+
+func (s *latencySet) count() int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return len(s.ms)
+}
+
+// after returns the latencies of rows with ids above skip, sorted.
+func (s *latencySet) after(skip int) []float64 {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	out := make([]float64, 0, len(s.ms))
+	for id, ms := range s.ms {
+		if id > int64(skip) {
+			out = append(out, ms)
+		}
+	}
+	slices.Sort(out)
+	return out
+}
+
+// percentile is the nearest-rank percentile of sorted values.
+func percentile(sorted []float64, q float64) float64 {
+	if len(sorted) == 0 {
+		return 0
+	}
+	i := int(q*float64(len(sorted))+0.5) - 1
+	return sorted[min(max(i, 0), len(sorted)-1)]
 }
 
 // rss fills a binlog with o.pending matching rows, runs 'rowhook run' as a
@@ -810,8 +958,7 @@ type benchReceiver struct {
 	count atomic.Int64
 
 	parse bool
-	mu    sync.Mutex
-	lat   map[int64]float64 // row id → ms
+	set   latencySet // row id → ms
 }
 
 func startBenchReceiver(parse bool) (*benchReceiver, error) {
@@ -819,7 +966,7 @@ func startBenchReceiver(parse bool) (*benchReceiver, error) {
 	if err != nil {
 		return nil, err
 	}
-	r := &benchReceiver{ln: ln, parse: parse, lat: map[int64]float64{}}
+	r := &benchReceiver{ln: ln, parse: parse, set: latencySet{ms: map[int64]float64{}}}
 	r.srv = &http.Server{Handler: r}
 	go r.srv.Serve(ln)
 	return r, nil
@@ -836,29 +983,11 @@ func (r *benchReceiver) ServeHTTP(w http.ResponseWriter, req *http.Request) {
 			} `json:"after"`
 		}
 		if json.Unmarshal(body, &ev) == nil && ev.After.SentUS > 0 {
-			ms := float64(now.UnixMicro()-ev.After.SentUS) / 1000
-			r.mu.Lock()
-			if _, dup := r.lat[ev.After.ID]; !dup {
-				r.lat[ev.After.ID] = ms
-			}
-			r.mu.Unlock()
+			r.set.add(ev.After.ID, float64(now.UnixMicro()-ev.After.SentUS)/1000)
 		}
 	}
 	r.count.Add(1)
 	w.WriteHeader(http.StatusOK)
-}
-
-// latencies returns the recorded latencies of rows after the first skip.
-func (r *benchReceiver) latencies(skip int) []float64 {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	out := make([]float64, 0, len(r.lat))
-	for id, ms := range r.lat {
-		if id > int64(skip) {
-			out = append(out, ms)
-		}
-	}
-	return out
 }
 
 func (r *benchReceiver) URL() string { return "http://" + r.ln.Addr().String() + "/hook" }

@@ -54,6 +54,10 @@ var wantBenchLines = []struct {
 	{"latency p50", "ms", false},
 	{"latency p95", "ms", false},
 	{"latency p99", "ms", true},
+	{"binlog arrival p50", "ms", false},
+	{"binlog arrival p99", "ms", false},
+	{"cdc.Reader arrival p50", "ms", false},
+	{"cdc.Reader arrival p99", "ms", false},
 	{"max RSS, 5000 pending", "MiB", true},
 	{"RSS when idle, 5000 pending", "MiB", false},
 }
