@@ -50,6 +50,9 @@ var knownMetrics = map[string]bool{
 	"rowhook_writeback_attempts_total":   true,
 	"rowhook_writebacks_total":           true,
 	"rowhook_writeback_duration_seconds": true,
+	// internal/leader (ha:)
+	"rowhook_ha_leader":          true,
+	"rowhook_ha_takeovers_total": true,
 }
 
 // histograms are the known metrics exported as histograms: their _bucket,
