@@ -441,13 +441,13 @@ func webhookState(t *testing.T, listen, name string) string {
 	return ""
 }
 
-// The receiver refuses connections for a while (12s here, 3 minutes with
+// The receiver refuses connections for a while (8s here, 3 minutes with
 // ROWHOOK_FAULTS=long): deliveries are retried, the endpoint is paused after
 // delivery.pause_after and reported paused (GET /webhooks, the
 // rowhook_webhook_paused metric), probed every pause_for, and once the
 // receiver is back everything is delivered and the endpoint active again.
 func testFaultReceiverDown(t *testing.T, e *faultEnv) {
-	downFor := 12 * time.Second
+	downFor := 8 * time.Second
 	if longFaults() {
 		downFor = 3 * time.Minute
 	}
@@ -457,7 +457,7 @@ func testFaultReceiverDown(t *testing.T, e *faultEnv) {
 	t.Cleanup(rs.down)
 	e.config(orderRule("sink") + fmt.Sprintf(`
 delivery:
-  pause_after: 3s
+  pause_after: 2s
   pause_for: 1s
 webhooks:
   sink:
