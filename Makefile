@@ -1,7 +1,7 @@
 # The README's two commands: `make demo` and `make test`.
 GO ?= go
 
-.PHONY: test demo build vet bench fuzz
+.PHONY: test demo build vet bench bench-go fuzz
 
 test: vet
 	$(GO) test -race -count=1 -timeout 40m ./...
@@ -17,7 +17,12 @@ build:
 demo:
 	$(GO) run ./cmd/rowhook demo
 
+# rowhook bench: private MariaDB, local receivers, figures against the goals.
 bench:
+	$(GO) run ./cmd/rowhook bench
+
+# The packages' Go benchmarks.
+bench-go:
 	$(GO) test -run '^$$' -bench . -benchtime 2x ./...
 
 # Each fuzzer for FUZZTIME (the committed corpora also run in `make test`).
