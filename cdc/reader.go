@@ -273,7 +273,13 @@ func (r *Reader) stream(ctx context.Context, h Handler) (progressed bool, err er
 		HeartbeatPeriod:         r.cfg.Heartbeat,
 		ReadTimeout:             r.cfg.ReadTimeout,
 		DisableRetrySync:        true,
-		Logger:                  slog.New(&minLevel{Handler: r.logger.With("component", "go-mysql").Handler(), min: slog.LevelWarn}),
+		// go-mysql decodes ahead of the reader into a buffer of this many
+		// events (default 10,240). While catching up, with rows events of
+		// hundreds of rows, that held over a gigabyte of decoded rows
+		// (rowhook bench --only rss, docs/benchmarks.md); 256 events keep
+		// the decoder and the reader overlapping at a fraction of it.
+		EventCacheCount: 256,
+		Logger:          slog.New(&minLevel{Handler: r.logger.With("component", "go-mysql").Handler(), min: slog.LevelWarn}),
 	}
 	if flavor == mysql.MariaDBFlavor {
 		scfg.DumpCommandFlag |= replication.BINLOG_SEND_ANNOTATE_ROWS_EVENT
