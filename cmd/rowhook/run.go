@@ -426,7 +426,7 @@ func startPipelineOn(ctx context.Context, cfg *config, cfgDir string, logger *sl
 	g.Go(func() error {
 		defer stopHTTP()
 		if err := p.disp.Run(dispCtx); err != nil {
-			return fmt.Errorf("dispatch: %w", err)
+			return err // Run's errors start with "dispatch:"
 		}
 		return nil
 	})
