@@ -9,3 +9,9 @@ import "context"
 func (r *Reader) ResolveStart(ctx context.Context) (Checkpoint, error) {
 	return r.resolveStart(ctx)
 }
+
+// BinaryLogs lists the binlog files the source still has, oldest first
+// (SHOW BINARY LOGS).
+func (r *Reader) BinaryLogs(ctx context.Context) ([]string, error) {
+	return r.binaryLogs(ctx)
+}

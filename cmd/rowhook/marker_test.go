@@ -1,12 +1,9 @@
 package main
 
 import (
-	"context"
 	"fmt"
-	"log/slog"
 	"net/http"
 	"net/http/httptest"
-	"path/filepath"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -68,23 +65,7 @@ writeback:
   mode: marker
   marker_table: %s.rowhook_marker
 `, s.URL(), schema, start, schema, schema, erp.URL, s.Port, schema, schema))
-	cfg, _, err := loadConfigAll(cfgPath)
-	if err != nil {
-		t.Fatal(err)
-	}
-	logs := &syncWriter{}
-	ctx, cancel := context.WithCancel(context.Background())
-	p, err := startPipeline(ctx, cfg, filepath.Dir(cfgPath), slog.New(slog.NewTextHandler(logs, nil)))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		cancel()
-		if err := p.Wait(); err != nil {
-			t.Errorf("pipeline: %v", err)
-		}
-	})
-	waitReady(t, p.http.Addr())
+	p, logs := startTestPipeline(t, cfgPath)
 
 	if _, err := db.Exec("INSERT INTO deals (id, name, stage) VALUES (1, 'Acme', 'new')"); err != nil {
 		t.Fatal(err)

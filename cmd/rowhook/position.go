@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"database/sql"
 	"encoding/json"
 	"errors"
 	"flag"
@@ -81,11 +80,7 @@ func runPosition(ctx context.Context, args []string, io stdio) error {
 	if err != nil {
 		return err
 	}
-	db, err := reader.DB()
-	if err != nil {
-		return err
-	}
-	logs, err := binaryLogs(ctx, db)
+	logs, err := reader.BinaryLogs(ctx)
 	if err != nil {
 		return err
 	}
@@ -148,7 +143,7 @@ func runPosition(ctx context.Context, args []string, io stdio) error {
 	} else {
 		fmt.Fprintf(io.out, "checkpoint: none\n")
 	}
-	fmt.Fprintf(io.out, "source:     %s (%s), binlogs %s … %s\n", st.Source, st.Flavor, first(logs), last(logs))
+	fmt.Fprintf(io.out, "source:     %s (%s), binlogs %s\n", st.Source, st.Flavor, logRange(logs))
 	fmt.Fprintf(io.out, "%s\n", st.Note)
 	if !st.Resumable {
 		return fmt.Errorf("position: the checkpoint cannot be resumed from; choose a new one with: rowhook position --config %s --set earliest|current|gtid:SET|file:NAME:POS", *configPath)
@@ -185,7 +180,7 @@ func resumable(cp cdc.Checkpoint, logs []string) (bool, string) {
 	if cp.File < logs[0] {
 		return false, fmt.Sprintf("NOT resumable: %s was purged; the oldest binlog on the source is %s", cp.File, logs[0])
 	}
-	return false, fmt.Sprintf("NOT resumable: %s is not on the source (it has %s … %s): another server?", cp.File, logs[0], logs[len(logs)-1])
+	return false, fmt.Sprintf("NOT resumable: %s is not on the source (it has %s): another server?", cp.File, logRange(logs))
 }
 
 func describeCheckpoint(cp cdc.Checkpoint) string {
@@ -205,40 +200,12 @@ func describeCheckpoint(cp cdc.Checkpoint) string {
 	return strings.Join(parts, ", ")
 }
 
-func binaryLogs(ctx context.Context, db *sql.DB) ([]string, error) {
-	rows, err := db.QueryContext(ctx, "/* rowhook */ SHOW BINARY LOGS")
-	if err != nil {
-		return nil, fmt.Errorf("show binary logs: %w", err)
-	}
-	defer rows.Close()
-	cols, _ := rows.Columns()
-	var out []string
-	for rows.Next() {
-		vals := make([]sql.NullString, len(cols))
-		ptrs := make([]any, len(cols))
-		for i := range vals {
-			ptrs[i] = &vals[i]
-		}
-		if err := rows.Scan(ptrs...); err != nil {
-			return nil, fmt.Errorf("show binary logs: %w", err)
-		}
-		out = append(out, vals[0].String)
-	}
-	return out, rows.Err()
-}
-
-func first(s []string) string {
-	if len(s) == 0 {
+// logRange is "oldest … newest" of a binlog list.
+func logRange(logs []string) string {
+	if len(logs) == 0 {
 		return "none"
 	}
-	return s[0]
-}
-
-func last(s []string) string {
-	if len(s) == 0 {
-		return "none"
-	}
-	return s[len(s)-1]
+	return logs[0] + " … " + logs[len(logs)-1]
 }
 
 // rowhookRunning reports whether something answers /healthz on listen.

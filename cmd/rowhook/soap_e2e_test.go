@@ -1,15 +1,12 @@
 package main
 
 import (
-	"context"
 	"encoding/json"
 	"fmt"
 	"io"
-	"log/slog"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
-	"path/filepath"
 	"regexp"
 	"strings"
 	"sync"
@@ -155,23 +152,7 @@ webhooks:
 writeback:
   dsn: mysql://root@127.0.0.1:%d/%s
 `, s.URL(), schema, start, schema, schema, erp.URL, erp.URL, s.Port, schema))
-	cfg, _, err := loadConfigAll(cfgPath)
-	if err != nil {
-		t.Fatal(err)
-	}
-	logs := &syncWriter{}
-	ctx, cancel := context.WithCancel(context.Background())
-	p, err := startPipeline(ctx, cfg, filepath.Dir(cfgPath), slog.New(slog.NewTextHandler(logs, nil)))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		cancel()
-		if err := p.Wait(); err != nil {
-			t.Errorf("pipeline: %v", err)
-		}
-	})
-	waitReady(t, p.http.Addr())
+	p, logs := startTestPipeline(t, cfgPath)
 
 	if _, err := db.Exec("INSERT INTO deals (id, name, amount) VALUES (1, 'Acme & Sons <500 seats>', 25000.50)"); err != nil {
 		t.Fatal(err)

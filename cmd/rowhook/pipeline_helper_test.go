@@ -1,0 +1,34 @@
+package main
+
+import (
+	"context"
+	"log/slog"
+	"path/filepath"
+	"testing"
+)
+
+// startTestPipeline loads the config at cfgPath, starts the pipeline with a
+// captured text log, waits until it is ready and stops it (failing the test
+// on a pipeline error) at cleanup.
+func startTestPipeline(t *testing.T, cfgPath string) (*pipeline, *syncWriter) {
+	t.Helper()
+	cfg, _, err := loadConfigAll(cfgPath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	logs := &syncWriter{}
+	ctx, cancel := context.WithCancel(context.Background())
+	p, err := startPipeline(ctx, cfg, filepath.Dir(cfgPath), slog.New(slog.NewTextHandler(logs, nil)))
+	if err != nil {
+		cancel()
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		cancel()
+		if err := p.Wait(); err != nil {
+			t.Errorf("pipeline: %v", err)
+		}
+	})
+	waitReady(t, p.http.Addr())
+	return p, logs
+}
