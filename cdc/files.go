@@ -126,6 +126,9 @@ func ReadFiles(ctx context.Context, files []string, cfg DecoderConfig, rng FileR
 				return err
 			}
 			if progress != nil && last > 0 {
+				// A file still being written (the server's current
+				// binlog) grows past the size it had at the start.
+				total = max(total, done+int64(last))
 				progress(done+int64(last), total)
 			}
 			if tx != nil {
