@@ -313,7 +313,7 @@ func startPipelineOn(ctx context.Context, cfg *config, cfgDir string, logger *sl
 	if err != nil {
 		return nil, err
 	}
-	if err := p.store.checkStateServer(insp.ServerID); err != nil {
+	if err := p.store.checkStateServer(ctx, srcDB); err != nil {
 		return nil, err
 	}
 

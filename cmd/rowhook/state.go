@@ -2,7 +2,10 @@ package main
 
 import (
 	"context"
+	"database/sql"
 	"fmt"
+
+	"github.com/go-sql-driver/mysql"
 
 	"github.com/rowhook/rowhook/dispatch"
 	"github.com/rowhook/rowhook/dispatch/mysqlstore"
@@ -18,8 +21,8 @@ type stateStore struct {
 	Where string
 	// File is the SQLite file ("" for MySQL).
 	File string
-	// serverID is the MySQL state server's server_id (0 for SQLite).
-	serverID uint32
+	// server identifies the MySQL state server ("" for SQLite).
+	server string
 }
 
 func isMySQLState(cfg *config) bool { return cfg.Dispatch.State.Driver == dispatch.StateMySQL }
@@ -32,12 +35,12 @@ func openStore(ctx context.Context, cfg *config, cfgDir string, readOnly bool) (
 		if err != nil {
 			return nil, err // names user@host:port/schema, never the password
 		}
-		id, err := s.ServerID(ctx)
+		id, err := serverIdentity(ctx, cfg.Dispatch.State.DSN)
 		if err != nil {
 			s.Close()
-			return nil, err
+			return nil, fmt.Errorf("state %s: %w", s.Where(), err)
 		}
-		return &stateStore{Store: s, Where: s.Where(), serverID: id}, nil
+		return &stateStore{Store: s, Where: s.Where(), server: id}, nil
 	}
 	path := statePath(cfg, cfgDir)
 	s, err := sqlitestore.Open(path, sqlitestore.Options{ReadOnly: readOnly})
@@ -59,10 +62,46 @@ func stateID(cfg *config, cfgDir string) string {
 
 // checkStateServer refuses a MySQL state on the very server rowhook reads:
 // every state commit would land in the binlog it tails, be read back as a
-// transaction, advance the checkpoint and be committed again.
-func (s *stateStore) checkStateServer(sourceServerID uint32) error {
-	if s.serverID != 0 && s.serverID == sourceServerID {
-		return fmt.Errorf("state.dsn: the state server %s is the source rowhook reads (server_id %d): its own state writes would come back through the binlog; keep the state on another server, or on the primary with the state schema kept off the replica (docs/dispatch.md, State store)", s.Where, sourceServerID)
+// transaction, advance the checkpoint and be committed again. sourceDB is
+// the source's metadata connection.
+func (s *stateStore) checkStateServer(ctx context.Context, sourceDB *sql.DB) error {
+	if s.server == "" {
+		return nil
+	}
+	src, err := identityOf(ctx, sourceDB)
+	if err != nil {
+		return fmt.Errorf("source: %w", err)
+	}
+	if src == s.server {
+		return fmt.Errorf("state.dsn: the state server %s is the source rowhook reads (%s): its own state writes would come back through the binlog; keep the state on another server, or on the primary with the state schema kept off the replica (docs/dispatch.md, State store)", s.Where, src)
 	}
 	return nil
+}
+
+// serverIdentity names the server behind dsn; see identityOf.
+func serverIdentity(ctx context.Context, dsn string) (string, error) {
+	cfg, err := writeback.ParseDSN(dsn)
+	if err != nil {
+		return "", err
+	}
+	conn, err := mysql.NewConnector(cfg)
+	if err != nil {
+		return "", err
+	}
+	db := sql.OpenDB(conn)
+	defer db.Close()
+	return identityOf(ctx, db)
+}
+
+// identityOf names a server by what two servers do not share: server_id
+// alone is 1 on many unrelated installs, so host name, port and data
+// directory go with it.
+func identityOf(ctx context.Context, db *sql.DB) (string, error) {
+	var id uint32
+	var host, datadir string
+	var port int
+	if err := db.QueryRowContext(ctx, "/* rowhook */ SELECT @@server_id, @@hostname, @@port, @@datadir").Scan(&id, &host, &port, &datadir); err != nil {
+		return "", fmt.Errorf("identify server: %w", err)
+	}
+	return fmt.Sprintf("server_id %d on %s:%d, datadir %s", id, host, port, datadir), nil
 }
