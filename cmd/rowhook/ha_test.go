@@ -177,6 +177,13 @@ func (c *haReceiver) distinct() int {
 // webhook-id.
 func TestRun_HAFailover(t *testing.T) {
 	bin := buildRowhook(t)
+	t.Run("sqlite", func(t *testing.T) { haFailover(t, bin, false) })
+	// The host-failover layout: the shared checkpoint and outbox on a
+	// MySQL state server of their own.
+	t.Run("mysql", func(t *testing.T) { haFailover(t, bin, true) })
+}
+
+func haFailover(t *testing.T, bin string, mysqlState bool) {
 	s, err := mariadbtest.Start(mariadbtest.Options{})
 	if err != nil {
 		t.Fatal(err)
@@ -197,6 +204,16 @@ func TestRun_HAFailover(t *testing.T) {
 		lockName = "rowhook-ha-test"
 		takeover = 8 * time.Second
 	)
+	stateYAML := "  path: state.db"
+	if mysqlState {
+		st, err := mariadbtest.Start(mariadbtest.Options{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { st.Stop() })
+		st.Exec(t, "CREATE DATABASE rowhook_state")
+		stateYAML = fmt.Sprintf("  driver: mysql\n  dsn: mysql://root@127.0.0.1:%d/rowhook_state", st.Port)
+	}
 	dir := t.TempDir()
 	cfgPath := writeConfig(t, dir, fmt.Sprintf(`
 source:
@@ -208,7 +225,7 @@ source:
 http:
   listen: 127.0.0.1:0
 state:
-  path: state.db
+%s
 ha:
   enabled: true
   dsn: %s
@@ -225,7 +242,7 @@ webhooks:
   sink:
     url: %s/orders
     retry: { max_attempts: 20, initial_interval: 50ms, max_interval: 500ms }
-`, s.URL(), schema, start, s.URL(), lockName, takeover, schema, hs.URL))
+`, s.URL(), schema, start, stateYAML, s.URL(), lockName, takeover, schema, hs.URL))
 
 	n := 0
 	next := func() *haProc {
