@@ -336,7 +336,9 @@ func (d *Dispatcher) send(ctx context.Context, q *queue, row *Delivery) {
 		log.Warn("delivery failed permanently", "status", a.Status, "error", a.Error)
 	}
 	if err := d.record(res); err != nil {
-		log.Error("record attempt", "error", err)
+		// The recorder logged the batch's error once; one line per
+		// delivery would be hundreds a second.
+		log.Debug("attempt not recorded; the delivery stays pending", "error", err)
 		return
 	}
 	if res.Writeback != nil {
