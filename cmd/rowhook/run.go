@@ -375,7 +375,15 @@ func startPipelineOn(ctx context.Context, cfg *config, cfgDir string, logger *sl
 				return fmt.Errorf("state directory not writable: %w", err)
 			}
 			f.Close()
-			return os.Remove(f.Name())
+			if err := os.Remove(f.Name()); err != nil {
+				return fmt.Errorf("state directory: %w", err)
+			}
+			// The file itself too (made read-only or immutable on its own).
+			sf, err := os.OpenFile(p.store.File, os.O_WRONLY, 0)
+			if err != nil {
+				return fmt.Errorf("state file not writable: %w", err)
+			}
+			return sf.Close()
 		}},
 	}
 	if host == nil {
