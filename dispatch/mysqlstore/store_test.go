@@ -368,39 +368,7 @@ func TestStore_Kill(t *testing.T) {
 	}
 	_ = cmd.Wait()
 
-	c, ok, err := s.Checkpoint(ctx)
-	if err != nil || !ok {
-		t.Fatalf("checkpoint after kill: ok=%v err=%v", ok, err)
-	}
-	want := 0
-	for i := 1; i <= int(c.Pos); i++ {
-		want += i % 3
-	}
-	list, err := s.List(ctx, dispatch.Filter{Limit: 1 << 30})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if len(list) != want {
-		t.Fatalf("after kill at checkpoint %d: %d deliveries, want %d", c.Pos, len(list), want)
-	}
-	t.Logf("killed after %d transactions, %d deliveries", c.Pos, want)
-	for i := int(c.Pos) + 1; i <= int(c.Pos)+5; i++ {
-		if _, err := s.Commit(ctx, storetest.CP(uint32(i)), txDeliveries(i)); err != nil {
-			t.Fatal(err)
-		}
-		if n, _ := s.Commit(ctx, storetest.CP(uint32(i)), txDeliveries(i)); n != 0 {
-			t.Fatalf("replay of tx %d inserted %d", i, n)
-		}
-	}
-}
-
-// txDeliveries are transaction i's deliveries: i%3 of them.
-func txDeliveries(i int) []dispatch.NewDelivery {
-	var ds []dispatch.NewDelivery
-	for j := 0; j < i%3; j++ {
-		ds = append(ds, storetest.ND(fmt.Sprintf("tx%d:%d:r", i, j), "erp"))
-	}
-	return ds
+	storetest.CheckAfterKill(t, s)
 }
 
 func storeChild(dsn string) int {
@@ -410,7 +378,7 @@ func storeChild(dsn string) int {
 		return 3
 	}
 	for i := 1; ; i++ {
-		if _, err := s.Commit(ctx, storetest.CP(uint32(i)), txDeliveries(i)); err != nil {
+		if _, err := s.Commit(ctx, storetest.CP(uint32(i)), storetest.KillTx(i)); err != nil {
 			fmt.Fprintln(os.Stderr, err)
 			return 3
 		}

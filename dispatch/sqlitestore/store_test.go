@@ -12,6 +12,7 @@ import (
 
 	"github.com/rowhook/rowhook/cdc"
 	"github.com/rowhook/rowhook/dispatch"
+	"github.com/rowhook/rowhook/dispatch/storetest"
 )
 
 func open(t *testing.T, path string) *Store {
@@ -117,43 +118,7 @@ func TestStore_Kill(t *testing.T) {
 	}
 	_ = cmd.Wait()
 
-	ctx := context.Background()
-	s := open(t, path)
-	c, ok, err := s.Checkpoint(ctx)
-	if err != nil || !ok {
-		t.Fatalf("checkpoint after kill: ok=%v err=%v", ok, err)
-	}
-	// Transaction i (from 1) enqueues i%3 deliveries and sets pos i.
-	want := 0
-	for i := 1; i <= int(c.Pos); i++ {
-		want += i % 3
-	}
-	list, err := s.List(ctx, dispatch.Filter{Limit: 1 << 30})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if len(list) != want {
-		t.Fatalf("after kill at checkpoint %d: %d deliveries, want %d", c.Pos, len(list), want)
-	}
-	t.Logf("killed after %d transactions, %d deliveries", c.Pos, want)
-	// The replay of the next transactions (what the reader does after a
-	// restart) inserts each delivery once.
-	for i := int(c.Pos) + 1; i <= int(c.Pos)+5; i++ {
-		if _, err := s.Commit(ctx, cp(uint32(i)), txDeliveries(i)); err != nil {
-			t.Fatal(err)
-		}
-		if n, _ := s.Commit(ctx, cp(uint32(i)), txDeliveries(i)); n != 0 {
-			t.Fatalf("replay of tx %d inserted %d", i, n)
-		}
-	}
-}
-
-func txDeliveries(i int) []dispatch.NewDelivery {
-	var ds []dispatch.NewDelivery
-	for j := 0; j < i%3; j++ {
-		ds = append(ds, nd(fmt.Sprintf("tx%d:%d:r", i, j), "erp"))
-	}
-	return ds
+	storetest.CheckAfterKill(t, open(t, path))
 }
 
 func storeChild(path string) {
@@ -164,7 +129,7 @@ func storeChild(path string) {
 	}
 	ctx := context.Background()
 	for i := 1; ; i++ {
-		if _, err := s.Commit(ctx, cp(uint32(i)), txDeliveries(i)); err != nil {
+		if _, err := s.Commit(ctx, storetest.CP(uint32(i)), storetest.KillTx(i)); err != nil {
 			fmt.Fprintln(os.Stderr, err)
 			os.Exit(3)
 		}
