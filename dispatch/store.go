@@ -114,6 +114,9 @@ type Delivery struct {
 // as a manual re-run (Kind "redeliver").
 type Attempt struct {
 	DeliveryID string
+	// DeliverySeq is the delivery's Seq when the writer knows it (0 when
+	// not): a store may use it instead of looking the id up.
+	DeliverySeq int64
 	// N counts attempts from 1 (0 for notes).
 	N        int
 	Kind     string
@@ -175,7 +178,12 @@ type PendingQuery struct {
 	// per-record ordering, where an earlier delivery waiting for a retry
 	// must hold back later ones of the same record).
 	DueBy time.Time
-	Limit int
+	// AfterNextAt and AfterSeq, when AfterSeq is set (with DueBy), keep only
+	// the deliveries after that position in (NextAt, Seq) order: a reader
+	// holding the rows up to it reads on from there.
+	AfterNextAt time.Time
+	AfterSeq    int64
+	Limit       int
 }
 
 // Subscription is a REST-hook subscription: Event deliveries go to URL.

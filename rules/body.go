@@ -2,6 +2,7 @@ package rules
 
 import (
 	"encoding/json"
+	"github.com/rowhook/rowhook/internal/jsonx"
 	"strconv"
 
 	"github.com/rowhook/rowhook/cdc"
@@ -54,7 +55,7 @@ func (b Body) appendJSON(buf []byte) ([]byte, error) {
 		if i > 0 {
 			buf = append(buf, ',')
 		}
-		buf = appendJSONString(buf, f.Name)
+		buf = jsonx.AppendString(buf, f.Name)
 		buf = append(buf, ':')
 		var err error
 		if buf, err = appendJSONValue(buf, f.Value); err != nil {
@@ -71,9 +72,9 @@ func appendJSONValue(buf []byte, v any) ([]byte, error) {
 	case Body:
 		return v.appendJSON(buf)
 	case string:
-		return appendJSONString(buf, v), nil
+		return jsonx.AppendString(buf, v), nil
 	case cdc.Decimal:
-		return appendJSONString(buf, string(v)), nil
+		return jsonx.AppendString(buf, string(v)), nil
 	case int64:
 		return strconv.AppendInt(buf, v, 10), nil
 	case int:
@@ -91,7 +92,7 @@ func appendJSONValue(buf []byte, v any) ([]byte, error) {
 			if i > 0 {
 				buf = append(buf, ',')
 			}
-			buf = appendJSONString(buf, s)
+			buf = jsonx.AppendString(buf, s)
 		}
 		return append(buf, ']'), nil
 	case []any:
@@ -115,19 +116,4 @@ func appendJSONValue(buf []byte, v any) ([]byte, error) {
 		return nil, err
 	}
 	return append(buf, j...), nil
-}
-
-// appendJSONString quotes s as encoding/json does: printable ASCII other
-// than the quote, the backslash and <, >, & (which json.Marshal escapes
-// for HTML) is copied; any other string takes json.Marshal's path.
-func appendJSONString(buf []byte, s string) []byte {
-	for i := 0; i < len(s); i++ {
-		if c := s[i]; c < 0x20 || c > 0x7e || c == '"' || c == '\\' || c == '<' || c == '>' || c == '&' {
-			j, _ := json.Marshal(s) // a string always encodes
-			return append(buf, j...)
-		}
-	}
-	buf = append(buf, '"')
-	buf = append(buf, s...)
-	return append(buf, '"')
 }

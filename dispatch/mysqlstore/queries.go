@@ -82,6 +82,12 @@ func (s *Store) Pending(ctx context.Context, q dispatch.PendingQuery) ([]dispatc
 	if q.DueBy.IsZero() {
 		out, err = s.queryDeliveries(ctx, `SELECT `+deliveryCols+` FROM rowhook_deliveries FORCE INDEX (deliveries_order)
 			WHERE webhook = ? AND subscription = ? AND status = 'pending' ORDER BY seq LIMIT ?`, q.Webhook, q.Subscription, limit)
+	} else if q.AfterSeq != 0 {
+		after := nanos(q.AfterNextAt)
+		out, err = s.queryDeliveries(ctx, `SELECT `+deliveryCols+` FROM rowhook_deliveries FORCE INDEX (deliveries_due)
+			WHERE webhook = ? AND subscription = ? AND status = 'pending' AND next_at <= ?
+			AND next_at >= ? AND (next_at > ? OR seq > ?) ORDER BY next_at, seq LIMIT ?`,
+			q.Webhook, q.Subscription, nanos(q.DueBy), after, after, q.AfterSeq, limit)
 	} else {
 		out, err = s.queryDeliveries(ctx, `SELECT `+deliveryCols+` FROM rowhook_deliveries FORCE INDEX (deliveries_due)
 			WHERE webhook = ? AND subscription = ? AND status = 'pending' AND next_at <= ? ORDER BY next_at, seq LIMIT ?`,

@@ -138,3 +138,70 @@ func storeChild(path string) {
 		}
 	}
 }
+
+// TestStore_MigrateAttemptsBySeq opens a file written before attempts were
+// keyed by delivery seq: read-only opens still list its attempts, and the
+// first read-write open adds and fills delivery_seq, swaps the index, and
+// keeps listing and pruning working.
+func TestStore_MigrateAttemptsBySeq(t *testing.T) {
+	ctx := context.Background()
+	path := filepath.Join(t.TempDir(), "state.db")
+	s, err := Open(path, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	a, b := nd("tx1:0:r", "erp"), nd("tx2:0:r", "erp")
+	if _, err := s.Commit(ctx, cp(100), []dispatch.NewDelivery{a, b}); err != nil {
+		t.Fatal(err)
+	}
+	var rs []dispatch.Result
+	for _, d := range []dispatch.NewDelivery{a, b} {
+		rs = append(rs, dispatch.Result{Status: dispatch.StatusOK, Attempts: 1, Attempt: dispatch.Attempt{
+			DeliveryID: d.ID, N: 1, At: t0, Status: 200, RequestHeaders: map[string][]string{"Webhook-Id": {d.ID}}}})
+	}
+	if err := s.Record(ctx, rs); err != nil {
+		t.Fatal(err)
+	}
+	// Back to the old layout.
+	if _, err := s.w.Exec(`DROP INDEX attempts_delivery_seq; ALTER TABLE attempts DROP COLUMN delivery_seq;
+		CREATE INDEX attempts_delivery ON attempts (delivery_id, at)`); err != nil {
+		t.Fatal(err)
+	}
+	s.Close()
+
+	ro, err := Open(path, Options{ReadOnly: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, atts, err := ro.Get(ctx, a.ID); err != nil || len(atts) != 1 || atts[0].RequestHeaders["Webhook-Id"][0] != a.ID {
+		t.Fatalf("read-only open of the old layout: attempts %+v, err %v", atts, err)
+	}
+	ro.Close()
+
+	s = open(t, path)
+	var seqCol, oldIdx, newIdx int
+	s.w.QueryRow(`SELECT count(*) FROM pragma_table_info('attempts') WHERE name = 'delivery_seq'`).Scan(&seqCol)
+	s.w.QueryRow(`SELECT count(*) FROM sqlite_master WHERE name = 'attempts_delivery'`).Scan(&oldIdx)
+	s.w.QueryRow(`SELECT count(*) FROM sqlite_master WHERE name = 'attempts_delivery_seq'`).Scan(&newIdx)
+	if seqCol != 1 || oldIdx != 0 || newIdx != 1 {
+		t.Fatalf("after migration: delivery_seq column %d, old index %d, new index %d; want 1, 0, 1", seqCol, oldIdx, newIdx)
+	}
+	var unfilled int
+	s.w.QueryRow(`SELECT count(*) FROM attempts WHERE delivery_seq IS NULL`).Scan(&unfilled)
+	if unfilled != 0 {
+		t.Fatalf("%d attempts without delivery_seq after migration", unfilled)
+	}
+	for _, d := range []dispatch.NewDelivery{a, b} {
+		if _, atts, err := s.Get(ctx, d.ID); err != nil || len(atts) != 1 || atts[0].Status != 200 {
+			t.Fatalf("%s after migration: attempts %+v, err %v", d.ID, atts, err)
+		}
+	}
+	if n, err := s.Prune(ctx, t0.Add(time.Hour*24*365)); err != nil || n != 2 {
+		t.Fatalf("prune: n=%d err=%v, want 2", n, err)
+	}
+	var left int
+	s.w.QueryRow(`SELECT count(*) FROM attempts`).Scan(&left)
+	if left != 0 {
+		t.Fatalf("%d attempts left after pruning their deliveries", left)
+	}
+}

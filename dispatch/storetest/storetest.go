@@ -42,6 +42,7 @@ func Run(t *testing.T, open func(t *testing.T) dispatch.Store) {
 		{"Pending", testPending},
 		{"NextDue", testNextDue},
 		{"Record", testRecord},
+		{"RecordBySeq", testRecordBySeq},
 		{"Writebacks", testWritebacks},
 		{"List", testList},
 		{"Get", testGet},
@@ -405,6 +406,46 @@ func testPending(t *testing.T, s dispatch.Store) {
 				t.Errorf("pending = %v, want %v", IDs(got), want)
 			}
 		})
+	}
+	// Reading on from a position: due order c, a, d (a and d due at the
+	// same instant, so seq breaks the tie).
+	due, err := s.Pending(ctx, dispatch.PendingQuery{Webhook: "erp", DueBy: T0.Add(2 * time.Second), Limit: 10})
+	if err != nil || len(due) != 3 {
+		t.Fatalf("due rows: %v, err %v", IDs(due), err)
+	}
+	for i, want := range [][]string{{a.ID, d.ID}, {d.ID}, {}} {
+		got, err := s.Pending(ctx, dispatch.PendingQuery{Webhook: "erp", DueBy: T0.Add(2 * time.Second), Limit: 10,
+			AfterNextAt: due[i].NextAt, AfterSeq: due[i].Seq})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !slices.Equal(IDs(got), want) {
+			t.Errorf("pending after %s = %v, want %v", due[i].ID, IDs(got), want)
+		}
+	}
+}
+
+// testRecordBySeq records results that carry the delivery's seq, as the
+// dispatcher's do: they land on that delivery and no other.
+func testRecordBySeq(t *testing.T, s dispatch.Store) {
+	a, b := ND("a", "erp"), ND("b", "erp")
+	commit(t, s, a, b)
+	rows, err := s.Pending(ctx, dispatch.PendingQuery{Webhook: "erp", Limit: 10})
+	if err != nil || len(rows) != 2 || rows[1].ID != b.ID {
+		t.Fatalf("pending: %v, err %v", IDs(rows), err)
+	}
+	r := ok(b.ID, T0)
+	r.Attempt.DeliverySeq = rows[1].Seq
+	if err := s.Record(ctx, []dispatch.Result{r}); err != nil {
+		t.Fatal(err)
+	}
+	gb, atts, err := s.Get(ctx, b.ID)
+	if err != nil || gb.Status != dispatch.StatusOK || len(atts) != 1 || atts[0].Status != 200 {
+		t.Fatalf("b after its result: status %s, attempts %+v, err %v", gb.Status, atts, err)
+	}
+	ga, atts, err := s.Get(ctx, a.ID)
+	if err != nil || ga.Status != dispatch.StatusPending || len(atts) != 0 {
+		t.Fatalf("a after b's result: status %s, attempts %+v, err %v", ga.Status, atts, err)
 	}
 }
 

@@ -1,0 +1,57 @@
+package jsonx
+
+import (
+	"encoding/json"
+	"testing"
+)
+
+func TestAppendString_AsMarshal(t *testing.T) {
+	for _, s := range []string{"", "plain", `q"uote`, `back\slash`, "<tag>&", "tab\tnew\nline\x01", "héllo", "\u2028", "bad\xffutf8", "emoji 🎉"} {
+		want, _ := json.Marshal(s)
+		if got := AppendString(nil, s); string(got) != string(want) {
+			t.Errorf("AppendString(%q) = %s, want %s", s, got, want)
+		}
+	}
+}
+
+func TestAppendHeaders_AsMarshal(t *testing.T) {
+	for _, h := range []map[string][]string{
+		nil,
+		{},
+		{"Content-Type": {"application/json"}},
+		{"X-B": {"2", "<3>"}, "X-A": {"1"}, "X-Nil": nil, "X-Empty": {}, "Ünï": {"\"q\""}},
+	} {
+		want, _ := json.Marshal(h)
+		if got := AppendHeaders(nil, h); string(got) != string(want) {
+			t.Errorf("AppendHeaders(%v) = %s, want %s", h, got, want)
+		}
+	}
+}
+
+func FuzzAppendHeaders(f *testing.F) {
+	f.Add("Content-Type", "application/json", "x")
+	f.Add("<", "\x00\xff", "\u2028")
+	f.Fuzz(func(t *testing.T, k, v1, v2 string) {
+		h := map[string][]string{k: {v1, v2}, k + "2": {v2}}
+		want, _ := json.Marshal(h)
+		if got := AppendHeaders(nil, h); string(got) != string(want) {
+			t.Fatalf("AppendHeaders(%q) = %s, want %s", h, got, want)
+		}
+	})
+}
+
+func BenchmarkAppendHeaders(b *testing.B) {
+	h := map[string][]string{"Content-Type": {"application/json"}, "User-Agent": {"rowhook/1"}, "Webhook-Id": {"msg_abcdefghijklmnopqrstuvwx"},
+		"Webhook-Timestamp": {"1763900000"}, "Webhook-Signature": {"v1,K5oZfzN95Z9UVu1EsfQmfVNQhnkZ2pj9o9NDN/H/pI4="}}
+	b.Run("jsonx", func(b *testing.B) {
+		var buf []byte
+		for b.Loop() {
+			buf = AppendHeaders(buf[:0], h)
+		}
+	})
+	b.Run("encoding/json", func(b *testing.B) {
+		for b.Loop() {
+			_, _ = json.Marshal(h)
+		}
+	})
+}
