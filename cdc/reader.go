@@ -285,19 +285,14 @@ func (r *Reader) stream(ctx context.Context, h Handler) (progressed bool, err er
 		scfg.DumpCommandFlag |= replication.BINLOG_SEND_ANNOTATE_ROWS_EVENT
 	}
 	var dec *Decoder
-	if len(r.cfg.Include) > 0 || len(r.cfg.Exclude) > 0 {
-		// Skip decoding row images of filtered tables: only the header is read.
-		scfg.RowsEventDecodeFunc = func(e *replication.RowsEvent, data []byte) error {
-			p, err := e.DecodeHeader(data)
-			if err != nil {
-				return err
-			}
-			if e.Table != nil && !r.filter.Match(string(e.Table.Schema), string(e.Table.Table)) {
-				return nil
-			}
-			return e.DecodeData(p, data)
-		}
+	// Rows of filtered tables are not decoded (only the header is read);
+	// the rest go through the fast row decoder (rowdecode.go), which hands
+	// what it does not handle to go-mysql.
+	var fast *rowDecoder
+	if fastRowDecoding {
+		fast = newRowDecoder()
 	}
+	scfg.RowsEventDecodeFunc = rowsDecodeFunc(r.filter, fast)
 	syncer := replication.NewBinlogSyncer(scfg)
 	defer syncer.Close()
 

@@ -214,10 +214,11 @@ func convBit(v any) (any, error) {
 }
 
 // convTimestamp turns the decoder's UTC "2006-01-02 15:04:05.000" into
-// "2006-01-02T15:04:05.000Z". Zero timestamps stay "0000-00-00 00:00:00".
+// "2006-01-02T15:04:05.000Z". Zero timestamps stay "0000-00-00 00:00:00",
+// and the fast row decoder's values, already in the second form, pass.
 func convTimestamp(v any) (any, error) {
 	s, ok := v.(string)
-	if !ok || len(s) < 19 || strings.HasPrefix(s, "0000-00-00") {
+	if !ok || len(s) < 19 || s[10] != ' ' || strings.HasPrefix(s, "0000-00-00") {
 		return v, nil
 	}
 	return s[:10] + "T" + s[11:] + "Z", nil
