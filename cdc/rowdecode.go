@@ -61,6 +61,7 @@ func rowsDecodeFunc(filter Filter, fast *rowDecoder) func(*replication.RowsEvent
 // rowDecoder keeps a decoding plan per table id.
 type rowDecoder struct {
 	plans map[uint64]*rowPlan
+	arena strArena
 	// fast and slow count the events decoded by each path, for tests.
 	fast, slow int
 }
@@ -75,7 +76,7 @@ func (d *rowDecoder) decode(e *replication.RowsEvent, data []byte, pos int) bool
 		d.slow++
 		return false
 	}
-	rows, skipped, err := p.decodeRows(e, data[pos:])
+	rows, skipped, err := p.decodeRows(d, e, data[pos:])
 	if err != nil {
 		d.slow++
 		return false
@@ -370,7 +371,7 @@ var errShort = errors.New("row image truncated")
 
 // decodeRows decodes every row image of e in data (the event after its
 // header).
-func (p *rowPlan) decodeRows(e *replication.RowsEvent, data []byte) ([][]any, [][]int, error) {
+func (p *rowPlan) decodeRows(d *rowDecoder, e *replication.RowsEvent, data []byte) ([][]any, [][]int, error) {
 	n := len(p.cols)
 	images := 1
 	if e.ColumnBitmap2 != nil {
@@ -382,8 +383,8 @@ func (p *rowPlan) decodeRows(e *replication.RowsEvent, data []byte) ([][]any, []
 		slab    []any
 		pos     int
 		img     int
-		scratch [96]byte
 	)
+	a := &d.arena
 	var cols [2]imageColumns
 	if err := cols[0].init(e.ColumnBitmap1, n); err != nil {
 		return nil, nil, err
@@ -409,7 +410,7 @@ func (p *rowPlan) decodeRows(e *replication.RowsEvent, data []byte) ([][]any, []
 		}
 		row := slab[:n:n]
 		slab = slab[n:]
-		next, err := p.decodeImage(data, pos, ic, row, scratch[:0])
+		next, err := p.decodeImage(data, pos, ic, row, a)
 		if err != nil {
 			return nil, nil, fmt.Errorf("row image %d: %w", img, err)
 		}
@@ -464,7 +465,7 @@ func (ic *imageColumns) init(bitmap []byte, n int) error {
 
 // decodeImage decodes one row image starting at data[pos] into row and
 // returns where the next starts.
-func (p *rowPlan) decodeImage(data []byte, pos int, ic *imageColumns, row []any, scratch []byte) (int, error) {
+func (p *rowPlan) decodeImage(data []byte, pos int, ic *imageColumns, row []any, a *strArena) (int, error) {
 	nullBytes := (ic.present + 7) / 8
 	if pos+nullBytes > len(data) {
 		return 0, errShort
@@ -482,7 +483,7 @@ func (p *rowPlan) decodeImage(data []byte, pos int, ic *imageColumns, row []any,
 		if isNull {
 			continue
 		}
-		v, next, err := p.cols[i].value(data, pos, scratch)
+		v, next, err := p.cols[i].value(data, pos, a)
 		if err != nil {
 			return 0, fmt.Errorf("column %s (%s) at byte %d: %w", p.names[i], mysqlTypeName(p.tme.ColumnType[i]), pos, err)
 		}
@@ -493,7 +494,7 @@ func (p *rowPlan) decodeImage(data []byte, pos int, ic *imageColumns, row []any,
 }
 
 // value decodes one non-NULL value at data[pos].
-func (c *colPlan) value(data []byte, pos int, scratch []byte) (any, int, error) {
+func (c *colPlan) value(data []byte, pos int, a *strArena) (any, int, error) {
 	switch c.kind {
 	case kString:
 		var l int
@@ -529,7 +530,7 @@ func (c *colPlan) value(data []byte, pos int, scratch []byte) (any, int, error) 
 		}
 		b := data[pos : pos+int(l)]
 		if c.kind == kText {
-			return string(b), pos + int(l), nil
+			return a.str(b), pos + int(l), nil
 		}
 		return b, pos + int(l), nil
 	}
@@ -569,12 +570,12 @@ func (c *colPlan) value(data []byte, pos int, scratch []byte) (any, int, error) 
 		}
 		return int64(b[0]) + 1900, next, nil
 	case kFloat:
-		f, err := float32To64(math.Float32frombits(binary.LittleEndian.Uint32(b)), scratch)
+		f, err := float32To64(math.Float32frombits(binary.LittleEndian.Uint32(b)), a.tmp())
 		return f, next, err
 	case kDouble:
 		return math.Float64frombits(binary.LittleEndian.Uint64(b)), next, nil
 	case kDecimal:
-		s, err := c.decimal(b, scratch)
+		s, err := c.decimal(b, a)
 		if err != nil {
 			return nil, 0, err
 		}
@@ -590,16 +591,16 @@ func (c *colPlan) value(data []byte, pos int, scratch []byte) (any, int, error) 
 		if u == 0 {
 			return "0000-00-00", next, nil
 		}
-		s := appendPadded(scratch, int64(u/(16*32)), 4)
+		s := appendPadded(a.tmp(), int64(u/(16*32)), 4)
 		s = append(s, '-')
 		s = appendPadded(s, int64(u/32%16), 2)
 		s = append(s, '-')
 		s = appendPadded(s, int64(u%32), 2)
-		return string(s), next, nil
+		return a.str(s), next, nil
 	case kDatetime2:
-		return datetime2(b, c.dec, scratch), next, nil
+		return datetime2(b, c.dec, a), next, nil
 	case kTimestamp2:
-		return timestamp2(b, c.dec, scratch), next, nil
+		return timestamp2(b, c.dec, a), next, nil
 	case kEnum:
 		if c.size == 1 {
 			return int64(b[0]), next, nil
@@ -623,6 +624,33 @@ func float32To64(f float32, scratch []byte) (float64, error) {
 	}
 	s := strconv.AppendFloat(scratch, float64(f), 'g', -1, 32)
 	return strconv.ParseFloat(unsafe.String(unsafe.SliceData(s), len(s)), 64)
+}
+
+// strArena makes the strings of decoded values (dates, decimals, TEXT) in
+// shared chunks rather than one allocation each. A chunk is never written
+// again once a string points into it, and lives as long as its strings.
+type strArena struct {
+	scratch [96]byte
+	chunk   []byte
+}
+
+// tmp returns an empty buffer to format a value in; str copies it out.
+func (a *strArena) tmp() []byte { return a.scratch[:0] }
+
+// str returns a string holding b.
+func (a *strArena) str(b []byte) string {
+	if len(b) == 0 {
+		return ""
+	}
+	if cap(a.chunk)-len(a.chunk) < len(b) {
+		if len(b) > 1024 {
+			return string(b)
+		}
+		a.chunk = make([]byte, 0, 8192)
+	}
+	start := len(a.chunk)
+	a.chunk = append(a.chunk, b...)
+	return unsafe.String(&a.chunk[start], len(b))
 }
 
 // appendPadded appends v in decimal, zero-padded to at least width
@@ -675,11 +703,11 @@ func fracPart(b []byte, dec int) int64 {
 }
 
 // datetime2 mirrors go-mysql's decodeDatetime2 with parseTime off.
-func datetime2(b []byte, dec int, scratch []byte) string {
+func datetime2(b []byte, dec int, a *strArena) string {
 	intPart := bigEndian(b[:5]) - replication.DATETIMEF_INT_OFS
 	frac := fracPart(b[5:], dec)
 	if intPart == 0 {
-		return zeroTime(frac, dec, scratch)
+		return zeroTime(frac, dec, a)
 	}
 	tmp := intPart<<24 + frac
 	if tmp < 0 {
@@ -689,7 +717,7 @@ func datetime2(b []byte, dec int, scratch []byte) string {
 	ymd := ymdhms >> 17
 	ym := ymd >> 5
 	hms := ymdhms % (1 << 17)
-	s := appendPadded(scratch, ym/13, 4)
+	s := appendPadded(a.tmp(), ym/13, 4)
 	s = append(s, '-')
 	s = appendPadded(s, ym%13, 2)
 	s = append(s, '-')
@@ -701,30 +729,30 @@ func datetime2(b []byte, dec int, scratch []byte) string {
 	s = append(s, ':')
 	s = appendPadded(s, hms%(1<<6), 2)
 	s = appendFrac(s, frac, dec)
-	return string(s)
+	return a.str(s)
 }
 
-func zeroTime(frac int64, dec int, scratch []byte) string {
+func zeroTime(frac int64, dec int, a *strArena) string {
 	if dec == 0 {
 		return "0000-00-00 00:00:00"
 	}
-	s := append(scratch, "0000-00-00 00:00:00"...)
-	return string(appendFrac(s, frac, dec))
+	s := append(a.tmp(), "0000-00-00 00:00:00"...)
+	return a.str(appendFrac(s, frac, dec))
 }
 
 // timestamp2 mirrors go-mysql's decodeTimestamp2 in UTC followed by
 // convTimestamp: "2006-01-02T15:04:05.000Z", zero timestamps as
 // "0000-00-00 00:00:00[.000]".
-func timestamp2(b []byte, dec int, scratch []byte) string {
+func timestamp2(b []byte, dec int, a *strArena) string {
 	sec := int64(binary.BigEndian.Uint32(b))
 	usec := fracPart(b[4:], dec)
 	if sec == 0 {
-		return zeroTime(usec, dec, scratch)
+		return zeroTime(usec, dec, a)
 	}
 	t := time.Unix(sec, usec*1000).UTC()
 	year, month, day := t.Date()
 	hour, minute, second := t.Clock()
-	s := appendPadded(scratch, int64(year), 4)
+	s := appendPadded(a.tmp(), int64(year), 4)
 	s = append(s, '-')
 	s = appendPadded(s, int64(month), 2)
 	s = append(s, '-')
@@ -742,11 +770,12 @@ func timestamp2(b []byte, dec int, scratch []byte) string {
 		s = s[:len(s)-(9-dec)]
 	}
 	s = append(s, 'Z')
-	return string(s)
+	return a.str(s)
 }
 
 // decimal mirrors go-mysql's decodeDecimal (without shopspring).
-func (c *colPlan) decimal(data []byte, out []byte) (string, error) {
+func (c *colPlan) decimal(data []byte, a *strArena) (string, error) {
+	out := a.tmp()
 	integral := c.prec - c.scale
 	uncompIntegral := integral / digitsPerInteger
 	uncompFractional := c.scale / digitsPerInteger
@@ -812,7 +841,7 @@ func (c *colPlan) decimal(data []byte, out []byte) (string, error) {
 			out = appendPadded(out, int64(word(pos, size)), compFractional)
 		}
 	}
-	return string(out), nil
+	return a.str(out), nil
 }
 
 // appendGroup appends a 9-digit decimal group zero-padded; go-mysql fails

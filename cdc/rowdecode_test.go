@@ -1035,7 +1035,7 @@ func FuzzRowImage(f *testing.F) {
 // TestRowDecoder_Values pins a few renderings against go-mysql's own
 // formatting directly.
 func TestRowDecoder_Values(t *testing.T) {
-	var scratch [96]byte
+	a := &strArena{}
 	ts := binary.BigEndian.AppendUint32(nil, uint32(time.Date(2024, 2, 29, 13, 14, 15, 0, time.UTC).Unix()))
 	ts = binary.BigEndian.AppendUint16(ts, 2500)
 	for _, tc := range []struct {
@@ -1043,9 +1043,9 @@ func TestRowDecoder_Values(t *testing.T) {
 		got  string
 		want string
 	}{
-		{"datetime2 zero frac", datetime2([]byte{0x80, 0, 0, 0, 0, 0x12}, 2, scratch[:0]), "0000-00-00 00:00:00.18"},
-		{"timestamp2 zero", timestamp2([]byte{0, 0, 0, 0, 0, 0}, 3, scratch[:0]), "0000-00-00 00:00:00.000"},
-		{"timestamp2", timestamp2(ts, 3, scratch[:0]), "2024-02-29T13:14:15.250Z"},
+		{"datetime2 zero frac", datetime2([]byte{0x80, 0, 0, 0, 0, 0x12}, 2, a), "0000-00-00 00:00:00.18"},
+		{"timestamp2 zero", timestamp2([]byte{0, 0, 0, 0, 0, 0}, 3, a), "0000-00-00 00:00:00.000"},
+		{"timestamp2", timestamp2(ts, 3, a), "2024-02-29T13:14:15.250Z"},
 		{"date", mustValue(t, colPlan{kind: kDate, size: 3}, []byte{0x5d, 0xd0, 0x0f}), "2024-02-29"},
 	} {
 		if tc.got != tc.want {
@@ -1056,7 +1056,7 @@ func TestRowDecoder_Values(t *testing.T) {
 
 func mustValue(t *testing.T, c colPlan, b []byte) string {
 	t.Helper()
-	v, _, err := c.value(b, 0, nil)
+	v, _, err := c.value(b, 0, &strArena{})
 	if err != nil {
 		t.Fatal(err)
 	}
