@@ -132,7 +132,12 @@ func Open(path string, opts Options) (*Store, error) {
 	q.Add("_pragma", "busy_timeout(10000)")
 	q.Add("_pragma", "foreign_keys(on)")
 	q.Add("_pragma", "synchronous("+sync+")")
-	q.Add("_pragma", "cache_size(-32000)")
+	// 4 MB of page cache on the writer. SQLite's pages cost this allocator
+	// about three times their size: 32 MB of cache held 80 MB and was most
+	// of the resident size with a million pending, and made no measurable
+	// difference to commits (rowhook bench --only rss, catchup, deliver;
+	// docs/benchmarks.md).
+	q.Add("_pragma", "cache_size(-4000)")
 	if opts.ReadOnly {
 		q.Add("mode", "ro")
 	} else {
@@ -163,6 +168,8 @@ func Open(path string, opts Options) (*Store, error) {
 	}
 	rq := url.Values{}
 	rq.Add("_pragma", "busy_timeout(10000)")
+	// Readers lose their cache whenever the writer commits (WAL): 1 MB.
+	rq.Add("_pragma", "cache_size(-1000)")
 	rq.Add("mode", "ro")
 	r, err := sql.Open("sqlite", "file:"+path+"?"+rq.Encode())
 	if err != nil {
