@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -332,7 +333,18 @@ func sameTableMap(a, b *replication.TableMapEvent) bool {
 			return false
 		}
 	}
-	return bytes.Equal(a.SignednessBitmap, b.SignednessBitmap) && len(a.EnumStrValue) == len(b.EnumStrValue) && len(a.SetStrValue) == len(b.SetStrValue)
+	// Collations decide binary vs text, labels render ENUM and SET, the key
+	// is the record key: an ALTER that changes only these keeps the table
+	// id's layout but must not keep its converters.
+	return bytes.Equal(a.SignednessBitmap, b.SignednessBitmap) &&
+		slices.Equal(a.DefaultCharset, b.DefaultCharset) && slices.Equal(a.ColumnCharset, b.ColumnCharset) &&
+		slices.Equal(a.EnumSetDefaultCharset, b.EnumSetDefaultCharset) && slices.Equal(a.EnumSetColumnCharset, b.EnumSetColumnCharset) &&
+		sameLabels(a.EnumStrValue, b.EnumStrValue) && sameLabels(a.SetStrValue, b.SetStrValue) &&
+		slices.Equal(a.PrimaryKey, b.PrimaryKey)
+}
+
+func sameLabels(a, b [][][]byte) bool {
+	return slices.EqualFunc(a, b, func(x, y [][]byte) bool { return slices.EqualFunc(x, y, bytes.Equal) })
 }
 
 // mayHoldJSON reports whether a MariaDB table has a LONGTEXT/LONGBLOB column,
