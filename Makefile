@@ -34,3 +34,5 @@ fuzz:
 	$(GO) test -run '^$$' -fuzz '^FuzzResponseMapping$$' -fuzztime $(FUZZTIME) ./writeback
 	$(GO) test -run '^$$' -fuzz '^FuzzParseWSDL$$' -fuzztime $(FUZZTIME) ./dispatch/soap
 	$(GO) test -run '^$$' -fuzz '^FuzzParseResponse$$' -fuzztime $(FUZZTIME) ./dispatch/soap
+	$(GO) test -run '^$$' -fuzz '^FuzzRowImage$$' -fuzztime $(FUZZTIME) ./cdc
+	$(GO) test -run '^$$' -fuzz '^FuzzAppendHeaders$$' -fuzztime $(FUZZTIME) ./internal/jsonx

@@ -18,6 +18,7 @@ import (
 	"context"
 	"database/sql"
 	"errors"
+	"flag"
 	"fmt"
 	"net"
 	"os"
@@ -364,6 +365,9 @@ func (s *Server) logf(format string, args ...any) {
 // Main starts a server, stores it in *srv, runs the package's tests and stops
 // the server. Use it from TestMain: os.Exit(mariadbtest.Main(m, &srv, opts)).
 func Main(m *testing.M, srv **Server, opts Options) int {
+	if fuzzWorker() {
+		return m.Run()
+	}
 	s, err := Start(opts)
 	if err != nil {
 		fmt.Fprintln(os.Stderr, err)
@@ -375,6 +379,18 @@ func Main(m *testing.M, srv **Server, opts Options) int {
 		fmt.Fprintln(os.Stderr, "mariadbtest: stop:", err)
 	}
 	return code
+}
+
+// fuzzWorker reports whether this test process is one of `go test -fuzz`'s
+// workers. Workers run only the fuzz target, which must not need a server:
+// starting one per worker left servers behind when the fuzzer stopped its
+// workers, and they held the workers' output open so go test never exited.
+func fuzzWorker() bool {
+	if !flag.Parsed() {
+		flag.Parse()
+	}
+	f := flag.Lookup("test.fuzzworker")
+	return f != nil && f.Value.String() == "true"
 }
 
 // Pair is a primary and a replica replicating from it with GTID; the replica
@@ -459,6 +475,9 @@ func (p *Pair) Stop() {
 
 // MainPair is Main for a package whose tests need a primary + replica pair.
 func MainPair(m *testing.M, pair **Pair, opts Options) int {
+	if fuzzWorker() {
+		return m.Run()
+	}
 	p, err := StartPair(opts)
 	if err != nil {
 		fmt.Fprintln(os.Stderr, err)
