@@ -65,6 +65,8 @@ type benchMachine struct {
 	Go      string `json:"go"`
 	MariaDB string `json:"mariadb"`
 	GOGC    string `json:"gogc"`
+	// MemLimit is GOMEMLIMIT, or rowhook's default soft limit.
+	MemLimit string `json:"gomemlimit"`
 }
 
 type benchReport struct {
@@ -1082,6 +1084,9 @@ func machineInfo(ctx context.Context, db *sql.DB) benchMachine {
 	if m.GOGC == "" {
 		m.GOGC = "400 (rowhook's default)"
 	}
+	if m.MemLimit = os.Getenv("GOMEMLIMIT"); m.MemLimit == "" {
+		m.MemLimit = fmt.Sprintf("%dMiB (rowhook's default)", defaultMemoryLimit>>20)
+	}
 	if b, err := os.ReadFile("/proc/cpuinfo"); err == nil {
 		for _, line := range strings.Split(string(b), "\n") {
 			if k, v, ok := strings.Cut(line, ":"); ok && strings.TrimSpace(k) == "model name" {
@@ -1099,7 +1104,7 @@ func machineInfo(ctx context.Context, db *sql.DB) benchMachine {
 
 func printBenchTable(w io.Writer, rep benchReport) {
 	m := rep.Machine
-	fmt.Fprintf(w, "machine: %s, %d cores, %s, MariaDB %s, GOGC %s\n", m.CPU, m.Cores, m.Go, m.MariaDB, m.GOGC)
+	fmt.Fprintf(w, "machine: %s, %d cores, %s, MariaDB %s, GOGC %s, GOMEMLIMIT %s\n", m.CPU, m.Cores, m.Go, m.MariaDB, m.GOGC, m.MemLimit)
 	fmt.Fprintf(w, "binlog: %d rows, 100 per transaction\n\n", rep.Rows)
 	fmt.Fprintf(w, "%-38s %14s %-7s %-10s %s\n", "measure", "value", "unit", "goal", "result")
 	for _, r := range rep.Results {

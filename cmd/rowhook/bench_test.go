@@ -7,7 +7,6 @@ import (
 	"errors"
 	"os"
 	"os/signal"
-	"runtime/debug"
 	"strconv"
 	"strings"
 	"syscall"
@@ -22,9 +21,7 @@ func init() {
 	if os.Getenv(benchChildEnv) != "1" {
 		return
 	}
-	if os.Getenv("GOGC") == "" {
-		debug.SetGCPercent(400) // as main does
-	}
+	runtimeDefaults() // as main does
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	err := run(ctx, os.Args[1:], stdio{in: os.Stdin, out: os.Stdout, err: os.Stderr})
 	stop()

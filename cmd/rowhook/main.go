@@ -25,6 +25,15 @@ import (
 const defaultMemoryLimit = 40 << 20
 
 func main() {
+	runtimeDefaults()
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	err := run(ctx, os.Args[1:], stdio{in: os.Stdin, out: os.Stdout, err: os.Stderr})
+	stop()
+	os.Exit(exitCode(err, os.Stderr))
+}
+
+// runtimeDefaults sets rowhook's GC settings unless the environment sets them.
+func runtimeDefaults() {
 	// rowhook allocates per row and keeps little live data: trade some memory
 	// for much less GC work (see docs/cdc.md) unless the operator set GOGC.
 	if os.Getenv("GOGC") == "" {
@@ -39,10 +48,6 @@ func main() {
 	if os.Getenv("GOMEMLIMIT") == "" {
 		debug.SetMemoryLimit(defaultMemoryLimit)
 	}
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	err := run(ctx, os.Args[1:], stdio{in: os.Stdin, out: os.Stdout, err: os.Stderr})
-	stop()
-	os.Exit(exitCode(err, os.Stderr))
 }
 
 // stdio is a command's standard streams, injected so tests can capture them.
