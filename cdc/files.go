@@ -84,18 +84,13 @@ func ReadFiles(ctx context.Context, files []string, cfg DecoderConfig, rng FileR
 		// Format_description "in use" flag set, which go-mysql does not mask
 		// before checking, so every active file would fail.
 		p.SetVerifyChecksum(false)
-		if len(cfg.Filter.include) > 0 || len(cfg.Filter.exclude) > 0 {
-			p.SetRowsEventDecodeFunc(func(e *replication.RowsEvent, data []byte) error {
-				pos, err := e.DecodeHeader(data)
-				if err != nil {
-					return err
-				}
-				if e.Table != nil && !cfg.Filter.Match(string(e.Table.Schema), string(e.Table.Table)) {
-					return nil
-				}
-				return e.DecodeData(pos, data)
-			})
+		// As the live reader: filtered tables' rows are not decoded, the
+		// rest through the fast row decoder (rowdecode.go).
+		var fast *rowDecoder
+		if fastRowDecoding {
+			fast = newRowDecoder()
 		}
+		p.SetRowsEventDecodeFunc(rowsDecodeFunc(cfg.Filter, fast))
 		var last uint32
 		err := p.ParseFile(name, offset, func(ev *replication.BinlogEvent) error {
 			if err := ctx.Err(); err != nil {
