@@ -275,7 +275,7 @@ func (d *Dispatcher) fillAt(ctx context.Context, q *queue, now time.Time, attemp
 			}
 		}
 		if len(q.ready) > 0 && len(q.ready) <= readAhead && !q.fetching {
-			d.readAhead(ctx, q, now, len(q.inflight)+len(q.ready)+prefetch)
+			d.readAhead(ctx, q, now, len(q.inflight)+len(q.ready)+prefetch, attempts)
 		}
 	}
 	more := len(q.ready) > 0
@@ -310,7 +310,7 @@ func (q *queue) readTo(rows []Delivery, limit int) {
 
 // readAhead reads the next due rows of q in the background and adds those
 // nobody is sending or holding to q.ready. q.mu is held by the caller.
-func (d *Dispatcher) readAhead(ctx context.Context, q *queue, now time.Time, limit int) {
+func (d *Dispatcher) readAhead(ctx context.Context, q *queue, now time.Time, limit int, wg *sync.WaitGroup) {
 	q.pass++
 	q.fetching, q.fetchPass = true, q.pass
 	pass := q.pass
@@ -321,7 +321,10 @@ func (d *Dispatcher) readAhead(ctx context.Context, q *queue, now time.Time, lim
 		// end of the due rows and the next one starts over.
 		pq.AfterNextAt, pq.AfterSeq, pq.Limit = q.afterAt, q.afterSeq, prefetch
 	}
+	// Run waits for it as for attempts: it must not outlive the store.
+	wg.Add(1)
 	go func() {
+		defer wg.Done()
 		rows, err := d.store.Pending(ctx, pq)
 		q.mu.Lock()
 		defer q.wake()
