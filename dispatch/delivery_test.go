@@ -16,6 +16,7 @@ import (
 
 	"github.com/rowhook/rowhook/dispatch"
 	"github.com/rowhook/rowhook/dispatch/dispatchtest"
+	"github.com/rowhook/rowhook/rules"
 )
 
 const whsec = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"
@@ -736,5 +737,47 @@ func TestDispatcher_GracefulDrain(t *testing.T) {
 	d, _ := h.delivery(ev, "erp")
 	if d.Status != dispatch.StatusOK {
 		t.Errorf("in-flight attempt not finished and recorded on shutdown: %s", d.Status)
+	}
+}
+
+// TestDispatcher_BacklogReadAhead drains a backlog many read-aheads long
+// while more is enqueued: every delivery arrives exactly once (a read-ahead
+// must not hand out again what is in flight or waiting for its result) and
+// ends recorded as ok.
+func TestDispatcher_BacklogReadAhead(t *testing.T) {
+	rc := newReceiver(t, nil)
+	h := start(t, dispatch.Config{Webhooks: map[string]dispatch.WebhookConfig{"erp": hook(rc.URL)}}, dispatch.Deps{})
+	const batches, per = 30, 100
+	var evs []rules.Event
+	for b := 0; b < batches; b++ {
+		var batch []rules.Event
+		for i := 0; i < per; i++ {
+			batch = append(batch, event("E", "erp"))
+		}
+		h.enqueue(batch...)
+		evs = append(evs, batch...)
+	}
+	waitFor(t, "every delivery", func() bool { return rc.count() >= batches*per })
+	time.Sleep(100 * time.Millisecond) // room for a duplicate to show
+	seen := map[string]int{}
+	rc.mu.Lock()
+	for _, r := range rc.requests {
+		seen[r.Header.Get(dispatch.HeaderWebhookID)]++
+	}
+	rc.mu.Unlock()
+	for id, n := range seen {
+		if n != 1 {
+			t.Errorf("%s received %d times", id, n)
+		}
+	}
+	if len(seen) != batches*per {
+		t.Fatalf("%d distinct deliveries received, want %d", len(seen), batches*per)
+	}
+	waitFor(t, "nothing pending", func() bool {
+		ds, err := h.store.Pending(context.Background(), dispatch.PendingQuery{Webhook: "erp", Limit: 1})
+		return err == nil && len(ds) == 0
+	})
+	for _, ev := range []rules.Event{evs[0], evs[len(evs)/2], evs[len(evs)-1]} {
+		h.waitStatus(ev, "erp", dispatch.StatusOK)
 	}
 }
