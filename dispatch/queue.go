@@ -258,12 +258,7 @@ func (d *Dispatcher) fillAt(ctx context.Context, q *queue, now time.Time, attemp
 			q.readTo(rows, inflight+capacity+prefetch)
 			// Keep the due rows nobody is sending: later passes start
 			// them without reading the store again.
-			for _, row := range rows {
-				if !q.inflight[row.ID] && !stale(row.ID) && !q.readyIDs[row.ID] {
-					q.ready = append(q.ready, row)
-					q.readyIDs[row.ID] = true
-				}
-			}
+			q.addReady(rows, pass)
 		}
 		for capacity > 0 && len(q.ready) > 0 {
 			row := q.ready[0]
@@ -308,6 +303,18 @@ func (q *queue) readTo(rows []Delivery, limit int) {
 	q.afterAt, q.afterSeq = last.NextAt, last.Seq
 }
 
+// addReady appends to q.ready the rows of a read made at pass that nobody
+// is sending, holding, or finished since the read began. q.mu is held.
+func (q *queue) addReady(rows []Delivery, pass uint64) {
+	for _, row := range rows {
+		if p, ok := q.released[row.ID]; (ok && p >= pass) || q.inflight[row.ID] || q.readyIDs[row.ID] {
+			continue
+		}
+		q.ready = append(q.ready, row)
+		q.readyIDs[row.ID] = true
+	}
+}
+
 // readAhead reads the next due rows of q in the background and adds those
 // nobody is sending or holding to q.ready. q.mu is held by the caller.
 func (d *Dispatcher) readAhead(ctx context.Context, q *queue, now time.Time, limit int, wg *sync.WaitGroup) {
@@ -338,15 +345,7 @@ func (d *Dispatcher) readAhead(ctx context.Context, q *queue, now time.Time, lim
 			return
 		}
 		q.readTo(rows, pq.Limit)
-		for _, row := range rows {
-			if p, ok := q.released[row.ID]; ok && p >= pass {
-				continue
-			}
-			if !q.inflight[row.ID] && !q.readyIDs[row.ID] {
-				q.ready = append(q.ready, row)
-				q.readyIDs[row.ID] = true
-			}
-		}
+		q.addReady(rows, pass)
 	}()
 }
 
