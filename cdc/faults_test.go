@@ -145,11 +145,7 @@ func dumpThreads(t testing.TB, db *sql.DB) []int64 {
 // A checkpoint older than the oldest binlog fails with a clear error naming
 // both positions, never a silent skip.
 func TestReader_PurgedBinlog(t *testing.T) {
-	s, err := mariadbtest.Start(mariadbtest.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { s.Stop() })
+	s := mariadbtest.New(t, mariadbtest.Options{})
 	schema, db := s.NewSchema(t)
 	mustExec(t, db, "CREATE TABLE t (id INT PRIMARY KEY)")
 	st := startStream(t, s, schema, currentGTID(t, s), nil)
@@ -232,11 +228,7 @@ func TestReader_PurgedBinlog(t *testing.T) {
 // rowhook reads a replica's binlog in production: changes made on the
 // primary arrive with the primary's GTIDs.
 func TestReader_ReadsReplica(t *testing.T) {
-	p, err := mariadbtest.StartPair(mariadbtest.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer p.Stop()
+	p := mariadbtest.NewPair(t, mariadbtest.Options{})
 	p.Primary.Exec(t, "CREATE DATABASE crm")
 	p.Primary.Exec(t, "CREATE TABLE crm.deal (id INT PRIMARY KEY, stage VARCHAR(20))")
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
@@ -265,13 +257,9 @@ func TestReader_ReadsReplica(t *testing.T) {
 
 // The start-up check names every wrong setting and the fix.
 func TestReader_InspectBadSettings(t *testing.T) {
-	s, err := mariadbtest.Start(mariadbtest.Options{ExtraArgs: []string{
+	s := mariadbtest.New(t, mariadbtest.Options{ExtraArgs: []string{
 		"--binlog-format=MIXED", "--binlog-row-image=MINIMAL", "--binlog-row-metadata=MINIMAL",
 	}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { s.Stop() })
 	s.Exec(t, "CREATE USER 'weak'@'127.0.0.1' IDENTIFIED BY 'pw'")
 	s.Exec(t, "GRANT SELECT ON *.* TO 'weak'@'127.0.0.1'")
 	cfg := cdc.DefaultConfig()
@@ -311,11 +299,7 @@ func TestReader_InspectBadSettings(t *testing.T) {
 // Without FULL row metadata, names can come from the current schema (with
 // allow_missing_metadata), and a column-count mismatch is refused.
 func TestReader_MissingMetadataFallback(t *testing.T) {
-	s, err := mariadbtest.Start(mariadbtest.Options{ExtraArgs: []string{"--binlog-row-metadata=MINIMAL"}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { s.Stop() })
+	s := mariadbtest.New(t, mariadbtest.Options{ExtraArgs: []string{"--binlog-row-metadata=MINIMAL"}})
 	schema, db := s.NewSchema(t)
 	mustExec(t, db, "CREATE TABLE t (id INT PRIMARY KEY, name VARCHAR(10), kind ENUM('lead','deal'), blob_col BLOB)")
 	from := currentGTID(t, s)
@@ -348,7 +332,7 @@ func TestReader_MissingMetadataFallback(t *testing.T) {
 	defer r2.Close()
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 	defer cancel()
-	err = r2.Run(ctx, from2, cdc.HandlerFunc(func(_ context.Context, tx *cdc.Transaction) error {
+	err := r2.Run(ctx, from2, cdc.HandlerFunc(func(_ context.Context, tx *cdc.Transaction) error {
 		if len(tx.Changes) > 0 {
 			return fmt.Errorf("delivered a row with guessed names: %v", tx.Changes[0].After)
 		}

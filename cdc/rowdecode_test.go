@@ -30,11 +30,7 @@ func TestRowDecoder_MatchesGoMySQL(t *testing.T) {
 	if testing.Short() {
 		t.Skip("starts a MariaDB")
 	}
-	srv, err := mariadbtest.Start(mariadbtest.Options{})
-	if err != nil {
-		t.Skipf("no MariaDB: %v", err)
-	}
-	t.Cleanup(func() { _ = srv.Stop() })
+	srv := mariadbtest.New(t, mariadbtest.Options{})
 	schema, db := srv.NewSchema(t)
 	rng := rand.New(rand.NewPCG(1, uint64(time.Now().UnixNano())))
 	seed := rng.Uint64()

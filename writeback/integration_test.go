@@ -37,6 +37,7 @@ type crm struct {
 
 func newCRM(t testing.TB) *crm {
 	t.Helper()
+	mariadbtest.Need(t)
 	ctx := context.Background()
 	schema, db := pair.Primary.NewSchema(t)
 	if err := vtiger.Load(ctx, pair.Primary.DB(), schema); err != nil {

@@ -60,15 +60,11 @@ func TestNew_mode(t *testing.T) {
 // mode annotate fail with the exact setting to change, and mode auto fall
 // back to the marker table.
 func TestNew_replicaWithoutAnnotations(t *testing.T) {
-	srv, err := mariadbtest.Start(mariadbtest.Options{ServerID: 3, Replica: true, ExtraArgs: []string{"--replicate-annotate-row-events=OFF"}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer srv.Stop()
+	srv := mariadbtest.New(t, mariadbtest.Options{ServerID: 3, Replica: true, ExtraArgs: []string{"--replicate-annotate-row-events=OFF"}})
 	c := newCRM(t)
 	m := map[string]*writeback.Mapping{"r": c.mapping()}
 
-	_, err = writeback.New(context.Background(), c.cfg(writeback.ModeAnnotate), m, writeback.Deps{ReplicaDSN: srv.URL()})
+	_, err := writeback.New(context.Background(), c.cfg(writeback.ModeAnnotate), m, writeback.Deps{ReplicaDSN: srv.URL()})
 	if !errors.Is(err, writeback.ErrAnnotationsOff) {
 		t.Fatalf("New = %v, want ErrAnnotationsOff", err)
 	}

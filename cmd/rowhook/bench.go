@@ -32,7 +32,7 @@ import (
 	"github.com/rowhook/rowhook/cdc"
 	"github.com/rowhook/rowhook/dispatch"
 	"github.com/rowhook/rowhook/dispatch/sqlitestore"
-	"github.com/rowhook/rowhook/internal/mariadbtest"
+	"github.com/rowhook/rowhook/internal/mariadb"
 	"github.com/rowhook/rowhook/rules"
 )
 
@@ -139,10 +139,10 @@ func runBench(ctx context.Context, args []string, io stdio) error {
 			return fmt.Errorf("bench: profile directory: %w", err)
 		}
 	}
-	if _, err := mariadbtest.Binary(); err != nil {
+	if _, err := mariadb.Binary(); err != nil {
 		return fmt.Errorf("bench: the bench starts a private MariaDB and needs its server binaries: install them with 'sudo apt-get install -y mariadb-server' (Debian/Ubuntu) or your system's mariadb-server package, then run it again")
 	}
-	srv, err := mariadbtest.Start(mariadbtest.Options{})
+	srv, err := mariadb.Start(mariadb.Options{})
 	if err != nil {
 		return fmt.Errorf("bench: %w", err)
 	}
@@ -172,7 +172,7 @@ func runBench(ctx context.Context, args []string, io stdio) error {
 // bencher runs the measures against one private server.
 type bencher struct {
 	o   benchOpts
-	srv *mariadbtest.Server
+	srv *mariadb.Server
 
 	binlogOnce bool
 	from, end  string // GTID sets before and after the shared binlog

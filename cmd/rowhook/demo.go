@@ -17,7 +17,7 @@ import (
 	"strings"
 	"time"
 
-	"github.com/rowhook/rowhook/internal/mariadbtest"
+	"github.com/rowhook/rowhook/internal/mariadb"
 	"github.com/rowhook/rowhook/internal/vtiger"
 )
 
@@ -93,11 +93,11 @@ func runDemo(ctx context.Context, args []string, io stdio) error {
 	if err := ensureMariaDB(ctx, out); err != nil {
 		return fmt.Errorf("demo: %w", err)
 	}
-	bin, _ := mariadbtest.Binary()
+	bin, _ := mariadb.Binary()
 	fmt.Fprintf(out, "    using %s\n", bin)
 
 	step("Starting a private MariaDB primary (the CRM's database) and a replica (what rowhook reads)")
-	pair, err := mariadbtest.StartPair(mariadbtest.Options{})
+	pair, err := mariadb.StartPair(mariadb.Options{})
 	if err != nil {
 		return fmt.Errorf("demo: %w", err)
 	}

@@ -14,13 +14,13 @@ import (
 
 	standardwebhooks "github.com/standard-webhooks/standard-webhooks/libraries/go"
 
-	"github.com/rowhook/rowhook/internal/mariadbtest"
+	"github.com/rowhook/rowhook/internal/mariadb"
 )
 
 // ensureMariaDB makes sure the MariaDB server binaries are installed: as root
 // with apt-get it installs mariadb-server, otherwise it says what to run.
 func ensureMariaDB(ctx context.Context, w io.Writer) error {
-	if _, err := mariadbtest.Binary(); err == nil {
+	if _, err := mariadb.Binary(); err == nil {
 		return nil
 	}
 	_, aptErr := exec.LookPath("apt-get")
@@ -36,7 +36,7 @@ func ensureMariaDB(ctx context.Context, w io.Writer) error {
 			return fmt.Errorf("apt-get %v: %w", args, err)
 		}
 	}
-	if _, err := mariadbtest.Binary(); err != nil {
+	if _, err := mariadb.Binary(); err != nil {
 		return fmt.Errorf("mariadb-server installed but mariadbd still not found: %w", err)
 	}
 	return nil

@@ -1,8 +1,7 @@
-// Package mariadbtest starts private MariaDB servers for tests: a fresh data
-// directory in a temp dir, mariadbd on a free loopback port with the binlog
-// settings rowhook needs (ROW format, FULL row image, FULL row metadata, GTID),
-// and a fresh schema per test. It can also start a primary + replica pair,
-// because rowhook reads a replica's binlog in production.
+// Package mariadbtest wires the private MariaDB servers of internal/mariadb
+// into test packages: a fresh data directory in a temp dir, mariadbd on a
+// free loopback port with the binlog settings rowhook needs, and a fresh
+// schema per test.
 //
 // A test package starts one server in TestMain:
 //
@@ -11,355 +10,97 @@
 //	func TestMain(m *testing.M) { os.Exit(mariadbtest.Main(m, &srv, mariadbtest.Options{})) }
 //
 // and each test asks for its own schema with srv.NewSchema(t).
+//
+// Where mariadbd is not installed, Main prints one line and runs the tests
+// without a server: those that need one skip (NewSchema, Exec and Need skip
+// on a missing server) and the pure unit tests still run. With
+// ROWHOOK_REQUIRE_MARIADB set (.ci/run sets it) a missing server fails
+// instead, so CI runs every database test.
 package mariadbtest
 
 import (
-	"bytes"
-	"context"
-	"database/sql"
-	"errors"
 	"flag"
 	"fmt"
-	"net"
 	"os"
-	"os/exec"
-	"path/filepath"
-	"regexp"
-	"strings"
-	"sync"
-	"sync/atomic"
-	"syscall"
 	"testing"
-	"time"
 
-	"github.com/go-sql-driver/mysql"
+	"github.com/rowhook/rowhook/internal/mariadb"
 )
 
-// Options tunes a private server. The zero value is a standalone primary.
-type Options struct {
-	// ServerID is the server's --server-id; 0 picks 1.
-	ServerID uint32
-	// Replica adds --log-slave-updates and --read-only=OFF replica settings.
-	Replica bool
-	// ExtraArgs are appended to the mariadbd command line (for example
-	// "--binlog-row-metadata=MINIMAL" to test rowhook's start-up checks).
-	ExtraArgs []string
-	// Logf receives progress lines; nil is silent.
-	Logf func(format string, args ...any)
-}
+// Server, Options and Pair are internal/mariadb's.
+type (
+	Server  = mariadb.Server
+	Options = mariadb.Options
+	Pair    = mariadb.Pair
+)
 
-// Server is a running private mariadbd.
-type Server struct {
-	// Host and Port are where the server listens (loopback, TCP).
-	Host string
-	Port int
-	// Dir holds the data directory, socket, binlogs and error log.
-	Dir string
-	// ServerID is the server's --server-id.
-	ServerID uint32
+// RequireEnv is the variable that makes a missing mariadbd a failure.
+const RequireEnv = mariadb.RequireEnv
 
-	opts    Options
-	cmd     *exec.Cmd
-	exited  chan struct{}
-	admin   *sql.DB
-	schemas atomic.Int64
-	mu      sync.Mutex
-	stopped bool
-}
+// Binary is mariadb.Binary.
+func Binary() (string, error) { return mariadb.Binary() }
 
-// Binary is the mariadbd executable tests use; ROWHOOK_MARIADBD overrides it.
-func Binary() (string, error) {
-	if p := os.Getenv("ROWHOOK_MARIADBD"); p != "" {
-		return p, nil
-	}
-	for _, name := range []string{"mariadbd", "mysqld"} {
-		if p, err := exec.LookPath(name); err == nil {
-			return p, nil
-		}
-		for _, dir := range []string{"/usr/sbin", "/usr/local/sbin", "/usr/libexec"} {
-			p := filepath.Join(dir, name)
-			if _, err := os.Stat(p); err == nil {
-				return p, nil
-			}
-		}
-	}
-	return "", errors.New("mariadbtest: mariadbd not found: install it with 'apt-get install -y mariadb-server' (or set ROWHOOK_MARIADBD)")
-}
+// missing is why this test binary has no server ("" when it has one or
+// never needed one).
+var missing error
 
-func installDB() (string, error) {
-	for _, name := range []string{"mariadb-install-db", "mysql_install_db"} {
-		if p, err := exec.LookPath(name); err == nil {
-			return p, nil
-		}
-	}
-	return "", errors.New("mariadbtest: mariadb-install-db not found: install it with 'apt-get install -y mariadb-server'")
-}
+// Start and StartPair are mariadb's: they return an error where mariadbd is
+// missing. Tests prefer New and NewPair, which skip there instead.
+var (
+	Start     = mariadb.Start
+	StartPair = mariadb.StartPair
+)
 
-// Start creates a data directory under os.TempDir and starts mariadbd on a
-// free loopback port. Call Stop when done.
-func Start(opts Options) (*Server, error) {
-	bin, err := Binary()
-	if err != nil {
-		return nil, err
-	}
-	install, err := installDB()
-	if err != nil {
-		return nil, err
-	}
-	if opts.ServerID == 0 {
-		opts.ServerID = 1
-	}
-	dir, err := os.MkdirTemp("", "rowhook-mariadb-")
-	if err != nil {
-		return nil, fmt.Errorf("mariadbtest: temp dir: %w", err)
-	}
-	data := filepath.Join(dir, "data")
-	// Each server gets its own tmpdir: bootstraps running at the same time
-	// (test packages run in parallel) otherwise collide on /tmp/#sql-temptable-*
-	// files and fail.
-	tmp := filepath.Join(dir, "tmp")
-	if err := os.MkdirAll(tmp, 0o700); err != nil {
-		os.RemoveAll(dir)
-		return nil, fmt.Errorf("mariadbtest: %w", err)
-	}
-	args := []string{"--no-defaults", "--datadir=" + data, "--tmpdir=" + tmp, "--auth-root-authentication-method=normal", "--skip-test-db"}
-	if os.Geteuid() == 0 {
-		args = append(args, "--user=root")
-	}
-	out, err := exec.Command(install, args...).CombinedOutput()
-	if err != nil {
-		os.RemoveAll(dir)
-		return nil, fmt.Errorf("mariadbtest: %s: %w\n%s", install, err, tail(out, 2000))
-	}
-	// The init file makes root reachable over TCP from 127.0.0.1, which is
-	// how rowhook and the binlog syncer connect.
-	initFile := filepath.Join(dir, "init.sql")
-	// SQL_LOG_BIN=0 keeps these out of the binlog: otherwise each server
-	// would own GTIDs in domain 0 and a replica would refuse its primary's.
-	initSQL := "SET SQL_LOG_BIN=0;\n" +
-		"CREATE USER IF NOT EXISTS 'root'@'127.0.0.1';\n" +
-		"GRANT ALL PRIVILEGES ON *.* TO 'root'@'127.0.0.1' WITH GRANT OPTION;\n"
-	if err := os.WriteFile(initFile, []byte(initSQL), 0o600); err != nil {
-		os.RemoveAll(dir)
-		return nil, fmt.Errorf("mariadbtest: %w", err)
-	}
-	s := &Server{Host: "127.0.0.1", Dir: dir, ServerID: opts.ServerID, opts: opts}
-	var lastErr error
-	for attempt := 0; attempt < 3; attempt++ {
-		port, err := freePort()
-		if err != nil {
-			os.RemoveAll(dir)
-			return nil, err
-		}
-		s.Port = port
-		if lastErr = s.launch(bin, data, initFile); lastErr == nil {
-			return s, nil
-		}
-		s.logf("mariadbtest: start on port %d: %v (retrying)", port, lastErr)
-	}
-	os.RemoveAll(dir)
-	return nil, lastErr
-}
-
-func (s *Server) launch(bin, data, initFile string) error {
-	args := []string{
-		"--no-defaults",
-		"--datadir=" + data,
-		"--socket=" + filepath.Join(s.Dir, "mysqld.sock"),
-		"--pid-file=" + filepath.Join(s.Dir, "mysqld.pid"),
-		"--log-error=" + filepath.Join(s.Dir, "error.log"),
-		"--init-file=" + initFile,
-		"--bind-address=127.0.0.1",
-		fmt.Sprintf("--port=%d", s.Port),
-		fmt.Sprintf("--server-id=%d", s.ServerID),
-		"--log-bin=" + filepath.Join(s.Dir, "binlog", "mysql-bin"),
-		"--binlog-format=ROW",
-		"--binlog-row-image=FULL",
-		"--binlog-row-metadata=FULL",
-		"--binlog-annotate-row-events=ON",
-		"--gtid-strict-mode=ON",
-		"--skip-name-resolve",
-		"--character-set-server=utf8mb4",
-		"--collation-server=utf8mb4_general_ci",
-		// Speed: tests need durability against a killed client, not a
-		// killed kernel.
-		"--innodb-buffer-pool-size=64M",
-		"--innodb-log-file-size=32M",
-		"--innodb-flush-log-at-trx-commit=2",
-		"--innodb-doublewrite=0",
-		"--sync-binlog=0",
-		"--performance-schema=OFF",
-		"--tmpdir=" + filepath.Join(s.Dir, "tmp"),
-		"--max-connections=200",
-	}
-	if s.opts.Replica {
-		args = append(args, "--log-slave-updates=ON", "--relay-log="+filepath.Join(s.Dir, "binlog", "relay-bin"))
-	}
-	if os.Geteuid() == 0 {
-		args = append(args, "--user=root")
-	}
-	args = append(args, s.opts.ExtraArgs...)
-	if err := os.MkdirAll(filepath.Join(s.Dir, "binlog"), 0o755); err != nil {
-		return err
-	}
-	cmd := exec.Command(bin, args...)
-	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
-	var stderr bytes.Buffer
-	cmd.Stderr = &stderr
-	if err := cmd.Start(); err != nil {
-		return fmt.Errorf("mariadbtest: start %s: %w", bin, err)
-	}
-	s.cmd = cmd
-	s.exited = make(chan struct{})
-	go func() { _ = cmd.Wait(); close(s.exited) }()
-
-	deadline := time.Now().Add(60 * time.Second)
-	for {
-		select {
-		case <-s.exited:
-			return fmt.Errorf("mariadbtest: mariadbd exited during start-up: %s\n%s", stderr.String(), s.ErrorLog(3000))
-		default:
-		}
-		db, err := sql.Open("mysql", s.DSN(""))
-		if err == nil {
-			ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
-			err = db.PingContext(ctx)
-			cancel()
-			if err == nil {
-				db.SetMaxOpenConns(4)
-				s.admin = db
-				s.logf("mariadbtest: mariadbd (server-id %d) ready on %s:%d, dir %s", s.ServerID, s.Host, s.Port, s.Dir)
-				return nil
-			}
-			db.Close()
-		}
-		if time.Now().After(deadline) {
-			_ = cmd.Process.Kill()
-			<-s.exited
-			return fmt.Errorf("mariadbtest: mariadbd not ready after 60s: %v\n%s", err, s.ErrorLog(3000))
-		}
-		time.Sleep(100 * time.Millisecond)
-	}
-}
-
-// DSN is a go-sql-driver/mysql DSN for root on the given database ("" for none).
-func (s *Server) DSN(database string) string {
-	cfg := mysql.NewConfig()
-	cfg.User = "root"
-	cfg.Net = "tcp"
-	cfg.Addr = fmt.Sprintf("%s:%d", s.Host, s.Port)
-	cfg.DBName = database
-	cfg.MultiStatements = true
-	cfg.InterpolateParams = false
-	cfg.Params = map[string]string{"time_zone": "'+00:00'"}
-	return cfg.FormatDSN()
-}
-
-// URL is the server in rowhook's source form: mysql://root@127.0.0.1:PORT/.
-func (s *Server) URL() string {
-	return fmt.Sprintf("mysql://root@%s:%d/", s.Host, s.Port)
-}
-
-// DB is an administrative connection pool (root, no default database).
-func (s *Server) DB() *sql.DB { return s.admin }
-
-// Exec runs statements as root and fails the test on error.
-func (s *Server) Exec(tb testing.TB, query string, args ...any) {
+// New starts a private server for one test and stops it when the test ends:
+// where mariadbd is missing the test skips (or fails under RequireEnv)
+// instead of failing with a start-up error.
+func New(tb testing.TB, opts Options) *Server {
 	tb.Helper()
-	if _, err := s.admin.Exec(query, args...); err != nil {
-		tb.Fatalf("exec %q: %v", query, err)
+	if _, err := mariadb.Binary(); err != nil {
+		mariadb.Absent(tb, err)
 	}
+	s, err := mariadb.Start(opts)
+	if err != nil {
+		tb.Fatalf("start MariaDB: %v", err)
+	}
+	tb.Cleanup(func() { s.Stop() })
+	return s
 }
 
-// ErrorLog returns up to max bytes from the end of the server's error log.
-func (s *Server) ErrorLog(max int) string {
-	b, _ := os.ReadFile(filepath.Join(s.Dir, "error.log"))
-	return string(tail(b, max))
-}
-
-var schemaSafe = regexp.MustCompile(`[^a-z0-9_]+`)
-
-// NewSchema creates a fresh database named after the test and returns its name
-// and a connection pool using it as the default database. Both are dropped
-// when the test ends.
-func (s *Server) NewSchema(tb testing.TB) (string, *sql.DB) {
+// NewPair is New for a primary + replica pair.
+func NewPair(tb testing.TB, opts Options) *Pair {
 	tb.Helper()
-	name := strings.ToLower(tb.Name())
-	name = schemaSafe.ReplaceAllString(name, "_")
-	if len(name) > 40 {
-		name = name[:40]
+	if _, err := mariadb.Binary(); err != nil {
+		mariadb.Absent(tb, err)
 	}
-	name = fmt.Sprintf("t%d_%s", s.schemas.Add(1), strings.Trim(name, "_"))
-	if _, err := s.admin.Exec("CREATE DATABASE `" + name + "` CHARACTER SET utf8mb4"); err != nil {
-		tb.Fatalf("create schema %s: %v", name, err)
-	}
-	db, err := sql.Open("mysql", s.DSN(name))
+	p, err := mariadb.StartPair(opts)
 	if err != nil {
-		tb.Fatalf("open %s: %v", name, err)
+		tb.Fatalf("start MariaDB pair: %v", err)
 	}
-	tb.Cleanup(func() {
-		db.Close()
-		if _, err := s.admin.Exec("DROP DATABASE IF EXISTS `" + name + "`"); err != nil {
-			tb.Logf("drop schema %s: %v", name, err)
-		}
-	})
-	return name, db
+	tb.Cleanup(p.Stop)
+	return p
 }
 
-// Kill sends SIGKILL to mariadbd and waits for it to exit; Restart brings it
-// back on the same port and data directory.
-func (s *Server) Kill() {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if s.cmd != nil && s.cmd.Process != nil {
-		_ = s.cmd.Process.Kill()
-		<-s.exited
-	}
-	if s.admin != nil {
-		s.admin.Close()
-		s.admin = nil
+// Need skips the test (or fails it under RequireEnv) when this package's
+// TestMain has no server: call it first in a test that reaches the server
+// through DB, DSN or URL rather than NewSchema or Exec.
+func Need(tb testing.TB) {
+	tb.Helper()
+	if missing != nil {
+		mariadb.Absent(tb, missing)
 	}
 }
 
-// Restart starts mariadbd again after Kill, on the same port and data.
-func (s *Server) Restart() error {
-	bin, err := Binary()
-	if err != nil {
-		return err
+// absent decides what Main does when mariadbd is missing: fail at once
+// under RequireEnv, else say so in one line and run the tests without it.
+func absent(err error) (fail bool) {
+	if os.Getenv(RequireEnv) != "" {
+		fmt.Fprintf(os.Stderr, "mariadbtest: %v (%s is set: database tests must run)\n", err, RequireEnv)
+		return true
 	}
-	return s.launch(bin, filepath.Join(s.Dir, "data"), filepath.Join(s.Dir, "init.sql"))
-}
-
-// Stop shuts mariadbd down and removes its directory.
-func (s *Server) Stop() error {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if s.stopped {
-		return nil
-	}
-	s.stopped = true
-	if s.admin != nil {
-		s.admin.Close()
-	}
-	if s.cmd != nil && s.cmd.Process != nil {
-		_ = s.cmd.Process.Signal(syscall.SIGTERM)
-		select {
-		case <-s.exited:
-		case <-time.After(30 * time.Second):
-			_ = s.cmd.Process.Kill()
-			<-s.exited
-		}
-	}
-	if os.Getenv("ROWHOOK_KEEP_MARIADB") != "" {
-		return nil
-	}
-	return os.RemoveAll(s.Dir)
-}
-
-func (s *Server) logf(format string, args ...any) {
-	if s.opts.Logf != nil {
-		s.opts.Logf(format, args...)
-	}
+	missing = err
+	fmt.Fprintf(os.Stderr, "mariadbtest: %v: database tests skip, unit tests run\n", err)
+	return false
 }
 
 // Main starts a server, stores it in *srv, runs the package's tests and stops
@@ -368,7 +109,13 @@ func Main(m *testing.M, srv **Server, opts Options) int {
 	if fuzzWorker() {
 		return m.Run()
 	}
-	s, err := Start(opts)
+	if _, err := mariadb.Binary(); err != nil {
+		if absent(err) {
+			return 1
+		}
+		return m.Run()
+	}
+	s, err := mariadb.Start(opts)
 	if err != nil {
 		fmt.Fprintln(os.Stderr, err)
 		return 1
@@ -378,6 +125,29 @@ func Main(m *testing.M, srv **Server, opts Options) int {
 	if err := s.Stop(); err != nil {
 		fmt.Fprintln(os.Stderr, "mariadbtest: stop:", err)
 	}
+	return code
+}
+
+// MainPair is Main for a package whose tests need a primary + replica pair.
+func MainPair(m *testing.M, pair **Pair, opts Options) int {
+	if fuzzWorker() {
+		return m.Run()
+	}
+	if _, err := mariadb.Binary(); err != nil {
+		if absent(err) {
+			return 1
+		}
+		*pair = &Pair{} // pair.Primary.NewSchema(t) and the like skip
+		return m.Run()
+	}
+	p, err := mariadb.StartPair(opts)
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		return 1
+	}
+	*pair = p
+	code := m.Run()
+	p.Stop()
 	return code
 }
 
@@ -391,116 +161,4 @@ func fuzzWorker() bool {
 	}
 	f := flag.Lookup("test.fuzzworker")
 	return f != nil && f.Value.String() == "true"
-}
-
-// Pair is a primary and a replica replicating from it with GTID; the replica
-// writes what it applies to its own binlog (--log-slave-updates).
-type Pair struct {
-	Primary *Server
-	Replica *Server
-}
-
-// StartPair starts a primary (server-id 1) and a replica (server-id 2) and
-// connects the replica to the primary.
-func StartPair(opts Options) (*Pair, error) {
-	po := opts
-	po.ServerID = 1
-	po.Replica = false
-	primary, err := Start(po)
-	if err != nil {
-		return nil, err
-	}
-	ro := opts
-	ro.ServerID = 2
-	ro.Replica = true
-	replica, err := Start(ro)
-	if err != nil {
-		primary.Stop()
-		return nil, err
-	}
-	p := &Pair{Primary: primary, Replica: replica}
-	change := fmt.Sprintf("CHANGE MASTER TO MASTER_HOST='%s', MASTER_PORT=%d, MASTER_USER='root', MASTER_PASSWORD='', MASTER_USE_GTID=slave_pos, MASTER_CONNECT_RETRY=1", primary.Host, primary.Port)
-	if _, err := replica.admin.Exec(change); err != nil {
-		p.Stop()
-		return nil, fmt.Errorf("mariadbtest: %s: %w", change, err)
-	}
-	if _, err := replica.admin.Exec("START SLAVE"); err != nil {
-		p.Stop()
-		return nil, fmt.Errorf("mariadbtest: start slave: %w", err)
-	}
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-	defer cancel()
-	if err := p.WaitSync(ctx); err != nil {
-		p.Stop()
-		return nil, err
-	}
-	return p, nil
-}
-
-// WaitSync waits until the replica has applied everything the primary has
-// written so far (MASTER_GTID_WAIT on the primary's gtid_binlog_pos).
-func (p *Pair) WaitSync(ctx context.Context) error {
-	var pos string
-	if err := p.Primary.admin.QueryRowContext(ctx, "SELECT @@gtid_binlog_pos").Scan(&pos); err != nil {
-		return fmt.Errorf("mariadbtest: primary gtid_binlog_pos: %w", err)
-	}
-	timeout := 30.0
-	if dl, ok := ctx.Deadline(); ok {
-		timeout = time.Until(dl).Seconds()
-	}
-	var res int
-	if err := p.Replica.admin.QueryRowContext(ctx, "SELECT MASTER_GTID_WAIT(?, ?)", pos, timeout).Scan(&res); err != nil {
-		return fmt.Errorf("mariadbtest: master_gtid_wait(%s): %w", pos, err)
-	}
-	if res != 0 {
-		var at string
-		_ = p.Replica.admin.QueryRowContext(ctx, "SELECT @@gtid_slave_pos").Scan(&at)
-		return fmt.Errorf("mariadbtest: replica did not reach %s (at %s)", pos, at)
-	}
-	return nil
-}
-
-// Stop stops both servers.
-func (p *Pair) Stop() {
-	if p.Replica != nil {
-		if p.Replica.admin != nil {
-			p.Replica.admin.Exec("STOP SLAVE")
-		}
-		p.Replica.Stop()
-	}
-	if p.Primary != nil {
-		p.Primary.Stop()
-	}
-}
-
-// MainPair is Main for a package whose tests need a primary + replica pair.
-func MainPair(m *testing.M, pair **Pair, opts Options) int {
-	if fuzzWorker() {
-		return m.Run()
-	}
-	p, err := StartPair(opts)
-	if err != nil {
-		fmt.Fprintln(os.Stderr, err)
-		return 1
-	}
-	*pair = p
-	code := m.Run()
-	p.Stop()
-	return code
-}
-
-func freePort() (int, error) {
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		return 0, fmt.Errorf("mariadbtest: free port: %w", err)
-	}
-	defer l.Close()
-	return l.Addr().(*net.TCPAddr).Port, nil
-}
-
-func tail(b []byte, max int) []byte {
-	if len(b) > max {
-		return b[len(b)-max:]
-	}
-	return b
 }
