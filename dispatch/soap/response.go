@@ -12,7 +12,8 @@ import (
 // Fault is a SOAP Fault returned by the service (1.1 faultcode/faultstring
 // or 1.2 Code/Reason). It is an error: a failed attempt.
 type Fault struct {
-	// Version is the envelope's SOAP version.
+	// Version is the envelope's SOAP version (the fault inside may be
+	// written in the other version's dialect).
 	Version string
 	// Code is the fault code's local name: Client, Server, VersionMismatch,
 	// MustUnderstand (1.1, with dotted refinements such as
@@ -167,7 +168,7 @@ func parseResponse(body []byte, l *layout, status int) (map[string]any, error) {
 	}
 	kids := bodyEl.ChildElements()
 	for _, k := range kids {
-		if k.Tag == "Fault" && space(k) == space(root) {
+		if isFault(k) {
 			f := parseFault(k, version)
 			f.Status = status
 			return nil, f
@@ -375,7 +376,24 @@ func childLocal(e *etree.Element, name string) *etree.Element {
 	return nil
 }
 
-// parseFault reads a 1.1 or 1.2 Fault element.
+// isFault reports whether e is a SOAP Fault: in either version's envelope
+// namespace (servers put a 1.2 Fault into a 1.1 envelope and the reverse)
+// or unqualified.
+func isFault(e *etree.Element) bool {
+	if e.Tag != "Fault" {
+		return false
+	}
+	switch space(e) {
+	case NSSOAP11, NSSOAP12, "":
+		return true
+	}
+	return false
+}
+
+// parseFault reads a Fault element of a version-envelope. The dialect is
+// taken from the children, not the envelope: node-soap answers every
+// handler exception with a 1.2-style Code/Reason fault inside a 1.1
+// envelope, and other stacks send faultcode/faultstring inside 1.2 ones.
 func parseFault(e *etree.Element, version string) *Fault {
 	f := &Fault{Version: version}
 	codeName := func(el *etree.Element, v string) string {
@@ -388,16 +406,23 @@ func parseFault(e *etree.Element, version string) *Fault {
 		}
 		return v
 	}
-	if c := childLocal(e, "faultcode"); c != nil || version == V11 {
-		f.Version = V11
-		if c != nil {
+	has11 := childLocal(e, "faultcode") != nil || childLocal(e, "faultstring") != nil
+	has12 := childLocal(e, "Code") != nil || childLocal(e, "Reason") != nil
+	dialect := version
+	switch {
+	case has11 && !has12:
+		dialect = V11
+	case has12 && !has11:
+		dialect = V12
+	}
+	if dialect == V11 {
+		if c := childLocal(e, "faultcode"); c != nil {
 			f.Code = codeName(c, strings.TrimSpace(c.Text()))
 		}
 		f.String, _ = localText(e, "faultstring")
 		f.Actor, _ = localText(e, "faultactor")
 		f.Detail = innerXML(childLocal(e, "detail"))
 	} else {
-		f.Version = V12
 		if code := childLocal(e, "Code"); code != nil {
 			if v := childLocal(code, "Value"); v != nil {
 				f.Code = codeName(v, strings.TrimSpace(v.Text()))
@@ -411,29 +436,36 @@ func parseFault(e *etree.Element, version string) *Fault {
 			}
 		}
 		if r := childLocal(e, "Reason"); r != nil {
-			for i, t := range r.ChildElements() {
-				if t.Tag != "Text" {
-					continue
-				}
-				lang, _ := attrNS(t, "http://www.w3.org/XML/1998/namespace", "lang")
-				if i == 0 || strings.HasPrefix(strings.ToLower(lang), "en") {
-					f.String = strings.TrimSpace(t.Text())
-					if strings.HasPrefix(strings.ToLower(lang), "en") {
-						break
-					}
-				}
-			}
+			f.String = reasonText(r)
 		}
 		f.Actor, _ = localText(e, "Node")
 		f.Detail = innerXML(childLocal(e, "Detail"))
 	}
 	if f.Code == "" {
 		f.Code = "Server"
-		if f.Version == V12 {
+		if dialect == V12 {
 			f.Code = "Receiver"
 		}
 	}
 	return f
+}
+
+// reasonText picks the English Text of a 1.2 Reason, else the first.
+func reasonText(r *etree.Element) string {
+	text, found := "", false
+	for _, t := range r.ChildElements() {
+		if t.Tag != "Text" {
+			continue
+		}
+		lang, _ := attrNS(t, "http://www.w3.org/XML/1998/namespace", "lang")
+		if strings.HasPrefix(strings.ToLower(lang), "en") {
+			return strings.TrimSpace(t.Text())
+		}
+		if !found {
+			text, found = strings.TrimSpace(t.Text()), true
+		}
+	}
+	return text
 }
 
 // innerXML serializes e's content, cut at maxDetail bytes.
