@@ -116,9 +116,19 @@ func runCheck(ctx context.Context, args []string, io stdio) error {
 			}
 		}
 	}
+	warnAdminToken(io, cfg, doc)
 	fmt.Fprintf(io.out, "%s: ok: %s, %s; %s\n", doc.File, plural(len(cfg.Rules.Rules), "rule"),
 		plural(len(cfg.Rules.Bodies), "YAML body function"), strings.Join(notes, "; "))
 	return nil
+}
+
+// warnAdminToken prints adminTokenWarning on stderr, located in the file;
+// the config stays valid (a listener only probes and metrics are read from
+// is fine).
+func warnAdminToken(io stdio, cfg *config, doc *yamlconf.Doc) {
+	if err := adminTokenWarning(cfg); err != nil {
+		fmt.Fprintf(io.err, "warning: %v\n", doc.Locate(err))
+	}
 }
 
 func hasSOAP(c dispatch.Config) bool {
