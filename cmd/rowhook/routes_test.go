@@ -1,6 +1,7 @@
 package main
 
 import (
+	"encoding/json"
 	"fmt"
 	"io"
 	"net"
@@ -67,7 +68,7 @@ state:
 admin:
   token: '%s'
   allow_redeliver: true
-  subscriptions: { enabled: true }
+  subscriptions: { enabled: true, allowed_hosts: [127.0.0.1] }
 rules:
   - name: deals
     table: %s.deals
@@ -149,6 +150,27 @@ func TestRoutes_AdminToken(t *testing.T) {
 	// With the token (as Zapier's perform list sends it), the records.
 	if code, body := request(t, "GET", base+"/events/Deal/sample", token); code != 200 || !strings.Contains(body, secretRow) {
 		t.Errorf("perform list with the token: %d %s", code, body)
+	}
+	// REST hooks as Zapier subscribes: only to events the rules produce,
+	// read back by id with the token only.
+	zap := `{"subscription_url": "http://127.0.0.1:1/hooks/standard/1/x", "target_url": "http://127.0.0.1:1/hooks/standard/1/x", "event": "%s"}`
+	if code, body := requestBody(t, "POST", base+"/subscriptions", token, fmt.Sprintf(zap, "new_contact")); code != 422 || !strings.Contains(body, `"Deal"`) {
+		t.Errorf("subscribe to an event no rule produces: %d %s, want 422 naming Deal", code, body)
+	}
+	code, body := requestBody(t, "POST", base+"/subscriptions", token, fmt.Sprintf(zap, "Deal"))
+	if code != 201 {
+		t.Fatalf("Zapier's subscribe: %d %s", code, body)
+	}
+	var sub struct{ ID string }
+	if err := json.Unmarshal([]byte(body), &sub); err != nil || sub.ID == "" {
+		t.Fatalf("subscribe answer %s: %v", body, err)
+	}
+	id := sub.ID
+	if code, body := request(t, "GET", base+"/subscriptions/"+id, token); code != 200 || !strings.Contains(body, `"event": "Deal"`) {
+		t.Errorf("GET /subscriptions/%s: %d %s", id, code, body)
+	}
+	if code, _ := request(t, "GET", base+"/subscriptions/"+id, ""); code != 401 {
+		t.Errorf("GET /subscriptions/%s without the token: %d, want 401", id, code)
 	}
 	if strings.Contains(logs.String(), "admin.token is not set") {
 		t.Errorf("warned about admin.token while it is set:\n%s", logs)
@@ -233,7 +255,12 @@ func localAddr(t *testing.T, addr string) string {
 
 func request(t *testing.T, method, url, token string) (int, string) {
 	t.Helper()
-	req, err := http.NewRequest(method, url, nil)
+	return requestBody(t, method, url, token, "")
+}
+
+func requestBody(t *testing.T, method, url, token, body string) (int, string) {
+	t.Helper()
+	req, err := http.NewRequest(method, url, strings.NewReader(body))
 	if err != nil {
 		t.Fatal(err)
 	}
