@@ -122,15 +122,6 @@ func runCheck(ctx context.Context, args []string, io stdio) error {
 	return nil
 }
 
-// warnAdminToken prints adminTokenWarning on stderr, located in the file;
-// the config stays valid (a listener only probes and metrics are read from
-// is fine).
-func warnAdminToken(io stdio, cfg *config, doc *yamlconf.Doc) {
-	if err := adminTokenWarning(cfg); err != nil {
-		fmt.Fprintf(io.err, "warning: %v\n", doc.Locate(err))
-	}
-}
-
 func hasSOAP(c dispatch.Config) bool {
 	for _, w := range c.Webhooks {
 		if w.ContentType == dispatch.ContentSOAP {

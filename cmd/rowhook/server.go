@@ -145,6 +145,15 @@ func adminTokenWarning(cfg *config) error {
 		"(for example admin.token: ${ROWHOOK_ADMIN_TOKEN}) and send it as Authorization: Bearer <token>", cfg.HTTP.Listen)
 }
 
+// warnAdminToken prints adminTokenWarning on stderr for rowhook check,
+// located in the file. The config stays valid: a listener that serves other
+// hosts only the probes and metrics needs no token.
+func warnAdminToken(io stdio, cfg *config, doc *yamlconf.Doc) {
+	if err := adminTokenWarning(cfg); err != nil {
+		fmt.Fprintf(io.err, "warning: %v\n", doc.Locate(err))
+	}
+}
+
 // newHTTPServer listens on addr at once (so a port clash fails start-up,
 // and tests can use ":0" and read Addr). Until mount, /readyz runs checks
 // and every route but the probes and /metrics answers 503.
