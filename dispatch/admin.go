@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -22,9 +23,16 @@ import (
 //	POST   /deliveries/redeliver?status=dead&since=24h&webhook=  bulk
 //	GET    /subscriptions
 //	POST   /subscriptions {"target_url": "...", "event": "..."} → 201
+//	GET    /subscriptions/{id}
 //	DELETE /subscriptions/{id}
 //	GET    /webhooks                                             state of each webhook
 //	POST   /webhooks/{name}/enable                               after a 410
+//
+// POST /subscriptions takes Zapier's REST-hook body as it is sent: the
+// legacy duplicate "subscription_url" is ignored and "hookUrl" (the name
+// Zapier's CLI examples use) is an alias of "target_url"; any other unknown
+// field is refused. An event no rule produces is refused with 422 and the
+// known events (Deps.Events).
 //
 // Every request needs "Authorization: Bearer <admin.token>" unless
 // Deps.AdminOpen (a loopback-only listener). Mount it under a prefix with
@@ -37,6 +45,7 @@ func (d *Dispatcher) AdminHandler() http.Handler {
 	mux.HandleFunc("POST /deliveries/redeliver", d.handleRedeliverBulk)
 	mux.HandleFunc("GET /subscriptions", d.handleSubscriptions)
 	mux.HandleFunc("POST /subscriptions", d.handleSubscribe)
+	mux.HandleFunc("GET /subscriptions/{id}", d.handleSubscription)
 	mux.HandleFunc("DELETE /subscriptions/{id}", d.handleUnsubscribe)
 	mux.HandleFunc("GET /webhooks", d.handleWebhooks)
 	mux.HandleFunc("POST /webhooks/{name}/enable", d.handleEnable)
@@ -253,6 +262,52 @@ func (d *Dispatcher) handleSubscriptions(w http.ResponseWriter, r *http.Request)
 	writeJSON(w, http.StatusOK, map[string]any{"subscriptions": subs})
 }
 
+func (d *Dispatcher) handleSubscription(w http.ResponseWriter, r *http.Request) {
+	if d.subEndpoint == nil {
+		writeError(w, http.StatusNotFound, errSubscriptionsDisabled)
+		return
+	}
+	id := r.PathValue("id")
+	subs, err := d.store.Subscriptions(r.Context())
+	if err != nil {
+		writeError(w, http.StatusInternalServerError, err)
+		return
+	}
+	for _, s := range subs {
+		if s.ID == id {
+			writeJSON(w, http.StatusOK, s)
+			return
+		}
+	}
+	writeError(w, http.StatusNotFound, fmt.Errorf("subscription %q: %w", id, ErrNotFound))
+}
+
+// UnknownEventError refuses a subscription to an event no rule produces.
+type UnknownEventError struct {
+	// Event is the name asked for.
+	Event string
+	// Known are the event names the rules produce, sorted.
+	Known []string
+}
+
+func (e *UnknownEventError) Error() string {
+	if len(e.Known) == 0 {
+		return fmt.Sprintf("event %q: no rule produces it (no rule is configured; or subscribe to *)", e.Event)
+	}
+	return fmt.Sprintf("event %q: no rule produces it; known events: %s (or * for every event)", e.Event, strings.Join(e.Known, ", "))
+}
+
+// sortedEvents is names sorted without duplicates; nil stays nil (any
+// event accepted).
+func sortedEvents(names []string) []string {
+	if names == nil {
+		return nil
+	}
+	out := append([]string{}, names...)
+	sort.Strings(out)
+	return slices.Compact(out)
+}
+
 // Subscribe adds a subscription after the SSRF check.
 func (d *Dispatcher) Subscribe(ctx context.Context, targetURL, event string) (Subscription, error) {
 	if d.subEndpoint == nil {
@@ -260,6 +315,11 @@ func (d *Dispatcher) Subscribe(ctx context.Context, targetURL, event string) (Su
 	}
 	if strings.TrimSpace(event) == "" {
 		return Subscription{}, errors.New("event: missing (an event name, or * for every event)")
+	}
+	if d.events != nil && event != "*" {
+		if _, ok := slices.BinarySearch(d.events, event); !ok {
+			return Subscription{}, &UnknownEventError{Event: event, Known: d.events}
+		}
 	}
 	if err := d.guard.CheckURL(ctx, targetURL, d.resolver); err != nil {
 		return Subscription{}, err
@@ -282,7 +342,10 @@ func (d *Dispatcher) handleSubscribe(w http.ResponseWriter, r *http.Request) {
 	}
 	var body struct {
 		TargetURL string `json:"target_url"`
+		HookURL   string `json:"hookUrl"` // alias of target_url
 		Event     string `json:"event"`
+		// Zapier sends its legacy duplicate of target_url too: ignored.
+		SubscriptionURL json.RawMessage `json:"subscription_url"`
 	}
 	dec := json.NewDecoder(io.LimitReader(r.Body, 64<<10))
 	dec.DisallowUnknownFields()
@@ -290,7 +353,20 @@ func (d *Dispatcher) handleSubscribe(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusBadRequest, fmt.Errorf("body: want {\"target_url\": ..., \"event\": ...}: %w", err))
 		return
 	}
-	s, err := d.Subscribe(r.Context(), body.TargetURL, body.Event)
+	target := body.TargetURL
+	switch {
+	case target == "":
+		target = body.HookURL
+	case body.HookURL != "" && body.HookURL != target:
+		writeError(w, http.StatusBadRequest, errors.New("body: target_url and hookUrl differ; give one"))
+		return
+	}
+	s, err := d.Subscribe(r.Context(), target, body.Event)
+	var ue *UnknownEventError
+	if errors.As(err, &ue) {
+		writeJSON(w, http.StatusUnprocessableEntity, map[string]any{"error": err.Error(), "events": ue.Known})
+		return
+	}
 	if err != nil {
 		writeError(w, http.StatusBadRequest, err)
 		return

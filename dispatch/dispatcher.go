@@ -42,6 +42,10 @@ type Deps struct {
 	// AdminOpen lets the admin API answer without the bearer token: set it
 	// only when the listener is bound to loopback.
 	AdminOpen bool
+	// Events are the event names the rules produce. When not nil,
+	// subscriptions to any other name (but "*") are refused with an
+	// *UnknownEventError listing them; nil accepts any name.
+	Events []string
 	// Resolver resolves subscription hosts for the SSRF check (default
 	// net.DefaultResolver).
 	Resolver *net.Resolver
@@ -69,6 +73,7 @@ type Dispatcher struct {
 	guard       *Guard
 	resolver    *net.Resolver
 	adminOpen   bool
+	events      []string // sorted; nil: any event may be subscribed to
 	drain       time.Duration
 	poll        time.Duration
 
@@ -103,7 +108,7 @@ func New(cfg Config, store Store, deps Deps) (*Dispatcher, error) {
 	d := &Dispatcher{
 		cfg: cfg, store: store, log: deps.Logger, clock: deps.Clock, jitter: deps.Jitter, wb: deps.Writeback,
 		endpoints: map[string]*endpoint{}, resolver: deps.Resolver, adminOpen: deps.AdminOpen,
-		drain: deps.DrainTimeout, poll: deps.PollInterval,
+		drain: deps.DrainTimeout, poll: deps.PollInterval, events: sortedEvents(deps.Events),
 		subs: map[string]Subscription{}, queues: map[queueKey]*queue{}, newQueue: make(chan struct{}, 1),
 		results: make(chan *recordReq, 4096), wbWake: make(chan struct{}, 1),
 		commitFailed: make(chan struct{}),

@@ -23,6 +23,9 @@ const (
 // event's body function builds from the N most recent records of the table
 // of the first rule that uses it (the "perform list" of Zapier-like tools).
 // The bodies come from the source as it is now; conditions are not applied.
+// They are CRM records: the handler does no authentication of its own, so
+// mount it behind the admin token (cmd/rowhook mounts it as a protected
+// route).
 func (e *Engine) SampleHandler() http.Handler {
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /events/{name}/sample", func(w http.ResponseWriter, r *http.Request) {

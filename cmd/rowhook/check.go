@@ -116,6 +116,7 @@ func runCheck(ctx context.Context, args []string, io stdio) error {
 			}
 		}
 	}
+	warnAdminToken(io, cfg, doc)
 	fmt.Fprintf(io.out, "%s: ok: %s, %s; %s\n", doc.File, plural(len(cfg.Rules.Rules), "rule"),
 		plural(len(cfg.Rules.Bodies), "YAML body function"), strings.Join(notes, "; "))
 	return nil

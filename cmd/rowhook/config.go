@@ -30,8 +30,8 @@ type config struct {
 // httpConfig is the `http:` section: rowhook's listener.
 type httpConfig struct {
 	// Listen is the address of /healthz, /readyz, /metrics, the admin API
-	// and the perform list. On a non-loopback address the admin API needs
-	// admin.token.
+	// and the perform list. On a non-loopback address every route but the
+	// probes, /metrics and the admin page's static files needs admin.token.
 	Listen string `yaml:"listen"`
 	// ReadyMaxLag makes /readyz fail while the binlog lag is above it; 0
 	// disables the lag check.

@@ -320,7 +320,7 @@ func startPipelineOn(ctx context.Context, cfg *config, cfgDir string, logger *sl
 	open := isLoopback(cfg.HTTP.Listen)
 	p.soap = soap.NewRegistry(soap.Deps{Logger: logger, BaseDir: cfgDir})
 	deps := dispatch.Deps{
-		Logger: logger, Registerer: reg, AdminOpen: open,
+		Logger: logger, Registerer: reg, AdminOpen: open, Events: ruleEvents(cfg),
 		Encoders: map[string]dispatch.EncoderFactory{dispatch.ContentSOAP: p.soap.Factory(ctx)},
 	}
 	if p.wb != nil {
@@ -335,21 +335,28 @@ func startPipelineOn(ctx context.Context, cfg *config, cfgDir string, logger *sl
 		return nil, fmt.Errorf("read checkpoint from %s: %w", p.store.Where, err)
 	}
 
-	mux := http.NewServeMux()
-	mux.Handle("GET /events/{name}/sample", p.engine.SampleHandler())
-	mux.Handle("/", p.disp.AdminHandler())
-	// The SOAP look-ups a UI builds a mapping with. Only admins reach it
-	// (token, or a loopback-only listener), and they may point it at the
-	// internal hosts their webhooks call, so no SSRF guard here; local
-	// files are refused by the handler.
-	mux.Handle("GET /soap/lookup", p.disp.Protect(soap.LookupHandler(&soap.Loader{Client: &http.Client{Timeout: 30 * time.Second}})))
-	mux.Handle("/ui/", adminui.Handler(adminui.Options{
+	// Every route is public or protected (the admin token off loopback);
+	// TestRoutes_AdminToken lists each. The perform list returns records'
+	// bodies: Zapier-style tools send the token as Authorization: Bearer.
+	mux := newRoutes(p.disp.Protect)
+	mux.protected("GET /events/{name}/sample", p.engine.SampleHandler())
+	mux.protected("/", p.disp.AdminHandler())
+	// The SOAP look-ups a UI builds a mapping with. Only admins reach it,
+	// and they may point it at the internal hosts their webhooks call, so
+	// no SSRF guard here; local files are refused by the handler.
+	mux.protected("GET /soap/lookup", soap.LookupHandler(&soap.Loader{Client: &http.Client{Timeout: 30 * time.Second}}))
+	ui := adminui.Handler(adminui.Options{
 		Status:         p.status(cfg, insp.Flavor),
 		AllowRedeliver: cfg.Dispatch.Admin.AllowRedeliver,
 		Token:          cfg.Dispatch.Admin.Token,
 		Open:           open,
 		Logger:         logger,
-	}))
+	})
+	mux.public("/ui/", ui)        // the page's HTML, JS and CSS: no data; it asks for the token
+	mux.protected("/ui/api/", ui) // the page's data
+	if err := adminTokenWarning(cfg); err != nil {
+		logger.Warn(err.Error())
+	}
 	checks := []readyCheck{
 		{"binlog", func(context.Context) error {
 			if !p.reader.Connected() {

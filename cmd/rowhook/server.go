@@ -9,12 +9,15 @@ import (
 	"net"
 	"net/http"
 	"runtime/debug"
+	"slices"
 	"sync/atomic"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
+
+	"github.com/rowhook/rowhook/internal/yamlconf"
 )
 
 // readyCheck is one condition of /readyz.
@@ -49,8 +52,106 @@ type httpServer struct {
 	ln     net.Listener
 	logger *slog.Logger
 
-	app    atomic.Pointer[http.Handler]
+	base   *routes // the probes and /metrics, always served
+	app    atomic.Pointer[routes]
 	checks atomic.Pointer[[]readyCheck]
+}
+
+// route is one pattern mounted on rowhook's listener.
+type route struct {
+	pattern string
+	// public routes answer without the admin token.
+	public bool
+}
+
+// routes is a mux on which every route is mounted through public or
+// protected: there is no other way to add one, so none can be added
+// without deciding whether it needs the admin token, and the list it keeps
+// is what TestRoutes_AdminToken checks its table against. Public routes
+// are the probes, /metrics and static files that carry no data; every
+// route that returns CRM data, delivery logs or configuration is protected.
+type routes struct {
+	mux     *http.ServeMux
+	protect func(http.Handler) http.Handler
+	list    []route
+}
+
+// newRoutes returns an empty mux whose protected routes go through
+// protect: the admin API's authentication (dispatch.Dispatcher.Protect:
+// "Authorization: Bearer <admin.token>" unless the listener is
+// loopback-only, 403 when it is not and admin.token is empty).
+func newRoutes(protect func(http.Handler) http.Handler) *routes {
+	return &routes{mux: http.NewServeMux(), protect: protect}
+}
+
+// public serves h to anyone: only for routes with no CRM data.
+func (rt *routes) public(pattern string, h http.Handler) {
+	rt.mux.Handle(pattern, h)
+	rt.list = append(rt.list, route{pattern: pattern, public: true})
+}
+
+// protected serves h behind the admin token.
+func (rt *routes) protected(pattern string, h http.Handler) {
+	if rt.protect == nil {
+		panic("routes: protected route " + pattern + " on a mux without authentication")
+	}
+	rt.mux.Handle(pattern, rt.protect(h))
+	rt.list = append(rt.list, route{pattern: pattern})
+}
+
+func (rt *routes) ServeHTTP(w http.ResponseWriter, r *http.Request) { rt.mux.ServeHTTP(w, r) }
+
+// routes lists every route the listener serves now: its own, then the
+// mounted pipeline's.
+func (s *httpServer) routes() []route {
+	out := slices.Clone(s.base.list)
+	if app := s.app.Load(); app != nil {
+		out = append(out, app.list...)
+	}
+	return out
+}
+
+// pattern is the route that serves r: the listener's own, else the
+// mounted pipeline's ("" when none matches).
+func (s *httpServer) pattern(r *http.Request) string {
+	if _, p := s.base.mux.Handler(r); p != "/" {
+		return p
+	}
+	if app := s.app.Load(); app != nil {
+		_, p := app.mux.Handler(r)
+		return p
+	}
+	return ""
+}
+
+// ruleEvents are the event names the rules produce, the only ones a
+// subscription may name (besides *).
+func ruleEvents(cfg *config) []string {
+	out := []string{}
+	for _, r := range cfg.Rules.Rules {
+		out = append(out, r.Event)
+	}
+	return out
+}
+
+// adminTokenWarning is nil, or the warning for a listener that other hosts
+// reach while admin.token is empty: every protected route then answers 403.
+func adminTokenWarning(cfg *config) error {
+	if isLoopback(cfg.HTTP.Listen) || cfg.Dispatch.Admin.Token != "" {
+		return nil
+	}
+	return yamlconf.Errf("http.listen", "%s is not loopback-only and admin.token is not set: the admin API, the perform list "+
+		"(/events/{name}/sample), /soap/lookup and the admin page's data answer 403 to every request; set admin.token "+
+		"(for example admin.token: ${ROWHOOK_ADMIN_TOKEN}) and send it as Authorization: Bearer <token>", cfg.HTTP.Listen)
+}
+
+// warnAdminToken prints adminTokenWarning on stderr for rowhook check,
+// located in the file. The config stays valid: a listener that serves other
+// hosts only the probes and metrics needs no token.
+func warnAdminToken(io stdio, cfg *config, doc *yamlconf.Doc) {
+	if err := adminTokenWarning(cfg); err != nil {
+		fmt.Fprintf(io.err, "warning: %v\n", doc.Locate(err))
+	}
 }
 
 // newHTTPServer listens on addr at once (so a port clash fails start-up,
@@ -61,14 +162,14 @@ func newHTTPServer(addr string, reg *prometheus.Registry, checks []readyCheck, l
 	if err != nil {
 		return nil, fmt.Errorf("listen %s: %w", addr, err)
 	}
-	s := &httpServer{ln: ln, logger: logger}
+	s := &httpServer{ln: ln, logger: logger, base: newRoutes(nil)}
 	s.checks.Store(&checks)
-	mux := http.NewServeMux()
-	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {
+	mux := s.base
+	mux.public("GET /healthz", http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
 		fmt.Fprintln(w, "ok")
-	})
-	mux.HandleFunc("GET /readyz", func(w http.ResponseWriter, r *http.Request) {
+	}))
+	mux.public("GET /readyz", http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		ctx, cancel := context.WithTimeout(r.Context(), 5*time.Second)
 		defer cancel()
 		type result struct {
@@ -90,11 +191,13 @@ func newHTTPServer(addr string, reg *prometheus.Registry, checks []readyCheck, l
 			w.WriteHeader(http.StatusServiceUnavailable)
 		}
 		json.NewEncoder(w).Encode(map[string]any{"ready": ready, "checks": results})
-	})
-	mux.Handle("GET /metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{Registry: reg}))
-	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
-		if h := s.app.Load(); h != nil {
-			(*h).ServeHTTP(w, r)
+	}))
+	mux.public("GET /metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{Registry: reg}))
+	// Not a route of its own: the way to the mounted pipeline's routes,
+	// each public or protected there.
+	mux.mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
+		if app := s.app.Load(); app != nil {
+			app.ServeHTTP(w, r)
 			return
 		}
 		http.Error(w, "standby: this rowhook does not hold the HA lock; the active one serves the admin API (see /readyz)", http.StatusServiceUnavailable)
@@ -105,13 +208,9 @@ func newHTTPServer(addr string, reg *prometheus.Registry, checks []readyCheck, l
 
 // mount serves app for every route but the probes and /metrics, and makes
 // /readyz run checks; mount(nil, checks) takes the routes down again.
-func (s *httpServer) mount(app http.Handler, checks []readyCheck) {
+func (s *httpServer) mount(app *routes, checks []readyCheck) {
 	s.checks.Store(&checks)
-	if app == nil {
-		s.app.Store(nil)
-		return
-	}
-	s.app.Store(&app)
+	s.app.Store(app)
 }
 
 // Addr is the address the server listens on.
