@@ -132,6 +132,15 @@ writeback:
 		}
 	})
 	waitReady(t, listen)
+	// With ha: on, /readyz answers 200 as soon as the lock is held, before
+	// the pipeline behind it is built: wait for the pipeline's own word.
+	deadline := time.Now().Add(30 * time.Second)
+	for !strings.Contains(logs.String(), `msg="rowhook started"`) {
+		if time.Now().After(deadline) {
+			t.Fatal("rowhook did not log that it started within 30s")
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
 
 	// At start, before any row: the known series exist at 0.
 	fams := scrape(t, listen)
@@ -186,7 +195,7 @@ writeback:
 		`rowhook_writebacks_total{outcome="ok",table="` + schema + `.deals"}`: 1,
 		`rowhook_ha_leader`: 1,
 	}
-	deadline := time.Now().Add(30 * time.Second)
+	deadline = time.Now().Add(30 * time.Second)
 	for {
 		fams = scrape(t, listen)
 		var wrong []string
