@@ -212,3 +212,55 @@ func TestNew_RuleSeriesStartAtZero(t *testing.T) {
 		t.Errorf("rowhook_rule_events_dropped_total{rule=preset} = %v, want 0", got)
 	}
 }
+
+// Two rules sharing one body (built once per change) each warn and count;
+// a lookup parameter bound from a missing column is drift of the "lookup"
+// field; a change without a column list is not checked.
+func TestEngine_DriftSharedBodyAndLookup(t *testing.T) {
+	reg := prometheus.NewRegistry()
+	logs := &lockedBuffer{}
+	cfg := Config{
+		Rules: []RuleConfig{
+			{Name: "a", Table: "crm.deals", Event: "Deal"},
+			{Name: "b", Table: "crm.deals", Event: "Deal"},
+			{Name: "c", Table: "crm.deals", Event: "WithAccount"},
+		},
+		Bodies: map[string]BodyConfig{
+			"Deal":        {Fields: Fields{{Name: "id", Expr: "row.id"}, {Name: "customer", Expr: "row.name"}}},
+			"WithAccount": {Lookup: "SELECT name FROM crm.accounts WHERE id = :accountid", Fields: Fields{{Name: "id", Expr: "row.id"}, {Name: "account", Expr: "lookup?.name"}}},
+		},
+	}
+	e := mustEngine(t, cfg, Deps{Registerer: reg, Logger: slog.New(slog.NewTextHandler(logs, nil))})
+	cols := []string{"id", "full_name", "account"}
+	var b txBuilder
+	for i := int64(1); i <= 3; i++ {
+		ch := ins("deals", "id", cdc.Row{"id": i, "full_name": "x", "account": int64(7)})
+		ch.Columns = cols
+		if evs := process(t, e, b.tx(at, ch)); len(evs) != 3 {
+			t.Fatalf("events %v", ids(evs))
+		}
+	}
+	// Built by hand, without columns: not checked.
+	process(t, e, b.tx(at, ins("deals", "id", cdc.Row{"id": int64(9)})))
+
+	warnings := logs.lines("column the table does not have")
+	var got []string
+	for _, w := range warnings {
+		_, r, _ := strings.Cut(w, " rule=")
+		r, _, _ = strings.Cut(r, " ")
+		_, f, _ := strings.Cut(w, " field=")
+		f, _, _ = strings.Cut(f, " ")
+		_, c, _ := strings.Cut(w, " column=")
+		c, _, _ = strings.Cut(c, " ")
+		got = append(got, r+"/"+f+"/"+c)
+	}
+	slices.Sort(got)
+	if want := []string{"a/customer/name", "b/customer/name", "c/lookup/accountid"}; !slices.Equal(got, want) {
+		t.Errorf("warnings %q, want %q", got, want)
+	}
+	for _, r := range []string{"a", "b", "c"} {
+		if n := gatheredLabel(t, reg, "rowhook_rule_body_field_errors_total", r); n != 3 {
+			t.Errorf("rowhook_rule_body_field_errors_total{rule=%s} = %v, want 3", r, n)
+		}
+	}
+}
