@@ -447,11 +447,11 @@ func (e *Engine) bodyError(r *rule, ch *cdc.Change, err error, drifted bool) err
 		e.logger.Warn("body field failed; sent as null", "rule", r.cfg.Name, "change", ch.ID, "error", err)
 		return nil
 	}
-	if drifted {
-		r.bodyErrors.Inc()
-	}
 	if err != nil {
 		return fmt.Errorf("rules: rule %s, change %s: %w", r.cfg.Name, ch.ID, err)
+	}
+	if drifted {
+		r.bodyErrors.Inc()
 	}
 	return nil
 }
