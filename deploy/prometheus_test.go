@@ -101,7 +101,7 @@ func TestAlerts_Complete(t *testing.T) {
 					t.Errorf("annotation %s is missing", k)
 				}
 			}
-			checkKnownMetrics(t, r.Alert, r.Expr)
+			checkSelectsMetric(t, r.Alert, r.Expr)
 			url := r.Annotations["runbook_url"]
 			anchor, ok := strings.CutPrefix(url, "https://github.com/rowhook/rowhook/blob/main/docs/deploy.md#")
 			if !ok {

@@ -168,6 +168,7 @@ func New(cfg Config, store Store, deps Deps) (*Dispatcher, error) {
 		ep.tmpl = nil
 		d.subEndpoint = ep
 	}
+	d.m.initSeries(cfg, d.wb != nil)
 	return d, nil
 }
 

@@ -2,6 +2,7 @@ package dispatch
 
 import (
 	"context"
+	"sort"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -90,6 +91,9 @@ type queueCollector struct {
 	depth  *prometheus.Desc
 	oldest *prometheus.Desc
 	now    func() time.Time
+	// webhooks are the webhook labels known at start: their series are
+	// reported at 0 when the store has no delivery for them.
+	webhooks []string
 }
 
 func (c *queueCollector) Describe(ch chan<- *prometheus.Desc) {
@@ -109,10 +113,55 @@ func (c *queueCollector) Collect(ch chan<- prometheus.Metric) {
 	if c.now != nil {
 		now = c.now()
 	}
+	seen := map[QueueStat]bool{}
 	for _, s := range stats {
 		ch <- prometheus.MustNewConstMetric(c.depth, prometheus.GaugeValue, float64(s.Count), s.Webhook, string(s.Status))
+		seen[QueueStat{Webhook: s.Webhook, Status: s.Status}] = true
 		if s.Status == StatusPending && !s.OldestPending.IsZero() {
 			ch <- prometheus.MustNewConstMetric(c.oldest, prometheus.GaugeValue, now.Sub(s.OldestPending).Seconds(), s.Webhook)
+			seen[QueueStat{Webhook: s.Webhook}] = true
+		}
+	}
+	for _, w := range c.webhooks {
+		for _, st := range []Status{StatusPending, StatusFailed, StatusDead} {
+			if !seen[QueueStat{Webhook: w, Status: st}] {
+				ch <- prometheus.MustNewConstMetric(c.depth, prometheus.GaugeValue, 0, w, string(st))
+			}
+		}
+		if !seen[QueueStat{Webhook: w}] {
+			ch <- prometheus.MustNewConstMetric(c.oldest, prometheus.GaugeValue, 0, w)
+		}
+	}
+}
+
+// initSeries creates at 0 the series whose label values are known at
+// start: each configured webhook (and the subscriptions' label when
+// subscriptions are on) with every delivery outcome, and the writeback
+// outcomes when writeback is wired. A series that first appears at 1 hides
+// that event from increase() and rate(), so RowhookDeadLetters would miss
+// the first dead letter.
+func (m *metrics) initSeries(cfg Config, writeback bool) {
+	names := make([]string, 0, len(cfg.Webhooks)+1)
+	for n := range cfg.Webhooks {
+		names = append(names, n)
+	}
+	if cfg.Admin.Subscriptions.Enabled {
+		names = append(names, SubscriptionWebhook)
+	}
+	sort.Strings(names)
+	for _, n := range names {
+		for _, o := range []string{outcomeOK, outcomeRetry, outcomeFailed, outcomeDead, outcomeGone} {
+			m.deliveries.WithLabelValues(n, o)
+		}
+		m.attemptDur.WithLabelValues(n)
+		m.retries.WithLabelValues(n)
+		m.deadLetters.WithLabelValues(n)
+		m.paused.WithLabelValues(n)
+	}
+	m.queueCollect.webhooks = names
+	if writeback {
+		for _, o := range []string{outcomeOK, outcomeRetry, outcomeFailed} {
+			m.writebacks.WithLabelValues(o)
 		}
 	}
 }

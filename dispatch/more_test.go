@@ -96,6 +96,9 @@ func TestDispatcher_Metrics(t *testing.T) {
 	expected := `
 # HELP rowhook_deliveries_total Delivery attempts by webhook and outcome (ok, retry, failed, dead, gone).
 # TYPE rowhook_deliveries_total counter
+rowhook_deliveries_total{outcome="dead",webhook="erp"} 0
+rowhook_deliveries_total{outcome="failed",webhook="erp"} 0
+rowhook_deliveries_total{outcome="gone",webhook="erp"} 0
 rowhook_deliveries_total{outcome="ok",webhook="erp"} 1
 rowhook_deliveries_total{outcome="retry",webhook="erp"} 1
 # HELP rowhook_delivery_retries_total Failed attempts scheduled for another try.
@@ -118,8 +121,9 @@ rowhook_deliveries_enqueued_total 1
 		Method: "POST", URL: rc.URL, CreatedAt: now.Add(-90 * time.Second), NextAt: now, EventTime: now}}); err != nil {
 		t.Fatal(err)
 	}
+	// pending 1, failed and dead at 0 (a known webhook), the oldest age.
 	n, err := testutil.GatherAndCount(h.reg, "rowhook_queue_depth", "rowhook_oldest_pending_age_seconds")
-	if err != nil || n != 2 {
+	if err != nil || n != 4 {
 		t.Fatalf("queue gauges: %d samples (%v)", n, err)
 	}
 	mfs, _ := h.reg.Gather()
@@ -130,9 +134,14 @@ rowhook_deliveries_enqueued_total 1
 			}
 		}
 		if mf.GetName() == "rowhook_queue_depth" {
-			m := mf.GetMetric()[0]
-			if m.GetGauge().GetValue() != 1 || m.GetLabel()[0].GetValue() != "pending" {
-				t.Errorf("queue depth %v", m)
+			for _, m := range mf.GetMetric() {
+				want := 0.0
+				if m.GetLabel()[0].GetValue() == "pending" {
+					want = 1
+				}
+				if m.GetGauge().GetValue() != want {
+					t.Errorf("queue depth %v, want %v", m, want)
+				}
 			}
 		}
 	}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
 
 	"github.com/expr-lang/expr/vm"
@@ -36,6 +37,7 @@ func compileYAMLBody(name string, c BodyConfig, cols *columnSet) (*bodyFunc, err
 		errs = append(errs, yamlconf.Errf(p+".fields", "at least one field is required"))
 	}
 	seen := map[string]bool{}
+	var reads []fieldRead
 	for _, f := range c.Fields {
 		fp := p + ".fields." + f.Name
 		if seen[f.Name] {
@@ -52,6 +54,9 @@ func compileYAMLBody(name string, c BodyConfig, cols *columnSet) (*bodyFunc, err
 			continue
 		}
 		yb.fields = append(yb.fields, yamlField{name: f.Name, prog: prog})
+		for _, col := range columnsRead(f.Expr) {
+			reads = append(reads, fieldRead{field: f.Name, column: col})
+		}
 	}
 	if c.Lookup != "" {
 		q, params, err := parseLookup(c.Lookup)
@@ -64,6 +69,11 @@ func compileYAMLBody(name string, c BodyConfig, cols *columnSet) (*bodyFunc, err
 			}
 		}
 		yb.query, yb.params = q, params
+		for _, prm := range params {
+			if fr := (fieldRead{field: "lookup", column: prm}); !slices.Contains(reads, fr) {
+				reads = append(reads, fr)
+			}
+		}
 	} else {
 		for _, f := range c.Fields {
 			if strings.Contains(f.Expr, "lookup.") || strings.Contains(f.Expr, "lookup[") || strings.Contains(f.Expr, "lookup?.") {
@@ -74,7 +84,7 @@ func compileYAMLBody(name string, c BodyConfig, cols *columnSet) (*bodyFunc, err
 	if err := errors.Join(errs...); err != nil {
 		return nil, err
 	}
-	return &bodyFunc{name: name, doc: "defined in YAML", pure: yb.query == "", build: yb.build}, nil
+	return &bodyFunc{name: name, doc: "defined in YAML", pure: yb.query == "", build: yb.build, reads: reads}, nil
 }
 
 // LookupQuery returns a YAML lookup query as it is sent to the source

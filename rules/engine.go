@@ -79,6 +79,8 @@ type Engine struct {
 	boxes   boxCache
 	// lookupStub replaces YAML bodies' lookup results (rule tests).
 	lookupStub map[string]map[string]any
+	// drifted holds the schema drift warnings already logged.
+	drifted map[driftKey]bool
 }
 
 // changeMemo holds what several rules firing on one change share.
@@ -95,8 +97,12 @@ type rule struct {
 	ops  uint8
 	prog *vm.Program
 	body *bodyFunc
-	// events counts the rule's events (resolved once, not per event).
-	events prometheus.Counter
+	// events and bodyErrors count the rule's events and those sent with a
+	// null field (resolved once, not per event).
+	events     prometheus.Counter
+	bodyErrors prometheus.Counter
+	// cols is the schema drift check for the last column list seen.
+	cols colCheck
 }
 
 const (
@@ -250,7 +256,7 @@ func New(ctx context.Context, cfg Config, deps Deps) (*Engine, error) {
 	}
 	e.m = newMetrics(deps.Registerer, e)
 	for _, r := range e.rules {
-		r.events = e.m.events.WithLabelValues(r.cfg.Name)
+		e.m.initRule(r)
 	}
 	return e, nil
 }
@@ -386,6 +392,7 @@ func (e *Engine) fire(ctx context.Context, r *rule, ch *cdc.Change, win *vtWindo
 		e.memo.key = recordKey(ch)
 	}
 	q.ev.Key = e.memo.key
+	drifted := e.checkColumns(r, ch)
 	if m := r.body.vtiger; m != nil {
 		if win == nil || !win.accepts(m) {
 			e.logger.Warn("preset rule fired on a change the Vtiger tracker does not hold; no event",
@@ -409,12 +416,15 @@ func (e *Engine) fire(ctx context.Context, r *rule, ch *cdc.Change, win *vtWindo
 		// Same body function on the same change: same body (a copy of
 		// the field list, so one event's Set does not touch another's).
 		q.ev.Body = append(Body(nil), e.memo.body...)
+		if drifted {
+			r.bodyErrors.Inc()
+		}
 		q.ready = true
 		e.queue = append(e.queue, q)
 		return nil
 	}
 	body, err := r.body.build(ctx, &buildInput{change: ch, source: e.source, loc: e.loc, lookup: e.lookupStub[r.body.name], boxes: &e.boxes})
-	if err = e.bodyError(r, ch, err); err != nil {
+	if err = e.bodyError(r, ch, err, drifted); err != nil {
 		return err
 	}
 	if r.body.pure {
@@ -428,16 +438,20 @@ func (e *Engine) fire(ctx context.Context, r *rule, ch *cdc.Change, win *vtWindo
 
 // bodyError logs a body's field errors (the event goes out with those
 // fields null: a deterministic expression error would otherwise stop the
-// pipeline for good) and returns any other error.
-func (e *Engine) bodyError(r *rule, ch *cdc.Change, err error) error {
+// pipeline for good) and returns any other error. An event with a failed
+// field or a field reading a missing column (drifted) counts once.
+func (e *Engine) bodyError(r *rule, ch *cdc.Change, err error, drifted bool) error {
 	var fe *FieldError
 	if errors.As(err, &fe) {
-		e.m.bodyErrors.WithLabelValues(r.cfg.Name).Inc()
+		r.bodyErrors.Inc()
 		e.logger.Warn("body field failed; sent as null", "rule", r.cfg.Name, "change", ch.ID, "error", err)
 		return nil
 	}
 	if err != nil {
 		return fmt.Errorf("rules: rule %s, change %s: %w", r.cfg.Name, ch.ID, err)
+	}
+	if drifted {
+		r.bodyErrors.Inc()
 	}
 	return nil
 }
@@ -583,7 +597,7 @@ func (e *Engine) closeWindow(ctx context.Context, w *vtWindow) error {
 			continue
 		}
 		body, err := q.rule.body.build(ctx, &buildInput{change: q.ev.Change, record: rec, module: m, source: e.source, loc: e.loc})
-		if err = e.bodyError(q.rule, q.ev.Change, err); err != nil {
+		if err = e.bodyError(q.rule, q.ev.Change, err, false); err != nil {
 			return err
 		}
 		q.ev.Body = body

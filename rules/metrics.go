@@ -20,7 +20,7 @@ func newMetrics(reg prometheus.Registerer, e *Engine) *metrics {
 			Name: "rowhook_rule_condition_errors_total", Help: "Row changes on which a rule's condition failed at run time (the rule did not fire).",
 		}, []string{"rule"}),
 		bodyErrors: prometheus.NewCounterVec(prometheus.CounterOpts{
-			Name: "rowhook_rule_body_field_errors_total", Help: "Events sent with a YAML body field set to null because its expression failed.",
+			Name: "rowhook_rule_body_field_errors_total", Help: "Events sent with a YAML body field set to null: its expression failed, or it reads a column the row's table does not have (renamed or dropped).",
 		}, []string{"rule"}),
 		dropped: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "rowhook_rule_events_dropped_total", Help: "Vtiger preset events dropped when their settle window closed, by reason.",
@@ -30,6 +30,23 @@ func newMetrics(reg prometheus.Registerer, e *Engine) *metrics {
 		reg.MustRegister(m.events, m.conditionErrors, m.bodyErrors, m.dropped, &heldCollector{e: e})
 	}
 	return m
+}
+
+// dropReasons are the label values of rowhook_rule_events_dropped_total.
+var dropReasons = []string{"other_module", "no_record", "deleted", "created_in_window", "restored"}
+
+// initRule resolves rule r's counters and creates its series at 0, so that
+// they exist from the start: increase() over a series that appears at 1
+// misses the first event.
+func (m *metrics) initRule(r *rule) {
+	r.events = m.events.WithLabelValues(r.cfg.Name)
+	r.bodyErrors = m.bodyErrors.WithLabelValues(r.cfg.Name)
+	m.conditionErrors.WithLabelValues(r.cfg.Name)
+	if r.body.vtiger != nil {
+		for _, reason := range dropReasons {
+			m.dropped.WithLabelValues(r.cfg.Name, reason)
+		}
+	}
 }
 
 var (

@@ -43,6 +43,9 @@ type bodyFunc struct {
 	// firing on one change share it.
 	pure  bool
 	build func(ctx context.Context, in *buildInput) (Body, error)
+	// reads are the columns a YAML body's fields and lookup read by name,
+	// checked against each change's columns (schema drift).
+	reads []fieldRead
 }
 
 // builtins are the Go-defined body functions by name.

@@ -146,6 +146,16 @@ func open(ctx context.Context, cfg Config, mappings map[string]*Mapping, deps De
 	if w.metrics, err = newMetrics(deps.Registerer); err != nil {
 		return fail(err)
 	}
+	if w.metrics != nil {
+		// Each table's series exist from the start at 0: increase() over a
+		// series that appears at 1 misses the first failure.
+		for _, p := range w.plans {
+			for _, o := range []string{"ok", "skipped", "not_found", "conversion_error", "expression_error", "transient_error", "permanent_error"} {
+				w.metrics.total.WithLabelValues(p.table, o)
+			}
+			w.metrics.duration.WithLabelValues(p.table)
+		}
+	}
 	logger.Info("writeback ready", "mode", string(w.mode), "rules", len(w.plans), "primary", dcfg.Addr)
 	return w, nil
 }

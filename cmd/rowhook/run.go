@@ -304,7 +304,7 @@ func startPipelineOn(ctx context.Context, cfg *config, cfgDir string, logger *sl
 	// annotations (the replica's settings, or the primary's session when
 	// rowhook reads the primary itself).
 
-	p.engine, err = rules.New(ctx, cfg.Rules, rules.Deps{Logger: logger, Source: srcDB, Skip: writeback.IsOwnChange})
+	p.engine, err = rules.New(ctx, cfg.Rules, rules.Deps{Logger: logger, Source: srcDB, Skip: writeback.IsOwnChange, Registerer: reg})
 	if err != nil {
 		return nil, err
 	}
