@@ -247,7 +247,7 @@ func (d *Decoder) commit(h *replication.EventHeader) *Transaction {
 	applied := d.skipApplied && d.txGTID != "" && d.holds(d.txGTID)
 	if d.txGTID != "" && !applied {
 		if err := d.gtids.Update(d.txGTID); err != nil {
-			d.logger.Warn("cdc: cannot add GTID to the executed set", "gtid", d.txGTID, "error", err)
+			d.logger.Warn("cdc: cannot add GTID to the executed set", "gtid", d.txGTID, "error", oneLine(err))
 		}
 	}
 	id := d.txGTID
@@ -325,7 +325,7 @@ func (d *Decoder) tableFor(e *replication.RowsEvent) (*table, error) {
 	if d.cfg.Schema != nil && (!hasNames || (d.cfg.Flavor == mysql.MariaDBFlavor && mayHoldJSON(tme))) {
 		info, err := d.cfg.Schema.Table(schema, name)
 		if err != nil {
-			d.logger.Warn("cdc: cannot read table schema", "table", schema+"."+name, "error", err)
+			d.logger.Warn("cdc: cannot read table schema", "table", schema+"."+name, "error", oneLine(err))
 		} else {
 			hint = info
 		}

@@ -22,6 +22,7 @@ var knownMetrics = map[string]bool{
 	"rowhook_binlog_rows_total":                    true,
 	"rowhook_binlog_transactions_total":            true,
 	"rowhook_binlog_reconnects_total":              true,
+	"rowhook_binlog_transactions_skipped_total":    true,
 	"rowhook_binlog_connected":                     true,
 	"rowhook_cdc_lag_seconds":                      true,
 	"rowhook_binlog_last_commit_timestamp_seconds": true,
