@@ -27,7 +27,8 @@ var (
 	// the source still has. Always wrapped in a *PurgedError.
 	ErrPurged = errors.New("cdc: binlog purged")
 	// ErrSource: the source refused the replication request for a reason
-	// retrying will not fix (unknown GTID, bad file name).
+	// retrying will not fix (unknown GTID, bad file name, access denied or
+	// a missing REPLICATION SLAVE grant, no binlog dump at that address).
 	ErrSource = errors.New("cdc: source refused replication")
 )
 
@@ -182,8 +183,10 @@ func (r *Reader) lagLocked(now time.Time) time.Duration {
 // Run reads the binlog from `from` (the zero Checkpoint: the configured
 // start) and hands every committed transaction to h, reconnecting with
 // capped backoff when the connection drops and always resuming after the
-// last complete transaction. It returns nil when ctx is cancelled, and an
-// error when h fails, the position was purged, or the source refuses.
+// last complete transaction, and skipping transactions the checkpoint
+// already covers should the source send them again. It returns nil when ctx
+// is cancelled, and an error when h fails, the position was purged, or the
+// source refuses in a way reconnecting cannot fix (ErrSource).
 func (r *Reader) Run(ctx context.Context, from Checkpoint, h Handler) error {
 	insp, err := r.Inspect(ctx)
 	if err != nil {
