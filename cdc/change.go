@@ -110,6 +110,10 @@ type Transaction struct {
 	Changes []Change
 	// Checkpoint is where to resume to read the transaction after this one.
 	Checkpoint Checkpoint
+
+	// applied: the checkpoint being read from already covers this
+	// transaction (the source sent it again); the reader skips it.
+	applied bool
 }
 
 // Checkpoint is a resume point between two transactions. It only ever

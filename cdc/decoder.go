@@ -62,6 +62,11 @@ type Decoder struct {
 	gtids  mysql.GTIDSet
 	tables map[uint64]*table
 	warned map[string]bool
+	// skipApplied marks a transaction whose GTID gtids already holds (a
+	// source re-sending what the checkpoint covers) and keeps it out of
+	// gtids, so the set never moves back. The live reader sets it; a
+	// replay re-reads on purpose and does not.
+	skipApplied bool
 
 	// The transaction being read.
 	inTx       bool
@@ -239,9 +244,10 @@ func (d *Decoder) query(h *replication.EventHeader, e *replication.QueryEvent) (
 }
 
 func (d *Decoder) commit(h *replication.EventHeader) *Transaction {
-	if d.txGTID != "" {
+	applied := d.skipApplied && d.txGTID != "" && d.holds(d.txGTID)
+	if d.txGTID != "" && !applied {
 		if err := d.gtids.Update(d.txGTID); err != nil {
-			d.logger.Warn("cdc: cannot add GTID to the executed set", "gtid", d.txGTID, "error", err)
+			d.logger.Warn("cdc: cannot add GTID to the executed set", "gtid", d.txGTID, "error", oneLine(err))
 		}
 	}
 	id := d.txGTID
@@ -260,6 +266,7 @@ func (d *Decoder) commit(h *replication.EventHeader) *Transaction {
 			GTIDSet:   d.gtids.String(),
 			Timestamp: ts,
 		},
+		applied: applied,
 	}
 	if len(d.changes) > 0 {
 		// Hand the slice over instead of copying (a Change is large); the
@@ -280,6 +287,32 @@ func (d *Decoder) commit(h *replication.EventHeader) *Transaction {
 	return tx
 }
 
+// holds reports whether the executed set already contains gtid. On MariaDB
+// the set is a position, one GTID per domain: a GTID is held when its domain
+// is at the same server's GTID with an equal or higher sequence number. A
+// lower number from another server is not held: with gtid_strict_mode off a
+// domain's numbers may go back after a failover, and those transactions are
+// new. Delivering a transaction twice is recoverable (event ids repeat);
+// skipping a new one is not.
+func (d *Decoder) holds(gtid string) bool {
+	switch set := d.gtids.(type) {
+	case *mysql.MariadbGTIDSet:
+		g, err := mysql.ParseMariadbGTID(gtid)
+		if err != nil {
+			return false
+		}
+		cur, ok := set.Sets[g.DomainID]
+		return ok && cur.ServerID == g.ServerID && cur.SequenceNumber >= g.SequenceNumber
+	case *mysql.MysqlGTIDSet:
+		g, err := mysql.ParseMysqlGTIDSet(gtid)
+		if err != nil {
+			return false
+		}
+		return set.Contain(g)
+	}
+	return false
+}
+
 func (d *Decoder) tableFor(e *replication.RowsEvent) (*table, error) {
 	tme := e.Table
 	if t, ok := d.tables[e.TableID]; ok && (t.tme == tme || sameTableMap(t.tme, tme)) {
@@ -292,7 +325,7 @@ func (d *Decoder) tableFor(e *replication.RowsEvent) (*table, error) {
 	if d.cfg.Schema != nil && (!hasNames || (d.cfg.Flavor == mysql.MariaDBFlavor && mayHoldJSON(tme))) {
 		info, err := d.cfg.Schema.Table(schema, name)
 		if err != nil {
-			d.logger.Warn("cdc: cannot read table schema", "table", schema+"."+name, "error", err)
+			d.logger.Warn("cdc: cannot read table schema", "table", schema+"."+name, "error", oneLine(err))
 		} else {
 			hint = info
 		}

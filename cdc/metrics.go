@@ -14,6 +14,9 @@ type metrics struct {
 	transactions prometheus.Counter
 	reconnects   prometheus.Counter
 	connected    prometheus.Gauge
+	// skipped counts transactions read but not handed on, by reason.
+	skipped        *prometheus.CounterVec
+	skippedApplied prometheus.Counter
 }
 
 func newMetrics(reg prometheus.Registerer, r *Reader) *metrics {
@@ -36,14 +39,19 @@ func newMetrics(reg prometheus.Registerer, r *Reader) *metrics {
 		connected: prometheus.NewGauge(prometheus.GaugeOpts{
 			Name: "rowhook_binlog_connected", Help: "1 while the binlog stream is connected.",
 		}),
+		skipped: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "rowhook_binlog_transactions_skipped_total",
+			Help: "Transactions read from the binlog but not handed on, by reason; already_applied: the source sent again a transaction the checkpoint covers.",
+		}, []string{"reason"}),
 	}
+	m.skippedApplied = m.skipped.WithLabelValues("already_applied")
 	// Resolved once: a label lookup per row shows in decode profiles.
 	m.rowsByOp = map[Op]prometheus.Counter{}
 	for _, op := range []Op{OpInsert, OpUpdate, OpDelete} {
 		m.rowsByOp[op] = m.rows.WithLabelValues(string(op))
 	}
 	if reg != nil {
-		reg.MustRegister(m.events, m.bytes, m.rows, m.transactions, m.reconnects, m.connected, &positionCollector{r: r})
+		reg.MustRegister(m.events, m.bytes, m.rows, m.transactions, m.reconnects, m.connected, m.skipped, &positionCollector{r: r})
 	}
 	return m
 }

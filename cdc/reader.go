@@ -9,13 +9,14 @@ import (
 	"fmt"
 	"log/slog"
 	"math/rand/v2"
+	"runtime"
 	"strings"
 	"sync"
 	"time"
 
 	"github.com/go-mysql-org/go-mysql/mysql"
 	"github.com/go-mysql-org/go-mysql/replication"
-	_ "github.com/go-sql-driver/mysql" // the metadata connection's driver
+	mysqldriver "github.com/go-sql-driver/mysql" // the metadata connection's driver
 	pingcap "github.com/pingcap/errors"
 	"github.com/prometheus/client_golang/prometheus"
 )
@@ -26,7 +27,8 @@ var (
 	// the source still has. Always wrapped in a *PurgedError.
 	ErrPurged = errors.New("cdc: binlog purged")
 	// ErrSource: the source refused the replication request for a reason
-	// retrying will not fix (unknown GTID, bad file name).
+	// retrying will not fix (unknown GTID, bad file name, access denied or
+	// a missing REPLICATION SLAVE grant, no binlog dump at that address).
 	ErrSource = errors.New("cdc: source refused replication")
 )
 
@@ -181,8 +183,10 @@ func (r *Reader) lagLocked(now time.Time) time.Duration {
 // Run reads the binlog from `from` (the zero Checkpoint: the configured
 // start) and hands every committed transaction to h, reconnecting with
 // capped backoff when the connection drops and always resuming after the
-// last complete transaction. It returns nil when ctx is cancelled, and an
-// error when h fails, the position was purged, or the source refuses.
+// last complete transaction, and skipping transactions the checkpoint
+// already covers should the source send them again. It returns nil when ctx
+// is cancelled, and an error when h fails, the position was purged, or the
+// source refuses in a way reconnecting cannot fix (ErrSource).
 func (r *Reader) Run(ctx context.Context, from Checkpoint, h Handler) error {
 	insp, err := r.Inspect(ctx)
 	if err != nil {
@@ -229,7 +233,9 @@ func (r *Reader) Run(ctx context.Context, from Checkpoint, h Handler) error {
 		}
 		wait := backoff(failures, r.cfg.MaxBackoff)
 		r.m.reconnects.Inc()
-		r.logger.Warn("binlog connection lost; reconnecting", "error", err, "attempt", failures, "wait", wait.String(), "resume_at", r.Position().String())
+		// The error as one line: logged as a value, go-mysql's traced
+		// errors print their stack.
+		r.logger.Warn("binlog connection lost; reconnecting", "error", oneLine(err), "attempt", failures, "wait", wait.String(), "resume_at", r.Position().String())
 		select {
 		case <-ctx.Done():
 			return nil
@@ -279,7 +285,7 @@ func (r *Reader) stream(ctx context.Context, h Handler) (progressed bool, err er
 		// (rowhook bench --only rss, docs/benchmarks.md); 256 events keep
 		// the decoder and the reader overlapping at a fraction of it.
 		EventCacheCount: 256,
-		Logger:          slog.New(&minLevel{Handler: r.logger.With("component", "go-mysql").Handler(), min: slog.LevelWarn}),
+		Logger:          slog.New(&goMySQLLog{h: r.logger.With("component", "go-mysql").Handler()}),
 	}
 	if flavor == mysql.MariaDBFlavor {
 		scfg.DumpCommandFlag |= replication.BINLOG_SEND_ANNOTATE_ROWS_EVENT
@@ -310,6 +316,11 @@ func (r *Reader) stream(ctx context.Context, h Handler) (progressed bool, err er
 	if err != nil {
 		return false, err
 	}
+	// Defence in depth: a source that ignores the requested GTID position
+	// sends again what the checkpoint covers.
+	dec.skipApplied = true
+	var resent resentRun
+	defer r.endResent(&resent)
 
 	var streamer *replication.BinlogStreamer
 	if pos.GTIDSet != "" {
@@ -321,7 +332,7 @@ func (r *Reader) stream(ctx context.Context, h Handler) (progressed bool, err er
 		streamer, err = syncer.StartSyncGTID(gs)
 	} else {
 		if perr := r.checkFileExists(ctx, pos); perr != nil {
-			return false, perr
+			return false, r.classify(ctx, perr, pos)
 		}
 		streamer, err = syncer.StartSync(mysql.Position{Name: pos.File, Pos: pos.Pos})
 	}
@@ -370,6 +381,11 @@ func (r *Reader) stream(ctx context.Context, h Handler) (progressed bool, err er
 		if tx == nil {
 			continue
 		}
+		if tx.applied {
+			r.skipResent(&resent, tx)
+			continue
+		}
+		r.endResent(&resent)
 		for i := range tx.Changes {
 			r.m.rowsByOp[tx.Changes[i].Op].Inc()
 		}
@@ -396,20 +412,81 @@ func (r *Reader) setConnected(v bool) {
 // classify turns a stream error into a purged / refused error where the
 // source says so; anything else is a connection problem worth retrying.
 func (r *Reader) classify(ctx context.Context, err error, pos Checkpoint) error {
-	var me *mysql.MyError
-	if !errors.As(err, &me) {
-		if c, ok := pingcap.Cause(err).(*mysql.MyError); ok {
-			me = c
-		}
-	}
-	if me == nil || me.Code != mysql.ER_MASTER_FATAL_ERROR_READING_BINLOG {
+	code, msg, ok := serverError(err)
+	if !ok {
 		return err
 	}
-	msg := strings.ToLower(me.Message)
-	if strings.Contains(msg, "purged") || strings.Contains(msg, "could not find first log file") || strings.Contains(msg, "could not find gtid state") {
-		return r.purgedError(ctx, pos, me)
+	switch code {
+	case mysql.ER_MASTER_FATAL_ERROR_READING_BINLOG:
+		lower := strings.ToLower(msg)
+		if strings.Contains(lower, "purged") || strings.Contains(lower, "could not find first log file") || strings.Contains(lower, "could not find gtid state") {
+			return r.purgedError(ctx, pos, errors.New(msg))
+		}
+		return fmt.Errorf("%w: %s (reading from %s): %s", ErrSource, r.src.Redacted(), pos.String(), msg)
+	case mysql.ER_ACCESS_DENIED_ERROR, mysql.ER_SPECIFIC_ACCESS_DENIED_ERROR:
+		return r.accessError(ctx, code, msg)
+	case mysql.ER_UNKNOWN_COM_ERROR:
+		return fmt.Errorf("%w: %s answered the binlog dump with ERROR %d (%s): it does not serve replication, which a proxy (ProxySQL, MaxScale's readwritesplit, a cloud database gateway) answers so; point source.dsn at the MariaDB/MySQL server itself or at a replica with log_bin on",
+			ErrSource, r.src.Redacted(), code, msg)
 	}
-	return fmt.Errorf("%w: %s (reading from %s): %s", ErrSource, r.src.Redacted(), pos.String(), me.Message)
+	return err
+}
+
+// serverError returns the server's error number and message carried by err,
+// from go-mysql (the binlog connection) or go-sql-driver (the metadata one).
+func serverError(err error) (code uint16, msg string, ok bool) {
+	var me *mysql.MyError
+	if errors.As(err, &me) {
+		return me.Code, me.Message, true
+	}
+	if c, ok := pingcap.Cause(err).(*mysql.MyError); ok {
+		return c.Code, c.Message, true
+	}
+	var de *mysqldriver.MySQLError
+	if errors.As(err, &de) {
+		return de.Number, de.Message, true
+	}
+	return 0, "", false
+}
+
+// accessError explains an access denial on the binlog connection. The
+// server answers a missing REPLICATION SLAVE with the same ERROR 1045 as a
+// wrong password (MariaDB, at COM_REGISTER_SLAVE); a fresh login tells them
+// apart.
+func (r *Reader) accessError(ctx context.Context, code uint16, msg string) error {
+	if code == mysql.ER_ACCESS_DENIED_ERROR && !r.canLogIn(ctx) {
+		return fmt.Errorf("%w: %s refuses to log in user %q (ERROR %d: %s): check the user, password and host in source.dsn, and that the account exists on the source",
+			ErrSource, r.src.Redacted(), r.src.User, code, msg)
+	}
+	monitor := "BINLOG MONITOR"
+	if r.Position().Flavor == mysql.MySQLFlavor {
+		monitor = "REPLICATION CLIENT"
+	}
+	return fmt.Errorf("%w: %s denied user %q the binlog (ERROR %d: %s): reading it needs the REPLICATION SLAVE and %s privileges, granted to the user or to its default role: run GRANT REPLICATION SLAVE, %s, SELECT ON *.* TO '%s'@'%%' (adjust the host) on the source",
+		ErrSource, r.src.Redacted(), r.src.User, code, msg, monitor, monitor, r.src.User)
+}
+
+// canLogIn reports whether a new session can log in with source.dsn; false
+// only when the server refuses the login itself.
+func (r *Reader) canLogIn(ctx context.Context) bool {
+	db, err := sql.Open("mysql", r.src.DriverDSN(""))
+	if err != nil {
+		return true
+	}
+	defer db.Close()
+	ctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+	defer cancel()
+	err = db.PingContext(ctx)
+	code, _, ok := serverError(err)
+	return !ok || code != mysql.ER_ACCESS_DENIED_ERROR
+}
+
+// oneLine renders err for a log line: its message without line breaks.
+func oneLine(err error) string {
+	if err == nil {
+		return ""
+	}
+	return strings.Join(strings.Fields(strings.ReplaceAll(err.Error(), "\n", " | ")), " ")
 }
 
 // PurgedError says that the binlog needed to resume is gone.
@@ -445,11 +522,7 @@ func (e *PurgedError) Unwrap() error { return ErrPurged }
 func (r *Reader) purgedError(ctx context.Context, pos Checkpoint, cause error) error {
 	pe := &PurgedError{Requested: pos}
 	if cause != nil {
-		if me, ok := cause.(*mysql.MyError); ok {
-			pe.Cause = me.Message
-		} else {
-			pe.Cause = cause.Error()
-		}
+		pe.Cause = cause.Error()
 	}
 	if logs, err := r.binaryLogs(ctx); err == nil && len(logs) > 0 {
 		pe.OldestFile = logs[0]
@@ -609,21 +682,98 @@ func masterStatus(ctx context.Context, db *sql.DB) (string, uint32, error) {
 	return vals[0].String, pos, nil
 }
 
-// minLevel drops records below min: go-mysql logs every (re)connection at
-// info level, which belongs at debug in rowhook's logs.
-type minLevel struct {
-	slog.Handler
-	min slog.Level
+// resentRun is a run of transactions the source sent although the
+// checkpoint covers them: logged when it starts and, counted, when it ends.
+type resentRun struct {
+	n           int
+	first, last string
 }
 
-func (h *minLevel) Enabled(ctx context.Context, l slog.Level) bool {
-	return l >= h.min && h.Handler.Enabled(ctx, l)
+func (r *Reader) skipResent(run *resentRun, tx *Transaction) {
+	r.m.skippedApplied.Inc()
+	if run.n == 0 {
+		run.first = tx.GTID
+		r.logger.Warn("the source sent transactions the checkpoint already covers (did it ignore the requested GTID position?); skipping them",
+			"gtid", tx.GTID, "checkpoint", r.Position().GTIDSet)
+	}
+	run.n++
+	run.last = tx.GTID
 }
 
-func (h *minLevel) WithAttrs(a []slog.Attr) slog.Handler {
-	return &minLevel{Handler: h.Handler.WithAttrs(a), min: h.min}
+func (r *Reader) endResent(run *resentRun) {
+	if run.n == 0 {
+		return
+	}
+	r.logger.Warn("skipped transactions the checkpoint already covers", "count", run.n, "first_gtid", run.first, "last_gtid", run.last)
+	*run = resentRun{}
 }
 
-func (h *minLevel) WithGroup(n string) slog.Handler {
-	return &minLevel{Handler: h.Handler.WithGroup(n), min: h.min}
+// goMySQLLog adapts go-mysql's logs to rowhook's. Its info chatter (each
+// connection, rotation, close) goes to debug. Errors it also hands to the
+// reader, which logs them once where it handles them, go to debug too: the
+// stream's read error, "retry sync is disabled" (rowhook retries itself),
+// and the KILL of a dump connection the server already ended (ERROR 1094)
+// that Close sends. Other errors of go-mysql's do not stop rowhook and are
+// warnings. Error values become one line: logged as values, go-mysql's traced
+// errors print their stack.
+type goMySQLLog struct{ h slog.Handler }
+
+func (g *goMySQLLog) Enabled(ctx context.Context, l slog.Level) bool {
+	return g.h.Enabled(ctx, slog.LevelDebug) || (l >= slog.LevelWarn && g.h.Enabled(ctx, slog.LevelWarn))
+}
+
+func (g *goMySQLLog) Handle(ctx context.Context, rec slog.Record) error {
+	level := g.level(rec)
+	if !g.h.Enabled(ctx, level) {
+		return nil
+	}
+	out := slog.NewRecord(rec.Time, level, rec.Message, rec.PC)
+	rec.Attrs(func(a slog.Attr) bool {
+		if err, ok := a.Value.Any().(error); ok {
+			a = slog.String(a.Key, oneLine(err))
+		}
+		out.AddAttrs(a)
+		return true
+	})
+	return g.h.Handle(ctx, out)
+}
+
+func (g *goMySQLLog) level(rec slog.Record) slog.Level {
+	if rec.Level < slog.LevelWarn {
+		return slog.LevelDebug
+	}
+	switch rec.Message {
+	case "retry sync is disabled":
+		return slog.LevelDebug
+	case "kill connection":
+		gone := false
+		rec.Attrs(func(a slog.Attr) bool {
+			if err, ok := a.Value.Any().(error); ok {
+				code, _, ok := serverError(err)
+				gone = gone || (ok && code == mysql.ER_NO_SUCH_THREAD) || mysql.ErrorCode(err.Error()) == mysql.ER_NO_SUCH_THREAD
+			}
+			return true
+		})
+		if gone {
+			return slog.LevelDebug
+		}
+	case "invalid stream header":
+		return slog.LevelWarn
+	}
+	if rec.Level >= slog.LevelError && rec.PC != 0 {
+		// onStream logs the read error it then hands to the reader.
+		fr, _ := runtime.CallersFrames([]uintptr{rec.PC}).Next()
+		if strings.HasSuffix(fr.Function, "(*BinlogSyncer).onStream") {
+			return slog.LevelDebug
+		}
+	}
+	return slog.LevelWarn
+}
+
+func (g *goMySQLLog) WithAttrs(a []slog.Attr) slog.Handler {
+	return &goMySQLLog{h: g.h.WithAttrs(a)}
+}
+
+func (g *goMySQLLog) WithGroup(n string) slog.Handler {
+	return &goMySQLLog{h: g.h.WithGroup(n)}
 }

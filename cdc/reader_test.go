@@ -43,6 +43,12 @@ func currentGTID(t testing.TB, s *mariadbtest.Server) cdc.Checkpoint {
 // startStream starts a reader on s from `from`, reading only schema's tables.
 func startStream(t testing.TB, s *mariadbtest.Server, schema string, from cdc.Checkpoint, mod func(*cdc.Config)) *stream {
 	t.Helper()
+	return startStreamDeps(t, s, schema, from, mod, cdc.Deps{})
+}
+
+// startStreamDeps is startStream with the reader's collaborators given.
+func startStreamDeps(t testing.TB, s *mariadbtest.Server, schema string, from cdc.Checkpoint, mod func(*cdc.Config), deps cdc.Deps) *stream {
+	t.Helper()
 	cfg := cdc.DefaultConfig()
 	cfg.DSN = s.URL()
 	cfg.Include = []string{schema + ".*"}
@@ -52,7 +58,7 @@ func startStream(t testing.TB, s *mariadbtest.Server, schema string, from cdc.Ch
 	if mod != nil {
 		mod(&cfg)
 	}
-	r, err := cdc.New(cfg, cdc.Deps{})
+	r, err := cdc.New(cfg, deps)
 	if err != nil {
 		t.Fatal(err)
 	}
