@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/rowhook/rowhook/dispatch"
+	"github.com/rowhook/rowhook/dispatch/dispatchtest"
 	"github.com/rowhook/rowhook/rules"
 )
 
@@ -153,5 +154,168 @@ func waitLong(t *testing.T, limit time.Duration, what string, cond func() bool) 
 			t.Fatalf("timed out after %v waiting for %s", limit, what)
 		}
 		time.Sleep(5 * time.Millisecond)
+	}
+}
+
+// circuitGauge reads rowhook_webhook_circuit_state{webhook,state}.
+func circuitGauge(h *harness, webhook, state string) float64 {
+	mfs, _ := h.reg.Gather()
+	for _, mf := range mfs {
+		if mf.GetName() != "rowhook_webhook_circuit_state" {
+			continue
+		}
+		for _, m := range mf.GetMetric() {
+			l := map[string]string{}
+			for _, lp := range m.GetLabel() {
+				l[lp.GetName()] = lp.GetValue()
+			}
+			if l["webhook"] == webhook && l["state"] == state {
+				return m.GetGauge().GetValue()
+			}
+		}
+	}
+	return -1
+}
+
+// TestDispatcher_CircuitProbes walks the circuit through its states on a
+// manual clock: open after failure_threshold failures, one probe per
+// interval (initial_interval doubling, at most pause_for, at least the
+// probe's Retry-After up to max_interval), paused after pause_after, closed
+// by the first success; the held deliveries keep their attempts and then
+// all go out.
+func TestDispatcher_CircuitProbes(t *testing.T) {
+	t0 := time.Date(2026, 11, 23, 10, 0, 0, 0, time.UTC)
+	clock := dispatchtest.NewClock(t0)
+	var answer atomic.Value
+	answer.Store([]any{503, http.Header(nil)})
+	rc := newReceiver(t, func(int, *http.Request, []byte) (int, http.Header, string) {
+		a := answer.Load().([]any)
+		return a[0].(int), a[1].(http.Header), ""
+	})
+	w := hook(rc.URL)
+	w.Retry = dispatch.RetryConfig{MaxAttempts: 100, InitialInterval: time.Minute, MaxInterval: 4 * time.Minute}
+	w.Concurrency = 1
+	w.Circuit.FailureThreshold = 3
+	cfg := dispatch.Config{Webhooks: map[string]dispatch.WebhookConfig{"erp": w}}
+	cfg.Delivery.PauseAfter, cfg.Delivery.PauseFor = 5*time.Minute, 3*time.Minute
+	h := start(t, cfg, dispatch.Deps{Clock: clock, Jitter: func() float64 { return 1 }})
+	if g := circuitGauge(h, "erp", dispatch.CircuitClosed); g != 1 {
+		t.Fatalf("closed gauge at start = %v, want 1", g)
+	}
+	var evs []rules.Event
+	for i := 0; i < 6; i++ {
+		evs = append(evs, event("E", "erp"))
+	}
+	h.enqueue(evs...)
+	state := func() dispatch.WebhookState { return h.d.WebhookStates()[0] }
+	waitFor(t, "circuit open", func() bool { return state().Circuit == dispatch.CircuitOpen })
+	time.Sleep(100 * time.Millisecond)
+	if n := rc.count(); n != 3 {
+		t.Fatalf("%d attempts before the circuit opened, want 3 (failure_threshold)", n)
+	}
+	if st := state(); st.NextProbeAt == nil || !st.NextProbeAt.Equal(t0.Add(time.Minute)) || st.State != "active" {
+		t.Fatalf("open circuit: %+v, want the next probe at +1m", st)
+	}
+	if circuitGauge(h, "erp", dispatch.CircuitOpen) != 1 || circuitGauge(h, "erp", dispatch.CircuitClosed) != 0 {
+		t.Error("circuit gauge does not say open")
+	}
+	clock.Advance(59 * time.Second) // the failed deliveries' retries are not due, the others are held
+	time.Sleep(100 * time.Millisecond)
+	if n := rc.count(); n != 3 {
+		t.Fatalf("%d attempts before the first probe was due", n)
+	}
+	// probe n waits initial_interval·2ⁿ⁻¹: +1m, then +2m, then 3m (4m capped
+	// by pause_for); a Retry-After of 10m on the last makes it 4m
+	// (max_interval).
+	probeAt := t0.Add(time.Minute)
+	for i, gap := range []time.Duration{2 * time.Minute, 3 * time.Minute, 4 * time.Minute} {
+		if i == 2 {
+			answer.Store([]any{503, http.Header{"Retry-After": {"600"}}})
+		}
+		clock.Set(probeAt)
+		waitFor(t, "probe", func() bool { return rc.count() == 4+i })
+		probeAt = probeAt.Add(gap)
+		waitFor(t, "open again", func() bool {
+			st := state()
+			return st.Circuit == dispatch.CircuitOpen && st.NextProbeAt != nil && st.NextProbeAt.Equal(probeAt)
+		})
+		clock.Set(probeAt.Add(-time.Second))
+		time.Sleep(50 * time.Millisecond)
+		if n := rc.count(); n != 4+i {
+			t.Fatalf("probe %d: %d attempts, want one probe per interval", i+1, n)
+		}
+	}
+	// Failing since t0, open at t0+6m: reported paused (pause_after 5m).
+	if st := state(); st.State != "paused" || gaugeValue(h, "rowhook_webhook_paused", "erp") != 1 {
+		t.Errorf("after failing for 6m: %+v, paused gauge %v", st, gaugeValue(h, "rowhook_webhook_paused", "erp"))
+	}
+	held := 0
+	for _, ev := range evs {
+		if d, _ := h.delivery(ev, "erp"); d.Attempts == 0 {
+			held++
+		}
+	}
+	if held != 6-3-3 {
+		t.Errorf("%d deliveries never attempted, want 0 (3 failed, 3 probes)", held)
+	}
+	answer.Store([]any{200, http.Header(nil)})
+	clock.Set(probeAt)
+	for _, ev := range evs {
+		h.waitStatus(ev, "erp", dispatch.StatusOK)
+	}
+	if st := state(); st.Circuit != dispatch.CircuitClosed || st.State != "active" || st.FailingSince != nil {
+		t.Errorf("after recovery: %+v", st)
+	}
+	if circuitGauge(h, "erp", dispatch.CircuitClosed) != 1 || circuitGauge(h, "erp", dispatch.CircuitOpen) != 0 || circuitGauge(h, "erp", dispatch.CircuitHalfOpen) != 0 || gaugeValue(h, "rowhook_webhook_paused", "erp") != 0 {
+		t.Error("gauges after recovery do not say closed")
+	}
+	if n := rc.count(); n != 6+1+5 {
+		t.Errorf("%d requests, want 12 (6 failures, the probe that succeeded, 5 held)", n)
+	}
+	total, by := logLines(t, h.logs.String(), "circuit open:", "circuit open again", "half-open", "circuit closed", "endpoint paused", "Retry-After capped")
+	want := map[string]int{"circuit open:": 1, "circuit open again": 3, "half-open": 4, "circuit closed": 1, "endpoint paused": 1, "Retry-After capped": 1}
+	for m, n := range want {
+		if by[m] != n {
+			t.Errorf("%d log lines %q, want %d", by[m], m, n)
+		}
+	}
+	if total != 11 {
+		t.Errorf("%d log lines at info and above, want 11 (one per state change, and the capped Retry-After):\n%s", total, h.logs.String())
+	}
+}
+
+// TestDispatcher_RetryAfterCeiling: a receiver asking for years (seconds
+// or a date in 2099) gets the next attempt at most retry.max_interval
+// later, and the log says it was capped.
+func TestDispatcher_RetryAfterCeiling(t *testing.T) {
+	t0 := time.Date(2026, 11, 23, 10, 0, 0, 0, time.UTC)
+	for name, ra := range map[string]string{
+		"seconds": "315360000",
+		"date":    "Thu, 01 Jan 2099 00:00:00 GMT",
+	} {
+		t.Run(name, func(t *testing.T) {
+			clock := dispatchtest.NewClock(t0)
+			rc := newReceiver(t, func(n int, _ *http.Request, _ []byte) (int, http.Header, string) {
+				if n == 1 {
+					return 503, http.Header{"Retry-After": {ra}}, "maintenance"
+				}
+				return 200, nil, ""
+			})
+			w := hook(rc.URL)
+			w.Retry = dispatch.RetryConfig{MaxAttempts: 3, InitialInterval: time.Second, MaxInterval: 10 * time.Minute}
+			h := start(t, dispatch.Config{Webhooks: map[string]dispatch.WebhookConfig{"erp": w}}, dispatch.Deps{Clock: clock, Jitter: func() float64 { return 1 }})
+			ev := event("E", "erp")
+			h.enqueue(ev)
+			waitFor(t, "first attempt recorded", func() bool { d, _ := h.delivery(ev, "erp"); return d.Attempts == 1 })
+			d, _ := h.delivery(ev, "erp")
+			if d.Status != dispatch.StatusPending || !d.NextAt.Equal(t0.Add(10*time.Minute)) {
+				t.Fatalf("after Retry-After %s: status %s next_at %v, want pending at +10m (max_interval)", ra, d.Status, d.NextAt)
+			}
+			if _, by := logLines(t, h.logs.String(), "Retry-After capped"); by["Retry-After capped"] != 1 {
+				t.Errorf("capping not logged:\n%s", h.logs.String())
+			}
+			clock.Advance(10 * time.Minute)
+			h.waitStatus(ev, "erp", dispatch.StatusOK)
+		})
 	}
 }
