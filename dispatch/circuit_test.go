@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"context"
 	"encoding/json"
+	"fmt"
 	"net/http"
 	"strings"
 	"sync"
@@ -14,6 +15,7 @@ import (
 	"github.com/rowhook/rowhook/dispatch"
 	"github.com/rowhook/rowhook/dispatch/dispatchtest"
 	"github.com/rowhook/rowhook/rules"
+	"github.com/rowhook/rowhook/writeback"
 )
 
 // logLines counts the lines of h's log at level info or above, and those
@@ -316,6 +318,67 @@ func TestDispatcher_RetryAfterCeiling(t *testing.T) {
 			}
 			clock.Advance(10 * time.Minute)
 			h.waitStatus(ev, "erp", dispatch.StatusOK)
+		})
+	}
+}
+
+// TestDispatcher_WritebackRetryPolicy: a writeback failing transiently is
+// tried Deps.WritebackRetry.MaxAttempts times (rowhook passes
+// writeback.max_attempts), waiting its backoff doubling up to its cap, not
+// delivery.writeback's; a value the column cannot take
+// (writeback.ConversionError) is recorded failed after one try.
+func TestDispatcher_WritebackRetryPolicy(t *testing.T) {
+	t0 := time.Date(2026, 11, 23, 10, 0, 0, 0, time.UTC)
+	for _, tt := range []struct {
+		name  string
+		err   error
+		tries []time.Duration // when Apply runs, from the first try
+	}{
+		{"transient", errTest, []time.Duration{0, time.Minute, time.Minute + 90*time.Second}},
+		{"conversion", &writeback.ConversionError{Table: "crm.vtiger_potentialscf", Column: "cf_erp_id", Value: "E-99999999999", Type: "varchar(8)", Reason: "13 characters, the column holds 8"}, []time.Duration{0}},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			clock := dispatchtest.NewClock(t0)
+			rc := newReceiver(t, nil)
+			var mu sync.Mutex
+			var at []time.Time
+			wb := &dispatchtest.Writebacker{
+				NeedsFunc: func(string) bool { return true },
+				ApplyFunc: func(context.Context, string, dispatch.StoredEvent, dispatch.Response) error {
+					mu.Lock()
+					defer mu.Unlock()
+					at = append(at, clock.Now())
+					return tt.err
+				},
+			}
+			tries := func() []time.Time { mu.Lock(); defer mu.Unlock(); return append([]time.Time(nil), at...) }
+			cfg := dispatch.Config{Webhooks: map[string]dispatch.WebhookConfig{"erp": hook(rc.URL)}}
+			cfg.Delivery.Writeback = dispatch.RetryConfig{MaxAttempts: 10, InitialInterval: time.Second, MaxInterval: time.Second}
+			h := start(t, cfg, dispatch.Deps{Clock: clock, Jitter: func() float64 { return 1 }, Writeback: wb,
+				WritebackRetry: dispatch.RetryConfig{MaxAttempts: 3, InitialInterval: time.Minute, MaxInterval: 90 * time.Second}})
+			ev := event("E", "erp")
+			h.enqueue(ev)
+			for i, off := range tt.tries {
+				clock.Set(t0.Add(off))
+				waitFor(t, fmt.Sprintf("writeback try %d", i+1), func() bool { return len(tries()) == i+1 })
+				if i+1 < len(tt.tries) {
+					// Not sooner than its backoff.
+					clock.Set(t0.Add(tt.tries[i+1] - time.Second))
+					time.Sleep(50 * time.Millisecond)
+					if n := len(tries()); n != i+1 {
+						t.Fatalf("try %d came before its backoff (%d tries at %v)", i+2, n, clock.Now())
+					}
+				}
+			}
+			waitFor(t, "writeback failed", func() bool { d, _ := h.delivery(ev, "erp"); return d.Writeback == dispatch.WritebackFailed })
+			clock.Advance(time.Hour)
+			time.Sleep(100 * time.Millisecond)
+			if n := len(tries()); n != len(tt.tries) {
+				t.Errorf("%d writeback tries, want %d", n, len(tt.tries))
+			}
+			if d, _ := h.delivery(ev, "erp"); !strings.Contains(d.WritebackError, tt.err.Error()) || d.Status != dispatch.StatusOK || rc.count() != 1 {
+				t.Errorf("delivery %s, writeback error %q, %d requests", d.Status, d.WritebackError, rc.count())
+			}
 		})
 	}
 }
