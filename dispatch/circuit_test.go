@@ -200,7 +200,7 @@ func TestDispatcher_CircuitProbes(t *testing.T) {
 	w.Circuit.FailureThreshold = 3
 	cfg := dispatch.Config{Webhooks: map[string]dispatch.WebhookConfig{"erp": w}}
 	cfg.Delivery.PauseAfter, cfg.Delivery.PauseFor = 5*time.Minute, 3*time.Minute
-	h := start(t, cfg, dispatch.Deps{Clock: clock, Jitter: func() float64 { return 1 }})
+	h := start(t, cfg, dispatch.Deps{Clock: clock, Jitter: func() float64 { return 1 }, AdminOpen: true})
 	if g := circuitGauge(h, "erp", dispatch.CircuitClosed); g != 1 {
 		t.Fatalf("closed gauge at start = %v, want 1", g)
 	}
@@ -220,6 +220,10 @@ func TestDispatcher_CircuitProbes(t *testing.T) {
 	}
 	if circuitGauge(h, "erp", dispatch.CircuitOpen) != 1 || circuitGauge(h, "erp", dispatch.CircuitClosed) != 0 {
 		t.Error("circuit gauge does not say open")
+	}
+	if code, body := adminRequest(t, h.d.AdminHandler(), "GET", "/webhooks", "", ""); code != 200 ||
+		!strings.Contains(mustJSON(body), `"circuit":"open"`) || !strings.Contains(mustJSON(body), `"next_probe_at":"2026-11-23T10:01:00Z"`) {
+		t.Errorf("GET /webhooks = %d %v", code, body)
 	}
 	clock.Advance(59 * time.Second) // the failed deliveries' retries are not due, the others are held
 	time.Sleep(100 * time.Millisecond)

@@ -628,6 +628,7 @@ func (p *pipeline) status(cfg *config, flavor string) func(context.Context) admi
 			st.Webhooks = append(st.Webhooks, adminui.WebhookStatus{
 				Name: n, Kind: kind, URL: u, State: ws.State, Reason: ws.Reason,
 				FailingSince: ws.FailingSince, PausedUntil: ws.PausedUntil, InFlight: ws.InFlight,
+				Circuit: ws.Circuit, NextProbeAt: ws.NextProbeAt,
 			})
 		}
 		return st
