@@ -386,3 +386,115 @@ func TestDispatcher_WritebackRetryPolicy(t *testing.T) {
 		})
 	}
 }
+
+// TestDispatcher_CircuitPerSubscription: each subscription target has its
+// own circuit: one that is down is held after the threshold while another
+// subscribed to the same event gets everything; the subscription series of
+// the gauge counts subscriptions per state.
+func TestDispatcher_CircuitPerSubscription(t *testing.T) {
+	rc := newReceiver(t, func(_ int, r *http.Request, _ []byte) (int, http.Header, string) {
+		if r.URL.Path == "/down" {
+			return 503, nil, ""
+		}
+		return 200, nil, ""
+	})
+	cfg := dispatch.Config{}
+	cfg.Admin.Token = "tok"
+	cfg.Admin.Subscriptions.Enabled = true
+	cfg.Admin.Subscriptions.AllowedHosts = []string{"127.0.0.1"}
+	cfg.Delivery.Retry = dispatch.RetryConfig{MaxAttempts: 100, InitialInterval: time.Hour, MaxInterval: time.Hour}
+	cfg.Delivery.Concurrency = 2
+	cfg.Delivery.Circuit.FailureThreshold = 3
+	h := start(t, cfg, dispatch.Deps{})
+	admin := h.d.AdminHandler()
+	subs := map[string]string{}
+	for _, path := range []string{"/down", "/up"} {
+		code, body := adminRequest(t, admin, "POST", "/subscriptions", "tok", `{"target_url":"`+rc.URL+path+`","event":"E"}`)
+		if code != 201 {
+			t.Fatalf("subscribe %s = %d %v", path, code, body)
+		}
+		subs[path] = body["id"].(string)
+	}
+	var evs []rules.Event
+	for i := 0; i < 20; i++ {
+		evs = append(evs, event("E"))
+	}
+	h.enqueue(evs...)
+	for _, ev := range evs {
+		id := dispatch.DeliveryID(ev.ID, dispatch.SubscriptionWebhook, subs["/up"])
+		waitFor(t, "delivery to /up", func() bool {
+			d, _, err := h.store.Get(context.Background(), id)
+			return err == nil && d.Status == dispatch.StatusOK
+		})
+	}
+	waitFor(t, "the /down subscription's circuit open", func() bool {
+		return circuitGauge(h, dispatch.SubscriptionWebhook, dispatch.CircuitOpen) == 1
+	})
+	time.Sleep(100 * time.Millisecond)
+	down := 0
+	for _, r := range rc.got() {
+		if r.URL == "/down" {
+			down++
+		}
+	}
+	if down > 3+2-1 {
+		t.Errorf("%d attempts to the subscription that is down, want at most 4 (threshold 3, 1 more in flight)", down)
+	}
+	if g := circuitGauge(h, dispatch.SubscriptionWebhook, dispatch.CircuitClosed); g != 1 {
+		t.Errorf("subscriptions closed = %v, want 1", g)
+	}
+	if code, _ := adminRequest(t, admin, "DELETE", "/subscriptions/"+subs["/down"], "tok", ""); code != 204 {
+		t.Fatalf("unsubscribe = %d", code)
+	}
+	if o, c := circuitGauge(h, dispatch.SubscriptionWebhook, dispatch.CircuitOpen), circuitGauge(h, dispatch.SubscriptionWebhook, dispatch.CircuitClosed); o != 0 || c != 1 {
+		t.Errorf("after removing the open one: open %v, closed %v; want 0, 1", o, c)
+	}
+}
+
+// TestDispatcher_CircuitAfterRestart: the circuit lives in memory, so a
+// restart starts closed; with the endpoint still down it opens again after
+// the threshold instead of trying the whole backlog once more.
+func TestDispatcher_CircuitAfterRestart(t *testing.T) {
+	rc := newReceiver(t, func(int, *http.Request, []byte) (int, http.Header, string) { return 503, nil, "" })
+	w := hook(rc.URL)
+	w.Retry = dispatch.RetryConfig{MaxAttempts: 100, InitialInterval: time.Hour, MaxInterval: time.Hour}
+	w.Concurrency, w.Circuit.FailureThreshold = 2, 3
+	cfg := dispatch.Config{Webhooks: map[string]dispatch.WebhookConfig{"erp": w}}
+	h := start(t, cfg, dispatch.Deps{})
+	var evs []rules.Event
+	for i := 0; i < 50; i++ {
+		evs = append(evs, event("E", "erp"))
+	}
+	h.enqueue(evs...)
+	waitFor(t, "circuit open", func() bool { return h.d.WebhookStates()[0].Circuit == dispatch.CircuitOpen })
+	time.Sleep(100 * time.Millisecond)
+	first := rc.count()
+	h.stop()
+	st, err := reopen(h)
+	if err != nil {
+		t.Fatal(err)
+	}
+	d2, err := dispatch.New(cfg, st, dispatch.Deps{PollInterval: 20 * time.Millisecond})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if s := d2.WebhookStates()[0]; s.Circuit != dispatch.CircuitClosed {
+		t.Errorf("after restart: circuit %s, want closed", s.Circuit)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- d2.Run(ctx) }()
+	waitFor(t, "circuit open again", func() bool { return d2.WebhookStates()[0].Circuit == dispatch.CircuitOpen })
+	time.Sleep(100 * time.Millisecond)
+	cancel()
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+	second := rc.count() - first
+	t.Logf("attempts with 50 pending and the endpoint down: %d before the restart, %d after", first, second)
+	for i, n := range []int{first, second} {
+		if n > 3+2-1 {
+			t.Errorf("run %d: %d attempts, want at most 4 (threshold 3, 1 more in flight)", i+1, n)
+		}
+	}
+}
