@@ -53,6 +53,9 @@ func TestConfig_Validate(t *testing.T) {
 			c.Webhooks["erp"] = w
 		}, "webhooks.erp.retry.max_interval", "less than"},
 		{"header name", func(c *Config) { w := ok; w.Headers = map[string]string{"Bad Header": "x"}; c.Webhooks["erp"] = w }, "webhooks.erp.headers.Bad Header", "not a valid header"},
+		{"circuit threshold", func(c *Config) { c.Delivery.Circuit.FailureThreshold = -1 }, "delivery.circuit.failure_threshold", "at least 1"},
+		{"webhook circuit threshold", func(c *Config) { w := ok; w.Circuit.FailureThreshold = -3; c.Webhooks["erp"] = w }, "webhooks.erp.circuit.failure_threshold", "at least 1"},
+		{"pause_for", func(c *Config) { c.Delivery.PauseFor = -time.Second }, "delivery.pause_for", "negative"},
 		{"xml root", func(c *Config) { w := ok; w.ContentType, w.XMLRoot = ContentXML, "1deal"; c.Webhooks["erp"] = w }, "webhooks.erp.xml_root", "not an XML element name"},
 	}
 	for _, tt := range tests {
