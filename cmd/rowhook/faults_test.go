@@ -474,8 +474,9 @@ webhooks:
 	e.insert(101, 300)
 	waitFor(t, 20*time.Second, "webhook sink reported paused", func() bool { return webhookState(t, e.listen, "sink") == "paused" })
 	pausedAfter := time.Since(wentDown)
-	if m := httpGet(t, "http://"+e.listen+"/metrics"); !strings.Contains(m, `rowhook_webhook_paused{webhook="sink"} 1`) {
-		t.Errorf("/metrics does not show sink paused")
+	if m := httpGet(t, "http://"+e.listen+"/metrics"); !strings.Contains(m, `rowhook_webhook_paused{webhook="sink"} 1`) ||
+		!strings.Contains(m, `rowhook_webhook_circuit_state{state="closed",webhook="sink"} 0`) {
+		t.Errorf("/metrics does not show sink paused with its circuit not closed")
 	}
 	time.Sleep(time.Until(wentDown.Add(downFor)))
 	if n := recv.distinctVersions(); n != 100 {
@@ -489,6 +490,9 @@ webhooks:
 	e.waitDelivered(recv, 300, 60*time.Second)
 	caughtUp := time.Since(back)
 	waitFor(t, 10*time.Second, "webhook sink active again", func() bool { return webhookState(t, e.listen, "sink") == "active" })
+	if m := httpGet(t, "http://"+e.listen+"/metrics"); !strings.Contains(m, `rowhook_webhook_circuit_state{state="closed",webhook="sink"} 1`) {
+		t.Errorf("/metrics does not show sink's circuit closed again")
+	}
 	if !strings.Contains(e.logs.String(), "endpoint paused: failing continuously") || !strings.Contains(e.logs.String(), "endpoint circuit closed") {
 		t.Errorf("pause and resume not logged")
 	}
