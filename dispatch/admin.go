@@ -402,26 +402,26 @@ type WebhookState struct {
 	FailingSince *time.Time `json:"failing_since,omitempty"`
 	PausedUntil  *time.Time `json:"paused_until,omitempty"`
 	InFlight     int        `json:"in_flight"`
+	// Circuit is the endpoint circuit: closed, open or half_open.
+	Circuit string `json:"circuit"`
+	// NextProbeAt is when an open circuit sends its next probe.
+	NextProbeAt *time.Time `json:"next_probe_at,omitempty"`
 }
 
 // WebhookStates reports each configured webhook's state.
 func (d *Dispatcher) WebhookStates() []WebhookState {
 	var out []WebhookState
 	for name := range d.endpoints {
-		st := WebhookState{Name: name, State: "active"}
+		st := WebhookState{Name: name, State: "active", Circuit: CircuitClosed}
 		d.qmu.Lock()
 		q := d.queues[queueKey{webhook: name}]
 		d.qmu.Unlock()
 		if q != nil {
 			q.mu.Lock()
 			st.InFlight = len(q.inflight)
-			if !q.failingSince.IsZero() {
-				t := q.failingSince
-				st.FailingSince = &t
-			}
-			if q.probing {
-				t := q.pausedUntil
-				st.State, st.PausedUntil = "paused", &t
+			st.Circuit, st.FailingSince, st.NextProbeAt = q.cb.view()
+			if q.cb.paused {
+				st.State, st.PausedUntil = "paused", st.NextProbeAt
 			}
 			if q.disabled != "" {
 				st.State, st.Reason = "disabled", q.disabled
@@ -449,7 +449,7 @@ func (d *Dispatcher) Enable(ctx context.Context, name string) error {
 	q := d.queue(queueKey{webhook: name})
 	q.mu.Lock()
 	q.disabled = ""
-	q.failingSince, q.pausedUntil, q.probing = time.Time{}, time.Time{}, false
+	d.resetCircuit(q)
 	q.mu.Unlock()
 	d.m.paused.WithLabelValues(name).Set(0)
 	d.log.Info("webhook enabled", "webhook", name)

@@ -92,14 +92,29 @@ type DeliveryConfig struct {
 	Concurrency int `yaml:"concurrency"`
 	// MaxResponseBytes limits how much of a response body is read. Default 1 MiB.
 	MaxResponseBytes int `yaml:"max_response_bytes"`
-	// PauseAfter pauses an endpoint that has failed continuously for this
-	// long. Default 1h; negative never pauses.
+	// Circuit is the endpoint circuit: how many failures in a row stop the
+	// deliveries of a webhook until a probe succeeds.
+	Circuit CircuitConfig `yaml:"circuit"`
+	// PauseAfter reports an endpoint whose circuit has stayed open (failing
+	// continuously) for this long as paused: rowhook_webhook_paused 1, state
+	// paused in GET /webhooks. Default 1h; negative never reports it.
 	PauseAfter time.Duration `yaml:"pause_after"`
-	// PauseFor is how long a paused endpoint waits before a probe attempt.
-	// Default 5m.
+	// PauseFor is the longest wait between two probes of an open circuit
+	// (the probe interval doubles from the webhook's retry.initial_interval
+	// up to retry.max_interval, and at most this). Default 5m.
 	PauseFor time.Duration `yaml:"pause_for"`
 	// Writeback is the retry policy for writing response values back.
 	Writeback RetryConfig `yaml:"writeback"`
+}
+
+// CircuitConfig is the `circuit:` block (delivery.circuit, or a webhook's
+// own).
+type CircuitConfig struct {
+	// FailureThreshold is how many retryable failures in a row (network
+	// errors, timeouts, 408, 429, 5xx) open the circuit: the webhook's other
+	// deliveries then wait, keeping their attempts, while one probe is sent
+	// per interval. Default 5.
+	FailureThreshold int `yaml:"failure_threshold"`
 }
 
 // RetryConfig is a retry policy: exponential backoff with jitter.
@@ -149,6 +164,8 @@ type WebhookConfig struct {
 	Ordering string `yaml:"ordering"`
 	// Concurrency overrides delivery.concurrency.
 	Concurrency int `yaml:"concurrency"`
+	// Circuit overrides delivery.circuit field by field.
+	Circuit CircuitConfig `yaml:"circuit"`
 	// XMLRoot is the root element of xml bodies. Default "event".
 	XMLRoot string `yaml:"xml_root"`
 	// SOAP is the content_type soap block, decoded by the SOAP encoder.
@@ -206,6 +223,7 @@ const (
 	DefaultMaxResponseBytes = 1 << 20
 	DefaultPauseAfter       = time.Hour
 	DefaultPauseFor         = 5 * time.Minute
+	DefaultCircuitFailures  = 5
 	DefaultXMLRoot          = "event"
 )
 
@@ -260,6 +278,9 @@ func (c Config) WithDefaults() Config {
 	if d.PauseFor == 0 {
 		d.PauseFor = DefaultPauseFor
 	}
+	if d.Circuit.FailureThreshold == 0 {
+		d.Circuit.FailureThreshold = DefaultCircuitFailures
+	}
 	hooks := make(map[string]WebhookConfig, len(c.Webhooks))
 	for name, w := range c.Webhooks {
 		hooks[name] = w.withDefaults(*d)
@@ -311,6 +332,9 @@ func (w WebhookConfig) withDefaults(d DeliveryConfig) WebhookConfig {
 		w.XMLRoot = DefaultXMLRoot
 	}
 	w.Retry = w.Retry.merge(d.Retry)
+	if w.Circuit.FailureThreshold == 0 {
+		w.Circuit.FailureThreshold = d.Circuit.FailureThreshold
+	}
 	return w
 }
 
@@ -379,6 +403,12 @@ func (c Config) Validate() error {
 	}
 	if c.Delivery.MaxResponseBytes < 0 {
 		add("delivery.max_response_bytes", "must not be negative")
+	}
+	if c.Delivery.PauseFor < 0 {
+		add("delivery.pause_for", "must not be negative")
+	}
+	if n := c.Delivery.Circuit.FailureThreshold; n < 1 {
+		add("delivery.circuit.failure_threshold", "must be at least 1, got %d", n)
 	}
 	for i, h := range c.Admin.Subscriptions.AllowedHosts {
 		if strings.TrimSpace(h) == "" {
@@ -516,6 +546,9 @@ func (w WebhookConfig) validate(p string) []error {
 	}
 	if w.Concurrency < 0 {
 		add(".concurrency", "must not be negative")
+	}
+	if n := w.Circuit.FailureThreshold; n < 1 {
+		add(".circuit.failure_threshold", "must be at least 1, got %d", n)
 	}
 	return errs
 }

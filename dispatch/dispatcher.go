@@ -37,6 +37,10 @@ type Deps struct {
 	Transport *http.Transport
 	// Writeback applies responses of rules that write back; may be nil.
 	Writeback Writebacker
+	// WritebackRetry is how often and how far apart a failing writeback is
+	// tried (rowhook passes writeback.max_attempts, backoff and
+	// max_backoff). Zero fields take delivery.writeback's.
+	WritebackRetry RetryConfig
 	// Encoders adds content types (soap) by factory.
 	Encoders map[string]EncoderFactory
 	// AdminOpen lets the admin API answer without the bearer token: set it
@@ -68,6 +72,7 @@ type Dispatcher struct {
 	jitter      Jitter
 	m           *metrics
 	wb          Writebacker
+	wbRetry     RetryConfig
 	endpoints   map[string]*endpoint
 	subEndpoint *endpoint
 	guard       *Guard
@@ -113,6 +118,10 @@ func New(cfg Config, store Store, deps Deps) (*Dispatcher, error) {
 		results: make(chan *recordReq, 4096), wbWake: make(chan struct{}, 1),
 		commitFailed: make(chan struct{}),
 	}
+	d.wbRetry = deps.WritebackRetry.merge(cfg.Delivery.Writeback)
+	if d.wbRetry.MaxAttempts < 1 || d.wbRetry.InitialInterval < 0 || d.wbRetry.MaxInterval < d.wbRetry.InitialInterval {
+		return nil, fmt.Errorf("dispatch: writeback retry policy %+v: want max_attempts >= 1 and 0 <= backoff <= max_backoff", d.wbRetry)
+	}
 	if d.log == nil {
 		d.log = slog.New(slog.DiscardHandler)
 	}
@@ -151,7 +160,19 @@ func New(cfg Config, store Store, deps Deps) (*Dispatcher, error) {
 		}
 		d.endpoints[name] = ep
 	}
+	for _, name := range names {
+		for _, st := range circuitStates {
+			v := 0.0
+			if st == CircuitClosed {
+				v = 1
+			}
+			d.m.circuit.WithLabelValues(name, st).Set(v)
+		}
+	}
 	if cfg.Admin.Subscriptions.Enabled {
+		for _, st := range circuitStates {
+			d.m.circuit.WithLabelValues(SubscriptionWebhook, st).Set(0)
+		}
 		g, err := NewGuard(cfg.Admin.Subscriptions.AllowedHosts)
 		if err != nil {
 			return nil, fmt.Errorf("admin.subscriptions.allowed_hosts: %w", err)

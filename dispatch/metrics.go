@@ -19,6 +19,7 @@ type metrics struct {
 	writebacks   *prometheus.CounterVec
 	storeErrors  prometheus.Counter
 	queueCollect *queueCollector
+	circuit      *prometheus.GaugeVec
 }
 
 // Delivery outcomes (label values of rowhook_deliveries_total).
@@ -76,6 +77,13 @@ func newMetrics(reg prometheus.Registerer, st Store) *metrics {
 			oldest: prometheus.NewDesc("rowhook_oldest_pending_age_seconds", "Age of the oldest pending delivery by webhook.",
 				[]string{"webhook"}, nil),
 		},
+	}
+	m.circuit = prometheus.NewGaugeVec(prometheus.GaugeOpts{
+		Name: "rowhook_webhook_circuit_state",
+		Help: "Endpoint circuit by webhook and state (closed, open, half_open): 1 for the webhook's state, 0 for the others; for webhook=\"subscription\", how many subscriptions are in each state.",
+	}, []string{"webhook", "state"})
+	if reg != nil {
+		reg.MustRegister(m.circuit)
 	}
 	if reg != nil {
 		reg.MustRegister(m.deliveries, m.attemptDur, m.retries, m.deadLetters, m.commitDur, m.enqueued, m.paused,

@@ -10,7 +10,6 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
-	"sync/atomic"
 	"testing"
 	"time"
 
@@ -18,53 +17,8 @@ import (
 
 	"github.com/rowhook/rowhook/cdc"
 	"github.com/rowhook/rowhook/dispatch"
-	"github.com/rowhook/rowhook/dispatch/dispatchtest"
 	"github.com/rowhook/rowhook/dispatch/sqlitestore"
 )
-
-func TestDispatcher_PauseAfterContinuousFailure(t *testing.T) {
-	t0 := time.Date(2026, 11, 23, 10, 0, 0, 0, time.UTC)
-	clock := dispatchtest.NewClock(t0)
-	var up atomic.Bool
-	rc := newReceiver(t, func(int, *http.Request, []byte) (int, http.Header, string) {
-		if up.Load() {
-			return 200, nil, ""
-		}
-		return 503, nil, ""
-	})
-	w := hook(rc.URL)
-	w.Retry = dispatch.RetryConfig{MaxAttempts: 100, InitialInterval: time.Minute, MaxInterval: time.Minute}
-	cfg := dispatch.Config{Webhooks: map[string]dispatch.WebhookConfig{"erp": w}}
-	cfg.Delivery.PauseAfter, cfg.Delivery.PauseFor = 2*time.Minute, 10*time.Minute
-	h := start(t, cfg, dispatch.Deps{Clock: clock, Jitter: func() float64 { return 1 }})
-	ev := event("E", "erp")
-	h.enqueue(ev)
-	attempts := func() int { d, _ := h.delivery(ev, "erp"); return d.Attempts }
-	waitFor(t, "attempt 1", func() bool { return attempts() == 1 })
-	clock.Advance(time.Minute)
-	waitFor(t, "attempt 2", func() bool { return attempts() == 2 })
-	clock.Advance(time.Minute) // failing for 2 minutes now: paused at attempt 3
-	waitFor(t, "attempt 3", func() bool { return attempts() == 3 })
-	waitFor(t, "paused gauge", func() bool {
-		return gaugeValue(h, "rowhook_webhook_paused", "erp") == 1
-	})
-	states := h.d.WebhookStates()
-	if len(states) != 1 || states[0].State != "paused" || !states[0].PausedUntil.Equal(t0.Add(12*time.Minute)) {
-		t.Fatalf("webhook state %+v", states)
-	}
-	clock.Advance(5 * time.Minute) // the retry is due, but the endpoint is paused
-	time.Sleep(100 * time.Millisecond)
-	if n := attempts(); n != 3 {
-		t.Fatalf("%d attempts while paused", n)
-	}
-	if !strings.Contains(h.logs.String(), "endpoint paused") {
-		t.Error("pause not logged")
-	}
-	up.Store(true)
-	clock.Advance(5 * time.Minute) // pause over: one probe, which succeeds
-	h.waitStatus(ev, "erp", dispatch.StatusOK)
-	waitFor(t, "resumed", func() bool { return h.d.WebhookStates()[0].State == "active" })
-}
 
 // gaugeValue reads a sample of a metric with one label from h's registry.
 func gaugeValue(h *harness, name, label string) float64 {

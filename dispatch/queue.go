@@ -53,13 +53,13 @@ type queue struct {
 	// order: a read-ahead reads on from there instead of reading again
 	// what is in flight or ready. Zero afterSeq: read from the start (the
 	// last read reached the end of the due rows).
-	afterAt      time.Time
-	afterSeq     int64
-	failingSince time.Time
-	pausedUntil  time.Time
-	probing      bool
-	disabled     string
-	cancel       context.CancelFunc
+	afterAt  time.Time
+	afterSeq int64
+	// cb is the endpoint circuit (circuit.go).
+	cb       circuit
+	removed  bool // a subscription deleted: its gauges are no longer kept
+	disabled string
+	cancel   context.CancelFunc
 }
 
 // queue returns the queue for k, creating it (and asking Run to start its
@@ -78,6 +78,12 @@ func (d *Dispatcher) queue(k queueKey) *queue {
 		return nil
 	}
 	q := &queue{key: k, ep: ep, wakeCh: make(chan struct{}, 1), inflight: map[string]bool{}, released: map[string]uint64{}, readyIDs: map[string]bool{}}
+	q.cb.state = CircuitClosed
+	if k.subscription != "" {
+		// Configured webhooks start with closed at 1 (newMetrics); the
+		// subscription series counts subscriptions per state.
+		d.m.circuit.WithLabelValues(SubscriptionWebhook, CircuitClosed).Inc()
+	}
 	d.queues[k] = q
 	if d.running {
 		d.toStart = append(d.toStart, q)
@@ -124,6 +130,12 @@ func (q *queue) release(id string) {
 	q.mu.Lock()
 	delete(q.inflight, id)
 	q.released[id] = q.pass
+	if q.cb.probe == id {
+		// The probe ended without telling whether the endpoint is up (a
+		// permanent 4xx, or cut short): the next one may start at once.
+		q.cb.probe = ""
+		q.cb.probeAt = time.Time{}
+	}
 	q.mu.Unlock()
 	q.wake()
 }
@@ -162,13 +174,19 @@ func (d *Dispatcher) fillAt(ctx context.Context, q *queue, now time.Time, attemp
 		q.mu.Unlock()
 		return wait
 	}
-	if now.Before(q.pausedUntil) {
-		until := q.pausedUntil.Sub(now)
-		q.mu.Unlock()
-		return until
-	}
 	budget := ep.cfg.Concurrency
-	if q.probing {
+	if q.cb.state != CircuitClosed {
+		// Open: nothing is claimed until the probe is due, then one
+		// delivery at a time, the probe (half-open: it is in flight).
+		if q.cb.probe != "" {
+			q.mu.Unlock()
+			return wait
+		}
+		if now.Before(q.cb.probeAt) {
+			until := q.cb.probeAt.Sub(now)
+			q.mu.Unlock()
+			return until
+		}
 		budget = 1
 	}
 	capacity := budget - q.sending
@@ -217,6 +235,9 @@ func (d *Dispatcher) fillAt(ctx context.Context, q *queue, now time.Time, attemp
 		}
 	}
 	start := func(row Delivery) {
+		if q.cb.state != CircuitClosed {
+			d.probing(q, row.ID)
+		}
 		capacity--
 		q.sending++
 		q.inflight[row.ID] = true
@@ -225,6 +246,11 @@ func (d *Dispatcher) fillAt(ctx context.Context, q *queue, now time.Time, attemp
 			defer attempts.Done()
 			d.send(attemptCtx, q, &row)
 		}()
+	}
+	// The circuit may have opened since capacity was computed: an open
+	// circuit lets only its probe through.
+	canStart := func() bool {
+		return q.cb.state == CircuitClosed || (q.cb.probe == "" && !now.Before(q.cb.probeAt))
 	}
 	stale := func(id string) bool {
 		p, ok := q.released[id]
@@ -248,7 +274,7 @@ func (d *Dispatcher) fillAt(ctx context.Context, q *queue, now time.Time, attemp
 				}
 				continue
 			}
-			if capacity == 0 {
+			if capacity == 0 || !canStart() {
 				break
 			}
 			start(row)
@@ -260,7 +286,7 @@ func (d *Dispatcher) fillAt(ctx context.Context, q *queue, now time.Time, attemp
 			// them without reading the store again.
 			q.addReady(rows, pass)
 		}
-		for capacity > 0 && len(q.ready) > 0 {
+		for capacity > 0 && len(q.ready) > 0 && canStart() {
 			row := q.ready[0]
 			q.ready[0] = Delivery{}
 			q.ready = q.ready[1:]
@@ -366,12 +392,10 @@ func (d *Dispatcher) send(ctx context.Context, q *queue, row *Delivery) {
 	}
 	n := row.Attempts + 1
 	a, resp, err := ep.attempt(ctx, row, n, d.clock)
-	// Free the slot now: the next attempt may start while this result
-	// waits for the recorder's next batch.
-	q.doneSending()
 	if err != nil && ctx.Err() != nil {
 		// Shutdown cut the attempt short: it stays pending, to be sent
 		// again (same webhook-id) after the restart.
+		q.doneSending()
 		return
 	}
 	now := d.clock.Now()
@@ -385,6 +409,13 @@ func (d *Dispatcher) send(ctx context.Context, q *queue, row *Delivery) {
 	res.Attempt.DeliverySeq = row.Seq
 	var gone bool
 	ae, retry := retryable(err)
+	var after time.Duration
+	if ae != nil && retry {
+		after = ae.RetryAfter
+		if ep.cfg.Retry.CapsRetryAfter(after) {
+			log.Info("Retry-After capped at retry.max_interval", "status", a.Status, "retry_after", after, "max_interval", ep.cfg.Retry.MaxInterval)
+		}
+	}
 	switch {
 	case err == nil:
 		res.Status = StatusOK
@@ -392,7 +423,7 @@ func (d *Dispatcher) send(ctx context.Context, q *queue, row *Delivery) {
 			res.Writeback = resp
 		}
 		d.m.deliveries.WithLabelValues(label, outcomeOK).Inc()
-		d.succeeded(q, log)
+		d.attemptOK(q)
 		log.Debug("delivered", "status", a.Status, "duration", a.Duration)
 	case ae != nil && ae.Gone:
 		gone = true
@@ -401,20 +432,18 @@ func (d *Dispatcher) send(ctx context.Context, q *queue, row *Delivery) {
 		d.m.deadLetters.WithLabelValues(label).Inc()
 	case retry && n < ep.cfg.Retry.MaxAttempts:
 		res.Status = StatusPending
-		var after time.Duration
-		if ae != nil {
-			after = ae.RetryAfter
-		}
 		res.NextAt = now.Add(ep.cfg.Retry.Backoff(n, after, d.jitter()))
 		d.m.deliveries.WithLabelValues(label, outcomeRetry).Inc()
 		d.m.retries.WithLabelValues(label).Inc()
-		d.failed(q, now, log)
-		log.Info("attempt failed; will retry", "status", a.Status, "error", a.Error, "next_at", res.NextAt)
+		d.attemptFailed(q, row.ID, now, after, a.Status, a.Error)
+		// Debug: a failing endpoint logs its circuit's state changes, not
+		// each attempt (the delivery log has them all).
+		log.Debug("attempt failed; will retry", "status", a.Status, "error", a.Error, "next_at", res.NextAt)
 	case retry:
 		res.Status = StatusDead
 		d.m.deliveries.WithLabelValues(label, outcomeDead).Inc()
 		d.m.deadLetters.WithLabelValues(label).Inc()
-		d.failed(q, now, log)
+		d.attemptFailed(q, row.ID, now, after, a.Status, a.Error)
 		log.Warn("delivery dead after its last attempt", "status", a.Status, "error", a.Error, "attempts", n)
 	default:
 		res.Status = StatusFailed
@@ -422,6 +451,11 @@ func (d *Dispatcher) send(ctx context.Context, q *queue, row *Delivery) {
 		d.m.deadLetters.WithLabelValues(label).Inc()
 		log.Warn("delivery failed permanently", "status", a.Status, "error", a.Error)
 	}
+	// Free the slot once the circuit has counted the outcome (no attempt
+	// starts past an open circuit), but before the result is stored: the
+	// next attempt may start while this one waits for the recorder's
+	// next batch.
+	q.doneSending()
 	if err := d.record(res); err != nil {
 		// The recorder logged the batch's error once; one line per
 		// delivery would be hundreds a second.
@@ -543,42 +577,6 @@ func (d *Dispatcher) recorder(ctx context.Context, stop <-chan struct{}) {
 	}
 }
 
-// failed notes a retryable failure; an endpoint failing for PauseAfter is
-// paused for PauseFor, then probed with one attempt at a time.
-func (d *Dispatcher) failed(q *queue, now time.Time, log interface {
-	Warn(string, ...any)
-}) {
-	pauseAfter := d.cfg.Delivery.PauseAfter
-	q.mu.Lock()
-	defer q.mu.Unlock()
-	if q.failingSince.IsZero() {
-		q.failingSince = now
-	}
-	if pauseAfter < 0 {
-		return
-	}
-	if q.probing || now.Sub(q.failingSince) >= pauseAfter {
-		q.pausedUntil = now.Add(d.cfg.Delivery.PauseFor)
-		if !q.probing {
-			log.Warn("endpoint paused: failing continuously", "failing_since", q.failingSince, "paused_until", q.pausedUntil)
-			d.m.paused.WithLabelValues(metricLabel(q.key)).Set(1)
-		}
-		q.probing = true
-	}
-}
-
-func (d *Dispatcher) succeeded(q *queue, log interface {
-	Info(string, ...any)
-}) {
-	q.mu.Lock()
-	defer q.mu.Unlock()
-	if q.probing {
-		log.Info("endpoint resumed after pause", "failing_since", q.failingSince)
-		d.m.paused.WithLabelValues(metricLabel(q.key)).Set(0)
-	}
-	q.failingSince, q.pausedUntil, q.probing = time.Time{}, time.Time{}, false
-}
-
 // gone handles a 410: a subscription is removed (its pending deliveries
 // fail), a configured webhook is disabled until re-enabled by the admin API.
 func (d *Dispatcher) gone(q *queue, log interface {
@@ -627,15 +625,20 @@ func (d *Dispatcher) removeSubscription(ctx context.Context, id, reason string) 
 		if q.cancel != nil {
 			q.cancel()
 		}
+		d.m.circuit.WithLabelValues(SubscriptionWebhook, q.cb.state).Dec()
+		q.removed = true
 		q.mu.Unlock()
 	}
 	return nil
 }
 
 // writebackLoop applies pending writebacks, retrying each with backoff up
-// to delivery.writeback.max_attempts, then recording it failed.
+// to its policy's max_attempts (Deps.WritebackRetry: writeback.max_attempts,
+// backoff, max_backoff), then recording it failed. An error that says it is
+// permanent (a value that does not fit its column) is recorded failed at
+// once: the same response fails the same way.
 func (d *Dispatcher) writebackLoop(ctx context.Context) {
-	policy := d.cfg.Delivery.Writeback
+	policy := d.wbRetry
 	tries := map[string]int{}
 	next := map[string]time.Time{}
 	for {
@@ -678,12 +681,14 @@ func (d *Dispatcher) writebackLoop(ctx context.Context) {
 			tries[row.ID]++
 			n := tries[row.ID]
 			status := WritebackPending
-			if n >= policy.MaxAttempts {
+			var p interface{ Permanent() bool }
+			permanent := errors.As(err, &p) && p.Permanent()
+			if permanent || n >= policy.MaxAttempts {
 				status = WritebackFailed
 				delete(tries, row.ID)
 				delete(next, row.ID)
 				d.m.writebacks.WithLabelValues("failed").Inc()
-				log.Error("writeback failed; the delivery itself succeeded and is not sent again", "error", err, "tries", n)
+				log.Error("writeback failed; the delivery itself succeeded and is not sent again", "error", err, "tries", n, "permanent", permanent)
 			} else {
 				t := now.Add(policy.Backoff(n, 0, d.jitter()))
 				next[row.ID] = t

@@ -33,7 +33,9 @@ func defaultJitter() float64 { return rand.Float64() }
 // Backoff returns the delay before the next attempt after attempt n (from 1)
 // failed: InitialInterval doubled per attempt, capped at MaxInterval, with
 // "equal jitter" (half fixed, half scaled by j, so j=1 gives the full
-// delay), and never shorter than retryAfter, the endpoint's Retry-After.
+// delay), and never shorter than retryAfter, the endpoint's Retry-After, up
+// to MaxInterval: a receiver answering Retry-After: 315360000 (or a date in
+// 2099) must not park a delivery for years.
 func (r RetryConfig) Backoff(n int, retryAfter time.Duration, j float64) time.Duration {
 	d := r.InitialInterval
 	for i := 1; i < n && d < r.MaxInterval; i++ {
@@ -50,10 +52,14 @@ func (r RetryConfig) Backoff(n int, retryAfter time.Duration, j float64) time.Du
 	}
 	d = d/2 + time.Duration(float64(d/2)*j)
 	if retryAfter > d {
-		d = retryAfter
+		d = min(retryAfter, r.MaxInterval)
 	}
 	return d
 }
+
+// CapsRetryAfter reports whether a Retry-After of ra is longer than the
+// policy honours (MaxInterval).
+func (r RetryConfig) CapsRetryAfter(ra time.Duration) bool { return ra > r.MaxInterval }
 
 // AttemptError describes a failed attempt; the dispatcher decides with
 // errors.As whether and when to retry.
@@ -97,15 +103,23 @@ func classify(status int, h http.Header, now time.Time) error {
 	return e
 }
 
+// maxRetryAfter is the longest Retry-After in seconds kept as given (about
+// 290 years, what a time.Duration holds).
+const maxRetryAfter = int64(1<<63-1) / int64(time.Second)
+
 // parseRetryAfter reads delay-seconds or an HTTP date.
 func parseRetryAfter(v string, now time.Time) time.Duration {
 	v = strings.TrimSpace(v)
 	if v == "" {
 		return 0
 	}
-	if n, err := strconv.Atoi(v); err == nil {
-		if n < 0 {
+	if n, err := strconv.ParseInt(v, 10, 64); err == nil || errors.Is(err, strconv.ErrRange) {
+		switch {
+		case n < 0:
 			return 0
+		case n > maxRetryAfter:
+			// Past what a Duration holds: the policy caps it anyway.
+			return time.Duration(maxRetryAfter) * time.Second
 		}
 		return time.Duration(n) * time.Second
 	}

@@ -53,6 +53,9 @@ func TestConfig_Validate(t *testing.T) {
 			c.Webhooks["erp"] = w
 		}, "webhooks.erp.retry.max_interval", "less than"},
 		{"header name", func(c *Config) { w := ok; w.Headers = map[string]string{"Bad Header": "x"}; c.Webhooks["erp"] = w }, "webhooks.erp.headers.Bad Header", "not a valid header"},
+		{"circuit threshold", func(c *Config) { c.Delivery.Circuit.FailureThreshold = -1 }, "delivery.circuit.failure_threshold", "at least 1"},
+		{"webhook circuit threshold", func(c *Config) { w := ok; w.Circuit.FailureThreshold = -3; c.Webhooks["erp"] = w }, "webhooks.erp.circuit.failure_threshold", "at least 1"},
+		{"pause_for", func(c *Config) { c.Delivery.PauseFor = -time.Second }, "delivery.pause_for", "negative"},
 		{"xml root", func(c *Config) { w := ok; w.ContentType, w.XMLRoot = ContentXML, "1deal"; c.Webhooks["erp"] = w }, "webhooks.erp.xml_root", "not an XML element name"},
 	}
 	for _, tt := range tests {
@@ -141,6 +144,9 @@ func TestRetryConfig_Backoff(t *testing.T) {
 		{30, 0, 1, time.Minute},
 		{1, 30 * time.Second, 1, 30 * time.Second}, // Retry-After wins when longer
 		{6, 5 * time.Second, 1, time.Minute},
+		// A Retry-After beyond max_interval is honoured up to it.
+		{1, 315360000 * time.Second, 1, time.Minute},
+		{1, 1<<63 - 1, 0, time.Minute},
 	}
 	for _, tt := range tests {
 		if got := r.Backoff(tt.n, tt.retryAfter, tt.jitter); got != tt.want {
@@ -168,6 +174,10 @@ func TestClassify(t *testing.T) {
 		{429, "7", false, true, false, 7 * time.Second},
 		{503, now.Add(90 * time.Second).Format(http.TimeFormat), false, true, false, 90 * time.Second},
 		{500, "soon", false, true, false, 0},
+		{503, "315360000", false, true, false, 315360000 * time.Second},
+		// Past what a Duration holds: the longest one, not an overflow.
+		{503, "99999999999999999999", false, true, false, time.Duration(maxRetryAfter) * time.Second},
+		{429, "-5", false, true, false, 0},
 		{302, "", false, false, false, 0},
 	}
 	for _, tt := range tests {

@@ -214,7 +214,8 @@ func lastOutcome(d dispatch.Delivery) string {
 		if s != "" {
 			s += "; "
 		}
-		s += "next " + d.NextAt.Local().Format("15:04:05")
+		// A full date-time: a retry may be days away (Retry-After, max_interval).
+		s += "next " + d.NextAt.Local().Format("2006-01-02 15:04:05")
 	}
 	if s == "" {
 		s = "-"

@@ -151,3 +151,34 @@ func TestRedeliver(t *testing.T) {
 		t.Error("ids with --status accepted")
 	}
 }
+
+// A pending delivery's next attempt may be days away: the list shows its
+// date, not only a time of day.
+func TestDeliveries_ListNextAttemptDate(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "state.db")
+	st, err := sqlitestore.Open(path, sqlitestore.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	now := time.Now().UTC()
+	next := now.Add(50 * time.Hour).Truncate(time.Second)
+	d := dispatch.NewDelivery{ID: dispatch.DeliveryID("e9", "erp", ""), EventID: "e9", Rule: "new-deal", Event: "NewOpportunity",
+		Webhook: "erp", Key: "crm.vtiger_potential:9", Method: "POST", URL: "https://erp.example.com/deals/9",
+		ContentType: "application/json", Body: []byte(`{"id":9}`), EventTime: now, CreatedAt: now, NextAt: now}
+	ctx := context.Background()
+	if _, err := st.Commit(ctx, cdc.Checkpoint{File: "bin.1", Pos: 4}, []dispatch.NewDelivery{d}); err != nil {
+		t.Fatal(err)
+	}
+	if err := st.Record(ctx, []dispatch.Result{{Attempt: dispatch.Attempt{DeliveryID: d.ID, N: 1, Kind: dispatch.KindAttempt, At: now,
+		Method: "POST", URL: d.URL, Status: 503, Error: "http 503 Service Unavailable"}, Status: dispatch.StatusPending, Attempts: 1, NextAt: next}}); err != nil {
+		t.Fatal(err)
+	}
+	st.Close()
+	out, _, err := runCmd("deliveries", "list", "--state", path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := "next " + next.Local().Format("2006-01-02 15:04:05"); !strings.Contains(out, want) {
+		t.Errorf("list lacks %q:\n%s", want, out)
+	}
+}

@@ -442,10 +442,11 @@ func webhookState(t *testing.T, listen, name string) string {
 }
 
 // The receiver refuses connections for a while (8s here, 3 minutes with
-// ROWHOOK_FAULTS=long): deliveries are retried, the endpoint is paused after
-// delivery.pause_after and reported paused (GET /webhooks, the
-// rowhook_webhook_paused metric), probed every pause_for, and once the
-// receiver is back everything is delivered and the endpoint active again.
+// ROWHOOK_FAULTS=long): the endpoint's circuit opens after a few failures,
+// it is probed (at most every pause_for) and reported paused after
+// delivery.pause_after (GET /webhooks, the rowhook_webhook_paused metric),
+// and once the receiver is back everything is delivered and the endpoint
+// active again.
 func testFaultReceiverDown(t *testing.T, e *faultEnv) {
 	downFor := 8 * time.Second
 	if longFaults() {
@@ -473,8 +474,9 @@ webhooks:
 	e.insert(101, 300)
 	waitFor(t, 20*time.Second, "webhook sink reported paused", func() bool { return webhookState(t, e.listen, "sink") == "paused" })
 	pausedAfter := time.Since(wentDown)
-	if m := httpGet(t, "http://"+e.listen+"/metrics"); !strings.Contains(m, `rowhook_webhook_paused{webhook="sink"} 1`) {
-		t.Errorf("/metrics does not show sink paused")
+	if m := httpGet(t, "http://"+e.listen+"/metrics"); !strings.Contains(m, `rowhook_webhook_paused{webhook="sink"} 1`) ||
+		!strings.Contains(m, `rowhook_webhook_circuit_state{state="closed",webhook="sink"} 0`) {
+		t.Errorf("/metrics does not show sink paused with its circuit not closed")
 	}
 	time.Sleep(time.Until(wentDown.Add(downFor)))
 	if n := recv.distinctVersions(); n != 100 {
@@ -488,7 +490,10 @@ webhooks:
 	e.waitDelivered(recv, 300, 60*time.Second)
 	caughtUp := time.Since(back)
 	waitFor(t, 10*time.Second, "webhook sink active again", func() bool { return webhookState(t, e.listen, "sink") == "active" })
-	if !strings.Contains(e.logs.String(), "endpoint paused: failing continuously") || !strings.Contains(e.logs.String(), "endpoint resumed after pause") {
+	if m := httpGet(t, "http://"+e.listen+"/metrics"); !strings.Contains(m, `rowhook_webhook_circuit_state{state="closed",webhook="sink"} 1`) {
+		t.Errorf("/metrics does not show sink's circuit closed again")
+	}
+	if !strings.Contains(e.logs.String(), "endpoint paused: failing continuously") || !strings.Contains(e.logs.String(), "endpoint circuit closed") {
 		t.Errorf("pause and resume not logged")
 	}
 	e.stopAndCheckState()

@@ -325,6 +325,7 @@ func startPipelineOn(ctx context.Context, cfg *config, cfgDir string, logger *sl
 	}
 	if p.wb != nil {
 		deps.Writeback = writebackAdapter{w: p.wb, soap: p.soap}
+		deps.WritebackRetry = writebackRetry(cfg.Writeback)
 	}
 	p.disp, err = dispatch.New(cfg.Dispatch, p.store, deps)
 	if err != nil {
@@ -634,6 +635,7 @@ func (p *pipeline) status(cfg *config, flavor string) func(context.Context) admi
 			st.Webhooks = append(st.Webhooks, adminui.WebhookStatus{
 				Name: n, Kind: kind, URL: u, State: ws.State, Reason: ws.Reason,
 				FailingSince: ws.FailingSince, PausedUntil: ws.PausedUntil, InFlight: ws.InFlight,
+				Circuit: ws.Circuit, NextProbeAt: ws.NextProbeAt,
 			})
 		}
 		return st
@@ -658,3 +660,16 @@ func redactURL(raw string) string {
 }
 
 var _ dispatch.Writebacker = writebackAdapter{}
+
+// writebackRetry is the dispatcher's writeback retry policy from the
+// writeback: section: max_attempts tries (0 counts as 1), the wait doubling
+// from backoff up to max_backoff (writeback.Config.RetryDelay's schedule;
+// the dispatcher adds its jitter).
+func writebackRetry(c writeback.Config) dispatch.RetryConfig {
+	n := max(c.MaxAttempts, 1)
+	last := c.MaxBackoff
+	if last <= 0 {
+		last = c.RetryDelay(min(n, 30)) // no cap: the longest wait used
+	}
+	return dispatch.RetryConfig{MaxAttempts: n, InitialInterval: c.RetryDelay(1), MaxInterval: max(last, c.RetryDelay(1))}
+}

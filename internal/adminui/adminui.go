@@ -114,6 +114,11 @@ type WebhookStatus struct {
 	FailingSince *time.Time `json:"failing_since,omitempty"`
 	PausedUntil  *time.Time `json:"paused_until,omitempty"`
 	InFlight     int        `json:"in_flight"`
+	// Circuit is the endpoint circuit (closed, open, half_open): open, the
+	// webhook's deliveries wait while one probe per interval is sent.
+	Circuit string `json:"circuit,omitempty"`
+	// NextProbeAt is when an open circuit sends its next probe.
+	NextProbeAt *time.Time `json:"next_probe_at,omitempty"`
 }
 
 // contentTypes are set explicitly rather than from the system MIME table,

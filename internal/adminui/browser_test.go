@@ -240,6 +240,14 @@ func TestHandler_Browser(t *testing.T) {
 		document.getElementById('lag').textContent === '1.5 s' &&
 		document.getElementById('rules').textContent.includes('NewOpportunity') &&
 		document.getElementById('webhooks').textContent.includes('/erp')`)
+	// erp failed every attempt: its endpoint circuit is open, with the
+	// next probe's time; crm's is closed and shows nothing.
+	b.waitJS("erp's circuit open", `(() => {
+		const rows = Array.from(document.querySelectorAll('#webhooks tr'));
+		const erp = rows.find(r => r.textContent.includes('/erp')), crm = rows.find(r => r.textContent.includes('/crm'));
+		const badge = erp && erp.querySelector('[data-circuit="open"]');
+		return badge && badge.textContent === 'circuit open' && erp.textContent.includes('next probe') && crm && !crm.querySelector('[data-circuit]');
+	})()`)
 
 	// Data is text, never markup: the record key with an <img> stays text.
 	var xss struct {

@@ -58,6 +58,7 @@ func NewWebhookStatuses(states []dispatch.WebhookState, cfg map[string]dispatch.
 		}
 		if s, ok := byName[name]; ok {
 			w.State, w.Reason, w.FailingSince, w.PausedUntil, w.InFlight = s.State, s.Reason, s.FailingSince, s.PausedUntil, s.InFlight
+			w.Circuit, w.NextProbeAt = s.Circuit, s.NextProbeAt
 		}
 		out = append(out, w)
 	}

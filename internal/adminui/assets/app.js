@@ -151,7 +151,14 @@
         stateCell.append(' ', el('button', { type: 'button', class: 'secondary enable', 'data-webhook': w.name,
           title: 'Deliver to this webhook again (after it answered 410 Gone)', onclick: () => enableWebhook(w.name) }, 'Enable'));
       }
-      if (w.paused_until) stateCell.append(' ', el('span', { class: 'muted', text: 'until ' + fmtTime(w.paused_until) }));
+      if (w.circuit && w.circuit !== 'closed') {
+        // The endpoint circuit: its deliveries wait while one probe per interval is sent.
+        stateCell.append(' ', el('span', { class: 'badge circuit s-' + w.circuit.replace(/[^a-z]/g, ''), 'data-circuit': w.circuit,
+          title: 'Endpoint circuit ' + w.circuit.replace('_', '-') + ': the webhook failed repeatedly; its deliveries wait while one probe is sent per interval',
+          text: 'circuit ' + w.circuit.replace('_', '-') }));
+        if (w.next_probe_at) stateCell.append(' ', el('span', { class: 'muted', text: 'next probe ' + fmtTime(w.next_probe_at) }));
+      }
+      if (w.paused_until && !w.next_probe_at) stateCell.append(' ', el('span', { class: 'muted', text: 'until ' + fmtTime(w.paused_until) }));
       if (w.failing_since) stateCell.append(' ', el('span', { class: 'muted', text: 'failing since ' + fmtTime(w.failing_since) }));
       wh.append(el('tr', {},
         el('td', {}, el('strong', { text: w.name }), w.kind ? el('span', { class: 'muted', text: ' ' + w.kind }) : null),
