@@ -9,11 +9,9 @@ import (
 	"path/filepath"
 	"reflect"
 	"strings"
-	"time"
 
 	_ "github.com/go-sql-driver/mysql" // the source's driver
 
-	"github.com/rowhook/rowhook/cdc"
 	"github.com/rowhook/rowhook/dispatch"
 	"github.com/rowhook/rowhook/dispatch/soap"
 	"github.com/rowhook/rowhook/internal/yamlconf"
@@ -24,9 +22,6 @@ import (
 func init() {
 	register(command{name: "check", summary: "validate a config file: rules, body functions, webhooks, SOAP mappings, writeback columns", run: runCheck})
 }
-
-// sourceCheckTimeout bounds how long check waits for the source.
-const sourceCheckTimeout = 5 * time.Second
 
 func runCheck(ctx context.Context, args []string, io stdio) error {
 	fs := flag.NewFlagSet("check", flag.ContinueOnError)
@@ -66,25 +61,32 @@ func runCheck(ctx context.Context, args []string, io stdio) error {
 	if err != nil {
 		return err
 	}
+	// The start-up inspection rowhook run does, creating nothing.
+	mode := startupCheck
+	if *offline {
+		mode = startupOffline
+	}
+	su, err := inspectStartup(ctx, cfg, filepath.Dir(*configPath), mode, nil, nil)
+	if err != nil {
+		return doc.Locate(err)
+	}
+	defer su.close()
 	var db *sql.DB
-	against := "offline (--offline): columns and lookup queries not checked"
-	if !*offline {
-		var note string
-		db, note = openSource(ctx, cfg.Source)
-		if db != nil {
-			defer db.Close()
+	if su.reader != nil {
+		if db, err = su.reader.DB(); err != nil {
+			return err
 		}
-		against = note
 	}
 	if _, err := rules.New(ctx, cfg.Rules, rules.Deps{Source: db}); err != nil {
 		return doc.Locate(err)
 	}
+	notes := su.notes
 	if db != nil {
 		if err := checkLookups(ctx, db, cfg.Rules); err != nil {
 			return doc.Locate(err)
 		}
+		notes = append(notes, fmt.Sprintf("columns checked against the source %s", su.reader.Source().Redacted()))
 	}
-	notes := []string{against}
 	if *offline {
 		if hasSOAP(cfg.Dispatch) {
 			notes = append(notes, "SOAP mappings not checked against their WSDLs")
@@ -92,29 +94,11 @@ func runCheck(ctx context.Context, args []string, io stdio) error {
 		if len(writebackMappings(cfg)) > 0 {
 			notes = append(notes, "writeback columns not checked")
 		}
-	} else {
-		if hasSOAP(cfg.Dispatch) {
-			if err := soap.CheckConfig(ctx, cfg.Dispatch, soap.Deps{BaseDir: filepath.Dir(doc.File)}); err != nil {
-				return doc.Locate(err)
-			}
-			notes = append(notes, "SOAP mappings checked against their WSDLs")
+	} else if hasSOAP(cfg.Dispatch) {
+		if err := soap.CheckConfig(ctx, cfg.Dispatch, soap.Deps{BaseDir: filepath.Dir(doc.File)}); err != nil {
+			return doc.Locate(err)
 		}
-		if m := writebackMappings(cfg); len(m) > 0 {
-			replica := ""
-			if db != nil {
-				replica = cfg.Source.DSN
-			}
-			err := writeback.Check(ctx, cfg.Writeback, m, writeback.Deps{ReplicaDSN: replica})
-			var dbe *writeback.DBError
-			switch {
-			case errors.As(err, &dbe) && dbe.Transient:
-				notes = append(notes, fmt.Sprintf("writeback primary not reachable (%v): writeback columns not checked", err))
-			case err != nil:
-				return doc.Locate(err)
-			default:
-				notes = append(notes, "writeback columns checked against the primary")
-			}
-		}
+		notes = append(notes, "SOAP mappings checked against their WSDLs")
 	}
 	fmt.Fprintf(io.out, "%s: ok: %s, %s; %s\n", doc.File, plural(len(cfg.Rules.Rules), "rule"),
 		plural(len(cfg.Rules.Bodies), "YAML body function"), strings.Join(notes, "; "))
@@ -227,26 +211,6 @@ func webhookRefs(cfg config) []error {
 		}
 	}
 	return errs
-}
-
-// openSource connects to the source for schema checks; on failure it
-// returns nil and says why (check then works offline).
-func openSource(ctx context.Context, c cdc.Config) (*sql.DB, string) {
-	src, err := cdc.ParseDSN(c.DSN)
-	if err != nil {
-		return nil, "source DSN unusable: columns not checked"
-	}
-	db, err := sql.Open("mysql", src.DriverDSN(""))
-	if err != nil {
-		return nil, fmt.Sprintf("source %s not usable (%v): columns not checked", src.Redacted(), err)
-	}
-	pctx, cancel := context.WithTimeout(ctx, sourceCheckTimeout)
-	defer cancel()
-	if err := db.PingContext(pctx); err != nil {
-		db.Close()
-		return nil, fmt.Sprintf("source %s not reachable (%v): checked offline, columns not checked", src.Redacted(), err)
-	}
-	return db, fmt.Sprintf("columns checked against the source %s", src.Redacted())
 }
 
 // checkLookups prepares every YAML lookup query on the source, so a typo
