@@ -129,7 +129,7 @@ func inspectStartup(ctx context.Context, cfg *config, cfgDir string, mode startu
 			if err := writeback.Check(ctx, cfg.Writeback, m, wdeps); err != nil {
 				return nil, err
 			}
-			su.notes = append(su.notes, "writeback columns and mode checked against the primary")
+			su.notes = append(su.notes, "writeback columns checked against the primary (mode and marker table too)")
 		} else {
 			if su.wb, err = writeback.New(ctx, cfg.Writeback, m, wdeps); err != nil {
 				return nil, err
