@@ -207,7 +207,7 @@ writeback:
 	if code != 1 || !strings.Contains(errOut, "rules[0].writeback.set.cf_865") || !strings.Contains(errOut, "cf_856") {
 		t.Errorf("unknown writeback column: exit %d, stderr:\n%s", code, errOut)
 	}
-	path = writeTemp(t, "rowhook.yaml", strings.Replace(bad, "cf_865:", "cf_856:", 1))
+	path = writeTemp(t, "rowhook.yaml", strings.NewReplacer("cf_865:", "cf_856:", "create_marker: false", "create_marker: true").Replace(bad))
 	_, errOut, code = runCommand(t, "check", "--config", path)
 	if code != 1 || !strings.Contains(errOut, path+":9:18: webhooks.erp.soap.operation:") || !strings.Contains(errOut, "CreateDeel") {
 		t.Errorf("unknown SOAP operation: exit %d, stderr:\n%s", code, errOut)

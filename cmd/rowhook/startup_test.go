@@ -231,6 +231,7 @@ func TestPosition_ResumableAfterHarmlessPurge(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
+		waitReady(t, p.http.Addr())
 		waitFor(t, 30*time.Second, fmt.Sprintf("%d deliveries", n), func() bool { return got.Load() >= n })
 		cancel()
 		if err := p.Wait(); err != nil {

@@ -161,6 +161,11 @@ func Open(path string, opts Options) (*Store, error) {
 		if err := create(path); err != nil {
 			return nil, fmt.Errorf("open state %s: %w", path, err)
 		}
+	case statErr == nil && !opts.Init:
+		// Before the writer's pragmas touch the file.
+		if err := hasState(path); err != nil {
+			return nil, fmt.Errorf("open state %s: %w", path, err)
+		}
 	}
 	dsn := "file:" + path + "?" + q.Encode()
 	w, err := sql.Open("sqlite", dsn)
@@ -171,18 +176,6 @@ func Open(path string, opts Options) (*Store, error) {
 	w.SetConnMaxIdleTime(0)
 	w.SetConnMaxLifetime(0)
 	s := &Store{w: w, path: path}
-	var tables int
-	if err := w.QueryRow(`SELECT count(*) FROM sqlite_master WHERE type = 'table' AND name = 'checkpoint'`).Scan(&tables); err != nil {
-		w.Close()
-		if strings.Contains(err.Error(), "not a database") {
-			return nil, fmt.Errorf("open state %s: %w: the file is not a SQLite database (%v)", path, dispatch.ErrNoState, err)
-		}
-		return nil, fmt.Errorf("open state %s: %w", path, err)
-	}
-	if tables == 0 && !opts.Init {
-		w.Close()
-		return nil, fmt.Errorf("open state %s: %w: the file has no rowhook tables", path, dispatch.ErrNoState)
-	}
 	if !opts.ReadOnly {
 		if _, err := w.Exec(schema); err != nil {
 			w.Close()
@@ -217,6 +210,28 @@ func Open(path string, opts Options) (*Store, error) {
 		return nil, fmt.Errorf("open state %s: %w", path, err)
 	}
 	return s, nil
+}
+
+// hasState returns dispatch.ErrNoState unless the file at path holds
+// rowhook's tables. It opens the file read-only: a refused file is left
+// as it was.
+func hasState(path string) error {
+	db, err := sql.Open("sqlite", "file:"+path+"?mode=ro")
+	if err != nil {
+		return err
+	}
+	defer db.Close()
+	var tables int
+	if err := db.QueryRow(`SELECT count(*) FROM sqlite_master WHERE type = 'table' AND name = 'checkpoint'`).Scan(&tables); err != nil {
+		if strings.Contains(err.Error(), "not a database") {
+			return fmt.Errorf("%w: the file is not a SQLite database (%v)", dispatch.ErrNoState, err)
+		}
+		return err
+	}
+	if tables == 0 {
+		return fmt.Errorf("%w: the file has no rowhook tables", dispatch.ErrNoState)
+	}
+	return nil
 }
 
 // create makes a new state file at path with rowhook's tables, atomically:
