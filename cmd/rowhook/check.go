@@ -20,23 +20,26 @@ import (
 )
 
 func init() {
-	register(command{name: "check", summary: "validate a config file: rules, body functions, webhooks, SOAP mappings, writeback columns", run: runCheck})
+	register(command{name: "check", summary: "validate a config file and run's start-up inspection: source, rules, webhooks, SOAP mappings, writeback, state", run: runCheck})
 }
 
 func runCheck(ctx context.Context, args []string, io stdio) error {
 	fs := flag.NewFlagSet("check", flag.ContinueOnError)
 	fs.SetOutput(io.err)
 	configPath := fs.String("config", "", "the rowhook config file to check (required)")
-	offline := fs.Bool("offline", false, "connect to nothing: source columns, lookup queries, WSDLs and writeback columns are not checked")
+	offline := fs.Bool("offline", false, "connect to nothing: the source, lookup queries, WSDLs, writeback and the state store are not checked")
 	list := fs.Bool("list", false, "list the built-in body functions and the condition helpers, then exit")
 	fs.Usage = func() {
 		fmt.Fprintln(io.err, "Usage: rowhook check --config FILE [--offline]")
 		fmt.Fprintln(io.err)
-		fmt.Fprintln(io.err, "Validates every section of the config. Rule conditions and body fields are compiled and type-checked;")
-		fmt.Fprintln(io.err, "when the source (source.dsn) is reachable, column names, tables and lookup queries are checked against")
-		fmt.Fprintln(io.err, "its schema too. SOAP webhooks are checked against their WSDL (operation, parameters), and writeback")
-		fmt.Fprintln(io.err, "mappings against the primary's information_schema (writeback.dsn; nothing is created there).")
-		fmt.Fprintln(io.err, "--offline skips every connection. Errors name the place: rowhook.yaml:14:11: rules[2].when: unknown column \"amout\" ...")
+		fmt.Fprintln(io.err, "Runs the start-up inspection `rowhook run` runs, creating nothing, and fails on everything run would")
+		fmt.Fprintln(io.err, "refuse: rule tables that source.include/exclude keep from the reader; the source (source.dsn: connection,")
+		fmt.Fprintln(io.err, "log_bin, binlog_format=ROW, binlog_row_image and binlog_row_metadata FULL, grants); writeback columns, mode")
+		fmt.Fprintln(io.err, "and marker table on the primary (writeback.dsn); the state store (directory writable, an existing state")
+		fmt.Fprintln(io.err, "holds rowhook's state). Rule conditions and body fields are compiled and type-checked against the source's")
+		fmt.Fprintln(io.err, "columns, lookup queries prepared there, SOAP webhooks checked against their WSDL (operation, parameters).")
+		fmt.Fprintln(io.err, "--offline connects to nothing and skips the state directory, and says so.")
+		fmt.Fprintln(io.err, "Errors name the place: rowhook.yaml:14:11: rules[2].when: unknown column \"amout\" ...")
 		fmt.Fprintln(io.err, "Exit status 0: valid; 1: errors (one per line); 2: bad command line.")
 		fmt.Fprintln(io.err)
 		fs.PrintDefaults()

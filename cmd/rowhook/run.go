@@ -46,6 +46,8 @@ func runRun(ctx context.Context, args []string, io stdio) error {
 		fmt.Fprintln(io.err, "http.listen. Stops cleanly on SIGINT/SIGTERM: reading stops, in-flight deliveries drain,")
 		fmt.Fprintln(io.err, "the checkpoint is flushed. With ha.enabled, several processes share one config: one is active,")
 		fmt.Fprintln(io.err, "the others wait as standbys (readyz 503) for the lock on ha.dsn; see docs/ha.md.")
+		fmt.Fprintln(io.err, "A first start (no state) stores its source.start position as the checkpoint before it is ready;")
+		fmt.Fprintln(io.err, "a state that exists but holds no rowhook state (an empty file) is refused: see rowhook position --set.")
 		fmt.Fprintln(io.err)
 		fs.PrintDefaults()
 	}

@@ -32,8 +32,8 @@ const (
 	// (rowhook check).
 	startupCheck
 	// startupOffline is rowhook check --offline: only what needs no
-	// server (the rules' tables against the source filters, the state
-	// directory).
+	// server and not the host it runs on (the rules' tables against the
+	// source filters).
 	startupOffline
 )
 
@@ -70,7 +70,7 @@ func (s *startup) close() {
 //
 //  1. every rule's table passes source.include/exclude (a rule the reader
 //     never sees never fires);
-//  2. the state directory exists and is writable (SQLite);
+//  2. the state directory exists and is writable (SQLite; not offline);
 //  3. the source (source.dsn): connection, binlog settings, grants
 //     (cdc Inspect) — first, so that a source problem is named as one and
 //     not as a failure of a later check that also connects there;
@@ -92,12 +92,14 @@ func inspectStartup(ctx context.Context, cfg *config, cfgDir string, mode startu
 	if err := checkRuleTables(cfg); err != nil {
 		return nil, err
 	}
+	if mode == startupOffline {
+		// Offline is for checking a config away from where it runs: no
+		// server, and not this host's state directory either.
+		su.notes = append(su.notes, "offline (--offline): the source, the writeback primary, the state store and its directory were not checked, nor columns and lookup queries")
+		return su, nil
+	}
 	if err := checkStateDir(cfg, cfgDir); err != nil {
 		return nil, err
-	}
-	if mode == startupOffline {
-		su.notes = append(su.notes, "offline (--offline): the source, the writeback primary and the state server were not checked, nor columns and lookup queries")
-		return su, nil
 	}
 
 	// 3. The source, with a reader that registers nothing: run builds its
