@@ -233,7 +233,7 @@ func checkStateDir(cfg *config, cfgDir string) error {
 	fi, err := os.Stat(dir)
 	switch {
 	case errors.Is(err, fs.ErrNotExist):
-		return fmt.Errorf("state.path: the state directory %s does not exist: create it (rowhook creates the file %s, not its directory) or fix state.path", dir, filepath.Base(p))
+		return fmt.Errorf("state.path: the directory %s of the state file %s does not exist: create it (rowhook creates the file, not its directory) or fix state.path", dir, p)
 	case err != nil:
 		return fmt.Errorf("state.path: state directory %s: %w", dir, err)
 	case !fi.IsDir():
@@ -241,7 +241,7 @@ func checkStateDir(cfg *config, cfgDir string) error {
 	}
 	f, err := os.CreateTemp(dir, ".rowhook-check-*")
 	if err != nil {
-		return fmt.Errorf("state.path: the state directory %s is not writable for this user: %w", dir, err)
+		return fmt.Errorf("state.path: the directory of the state file %s is not writable for this user (the store writes its journal there): %w", p, err)
 	}
 	f.Close()
 	return os.Remove(f.Name())
