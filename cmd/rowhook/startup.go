@@ -269,7 +269,7 @@ func checkState(ctx context.Context, cfg *config, cfgDir string) (string, error)
 		}
 		return fmt.Sprintf("state %s checked", p), nil
 	}
-	st, err := openStore(ctx, cfg, cfgDir, true)
+	st, err := openStoreWith(ctx, cfg, cfgDir, storeOptions{readOnly: true, probe: true})
 	if errors.Is(err, mysqlstore.ErrNotCreated) {
 		return "state database: no rowhook tables yet (a first start; rowhook run creates them)", nil
 	}

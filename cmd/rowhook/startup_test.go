@@ -456,3 +456,89 @@ writeback:
 		t.Errorf("run with a wrong source password: %v; want an error naming source.dsn (not the primary, not the password)", err)
 	}
 }
+
+// The MySQL state store: a new state schema is a first start; after a run,
+// a state schema that lost rowhook_checkpoint is refused by check and run
+// (naming the table and `rowhook position --set`), and position --set
+// repairs it. check also refuses, as run does, a read_only state server and
+// a state server that is the source.
+func TestRun_MySQLStateLostItsTables(t *testing.T) {
+	s, err := mariadbtest.Start(mariadbtest.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { s.Stop() })
+	st, err := mariadbtest.Start(mariadbtest.Options{ServerID: 7})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { st.Stop() })
+	schema, db := s.NewSchema(t)
+	if _, err := db.Exec("CREATE TABLE deals (id INT PRIMARY KEY, name VARCHAR(40))"); err != nil {
+		t.Fatal(err)
+	}
+	stateSchema, stateDB := st.NewSchema(t)
+	hs, got := countReceiver(t)
+	stateCfg := fmt.Sprintf("state:\n  driver: mysql\n  dsn: mysql://root@127.0.0.1:%d/%s\n", st.Port, stateSchema)
+	cfgText := strings.Replace(dealsConfig(s, schema, "127.0.0.1:0", hs.URL), "state:\n  path: state.db\n", stateCfg, 1)
+	dir := t.TempDir()
+	cfgPath := writeConfig(t, dir, cfgText)
+	cfg, _, err := loadConfigAll(cfgPath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if out, errOut, code := runCommand(t, "check", "--config", cfgPath); code != 0 || !strings.Contains(out, "no rowhook tables yet") {
+		t.Fatalf("check on a new state schema: exit %d\n%s%s", code, out, errOut)
+	}
+	run := func(until func() bool) error {
+		t.Helper()
+		ctx, cancel := context.WithCancel(context.Background())
+		defer cancel()
+		p, err := startPipeline(ctx, cfg, dir, slog.New(slog.NewTextHandler(tLogWriter{t}, nil)))
+		if err != nil {
+			return err
+		}
+		waitReady(t, p.http.Addr())
+		if until != nil {
+			waitFor(t, 30*time.Second, "the row after the repair delivered", until)
+		}
+		cancel()
+		return p.Wait()
+	}
+	if err := run(nil); err != nil {
+		t.Fatalf("first start on a new state schema: %v", err)
+	}
+	if _, err := stateDB.Exec("DROP TABLE rowhook_checkpoint"); err != nil {
+		t.Fatal(err)
+	}
+	_, errOut, code := runCommand(t, "check", "--config", cfgPath)
+	if code != 1 || !strings.Contains(errOut, "rowhook_checkpoint") || !strings.Contains(errOut, stateSchema) || !strings.Contains(errOut, "rowhook position --config") {
+		t.Errorf("check with rowhook_checkpoint dropped: exit %d\n%s", code, errOut)
+	}
+	if err := run(nil); !errors.Is(err, dispatch.ErrNoState) || !strings.Contains(err.Error(), "rowhook position --config") {
+		t.Fatalf("run with rowhook_checkpoint dropped: %v, want a refusal naming rowhook position --set", err)
+	}
+	if out, errOut, code := runCommand(t, "position", "--config", cfgPath, "--set", "current"); code != 0 {
+		t.Fatalf("position --set current: exit %d\n%s%s", code, out, errOut)
+	}
+	s.Exec(t, "INSERT INTO "+schema+".deals VALUES (1, 'after the repair')")
+	if err := run(func() bool { return got.Load() == 1 }); err != nil {
+		t.Fatalf("run after position --set: %v", err)
+	}
+	if _, errOut, code := runCommand(t, "check", "--config", cfgPath); code != 0 {
+		t.Errorf("check after the repair: exit %d\n%s", code, errOut)
+	}
+
+	// A read_only state server, and the source itself as state server.
+	st.Exec(t, "SET GLOBAL read_only = 1")
+	_, errOut, code = runCommand(t, "check", "--config", cfgPath)
+	st.Exec(t, "SET GLOBAL read_only = 0")
+	if code != 1 || !strings.Contains(errOut, "read_only") {
+		t.Errorf("check with a read_only state server: exit %d\n%s", code, errOut)
+	}
+	s.Exec(t, "CREATE DATABASE IF NOT EXISTS "+schema+"_state")
+	onSource := writeConfig(t, t.TempDir(), strings.Replace(cfgText, fmt.Sprintf("127.0.0.1:%d/%s\n", st.Port, stateSchema), fmt.Sprintf("127.0.0.1:%d/%s_state\n", s.Port, schema), 1))
+	if _, errOut, code := runCommand(t, "check", "--config", onSource); code != 1 || !strings.Contains(errOut, "is the source rowhook reads") {
+		t.Errorf("check with the state on the source: exit %d\n%s", code, errOut)
+	}
+}

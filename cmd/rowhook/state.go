@@ -42,11 +42,14 @@ type storeOptions struct {
 	// init takes a store that holds no rowhook state and creates the
 	// tables (rowhook position --set, which stores a checkpoint at once).
 	init bool
+	// probe, with readOnly, also checks what a writable open checks
+	// (rowhook check).
+	probe bool
 }
 
 func openStoreWith(ctx context.Context, cfg *config, cfgDir string, o storeOptions) (*stateStore, error) {
 	if isMySQLState(cfg) {
-		s, err := mysqlstore.Open(ctx, cfg.Dispatch.State.DSN, mysqlstore.Options{ReadOnly: o.readOnly, Init: o.init})
+		s, err := mysqlstore.Open(ctx, cfg.Dispatch.State.DSN, mysqlstore.Options{ReadOnly: o.readOnly, Init: o.init, Probe: o.probe})
 		if err != nil {
 			return nil, noStateError(err) // names user@host:port/schema, never the password
 		}

@@ -34,6 +34,9 @@ type Options struct {
 	// ReadOnly opens the schema without creating or migrating tables (for
 	// commands that only read the delivery log).
 	ReadOnly bool
+	// Probe, with ReadOnly, also makes the checks of a writable Open (the
+	// server is not read_only): for rowhook check, which creates nothing.
+	Probe bool
 	// Init lets Open recreate rowhook's tables where some are missing
 	// from a schema that held rowhook state: for `rowhook position
 	// --set`, which stores a checkpoint at once. Without Init such a
@@ -221,6 +224,18 @@ func driverParams(cfg *mysql.Config) (*mysql.Config, error) {
 
 func (s *Store) migrate(ctx context.Context, opts Options) error {
 	readOnly := opts.ReadOnly
+	if !readOnly || opts.Probe {
+		// A read_only server is most likely a replica, perhaps the very one
+		// rowhook reads; an account with SUPER could still write there, and
+		// would make it diverge from its primary.
+		var ro int
+		if err := s.db.QueryRowContext(ctx, tag+`SELECT @@global.read_only`).Scan(&ro); err != nil {
+			return fmt.Errorf("check read_only: %w", classify(err))
+		}
+		if ro != 0 {
+			return errors.New("the server is read_only (a replica?): keep the state on a writable server, never on the replica rowhook reads (docs/dispatch.md, State store)")
+		}
+	}
 	missing, versioned, err := s.missingTables(ctx)
 	if err != nil {
 		return err
@@ -235,16 +250,6 @@ func (s *Store) migrate(ctx context.Context, opts Options) error {
 		return fmt.Errorf("%w: %s missing, though rowhook_schema_version says the state was created here (dropped, or a partial restore?)", dispatch.ErrNoState, strings.Join(missing, ", "))
 	}
 	if !readOnly {
-		// A read_only server is most likely a replica, perhaps the very one
-		// rowhook reads; an account with SUPER could still write there, and
-		// would make it diverge from its primary.
-		var ro int
-		if err := s.db.QueryRowContext(ctx, tag+`SELECT @@global.read_only`).Scan(&ro); err != nil {
-			return fmt.Errorf("check read_only: %w", classify(err))
-		}
-		if ro != 0 {
-			return errors.New("the server is read_only (a replica?): keep the state on a writable server, never on the replica rowhook reads (docs/dispatch.md, State store)")
-		}
 		for _, q := range schema {
 			if _, err := s.db.ExecContext(ctx, tag+q); err != nil {
 				return fmt.Errorf("create tables: %w", classify(err))
