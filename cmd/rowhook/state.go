@@ -77,7 +77,7 @@ func noStateError(err error) error {
 	}
 	return fmt.Errorf("%w\nrowhook starts fresh only when the state is missing; this one lost its checkpoint, and starting at source.start would skip every change made while rowhook was stopped. "+
 		"Restore the state from a backup, or choose where to resume and store it with: rowhook position --config FILE --set earliest|current|gtid:SET|file:NAME:POS "+
-		"(that creates rowhook's tables), then start rowhook again (docs/dispatch.md, State store)", err)
+		"(that creates rowhook's tables; move a file that is no SQLite database aside first), then start rowhook again (docs/dispatch.md, State store)", err)
 }
 
 // stateID names the state for deriving the HA lock name without opening it.
