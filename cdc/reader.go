@@ -268,38 +268,8 @@ func (e *handlerError) Error() string { return e.err.Error() }
 func (r *Reader) stream(ctx context.Context, h Handler) (progressed bool, err error) {
 	pos := r.Position()
 	flavor := pos.Flavor
-	scfg := replication.BinlogSyncerConfig{
-		ServerID:                r.serverID,
-		Flavor:                  flavor,
-		Host:                    r.src.Host,
-		Port:                    r.src.Port,
-		User:                    r.src.User,
-		Password:                r.src.Password,
-		TimestampStringLocation: time.UTC,
-		HeartbeatPeriod:         r.cfg.Heartbeat,
-		ReadTimeout:             r.cfg.ReadTimeout,
-		DisableRetrySync:        true,
-		// go-mysql decodes ahead of the reader into a buffer of this many
-		// events (default 10,240). While catching up, with rows events of
-		// hundreds of rows, that held over a gigabyte of decoded rows
-		// (rowhook bench --only rss, docs/benchmarks.md); 256 events keep
-		// the decoder and the reader overlapping at a fraction of it.
-		EventCacheCount: 256,
-		Logger:          slog.New(&goMySQLLog{h: r.logger.With("component", "go-mysql").Handler()}),
-	}
-	if flavor == mysql.MariaDBFlavor {
-		scfg.DumpCommandFlag |= replication.BINLOG_SEND_ANNOTATE_ROWS_EVENT
-	}
 	var dec *Decoder
-	// Rows of filtered tables are not decoded (only the header is read);
-	// the rest go through the fast row decoder (rowdecode.go), which hands
-	// what it does not handle to go-mysql.
-	var fast *rowDecoder
-	if fastRowDecoding {
-		fast = newRowDecoder()
-	}
-	scfg.RowsEventDecodeFunc = rowsDecodeFunc(r.filter, fast)
-	syncer := replication.NewBinlogSyncer(scfg)
+	syncer := replication.NewBinlogSyncer(r.syncerConfig(flavor))
 	defer syncer.Close()
 
 	var db *sql.DB
@@ -322,22 +292,9 @@ func (r *Reader) stream(ctx context.Context, h Handler) (progressed bool, err er
 	var resent resentRun
 	defer r.endResent(&resent)
 
-	var streamer *replication.BinlogStreamer
-	if pos.GTIDSet != "" {
-		// Parse afresh: StartSyncGTID mutates the set it is given.
-		gs, perr := mysql.ParseGTIDSet(flavor, pos.GTIDSet)
-		if perr != nil {
-			return false, fmt.Errorf("%w: bad GTID set %q: %v", ErrSource, pos.GTIDSet, perr)
-		}
-		streamer, err = syncer.StartSyncGTID(gs)
-	} else {
-		if perr := r.checkFileExists(ctx, pos); perr != nil {
-			return false, r.classify(ctx, perr, pos)
-		}
-		streamer, err = syncer.StartSync(mysql.Position{Name: pos.File, Pos: pos.Pos})
-	}
+	streamer, err := r.startSync(ctx, syncer, pos)
 	if err != nil {
-		return false, r.classify(ctx, err, pos)
+		return false, err
 	}
 	r.setConnected(true)
 	r.m.connected.Set(1)
@@ -401,6 +358,65 @@ func (r *Reader) stream(ctx context.Context, h Handler) (progressed bool, err er
 		r.pos = tx.Checkpoint
 		r.mu.Unlock()
 	}
+}
+
+// syncerConfig is the replication connection Run reads with.
+func (r *Reader) syncerConfig(flavor string) replication.BinlogSyncerConfig {
+	scfg := replication.BinlogSyncerConfig{
+		ServerID:                r.serverID,
+		Flavor:                  flavor,
+		Host:                    r.src.Host,
+		Port:                    r.src.Port,
+		User:                    r.src.User,
+		Password:                r.src.Password,
+		TimestampStringLocation: time.UTC,
+		HeartbeatPeriod:         r.cfg.Heartbeat,
+		ReadTimeout:             r.cfg.ReadTimeout,
+		DisableRetrySync:        true,
+		// go-mysql decodes ahead of the reader into a buffer of this many
+		// events (default 10,240). While catching up, with rows events of
+		// hundreds of rows, that held over a gigabyte of decoded rows
+		// (rowhook bench --only rss, docs/benchmarks.md); 256 events keep
+		// the decoder and the reader overlapping at a fraction of it.
+		EventCacheCount: 256,
+		Logger:          slog.New(&goMySQLLog{h: r.logger.With("component", "go-mysql").Handler()}),
+	}
+	if flavor == mysql.MariaDBFlavor {
+		scfg.DumpCommandFlag |= replication.BINLOG_SEND_ANNOTATE_ROWS_EVENT
+	}
+	// Rows of filtered tables are not decoded (only the header is read);
+	// the rest go through the fast row decoder (rowdecode.go), which hands
+	// what it does not handle to go-mysql.
+	var fast *rowDecoder
+	if fastRowDecoding {
+		fast = newRowDecoder()
+	}
+	scfg.RowsEventDecodeFunc = rowsDecodeFunc(r.filter, fast)
+	return scfg
+}
+
+// startSync asks the source for its binlog from pos: by GTID set when pos
+// has one, else by file and offset.
+func (r *Reader) startSync(ctx context.Context, syncer *replication.BinlogSyncer, pos Checkpoint) (*replication.BinlogStreamer, error) {
+	var streamer *replication.BinlogStreamer
+	var err error
+	if pos.GTIDSet != "" {
+		// Parse afresh: StartSyncGTID mutates the set it is given.
+		gs, perr := mysql.ParseGTIDSet(pos.Flavor, pos.GTIDSet)
+		if perr != nil {
+			return nil, fmt.Errorf("%w: bad GTID set %q: %v", ErrSource, pos.GTIDSet, perr)
+		}
+		streamer, err = syncer.StartSyncGTID(gs)
+	} else {
+		if perr := r.checkFileExists(ctx, pos); perr != nil {
+			return nil, r.classify(ctx, perr, pos)
+		}
+		streamer, err = syncer.StartSync(mysql.Position{Name: pos.File, Pos: pos.Pos})
+	}
+	if err != nil {
+		return nil, r.classify(ctx, err, pos)
+	}
+	return streamer, nil
 }
 
 func (r *Reader) setConnected(v bool) {

@@ -53,6 +53,11 @@ var (
 	ErrRedeliverDisabled = errors.New("dispatch: redelivery is disabled (set admin.allow_redeliver: true)")
 	// ErrClosed: the dispatcher is shutting down.
 	ErrClosed = errors.New("dispatch: closed")
+	// ErrNoState: the state store exists but holds no rowhook state (an
+	// empty file, a file or schema without rowhook's tables). That is not
+	// a fresh start: the checkpoint is lost, and starting at source.start
+	// would skip what was written meanwhile.
+	ErrNoState = errors.New("dispatch: the state store holds no rowhook state")
 )
 
 // NewDelivery is a delivery to enqueue: one event for one webhook or

@@ -145,7 +145,9 @@ func (w *Writer) checkReplica(ctx context.Context, dsn string) ([]string, error)
 	}
 	rcfg.Timeout = w.cfg.ConnectTimeout
 	rcfg.ReadTimeout = w.cfg.Timeout
-	db, err := connect(ctx, rcfg, 1)
+	// The replica is the source rowhook reads: its errors name source.dsn,
+	// not the writeback primary.
+	db, err := connectTo(ctx, "the source (source.dsn)", rcfg, 1)
 	if err != nil {
 		return nil, fmt.Errorf("check the replica keeps annotations: %w", err)
 	}
@@ -238,6 +240,10 @@ func (w *Writer) ensureMarker(ctx context.Context, dcfg *mysql.Config, create bo
 	}
 	if ti == nil {
 		if !create && w.cfg.CreateMarker {
+			// rowhook check: run would create it; make sure it may.
+			if err := w.canCreate(ctx, schema, table); err != nil {
+				return fmt.Errorf("%w: %s does not exist and the writeback user cannot create it (%v); a DBA must run on the primary:\n%s;\n%s;", ErrMarkerMissing, id, err, ddl, grant)
+			}
 			w.logger.InfoContext(ctx, "marker table missing; rowhook run will create it", "table", id)
 			w.marker = id
 			return nil
@@ -269,6 +275,26 @@ func (w *Writer) ensureMarker(ctx context.Context, dcfg *mysql.Config, create bo
 		return classify("check marker table", id, err)
 	}
 	return nil
+}
+
+// canCreate tells, creating nothing, whether the writeback user may create
+// schema.table: a CREATE TABLE with a duplicate column passes the server's
+// privilege check and then fails on its definition (1060), while a user
+// without the privilege is refused first (1142, 1044).
+func (w *Writer) canCreate(ctx context.Context, schema, table string) error {
+	name := quoteIdent(schema) + "." + quoteIdent(table)
+	_, err := w.db.ExecContext(ctx, "/* rowhook */ CREATE TABLE "+name+" (`id` INT, `id` INT)")
+	var me *mysql.MySQLError
+	switch {
+	case errors.As(err, &me) && me.Number == 1060:
+		return nil
+	case err == nil: // a server that took the definition: undo it
+		_, err = w.db.ExecContext(ctx, "/* rowhook */ DROP TABLE IF EXISTS "+name)
+		return err
+	case errors.As(err, &me):
+		return me
+	}
+	return classify("check marker table", schema+"."+table, err)
 }
 
 // sqlUser turns CURRENT_USER()'s user@host into 'user'@'host'.

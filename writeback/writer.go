@@ -219,7 +219,14 @@ func driverConfig(cfg Config, logger *slog.Logger) (*mysql.Config, error) {
 
 // connect opens a pool on dcfg and pings it; errors name the server and
 // user, never the password.
+// connect opens a pool to the primary; see connectTo.
 func connect(ctx context.Context, dcfg *mysql.Config, maxOpen int) (*sqlx.DB, error) {
+	return connectTo(ctx, "primary", dcfg, maxOpen)
+}
+
+// connectTo opens a pool and pings it; what names the server in errors
+// ("primary", or the replica and the setting it comes from).
+func connectTo(ctx context.Context, what string, dcfg *mysql.Config, maxOpen int) (*sqlx.DB, error) {
 	conn, err := mysql.NewConnector(dcfg)
 	if err != nil {
 		return nil, yamlconf.Errf("writeback.dsn", "%v", err)
@@ -230,7 +237,7 @@ func connect(ctx context.Context, dcfg *mysql.Config, maxOpen int) (*sqlx.DB, er
 	sdb.SetMaxIdleConns(maxOpen)
 	if err := sdb.PingContext(ctx); err != nil {
 		sdb.Close()
-		return nil, classify(fmt.Sprintf("connect to primary %s as %s", dcfg.Addr, dcfg.User), "", err)
+		return nil, classify(fmt.Sprintf("connect to %s %s as %s", what, dcfg.Addr, dcfg.User), "", err)
 	}
 	return sqlx.NewDb(sdb, "mysql"), nil
 }

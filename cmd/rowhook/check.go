@@ -9,11 +9,9 @@ import (
 	"path/filepath"
 	"reflect"
 	"strings"
-	"time"
 
 	_ "github.com/go-sql-driver/mysql" // the source's driver
 
-	"github.com/rowhook/rowhook/cdc"
 	"github.com/rowhook/rowhook/dispatch"
 	"github.com/rowhook/rowhook/dispatch/soap"
 	"github.com/rowhook/rowhook/internal/yamlconf"
@@ -22,26 +20,26 @@ import (
 )
 
 func init() {
-	register(command{name: "check", summary: "validate a config file: rules, body functions, webhooks, SOAP mappings, writeback columns", run: runCheck})
+	register(command{name: "check", summary: "validate a config file and run's start-up inspection: source, rules, webhooks, SOAP mappings, writeback, state", run: runCheck})
 }
-
-// sourceCheckTimeout bounds how long check waits for the source.
-const sourceCheckTimeout = 5 * time.Second
 
 func runCheck(ctx context.Context, args []string, io stdio) error {
 	fs := flag.NewFlagSet("check", flag.ContinueOnError)
 	fs.SetOutput(io.err)
 	configPath := fs.String("config", "", "the rowhook config file to check (required)")
-	offline := fs.Bool("offline", false, "connect to nothing: source columns, lookup queries, WSDLs and writeback columns are not checked")
+	offline := fs.Bool("offline", false, "connect to nothing: the source, lookup queries, WSDLs, writeback and the state store are not checked")
 	list := fs.Bool("list", false, "list the built-in body functions and the condition helpers, then exit")
 	fs.Usage = func() {
 		fmt.Fprintln(io.err, "Usage: rowhook check --config FILE [--offline]")
 		fmt.Fprintln(io.err)
-		fmt.Fprintln(io.err, "Validates every section of the config. Rule conditions and body fields are compiled and type-checked;")
-		fmt.Fprintln(io.err, "when the source (source.dsn) is reachable, column names, tables and lookup queries are checked against")
-		fmt.Fprintln(io.err, "its schema too. SOAP webhooks are checked against their WSDL (operation, parameters), and writeback")
-		fmt.Fprintln(io.err, "mappings against the primary's information_schema (writeback.dsn; nothing is created there).")
-		fmt.Fprintln(io.err, "--offline skips every connection. Errors name the place: rowhook.yaml:14:11: rules[2].when: unknown column \"amout\" ...")
+		fmt.Fprintln(io.err, "Runs the start-up inspection `rowhook run` runs, creating nothing, and fails on everything run would")
+		fmt.Fprintln(io.err, "refuse: rule tables that source.include/exclude keep from the reader; the source (source.dsn: connection,")
+		fmt.Fprintln(io.err, "log_bin, binlog_format=ROW, binlog_row_image and binlog_row_metadata FULL, grants); writeback columns, mode")
+		fmt.Fprintln(io.err, "and marker table on the primary (writeback.dsn); the state store (directory writable, an existing state")
+		fmt.Fprintln(io.err, "holds rowhook's state). Rule conditions and body fields are compiled and type-checked against the source's")
+		fmt.Fprintln(io.err, "columns, lookup queries prepared there, SOAP webhooks checked against their WSDL (operation, parameters).")
+		fmt.Fprintln(io.err, "--offline connects to nothing and skips the state directory, and says so.")
+		fmt.Fprintln(io.err, "Errors name the place: rowhook.yaml:14:11: rules[2].when: unknown column \"amout\" ...")
 		fmt.Fprintln(io.err, "Exit status 0: valid; 1: errors (one per line); 2: bad command line.")
 		fmt.Fprintln(io.err)
 		fs.PrintDefaults()
@@ -66,25 +64,32 @@ func runCheck(ctx context.Context, args []string, io stdio) error {
 	if err != nil {
 		return err
 	}
+	// The start-up inspection rowhook run does, creating nothing.
+	mode := startupCheck
+	if *offline {
+		mode = startupOffline
+	}
+	su, err := inspectStartup(ctx, cfg, filepath.Dir(*configPath), mode, nil, nil)
+	if err != nil {
+		return doc.Locate(err)
+	}
+	defer su.close()
 	var db *sql.DB
-	against := "offline (--offline): columns and lookup queries not checked"
-	if !*offline {
-		var note string
-		db, note = openSource(ctx, cfg.Source)
-		if db != nil {
-			defer db.Close()
+	if su.reader != nil {
+		if db, err = su.reader.DB(); err != nil {
+			return err
 		}
-		against = note
 	}
 	if _, err := rules.New(ctx, cfg.Rules, rules.Deps{Source: db}); err != nil {
 		return doc.Locate(err)
 	}
+	notes := su.notes
 	if db != nil {
 		if err := checkLookups(ctx, db, cfg.Rules); err != nil {
 			return doc.Locate(err)
 		}
+		notes = append(notes, fmt.Sprintf("columns checked against the source %s", su.reader.Source().Redacted()))
 	}
-	notes := []string{against}
 	if *offline {
 		if hasSOAP(cfg.Dispatch) {
 			notes = append(notes, "SOAP mappings not checked against their WSDLs")
@@ -92,29 +97,11 @@ func runCheck(ctx context.Context, args []string, io stdio) error {
 		if len(writebackMappings(cfg)) > 0 {
 			notes = append(notes, "writeback columns not checked")
 		}
-	} else {
-		if hasSOAP(cfg.Dispatch) {
-			if err := soap.CheckConfig(ctx, cfg.Dispatch, soap.Deps{BaseDir: filepath.Dir(doc.File)}); err != nil {
-				return doc.Locate(err)
-			}
-			notes = append(notes, "SOAP mappings checked against their WSDLs")
+	} else if hasSOAP(cfg.Dispatch) {
+		if err := soap.CheckConfig(ctx, cfg.Dispatch, soap.Deps{BaseDir: filepath.Dir(doc.File)}); err != nil {
+			return doc.Locate(err)
 		}
-		if m := writebackMappings(cfg); len(m) > 0 {
-			replica := ""
-			if db != nil {
-				replica = cfg.Source.DSN
-			}
-			err := writeback.Check(ctx, cfg.Writeback, m, writeback.Deps{ReplicaDSN: replica})
-			var dbe *writeback.DBError
-			switch {
-			case errors.As(err, &dbe) && dbe.Transient:
-				notes = append(notes, fmt.Sprintf("writeback primary not reachable (%v): writeback columns not checked", err))
-			case err != nil:
-				return doc.Locate(err)
-			default:
-				notes = append(notes, "writeback columns checked against the primary")
-			}
-		}
+		notes = append(notes, "SOAP mappings checked against their WSDLs")
 	}
 	warnAdminToken(io, cfg, doc)
 	fmt.Fprintf(io.out, "%s: ok: %s, %s; %s\n", doc.File, plural(len(cfg.Rules.Rules), "rule"),
@@ -228,26 +215,6 @@ func webhookRefs(cfg config) []error {
 		}
 	}
 	return errs
-}
-
-// openSource connects to the source for schema checks; on failure it
-// returns nil and says why (check then works offline).
-func openSource(ctx context.Context, c cdc.Config) (*sql.DB, string) {
-	src, err := cdc.ParseDSN(c.DSN)
-	if err != nil {
-		return nil, "source DSN unusable: columns not checked"
-	}
-	db, err := sql.Open("mysql", src.DriverDSN(""))
-	if err != nil {
-		return nil, fmt.Sprintf("source %s not usable (%v): columns not checked", src.Redacted(), err)
-	}
-	pctx, cancel := context.WithTimeout(ctx, sourceCheckTimeout)
-	defer cancel()
-	if err := db.PingContext(pctx); err != nil {
-		db.Close()
-		return nil, fmt.Sprintf("source %s not reachable (%v): checked offline, columns not checked", src.Redacted(), err)
-	}
-	return db, fmt.Sprintf("columns checked against the source %s", src.Redacted())
 }
 
 // checkLookups prepares every YAML lookup query on the source, so a typo

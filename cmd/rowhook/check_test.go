@@ -79,10 +79,10 @@ func TestCheck_Valid(t *testing.T) {
 	if want := path + ": ok: 2 rules, 1 YAML body function; offline (--offline)"; !strings.HasPrefix(out, want) {
 		t.Errorf("output %q, want prefix %q", out, want)
 	}
-	// Unreachable source: still valid, says it checked offline, and never
-	// prints the password.
+	// Unreachable source: rowhook run would refuse to start, so check
+	// fails, names source.dsn, and never prints the password.
 	out, errOut, code = runCommand(t, "check", "--config", path)
-	if code != 0 || !strings.Contains(out, "not reachable") || strings.Contains(out+errOut, "s3cret-pw") {
+	if code != 1 || !strings.Contains(errOut, "source.dsn") || !strings.Contains(errOut, "127.0.0.1:1") || strings.Contains(out+errOut, "s3cret-pw") {
 		t.Errorf("exit %d, output %q %q", code, out, errOut)
 	}
 }
@@ -201,14 +201,16 @@ writeback:
 	if code != 0 || !strings.Contains(out, "writeback columns not checked") || !strings.Contains(out, "SOAP mappings not checked") {
 		t.Fatalf("offline: exit %d: %s%s", code, out, errOut)
 	}
-	_, errOut, code = runCommand(t, "check", "--config", path)
-	if code != 1 || !strings.Contains(errOut, path+":9:18: webhooks.erp.soap.operation:") || !strings.Contains(errOut, "CreateDeel") {
-		t.Errorf("unknown SOAP operation: exit %d, stderr:\n%s", code, errOut)
-	}
-	path = writeTemp(t, "rowhook.yaml", strings.Replace(bad, "CreateDeel", "CreateDeal", 1))
+	// The start-up inspection (writeback included) comes first, as in
+	// rowhook run; then the SOAP mappings.
 	_, errOut, code = runCommand(t, "check", "--config", path)
 	if code != 1 || !strings.Contains(errOut, "rules[0].writeback.set.cf_865") || !strings.Contains(errOut, "cf_856") {
 		t.Errorf("unknown writeback column: exit %d, stderr:\n%s", code, errOut)
+	}
+	path = writeTemp(t, "rowhook.yaml", strings.NewReplacer("cf_865:", "cf_856:", "create_marker: false", "create_marker: true").Replace(bad))
+	_, errOut, code = runCommand(t, "check", "--config", path)
+	if code != 1 || !strings.Contains(errOut, path+":9:18: webhooks.erp.soap.operation:") || !strings.Contains(errOut, "CreateDeel") {
+		t.Errorf("unknown SOAP operation: exit %d, stderr:\n%s", code, errOut)
 	}
 	// Without create_marker, the missing marker table is reported with
 	// the statements to run; rowhook check creates nothing.
@@ -222,10 +224,11 @@ writeback:
 	if code != 0 || !strings.Contains(out, "writeback columns checked against the primary") || !strings.Contains(out, "SOAP mappings checked against their WSDLs") {
 		t.Errorf("valid: exit %d: %s%s", code, out, errOut)
 	}
-	// An unreachable primary: said, not fatal.
+	// An unreachable primary: rowhook run refuses to start, so check
+	// fails too, naming the primary and never the password.
 	path = writeTemp(t, "rowhook.yaml", strings.Replace(cfg, fmt.Sprintf("dsn: mysql://root@127.0.0.1:%d/%s", s.Port, schema), "dsn: mysql://root:pw-s3cret@127.0.0.1:1/crm", 1))
 	out, errOut, code = runCommand(t, "check", "--config", path)
-	if code != 0 || !strings.Contains(out, "writeback primary not reachable") || strings.Contains(out+errOut, "pw-s3cret") {
+	if code != 1 || !strings.Contains(errOut, "connect to primary 127.0.0.1:1") || strings.Contains(out+errOut, "pw-s3cret") {
 		t.Errorf("unreachable primary: exit %d: %s%s", code, out, errOut)
 	}
 }

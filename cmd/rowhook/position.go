@@ -29,12 +29,14 @@ func runPosition(ctx context.Context, args []string, io stdio) error {
 		fmt.Fprintln(io.err, "Usage: rowhook position --config FILE [--set START] [--json]")
 		fmt.Fprintln(io.err)
 		fmt.Fprintln(io.err, "Without --set: prints the checkpoint in rowhook's state (where `rowhook run` resumes) and the")
-		fmt.Fprintln(io.err, "binlogs the source still has, and says whether the checkpoint can still be resumed from.")
+		fmt.Fprintln(io.err, "binlogs the source still has, and says whether run would resume from it: it asks the source for the")
+		fmt.Fprintln(io.err, "binlog from the checkpoint as run does (by GTID set when it has one). Exit status 1 when not.")
 		fmt.Fprintln(io.err)
 		fmt.Fprintln(io.err, "With --set: resolves START on the source and stores it as the checkpoint, replacing the old one.")
 		fmt.Fprintln(io.err, "This is the recovery after the source purged binlogs rowhook had not read yet: changes between")
 		fmt.Fprintln(io.err, "the old checkpoint and the new position are skipped (re-read them from archived binlog files")
-		fmt.Fprintln(io.err, "with `rowhook replay`). Deliveries already in the outbox are kept. Stop rowhook first: a")
+		fmt.Fprintln(io.err, "with `rowhook replay`). Deliveries already in the outbox are kept. It is also the recovery for a")
+		fmt.Fprintln(io.err, "state that lost its tables (an empty state file): it creates them. Stop rowhook first: a")
 		fmt.Fprintln(io.err, "running rowhook answering on http.listen is refused.")
 		fmt.Fprintln(io.err)
 		fs.PrintDefaults()
@@ -90,7 +92,9 @@ func runPosition(ctx context.Context, args []string, io stdio) error {
 		if err != nil {
 			return fmt.Errorf("position: resolve %s on %s: %w", *set, reader.Source().Redacted(), err)
 		}
-		store, err := openStore(ctx, cfg, cfgDir, false)
+		// A state that lost its tables (an emptied file) is repaired here:
+		// this is the recovery run names for it.
+		store, err := openStoreWith(ctx, cfg, cfgDir, storeOptions{init: true})
 		if err != nil {
 			return err
 		}
@@ -127,7 +131,9 @@ func runPosition(ctx context.Context, args []string, io stdio) error {
 	st := positionStatus{State: store.Where, Source: reader.Source().Redacted(), Flavor: insp.Flavor, Binlogs: logs}
 	if had {
 		st.Checkpoint = &cp
-		st.Resumable, st.Note = resumable(cp, logs)
+		if st.Resumable, st.Note, err = resumable(ctx, reader, cp, logs); err != nil {
+			return fmt.Errorf("position: %w", err)
+		}
 	} else {
 		st.Note = fmt.Sprintf("no checkpoint yet: rowhook run starts at source.start (%s)", nonEmpty(cfg.Source.Start, "current"))
 		st.Resumable = true
@@ -161,26 +167,34 @@ type positionStatus struct {
 	Note       string          `json:"note"`
 }
 
-// resumable judges a file checkpoint against the binlogs the source has.
-// A GTID checkpoint is judged by the server when reading starts (its
-// gtid_binlog_state is not enough to tell from here), so it is reported
-// as probably resumable when its file is present.
-func resumable(cp cdc.Checkpoint, logs []string) (bool, string) {
-	if len(logs) == 0 {
-		return false, "the source has no binary logs: is log_bin on?"
+// resumable says whether `rowhook run` would resume from cp: it asks the
+// source for its binlog from cp exactly as run does (by GTID set when cp
+// has one, so a purge of files whose transactions cp already holds loses
+// nothing) and hangs up at the answer. An error means the source could not
+// be asked.
+func resumable(ctx context.Context, reader *cdc.Reader, cp cdc.Checkpoint, logs []string) (bool, string, error) {
+	by := "file:" + cp.File
+	if cp.GTIDSet != "" {
+		by = "GTID set " + cp.GTIDSet
 	}
-	if cp.File == "" {
-		return true, "GTID checkpoint: the source decides at connect time whether it still has those transactions"
-	}
-	for _, l := range logs {
-		if l == cp.File {
-			return true, "resumable: the checkpoint's binlog file is still on the source"
+	err := reader.CheckResume(ctx, cp)
+	var pe *cdc.PurgedError
+	switch {
+	case err == nil:
+		return true, fmt.Sprintf("resumable: the source serves its binlog from the checkpoint (%s); rowhook run resumes there", by), nil
+	case errors.As(err, &pe):
+		oldest := pe.OldestFile
+		if oldest == "" {
+			oldest = logRange(logs)
 		}
+		if pe.OldestGTID != "" {
+			oldest += " (starting after GTID " + pe.OldestGTID + ")"
+		}
+		return false, fmt.Sprintf("NOT resumable: the source purged the binlog after the checkpoint (%s); its oldest binlog is %s (source said: %s)", by, oldest, pe.Cause), nil
+	case errors.Is(err, cdc.ErrSource):
+		return false, fmt.Sprintf("NOT resumable: the source refuses to send its binlog from the checkpoint (%s): %v", by, err), nil
 	}
-	if cp.File < logs[0] {
-		return false, fmt.Sprintf("NOT resumable: %s was purged; the oldest binlog on the source is %s", cp.File, logs[0])
-	}
-	return false, fmt.Sprintf("NOT resumable: %s is not on the source (it has %s): another server?", cp.File, logRange(logs))
+	return false, "", fmt.Errorf("ask the source whether it serves the checkpoint: %w", err)
 }
 
 func describeCheckpoint(cp cdc.Checkpoint) string {

@@ -10,11 +10,9 @@ import (
 	"net/http"
 	"net/url"
 	"os"
-	"path"
 	"path/filepath"
 	"slices"
 	"sort"
-	"strings"
 	"sync"
 	"time"
 
@@ -48,6 +46,8 @@ func runRun(ctx context.Context, args []string, io stdio) error {
 		fmt.Fprintln(io.err, "http.listen. Stops cleanly on SIGINT/SIGTERM: reading stops, in-flight deliveries drain,")
 		fmt.Fprintln(io.err, "the checkpoint is flushed. With ha.enabled, several processes share one config: one is active,")
 		fmt.Fprintln(io.err, "the others wait as standbys (readyz 503) for the lock on ha.dsn; see docs/ha.md.")
+		fmt.Fprintln(io.err, "A first start (no state) stores its source.start position as the checkpoint before it is ready;")
+		fmt.Fprintln(io.err, "a state that exists but holds no rowhook state (an empty file) is refused: see rowhook position --set.")
 		fmt.Fprintln(io.err)
 		fs.PrintDefaults()
 	}
@@ -266,54 +266,23 @@ func startPipelineOn(ctx context.Context, cfg *config, cfgDir string, logger *sl
 		reg = newRegistry()
 	}
 
-	mappings := writebackMappings(cfg)
-	src := cfg.Source
-	if len(mappings) > 0 {
-		p.wb, err = writeback.New(ctx, cfg.Writeback, mappings, writeback.Deps{Logger: logger, Registerer: reg, ReplicaDSN: cfg.Source.DSN})
-		if err != nil {
-			return nil, err
-		}
-		// In marker mode rowhook recognises its own transactions by the
-		// marker row: the reader must see that table even when the
-		// source's include list does not name it.
-		if p.wb.Mode() == writeback.ModeMarker {
-			if schema, table, ok := strings.Cut(p.wb.MarkerTable(), "."); ok && !cdc.NewFilter(src.Include, src.Exclude).Match(schema, table) {
-				if len(src.Include) > 0 {
-					src.Include = append(slices.Clip(src.Include), p.wb.MarkerTable())
-				}
-				src.Exclude = slices.DeleteFunc(slices.Clone(src.Exclude), func(pat string) bool {
-					m, _ := path.Match(pat, p.wb.MarkerTable())
-					return m
-				})
-			}
-		}
-	}
-	p.reader, err = cdc.New(src, cdc.Deps{Logger: logger, Registerer: reg})
+	// The start-up inspection rowhook check runs too (startup.go).
+	su, err := inspectStartup(ctx, cfg, cfgDir, startupRun, logger, reg)
 	if err != nil {
 		return nil, err
 	}
-	insp, err := p.reader.Inspect(ctx)
-	if err != nil {
-		return nil, err
-	}
+	p.reader, p.wb, p.store = su.reader, su.wb, su.store
+	insp := su.insp
 	srcDB, err := p.reader.DB()
 	if err != nil {
 		return nil, err
 	}
-	// writeback.New checked that the source keeps the writeback session's
-	// annotations (the replica's settings, or the primary's session when
-	// rowhook reads the primary itself).
-
 	p.engine, err = rules.New(ctx, cfg.Rules, rules.Deps{Logger: logger, Source: srcDB, Skip: writeback.IsOwnChange, Registerer: reg})
 	if err != nil {
 		return nil, err
 	}
-
-	p.store, err = openStore(ctx, cfg, cfgDir, false)
-	if err != nil {
-		return nil, err
-	}
-	if err := p.store.checkStateServer(ctx, srcDB); err != nil {
+	// A first start stores where it starts before it is ready.
+	if _, err := storeStartPosition(ctx, p.reader, p.store, logger); err != nil {
 		return nil, err
 	}
 

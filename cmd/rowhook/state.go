@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"database/sql"
+	"errors"
 	"fmt"
 
 	"github.com/go-sql-driver/mysql"
@@ -29,11 +30,28 @@ func isMySQLState(cfg *config) bool { return cfg.Dispatch.State.Driver == dispat
 
 // openStore opens the configured store: SQLite at state.path (relative to
 // cfgDir) by default, MySQL/MariaDB at state.dsn with state.driver: mysql.
+// A store that exists but holds no rowhook state is refused with the
+// recovery (see noStateError).
 func openStore(ctx context.Context, cfg *config, cfgDir string, readOnly bool) (*stateStore, error) {
+	return openStoreWith(ctx, cfg, cfgDir, storeOptions{readOnly: readOnly})
+}
+
+// storeOptions are how a command opens the state store.
+type storeOptions struct {
+	readOnly bool
+	// init takes a store that holds no rowhook state and creates the
+	// tables (rowhook position --set, which stores a checkpoint at once).
+	init bool
+	// probe, with readOnly, also checks what a writable open checks
+	// (rowhook check).
+	probe bool
+}
+
+func openStoreWith(ctx context.Context, cfg *config, cfgDir string, o storeOptions) (*stateStore, error) {
 	if isMySQLState(cfg) {
-		s, err := mysqlstore.Open(ctx, cfg.Dispatch.State.DSN, mysqlstore.Options{ReadOnly: readOnly})
+		s, err := mysqlstore.Open(ctx, cfg.Dispatch.State.DSN, mysqlstore.Options{ReadOnly: o.readOnly, Init: o.init, Probe: o.probe})
 		if err != nil {
-			return nil, err // names user@host:port/schema, never the password
+			return nil, noStateError(err) // names user@host:port/schema, never the password
 		}
 		id, err := serverIdentity(ctx, cfg.Dispatch.State.DSN)
 		if err != nil {
@@ -43,11 +61,23 @@ func openStore(ctx context.Context, cfg *config, cfgDir string, readOnly bool) (
 		return &stateStore{Store: s, Where: s.Where(), server: id}, nil
 	}
 	path := statePath(cfg, cfgDir)
-	s, err := sqlitestore.Open(path, sqlitestore.Options{ReadOnly: readOnly})
+	s, err := sqlitestore.Open(path, sqlitestore.Options{ReadOnly: o.readOnly, Init: o.init})
 	if err != nil {
-		return nil, err
+		return nil, noStateError(err)
 	}
 	return &stateStore{Store: s, Where: path, File: path}, nil
+}
+
+// noStateError adds the recovery to a store's dispatch.ErrNoState: only a
+// missing state is a fresh start; an emptied one has lost the checkpoint,
+// and starting at source.start would skip what was written meanwhile.
+func noStateError(err error) error {
+	if !errors.Is(err, dispatch.ErrNoState) {
+		return err
+	}
+	return fmt.Errorf("%w\nrowhook starts fresh only when the state is missing; this one lost its checkpoint, and starting at source.start would skip every change made while rowhook was stopped. "+
+		"Restore the state from a backup, or choose where to resume and store it with: rowhook position --config FILE --set earliest|current|gtid:SET|file:NAME:POS "+
+		"(that creates rowhook's tables; move a file that is no SQLite database aside first), then start rowhook again (docs/dispatch.md, State store)", err)
 }
 
 // stateID names the state for deriving the HA lock name without opening it.

@@ -16,6 +16,7 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
+	"regexp"
 	"strings"
 	"time"
 
@@ -33,7 +34,20 @@ type Options struct {
 	// ReadOnly opens the schema without creating or migrating tables (for
 	// commands that only read the delivery log).
 	ReadOnly bool
+	// Probe, with ReadOnly, also makes the checks of a writable Open (the
+	// server is not read_only): for rowhook check, which creates nothing.
+	Probe bool
+	// Init lets Open recreate rowhook's tables where some are missing
+	// from a schema that held rowhook state: for `rowhook position
+	// --set`, which stores a checkpoint at once. Without Init such a
+	// schema is refused with dispatch.ErrNoState.
+	Init bool
 }
+
+// ErrNotCreated: the schema has none of rowhook's tables yet. For a
+// writable Open that is a first start (it creates them); a read-only Open
+// returns it.
+var ErrNotCreated = errors.New("mysqlstore: no rowhook state tables in this schema")
 
 // Store is a dispatch.Store in a MySQL/MariaDB schema.
 type Store struct {
@@ -183,7 +197,7 @@ func Open(ctx context.Context, dsn string, opts Options) (*Store, error) {
 	db.SetMaxIdleConns(n)
 	db.SetConnMaxLifetime(time.Hour)
 	s := &Store{db: db, where: where}
-	if err := s.migrate(ctx, opts.ReadOnly); err != nil {
+	if err := s.migrate(ctx, opts); err != nil {
 		db.Close()
 		return nil, fmt.Errorf("open state database %s: %w", where, err)
 	}
@@ -208,8 +222,9 @@ func driverParams(cfg *mysql.Config) (*mysql.Config, error) {
 	return out, nil
 }
 
-func (s *Store) migrate(ctx context.Context, readOnly bool) error {
-	if !readOnly {
+func (s *Store) migrate(ctx context.Context, opts Options) error {
+	readOnly := opts.ReadOnly
+	if !readOnly || opts.Probe {
 		// A read_only server is most likely a replica, perhaps the very one
 		// rowhook reads; an account with SUPER could still write there, and
 		// would make it diverge from its primary.
@@ -220,6 +235,21 @@ func (s *Store) migrate(ctx context.Context, readOnly bool) error {
 		if ro != 0 {
 			return errors.New("the server is read_only (a replica?): keep the state on a writable server, never on the replica rowhook reads (docs/dispatch.md, State store)")
 		}
+	}
+	missing, versioned, err := s.missingTables(ctx)
+	if err != nil {
+		return err
+	}
+	switch {
+	case len(missing) == len(schema) && readOnly:
+		return fmt.Errorf("%w (run rowhook once with write access to create them)", ErrNotCreated)
+	case versioned && len(missing) > 0 && !opts.Init:
+		// rowhook_schema_version gets its row once every table exists: the
+		// state was complete here, and a start without its tables would
+		// begin at source.start and skip what was written meanwhile.
+		return fmt.Errorf("%w: %s missing, though rowhook_schema_version says the state was created here (dropped, or a partial restore?)", dispatch.ErrNoState, strings.Join(missing, ", "))
+	}
+	if !readOnly {
 		for _, q := range schema {
 			if _, err := s.db.ExecContext(ctx, tag+q); err != nil {
 				return fmt.Errorf("create tables: %w", classify(err))
@@ -232,16 +262,50 @@ func (s *Store) migrate(ctx context.Context, readOnly bool) error {
 	}
 	var v sql.NullInt64
 	if err := s.db.QueryRowContext(ctx, tag+`SELECT MAX(version) FROM rowhook_schema_version`).Scan(&v); err != nil {
-		var me *mysql.MySQLError
-		if readOnly && errors.As(err, &me) && me.Number == 1146 {
-			return errors.New("no rowhook state tables in this schema (run rowhook once with write access to create them)")
-		}
 		return fmt.Errorf("read schema version: %w", classify(err))
 	}
 	if v.Int64 > SchemaVersion {
 		return fmt.Errorf("state schema version %d is newer than this rowhook's (%d): upgrade rowhook", v.Int64, SchemaVersion)
 	}
 	return nil
+}
+
+// tableName matches the name of a table in schema.
+var tableName = regexp.MustCompile(`CREATE TABLE IF NOT EXISTS (\w+)`)
+
+// missingTables lists rowhook's tables the schema lacks, and whether
+// rowhook_schema_version holds a row (written once all tables existed).
+func (s *Store) missingTables(ctx context.Context) (missing []string, versioned bool, err error) {
+	rows, err := s.db.QueryContext(ctx, tag+`SELECT table_name FROM information_schema.tables WHERE table_schema = DATABASE()`)
+	if err != nil {
+		return nil, false, fmt.Errorf("list tables: %w", classify(err))
+	}
+	have := map[string]bool{}
+	for rows.Next() {
+		var name string
+		if err := rows.Scan(&name); err != nil {
+			rows.Close()
+			return nil, false, fmt.Errorf("list tables: %w", classify(err))
+		}
+		have[strings.ToLower(name)] = true
+	}
+	rows.Close()
+	if err := rows.Err(); err != nil {
+		return nil, false, fmt.Errorf("list tables: %w", classify(err))
+	}
+	for _, q := range schema {
+		if name := tableName.FindStringSubmatch(q)[1]; !have[name] {
+			missing = append(missing, name)
+		}
+	}
+	if have["rowhook_schema_version"] {
+		var n int
+		if err := s.db.QueryRowContext(ctx, tag+`SELECT COUNT(*) FROM rowhook_schema_version`).Scan(&n); err != nil {
+			return nil, false, fmt.Errorf("read schema version: %w", classify(err))
+		}
+		versioned = n > 0
+	}
+	return missing, versioned, nil
 }
 
 // ServerID returns the state server's @@server_id, so that start-up can

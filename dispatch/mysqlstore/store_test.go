@@ -514,3 +514,53 @@ func TestOpen_ReadOnlyServer(t *testing.T) {
 	}
 	ro.Close()
 }
+
+// A schema with none of rowhook's tables is a first start; one whose
+// rowhook_schema_version has a row (the state was complete there) but
+// lacks tables is refused with dispatch.ErrNoState naming them, until Init
+// (rowhook position --set) recreates them. Tables left by a creation that
+// stopped before the version row are completed.
+func TestOpen_MissingTables(t *testing.T) {
+	name, db := srv.NewSchema(t)
+	// Another application's table does not make it rowhook state.
+	if _, err := db.Exec("CREATE TABLE crm_notes (id INT PRIMARY KEY)"); err != nil {
+		t.Fatal(err)
+	}
+	s, err := Open(ctx, srv.DSN(name), Options{})
+	if err != nil {
+		t.Fatalf("first start on a schema without rowhook tables: %v", err)
+	}
+	if _, err := s.Commit(ctx, storetest.CP(7), nil); err != nil {
+		t.Fatal(err)
+	}
+	s.Close()
+	if _, err := db.Exec("DROP TABLE rowhook_checkpoint"); err != nil {
+		t.Fatal(err)
+	}
+	for _, ro := range []bool{false, true} {
+		_, err := Open(ctx, srv.DSN(name), Options{ReadOnly: ro})
+		if !errors.Is(err, dispatch.ErrNoState) || !strings.Contains(err.Error(), "rowhook_checkpoint") || !strings.Contains(err.Error(), name) {
+			t.Errorf("open (read-only %v) with rowhook_checkpoint dropped: %v, want dispatch.ErrNoState naming the table and schema", ro, err)
+		}
+	}
+	var n int
+	if err := db.QueryRow("SELECT COUNT(*) FROM information_schema.tables WHERE table_schema = ? AND table_name = 'rowhook_checkpoint'", name).Scan(&n); err != nil || n != 0 {
+		t.Fatalf("a refused open recreated the table (%d, %v)", n, err)
+	}
+	s, err = Open(ctx, srv.DSN(name), Options{Init: true})
+	if err != nil {
+		t.Fatalf("open with Init: %v", err)
+	}
+	s.Close()
+
+	// A creation interrupted before the version row: completed.
+	name2, db2 := srv.NewSchema(t)
+	if _, err := db2.Exec(schema[1]); err != nil { // rowhook_checkpoint only
+		t.Fatal(err)
+	}
+	s, err = Open(ctx, srv.DSN(name2), Options{})
+	if err != nil {
+		t.Fatalf("open after an interrupted creation: %v", err)
+	}
+	s.Close()
+}

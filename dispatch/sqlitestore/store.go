@@ -9,7 +9,10 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io/fs"
 	"net/url"
+	"os"
+	"path/filepath"
 	"strings"
 	"time"
 
@@ -29,6 +32,12 @@ type Options struct {
 	Synchronous string
 	// ReadOnly opens the file without creating or migrating it.
 	ReadOnly bool
+	// Init lets Open create rowhook's tables in an existing file that has
+	// none (an empty file, say): for `rowhook position --set`, which
+	// stores a checkpoint in it at once. Without Init such a file is
+	// refused with dispatch.ErrNoState: only a missing file is a fresh
+	// start.
+	Init bool
 }
 
 // Store is a dispatch.Store in a SQLite file.
@@ -144,6 +153,20 @@ func Open(path string, opts Options) (*Store, error) {
 		q.Add("_pragma", "journal_mode(wal)")
 		q.Add("_txlock", "immediate")
 	}
+	fi, statErr := os.Stat(path)
+	switch {
+	case statErr == nil && fi.Size() == 0 && !opts.Init:
+		return nil, fmt.Errorf("open state %s: %w: the file exists but is empty (0 bytes)", path, dispatch.ErrNoState)
+	case errors.Is(statErr, fs.ErrNotExist) && !opts.ReadOnly:
+		if err := create(path); err != nil {
+			return nil, fmt.Errorf("open state %s: %w", path, err)
+		}
+	case statErr == nil && !opts.Init:
+		// Before the writer's pragmas touch the file.
+		if err := hasState(path); err != nil {
+			return nil, fmt.Errorf("open state %s: %w", path, err)
+		}
+	}
 	dsn := "file:" + path + "?" + q.Encode()
 	w, err := sql.Open("sqlite", dsn)
 	if err != nil {
@@ -187,6 +210,70 @@ func Open(path string, opts Options) (*Store, error) {
 		return nil, fmt.Errorf("open state %s: %w", path, err)
 	}
 	return s, nil
+}
+
+// hasState returns dispatch.ErrNoState unless the file at path holds
+// rowhook's tables. It opens the file read-only: a refused file is left
+// as it was.
+func hasState(path string) error {
+	db, err := sql.Open("sqlite", "file:"+path+"?mode=ro")
+	if err != nil {
+		return err
+	}
+	defer db.Close()
+	var tables int
+	if err := db.QueryRow(`SELECT count(*) FROM sqlite_master WHERE type = 'table' AND name = 'checkpoint'`).Scan(&tables); err != nil {
+		if strings.Contains(err.Error(), "not a database") {
+			return fmt.Errorf("%w: the file is not a SQLite database (%v)", dispatch.ErrNoState, err)
+		}
+		return err
+	}
+	if tables == 0 {
+		return fmt.Errorf("%w: the file has no rowhook tables", dispatch.ErrNoState)
+	}
+	return nil
+}
+
+// create makes a new state file at path with rowhook's tables, atomically:
+// the tables are built in a temporary file that is then renamed, so a
+// crash leaves no file (a fresh start next time) or a complete one, never
+// an empty file that Open would refuse.
+func create(path string) error {
+	dir := filepath.Dir(path)
+	tmp, err := os.CreateTemp(dir, "."+filepath.Base(path)+".new-*")
+	if err != nil {
+		return fmt.Errorf("create the file: %w", err)
+	}
+	name := tmp.Name()
+	tmp.Close()
+	defer os.Remove(name)
+	db, err := sql.Open("sqlite", "file:"+name+"?_pragma=journal_mode(delete)")
+	if err != nil {
+		return fmt.Errorf("create the file: %w", err)
+	}
+	_, err = db.Exec("BEGIN;\n" + schema + "COMMIT;")
+	if cerr := db.Close(); err == nil {
+		err = cerr
+	}
+	if err != nil {
+		return fmt.Errorf("create the file: create schema: %w", err)
+	}
+	if err := syncFile(name); err != nil {
+		return fmt.Errorf("create the file: %w", err)
+	}
+	if err := os.Rename(name, path); err != nil {
+		return fmt.Errorf("create the file: %w", err)
+	}
+	return syncFile(dir)
+}
+
+func syncFile(name string) error {
+	f, err := os.Open(name)
+	if err != nil {
+		return err
+	}
+	defer f.Close()
+	return f.Sync()
 }
 
 // migrate brings a state file written by an earlier version up to date.

@@ -2,11 +2,14 @@ package sqlitestore
 
 import (
 	"context"
+	"database/sql"
+	"errors"
 	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"strconv"
+	"strings"
 	"testing"
 	"time"
 
@@ -203,5 +206,81 @@ func TestStore_MigrateAttemptsBySeq(t *testing.T) {
 	s.w.QueryRow(`SELECT count(*) FROM attempts`).Scan(&left)
 	if left != 0 {
 		t.Fatalf("%d attempts left after pruning their deliveries", left)
+	}
+}
+
+// Only a missing file is a fresh start: an empty file, a SQLite file
+// without rowhook's tables and a file that is no database are refused with
+// dispatch.ErrNoState naming the file, and left as they were; Init
+// (rowhook position --set) takes the first two.
+func TestOpen_RefusesFileWithoutState(t *testing.T) {
+	for _, tt := range []struct {
+		name string
+		make func(t *testing.T, path string)
+		init bool
+	}{
+		{"empty", func(t *testing.T, path string) {
+			if err := os.WriteFile(path, nil, 0o600); err != nil {
+				t.Fatal(err)
+			}
+		}, true},
+		{"no rowhook tables", func(t *testing.T, path string) {
+			db, err := sql.Open("sqlite", "file:"+path)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer db.Close()
+			if _, err := db.Exec("CREATE TABLE notes (id INTEGER PRIMARY KEY)"); err != nil {
+				t.Fatal(err)
+			}
+		}, true},
+		{"not a database", func(t *testing.T, path string) {
+			if err := os.WriteFile(path, []byte("half a copy\n"), 0o600); err != nil {
+				t.Fatal(err)
+			}
+		}, false},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			path := filepath.Join(t.TempDir(), "state.db")
+			tt.make(t, path)
+			before, _ := os.ReadFile(path)
+			for _, ro := range []bool{false, true} {
+				_, err := Open(path, Options{ReadOnly: ro})
+				if !errors.Is(err, dispatch.ErrNoState) || !strings.Contains(err.Error(), path) {
+					t.Errorf("open (read-only %v): %v, want dispatch.ErrNoState naming %s", ro, err, path)
+				}
+			}
+			if after, _ := os.ReadFile(path); string(after) != string(before) {
+				t.Errorf("a refused open changed the file")
+			}
+			if !tt.init {
+				return
+			}
+			s, err := Open(path, Options{Init: true})
+			if err != nil {
+				t.Fatalf("open with Init: %v", err)
+			}
+			if _, err := s.Commit(context.Background(), cp(3), nil); err != nil {
+				t.Fatal(err)
+			}
+			s.Close()
+			s = open(t, path)
+			if got, ok, err := s.Checkpoint(context.Background()); err != nil || !ok || got.Pos != 3 {
+				t.Errorf("checkpoint after Init = %+v %v %v", got, ok, err)
+			}
+		})
+	}
+	// A missing file is created with the tables, and nothing else is left
+	// in the directory.
+	dir := t.TempDir()
+	s := open(t, filepath.Join(dir, "state.db"))
+	if _, ok, err := s.Checkpoint(context.Background()); err != nil || ok {
+		t.Errorf("new file: checkpoint %v, %v", ok, err)
+	}
+	entries, _ := os.ReadDir(dir)
+	for _, e := range entries {
+		if strings.Contains(e.Name(), ".new-") {
+			t.Errorf("temporary file %s left behind", e.Name())
+		}
 	}
 }
