@@ -275,14 +275,16 @@ func startPipelineOn(ctx context.Context, cfg *config, cfgDir string, logger *sl
 		}
 		// In marker mode rowhook recognises its own transactions by the
 		// marker row: the reader must see that table even when the
-		// source's include list does not name it.
-		if p.wb.Mode() == writeback.ModeMarker {
-			if schema, table, ok := strings.Cut(p.wb.MarkerTable(), "."); ok && !cdc.NewFilter(src.Include, src.Exclude).Match(schema, table) {
+		// source's include list does not name it. It reads it in every
+		// mode, since the writer switches to the marker table at run time
+		// when annotations are lost.
+		if marker := p.wb.MarkerName(); marker != "" {
+			if schema, table, ok := strings.Cut(marker, "."); ok && !cdc.NewFilter(src.Include, src.Exclude).Match(schema, table) {
 				if len(src.Include) > 0 {
-					src.Include = append(slices.Clip(src.Include), p.wb.MarkerTable())
+					src.Include = append(slices.Clip(src.Include), marker)
 				}
 				src.Exclude = slices.DeleteFunc(slices.Clone(src.Exclude), func(pat string) bool {
-					m, _ := path.Match(pat, p.wb.MarkerTable())
+					m, _ := path.Match(pat, marker)
 					return m
 				})
 			}
@@ -302,9 +304,15 @@ func startPipelineOn(ctx context.Context, cfg *config, cfgDir string, logger *sl
 	}
 	// writeback.New checked that the source keeps the writeback session's
 	// annotations (the replica's settings, or the primary's session when
-	// rowhook reads the primary itself).
-
-	p.engine, err = rules.New(ctx, cfg.Rules, rules.Deps{Logger: logger, Source: srcDB, Skip: writeback.IsOwnChange})
+	// rowhook reads the primary itself); the reader's every reconnection
+	// checks again (pipelineHandler.HandleConnect). Whatever the mode, an
+	// update repeating a recent writeback's values fires nothing
+	// (Writer.Own).
+	skip := writeback.IsOwnChange
+	if p.wb != nil {
+		skip = p.wb.Own
+	}
+	p.engine, err = rules.New(ctx, cfg.Rules, rules.Deps{Logger: logger, Source: srcDB, Skip: skip})
 	if err != nil {
 		return nil, err
 	}
@@ -441,6 +449,19 @@ func startPipelineOn(ctx context.Context, cfg *config, cfgDir string, logger *sl
 	if host == nil {
 		g.Go(func() error { return p.http.Run(httpCtx) })
 	} // else the host's listener outlives the pipeline
+	if p.wb != nil {
+		// A writer that can no longer mark its writes (annotations lost
+		// in mode annotate, or no marker table) stops everything: going on
+		// would let every writeback fire its rule again.
+		g.Go(func() error {
+			select {
+			case <-p.wb.Failed():
+				return fmt.Errorf("writeback: %w", p.wb.Err())
+			case <-gctx.Done():
+				return nil
+			}
+		})
+	}
 	g.Go(func() error {
 		// WSDL refreshes stop with deliveries.
 		if err := p.soap.Run(dispCtx); err != nil && !errors.Is(err, context.Canceled) {
@@ -505,17 +526,47 @@ func (h *pipelineHandler) HandleTransaction(ctx context.Context, tx *cdc.Transac
 	// started: the engine needs it to name a resume point before a settle
 	// window that transaction opens.
 	h.once.Do(func() { h.engine.Resume(h.reader.Position()) })
-	if h.wb != nil && h.wb.Mode() == writeback.ModeMarker && writeback.IsOwnTransaction(tx, h.wb.MarkerTable()) {
+	if h.wb != nil && h.wb.OwnTransaction(tx) {
 		// rowhook's own writeback: advance past it, fire nothing.
 		own := *tx
 		own.Changes = nil
 		tx = &own
+	} else if h.wb != nil && h.wb.Mode() == writeback.ModeAnnotate && unannotated(tx) {
+		// The source stopped logging annotations (a setting changed
+		// without a reconnection): switch before this transaction's
+		// events can lead to a writeback, or stop.
+		if err := h.wb.Unannotated(ctx, tx.ID); err != nil {
+			return err
+		}
 	}
 	events, err := h.engine.Process(ctx, tx)
 	if err != nil {
 		return fmt.Errorf("rules on transaction %s: %w", tx.ID, err)
 	}
 	return h.enqueue(ctx, tx.Checkpoint, events)
+}
+
+// HandleConnect checks again, on every (re)connection of the binlog reader,
+// that rowhook's writes will be recognised (Writer.Recheck): a server
+// restarted without annotations switches the writer to the marker table or
+// stops the pipeline with the setting to change.
+func (h *pipelineHandler) HandleConnect(ctx context.Context) error {
+	if h.wb == nil {
+		return nil
+	}
+	return h.wb.Recheck(ctx)
+}
+
+// unannotated reports whether tx has row changes and none carries its
+// statement's text: MariaDB writes Annotate_rows before every statement's
+// row events while binlog_annotate_row_events is on.
+func unannotated(tx *cdc.Transaction) bool {
+	for i := range tx.Changes {
+		if tx.Changes[i].Annotation != "" {
+			return false
+		}
+	}
+	return len(tx.Changes) > 0
 }
 
 func (h *pipelineHandler) HandleIdle(ctx context.Context, now time.Time) error {
@@ -650,4 +701,7 @@ func redactURL(raw string) string {
 	return u.String()
 }
 
-var _ dispatch.Writebacker = writebackAdapter{}
+var (
+	_ dispatch.Writebacker = writebackAdapter{}
+	_ cdc.ConnectHandler   = (*pipelineHandler)(nil)
+)

@@ -1,0 +1,174 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/rowhook/rowhook/internal/mariadbtest"
+	"github.com/rowhook/rowhook/writeback"
+)
+
+// loopERP answers every delivery with a new ERP id, so each writeback
+// changes the row: a rule that fires on its own writeback would loop.
+type loopERP struct {
+	calls atomic.Int64
+	srv   *httptest.Server
+}
+
+func newLoopERP(t *testing.T) *loopERP {
+	e := &loopERP{}
+	e.srv = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		n := e.calls.Add(1)
+		w.Header().Set("Content-Type", "application/json")
+		fmt.Fprintf(w, `{"id": "ERP-%d"}`, n)
+	}))
+	t.Cleanup(e.srv.Close)
+	return e
+}
+
+// loopConfig reads source, writes back on primary into schema.deals, with
+// a rule that fires on insert and update of the row it writes back to.
+func loopConfig(source, primary *mariadbtest.Server, schema, start, erpURL, mode string) string {
+	return fmt.Sprintf(`
+source:
+  dsn: %s
+  include: ['%s.deals']
+  start: 'gtid:%s'
+  heartbeat: 1s
+  max_backoff: 1s
+http:
+  listen: 127.0.0.1:0
+state:
+  path: state.db
+rules:
+  - name: deal
+    table: %s.deals
+    on: [insert, update]
+    event: RowChanged
+    webhooks: [erp]
+    writeback:
+      table: %s.deals
+      key: { id: 'row.id' }
+      set: { erp_ref: 'response.json.id', amount: 'row.amount' }
+webhooks:
+  erp:
+    url: %s
+    retry: { max_attempts: 3, initial_interval: 100ms }
+writeback:
+  dsn: mysql://root@127.0.0.1:%d/%s
+  mode: %s
+`, source.URL(), schema, start, schema, schema, erpURL, primary.Port, schema, mode)
+}
+
+// assertQuiet waits until the reader has read everything source has
+// written, gives a wrongly fired delivery time to arrive, and checks that
+// the ERP got want calls and nothing more was written meanwhile.
+func assertQuiet(t *testing.T, p *pipeline, source *mariadbtest.Server, erp *loopERP, want int64, logs *syncWriter) {
+	t.Helper()
+	var end string
+	if err := source.DB().QueryRow("SELECT @@gtid_binlog_pos").Scan(&end); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, 20*time.Second, "the reader reaching "+end, func() bool { return p.reader.Position().GTIDSet == end })
+	time.Sleep(1500 * time.Millisecond)
+	var now string
+	if err := source.DB().QueryRow("SELECT @@gtid_binlog_pos").Scan(&now); err != nil {
+		t.Fatal(err)
+	}
+	if n := erp.calls.Load(); n != want || now != end {
+		t.Fatalf("ERP got %d calls (want %d), binlog moved from %s to %s: rowhook fired on its own writeback\n%s", n, want, end, now, logs.String())
+	}
+}
+
+// Annotations turned off on the server rowhook reads and writes (a restart
+// with binlog_annotate_row_events=OFF) while rowhook runs: one insert is
+// still one delivery.
+func TestRun_SelfTrigger_annotationsOffOnRestart(t *testing.T) {
+	s, err := mariadbtest.Start(mariadbtest.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { s.Stop() })
+	schema, db := s.NewSchema(t)
+	if _, err := db.Exec("CREATE TABLE deals (id INT PRIMARY KEY, name VARCHAR(80), amount DECIMAL(10,2), erp_ref VARCHAR(20))"); err != nil {
+		t.Fatal(err)
+	}
+	erp := newLoopERP(t)
+	var start string
+	s.DB().QueryRow("SELECT @@gtid_binlog_pos").Scan(&start)
+	p, logs := startTestPipeline(t, writeConfig(t, t.TempDir(), loopConfig(s, s, schema, start, erp.srv.URL, "auto")))
+	if p.wb.Mode() != writeback.ModeAnnotate {
+		t.Fatalf("mode %s at start, want annotate (the server logs annotations)", p.wb.Mode())
+	}
+
+	if err := s.RestartWith("--binlog-annotate-row-events=OFF"); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, 30*time.Second, "the reader reconnecting", p.reader.Connected)
+	if _, err := s.DB().Exec("INSERT INTO " + schema + ".deals (id, name, amount) VALUES (1, 'Acme', 12.50)"); err != nil {
+		t.Fatal(err)
+	}
+	waitValue(t, s, "SELECT COALESCE(erp_ref, '') FROM "+schema+".deals WHERE id = 1", "ERP-1")
+	assertQuiet(t, p, s, erp, 1, logs)
+
+	// A user's later change still fires, once.
+	if _, err := s.DB().Exec("UPDATE " + schema + ".deals SET name = 'Acme Ltd' WHERE id = 1"); err != nil {
+		t.Fatal(err)
+	}
+	waitValue(t, s, "SELECT COALESCE(erp_ref, '') FROM "+schema+".deals WHERE id = 1", "ERP-2")
+	assertQuiet(t, p, s, erp, 2, logs)
+}
+
+// The replica rowhook reads is restarted with
+// replicate_annotate_row_events=OFF while rowhook runs: in mode auto rowhook
+// switches to the marker table, and one insert is one delivery.
+func TestRun_SelfTrigger_replicaDropsAnnotations(t *testing.T) {
+	pair, err := mariadbtest.StartPair(mariadbtest.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(pair.Stop)
+	schema, db := pair.Primary.NewSchema(t)
+	if _, err := db.Exec("CREATE TABLE deals (id INT PRIMARY KEY, name VARCHAR(80), amount DECIMAL(10,2), erp_ref VARCHAR(20))"); err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	if err := pair.WaitSync(ctx); err != nil {
+		t.Fatal(err)
+	}
+	erp := newLoopERP(t)
+	var start string
+	pair.Replica.DB().QueryRow("SELECT @@gtid_binlog_pos").Scan(&start)
+	p, logs := startTestPipeline(t, writeConfig(t, t.TempDir(), loopConfig(pair.Replica, pair.Primary, schema, start, erp.srv.URL, "auto")))
+	if p.wb.Mode() != writeback.ModeAnnotate {
+		t.Fatalf("mode %s at start, want annotate (the replica keeps annotations)", p.wb.Mode())
+	}
+
+	if err := pair.Replica.RestartWith("--replicate-annotate-row-events=OFF"); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, 30*time.Second, "the reader reconnecting", p.reader.Connected)
+	if _, err := db.Exec("INSERT INTO deals (id, name, amount) VALUES (1, 'Acme', 12.50)"); err != nil {
+		t.Fatal(err)
+	}
+	waitValue(t, pair.Primary, "SELECT COALESCE(erp_ref, '') FROM "+schema+".deals WHERE id = 1", "ERP-1")
+	ctx2, cancel2 := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel2()
+	if err := pair.WaitSync(ctx2); err != nil {
+		t.Fatal(err)
+	}
+	assertQuiet(t, p, pair.Replica, erp, 1, logs)
+	if p.wb.Mode() != writeback.ModeMarker {
+		t.Errorf("mode %s after the replica dropped annotations, want marker", p.wb.Mode())
+	}
+	if !strings.Contains(logs.String(), "replicate_annotate_row_events is OFF") {
+		t.Errorf("the switch is not logged with its reason:\n%s", logs.String())
+	}
+}
