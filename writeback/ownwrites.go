@@ -367,31 +367,32 @@ func (w *Writer) MarkerName() string { return w.markerID }
 // echo matches c against the recent writes and forgets the one it repeats;
 // a deleted row's writes are forgotten too.
 func (w *Writer) echo(c *cdc.Change) bool {
-	if c == nil || w.own == nil {
+	if c == nil || w.own == nil || (c.Op != cdc.OpUpdate && c.Op != cdc.OpDelete) {
 		return false
 	}
-	table := strings.ToLower(c.Schema + "." + c.Table)
-	g := w.guards[table]
+	// Every change of the binlog passes here: look up without building
+	// strings when the names are lower case already (strings.ToLower
+	// returns them as they are).
+	g := w.guards[strings.ToLower(c.Schema)][strings.ToLower(c.Table)]
 	if g == nil {
 		return false
 	}
-	switch c.Op {
-	case cdc.OpDelete:
+	table := strings.ToLower(c.Schema + "." + c.Table)
+	if c.Op == cdc.OpDelete {
 		for _, keys := range g.keys {
 			if row, ok := rowKey(table, keys, c.Before); ok {
 				w.own.forget(row)
 			}
 		}
 		return false
-	case cdc.OpUpdate:
-		for _, keys := range g.keys {
-			row, ok := rowKey(table, keys, c.After)
-			if !ok {
-				continue
-			}
-			if w.own.match(row, func(cols map[string]string) bool { return g.isEcho(c, cols) }) {
-				return true
-			}
+	}
+	for _, keys := range g.keys {
+		row, ok := rowKey(table, keys, c.After)
+		if !ok {
+			continue
+		}
+		if w.own.match(row, func(cols map[string]string) bool { return g.isEcho(c, cols) }) {
+			return true
 		}
 	}
 	return false

@@ -274,7 +274,7 @@ func (w *Writer) Unannotated(ctx context.Context, tx string) error {
 // and otherwise records the problem so that the next Apply switches to the
 // marker table (or fails) before it writes.
 func (w *Writer) checkSession(ctx context.Context, conn driver.Conn) error {
-	if w.flavor == "" || w.Mode() != ModeAnnotate {
+	if !w.checking.Load() || w.Mode() != ModeAnnotate {
 		return nil
 	}
 	v := annotationVar(w.flavor)

@@ -50,7 +50,10 @@ type Writer struct {
 	now     func() time.Time
 
 	// What Recheck and the connection check need.
-	flavor     string
+	flavor string
+	// checking is set once New has settled the mode: from then on every
+	// new writeback connection checks its session.
+	checking   atomic.Bool
 	dcfg       *mysql.Config
 	replicaDSN string
 	markerID   string // the marker table, "" when unknown
@@ -67,7 +70,7 @@ type Writer struct {
 	sessionOnLogged atomic.Bool
 
 	// The recent-writes guard (ownwrites.go).
-	guards     map[string]*tableGuard // by lower-case schema.table
+	guards     map[string]map[string]*tableGuard // lower-case schema → table → guard
 	own        *recentWrites
 	echoLogged atomic.Bool
 }
@@ -131,7 +134,7 @@ func open(ctx context.Context, cfg Config, mappings map[string]*Mapping, deps De
 		now = time.Now
 	}
 	w := &Writer{cfg: cfg, logger: logger, plans: map[string]*plan{}, now: now, dcfg: dcfg, replicaDSN: deps.ReplicaDSN,
-		failed: make(chan struct{}), guards: map[string]*tableGuard{}, own: newRecentWrites(now)}
+		failed: make(chan struct{}), guards: map[string]map[string]*tableGuard{}, own: newRecentWrites(now)}
 	db, err := connect(ctx, dcfg, cfg.MaxOpenConns, w.checkSession)
 	if err != nil {
 		return nil, err
@@ -183,12 +186,14 @@ func open(ctx context.Context, cfg Config, mappings map[string]*Mapping, deps De
 	if w.metrics, err = newMetrics(deps.Registerer); err != nil {
 		return fail(err)
 	}
-	for table := range w.guards {
-		w.metrics.ownSkippedInit(table)
+	for schema, tables := range w.guards {
+		for table := range tables {
+			w.metrics.ownSkippedInit(schema + "." + table)
+		}
 	}
 	w.metrics.setMode(w.Mode())
-	// From now on every new writeback connection checks its session.
 	w.flavor = flavor
+	w.checking.Store(true)
 	logger.Info("writeback ready", "mode", string(w.Mode()), "rules", len(w.plans), "primary", dcfg.Addr)
 	return w, nil
 }
@@ -550,8 +555,11 @@ func (w *Writer) remember(p *plan, args []any) {
 
 // guard prepares the recent-writes guard for p's table.
 func (w *Writer) guard(sc *schemaCache, p *plan) {
-	table := strings.ToLower(p.table)
-	g := w.guards[table]
+	schema, table, _ := strings.Cut(strings.ToLower(p.table), ".")
+	if w.guards[schema] == nil {
+		w.guards[schema] = map[string]*tableGuard{}
+	}
+	g := w.guards[schema][table]
 	if g == nil {
 		g = &tableGuard{columns: map[string]*column{}, auto: map[string]bool{}}
 		if ti := sc.tables[p.table]; ti != nil {
@@ -562,7 +570,7 @@ func (w *Writer) guard(sc *schemaCache, p *plan) {
 				}
 			}
 		}
-		w.guards[table] = g
+		w.guards[schema][table] = g
 	}
 	keys := make([]*column, len(p.keys))
 	for i, k := range p.keys {
