@@ -304,3 +304,73 @@ func TestRun_SelfTrigger_annotateModeStops(t *testing.T) {
 		t.Errorf("ERP got %d calls", n)
 	}
 }
+
+// In mode annotate, a writeback connection that finds annotations off and
+// may not turn them on (no BINLOG ADMIN) stops rowhook before it writes,
+// with the setting to change: the default went off without a restart, so
+// only the new writeback connection can tell.
+func TestRun_SelfTrigger_annotateModeStopsOnWritebackConnection(t *testing.T) {
+	s, err := mariadbtest.Start(mariadbtest.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { s.Stop() })
+	schema, db := s.NewSchema(t)
+	if _, err := db.Exec("CREATE TABLE deals (id INT PRIMARY KEY, name VARCHAR(80), amount DECIMAL(10,2), erp_ref VARCHAR(20))"); err != nil {
+		t.Fatal(err)
+	}
+	s.Exec(t, "CREATE USER 'crm_wb'@'127.0.0.1' IDENTIFIED BY 'pw'")
+	s.Exec(t, "GRANT SELECT, UPDATE ON `"+schema+"`.* TO 'crm_wb'@'127.0.0.1'")
+	erp := newLoopERP(t)
+	var start string
+	s.DB().QueryRow("SELECT @@gtid_binlog_pos").Scan(&start)
+	text := loopConfig(s, s, schema, start, erp.srv.URL, "annotate")
+	text = strings.Replace(text, fmt.Sprintf("dsn: mysql://root@127.0.0.1:%d/%s", s.Port, schema), fmt.Sprintf("dsn: mysql://crm_wb:pw@127.0.0.1:%d/%s", s.Port, schema), 1)
+	cfgPath := writeConfig(t, t.TempDir(), text)
+	cfg, _, err := loadConfigAll(cfgPath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	logs := &syncWriter{}
+	ctx, stop := context.WithCancel(context.Background())
+	defer stop()
+	p, err := startPipeline(ctx, cfg, filepath.Dir(cfgPath), slog.New(slog.NewTextHandler(logs, nil)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	waitReady(t, p.http.Addr())
+
+	s.Exec(t, "SET GLOBAL binlog_annotate_row_events = OFF")
+	rows, err := s.DB().Query("SELECT ID FROM information_schema.PROCESSLIST WHERE USER = 'crm_wb'")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var ids []int64
+	for rows.Next() {
+		var id int64
+		rows.Scan(&id)
+		ids = append(ids, id)
+	}
+	rows.Close()
+	for _, id := range ids {
+		s.Exec(t, fmt.Sprintf("KILL %d", id))
+	}
+	if _, err := db.Exec("INSERT INTO deals (id, name, amount) VALUES (1, 'Acme', 12.50)"); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case <-p.done:
+	case <-time.After(30 * time.Second):
+		t.Fatalf("rowhook still runs with a writeback session that cannot log annotations\n%s", logs.String())
+	}
+	err = p.Wait()
+	want := "binlog_annotate_row_events is OFF and the writeback user may not turn it on for its session"
+	if !errors.Is(err, writeback.ErrAnnotationsOff) || !strings.Contains(err.Error(), want) || !strings.Contains(err.Error(), "SET GLOBAL binlog_annotate_row_events = ON") {
+		t.Fatalf("pipeline ended with %v\nwant ErrAnnotationsOff, %q and the fix", err, want)
+	}
+	var ref string
+	db.QueryRow("SELECT COALESCE(erp_ref, '') FROM deals WHERE id = 1").Scan(&ref)
+	if ref != "" || erp.calls.Load() != 1 {
+		t.Errorf("erp_ref %q after %d ERP calls, want nothing written after the one delivery", ref, erp.calls.Load())
+	}
+}
