@@ -281,16 +281,28 @@ func TestWriter_Apply_concurrent(t *testing.T) {
 // auto switches to the marker table before writing, mode annotate refuses
 // to write and says what to change. Nothing is written unrecognisable.
 func TestWriter_Apply_sessionLosesAnnotations(t *testing.T) {
-	for _, mode := range []writeback.Mode{writeback.ModeAuto, writeback.ModeAnnotate} {
-		t.Run(string(mode), func(t *testing.T) {
+	for _, tc := range []struct {
+		name      string
+		mode      writeback.Mode
+		noMarker  bool // writeback.create_marker off and no marker table
+		wantErr   error
+		wantInErr string
+	}{
+		{"auto", writeback.ModeAuto, false, nil, ""},
+		{"auto without the marker table", writeback.ModeAuto, true, writeback.ErrMarkerMissing, "CREATE TABLE IF NOT EXISTS"},
+		{"annotate", writeback.ModeAnnotate, false, writeback.ErrAnnotationsOff, "SET GLOBAL binlog_annotate_row_events = ON"},
+	} {
+		mode := tc.mode
+		t.Run(tc.name, func(t *testing.T) {
 			c := newCRM(t)
-			user := "wbs_" + string(mode)
+			user := fmt.Sprintf("wbs_%s_%v", mode, tc.noMarker)
 			pair.Primary.Exec(t, fmt.Sprintf("CREATE USER '%s'@'127.0.0.1' IDENTIFIED BY 'pw'", user))
 			defer pair.Primary.Exec(t, fmt.Sprintf("DROP USER '%s'@'127.0.0.1'", user))
 			pair.Primary.Exec(t, fmt.Sprintf("GRANT SELECT, UPDATE ON `%s`.* TO '%s'@'127.0.0.1'", c.schema, user))
 			pair.Primary.Exec(t, fmt.Sprintf("GRANT CREATE, INSERT, UPDATE ON `%s`.rowhook_writeback_marker TO '%s'@'127.0.0.1'", c.schema, user))
 			cfg := c.cfg(mode)
 			cfg.DSN = fmt.Sprintf("mysql://%s:pw@127.0.0.1:%d/%s", user, pair.Primary.Port, c.schema)
+			cfg.CreateMarker = !tc.noMarker
 			w := newWriter(t, cfg, map[string]*writeback.Mapping{"r": c.mapping()}, writeback.Deps{ReplicaDSN: pair.Replica.URL()})
 			if w.Mode() != writeback.ModeAnnotate {
 				t.Fatalf("mode %s at start", w.Mode())
@@ -320,10 +332,10 @@ func TestWriter_Apply_sessionLosesAnnotations(t *testing.T) {
 			}
 
 			err = w.Apply(ctx, "d-after", "r", c.change(), deliver(t, created(`{"id":"AFTER"}`)))
-			if mode == writeback.ModeAnnotate {
+			if tc.wantErr != nil {
 				want := "binlog_annotate_row_events is OFF and the writeback user may not turn it on for its session"
-				if !errors.Is(err, writeback.ErrAnnotationsOff) || !strings.Contains(err.Error(), want) || !strings.Contains(err.Error(), "SET GLOBAL binlog_annotate_row_events = ON") {
-					t.Fatalf("Apply = %v\nwant ErrAnnotationsOff with %q and the fix", err, want)
+				if !errors.Is(err, tc.wantErr) || !strings.Contains(err.Error(), want) || !strings.Contains(err.Error(), tc.wantInErr) {
+					t.Fatalf("Apply = %v\nwant %v with %q and %q", err, tc.wantErr, want, tc.wantInErr)
 				}
 				select {
 				case <-w.Failed():

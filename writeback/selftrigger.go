@@ -102,6 +102,17 @@ func (w *Writer) settleMode(ctx context.Context, flavor string, dcfg *mysql.Conf
 		w.logger.WarnContext(ctx, "the replica was not checked for keeping annotations (writeback.mode annotate)")
 	}
 	w.state.Store(&modeState{mode: ModeAnnotate})
+	if w.cfg.Mode == ModeAuto && !w.cfg.CreateMarker {
+		// The fallback is needed only if annotations are lost while
+		// running; say now that it is not there.
+		if schema, table, err := w.markerName(dcfg); err == nil {
+			sc := &schemaCache{db: w.db, tables: map[string]*tableInfo{}}
+			if ti, err := sc.table(ctx, schema, table); err == nil && ti == nil {
+				w.logger.WarnContext(ctx, "the marker table does not exist and writeback.create_marker is off: if annotations are lost while rowhook runs, it stops instead of switching to the marker table",
+					"table", schema+"."+table, "create", markerDDL(schema, table))
+			}
+		}
+	}
 	return nil
 }
 
