@@ -105,41 +105,56 @@ func assertQuiet(t *testing.T, p *pipeline, source *mariadbtest.Server, erp *loo
 
 // Annotations turned off on the server rowhook reads and writes (a restart
 // with binlog_annotate_row_events=OFF) while rowhook runs: one insert is
-// still one delivery.
+// still one delivery. The writeback user may turn annotations on for its
+// sessions and does; the user's insert comes without annotation, which
+// switches mode auto to the marker table and makes mode annotate check
+// again (and carry on, its sessions being annotated).
 func TestRun_SelfTrigger_annotationsOffOnRestart(t *testing.T) {
-	s, err := mariadbtest.Start(mariadbtest.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { s.Stop() })
-	schema, db := s.NewSchema(t)
-	if _, err := db.Exec("CREATE TABLE deals (id INT PRIMARY KEY, name VARCHAR(80), amount DECIMAL(10,2), erp_ref VARCHAR(20))"); err != nil {
-		t.Fatal(err)
-	}
-	erp := newLoopERP(t)
-	var start string
-	s.DB().QueryRow("SELECT @@gtid_binlog_pos").Scan(&start)
-	p, logs := startTestPipeline(t, writeConfig(t, t.TempDir(), loopConfig(s, s, schema, start, erp.srv.URL, "auto")))
-	if p.wb.Mode() != writeback.ModeAnnotate {
-		t.Fatalf("mode %s at start, want annotate (the server logs annotations)", p.wb.Mode())
-	}
+	for _, mode := range []writeback.Mode{writeback.ModeAuto, writeback.ModeAnnotate} {
+		t.Run(string(mode), func(t *testing.T) {
+			s, err := mariadbtest.Start(mariadbtest.Options{})
+			if err != nil {
+				t.Fatal(err)
+			}
+			t.Cleanup(func() { s.Stop() })
+			schema, db := s.NewSchema(t)
+			if _, err := db.Exec("CREATE TABLE deals (id INT PRIMARY KEY, name VARCHAR(80), amount DECIMAL(10,2), erp_ref VARCHAR(20))"); err != nil {
+				t.Fatal(err)
+			}
+			erp := newLoopERP(t)
+			var start string
+			s.DB().QueryRow("SELECT @@gtid_binlog_pos").Scan(&start)
+			p, logs := startTestPipeline(t, writeConfig(t, t.TempDir(), loopConfig(s, s, schema, start, erp.srv.URL, string(mode))))
+			if p.wb.Mode() != writeback.ModeAnnotate {
+				t.Fatalf("mode %s at start, want annotate (the server logs annotations)", p.wb.Mode())
+			}
 
-	if err := s.RestartWith("--binlog-annotate-row-events=OFF"); err != nil {
-		t.Fatal(err)
-	}
-	waitFor(t, 30*time.Second, "the reader reconnecting", p.reader.Connected)
-	if _, err := s.DB().Exec("INSERT INTO " + schema + ".deals (id, name, amount) VALUES (1, 'Acme', 12.50)"); err != nil {
-		t.Fatal(err)
-	}
-	waitValue(t, s, "SELECT COALESCE(erp_ref, '') FROM "+schema+".deals WHERE id = 1", "ERP-1")
-	assertQuiet(t, p, s, erp, 1, logs)
+			if err := s.RestartWith("--binlog-annotate-row-events=OFF"); err != nil {
+				t.Fatal(err)
+			}
+			waitFor(t, 30*time.Second, "the reader reconnecting", p.reader.Connected)
+			if _, err := s.DB().Exec("INSERT INTO " + schema + ".deals (id, name, amount) VALUES (1, 'Acme', 12.50)"); err != nil {
+				t.Fatal(err)
+			}
+			waitValue(t, s, "SELECT COALESCE(erp_ref, '') FROM "+schema+".deals WHERE id = 1", "ERP-1")
+			assertQuiet(t, p, s, erp, 1, logs)
 
-	// A user's later change still fires, once.
-	if _, err := s.DB().Exec("UPDATE " + schema + ".deals SET name = 'Acme Ltd' WHERE id = 1"); err != nil {
-		t.Fatal(err)
+			// A user's later change still fires, once.
+			if _, err := s.DB().Exec("UPDATE " + schema + ".deals SET name = 'Acme Ltd' WHERE id = 1"); err != nil {
+				t.Fatal(err)
+			}
+			waitValue(t, s, "SELECT COALESCE(erp_ref, '') FROM "+schema+".deals WHERE id = 1", "ERP-2")
+			assertQuiet(t, p, s, erp, 2, logs)
+
+			want, note := writeback.ModeMarker, "statement annotations lost; switching to the marker table"
+			if mode == writeback.ModeAnnotate {
+				want, note = writeback.ModeAnnotate, "a transaction came without statement annotations although the settings are on"
+			}
+			if p.wb.Mode() != want || !strings.Contains(logs.String(), note) {
+				t.Errorf("mode %s, want %s with the log line %q\n%s", p.wb.Mode(), want, note, logs.String())
+			}
+		})
 	}
-	waitValue(t, s, "SELECT COALESCE(erp_ref, '') FROM "+schema+".deals WHERE id = 1", "ERP-2")
-	assertQuiet(t, p, s, erp, 2, logs)
 }
 
 // The replica rowhook reads is restarted with
