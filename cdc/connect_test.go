@@ -65,7 +65,8 @@ func TestReader_ConnectHandler(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	done := make(chan error, 1)
-	go func() { done <- r.Run(ctx, currentGTID(t, srv), h) }()
+	from := currentGTID(t, srv)
+	go func() { done <- r.Run(ctx, from, h) }()
 	wait := func(want string) {
 		t.Helper()
 		deadline := time.Now().Add(30 * time.Second)
@@ -84,6 +85,7 @@ func TestReader_ConnectHandler(t *testing.T) {
 		}
 	}
 
+	waitConnected(t, r)
 	mustExec(t, db, "INSERT INTO t VALUES (1)")
 	wait("connect, tx 1")
 	kill()
