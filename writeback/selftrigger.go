@@ -172,6 +172,7 @@ func (w *Writer) recheckProblems(ctx context.Context) ([]string, error) {
 			case <-time.After(500 * time.Millisecond):
 			}
 		}
+		w.refreshExpect(ctx, w.flavor)
 		var problems []string
 		if p := w.lost.Load(); p != nil {
 			problems = append(problems, *p)
@@ -251,20 +252,22 @@ func (w *Writer) Err() error {
 }
 
 // Unannotated is told of a transaction whose row changes carry no
-// statement annotation at all while the Writer is in annotate mode: the
-// source, or the server before it, has stopped logging them. In mode auto
-// that is reason enough to switch to the marker table; in mode annotate the
-// settings are checked again (at most once a minute), and a failing check
-// fails the Writer.
+// statement annotation at all while the Writer is in annotate mode. That
+// means something only while the primary's default logs annotations (so
+// every session's rows are expected to carry them): then the source, or a
+// server between it and the primary, has stopped keeping them. The settings
+// are checked again (Recheck, at most once a minute). A failed check
+// switches or fails as Recheck does; the primary's default found off
+// explains the transaction (rowhook's own sessions are checked as they
+// open); otherwise the loss is unexplained: mode auto switches to the
+// marker table, mode annotate logs it once and relies on the recent-writes
+// guard.
 func (w *Writer) Unannotated(ctx context.Context, tx string) error {
-	if w.Mode() != ModeAnnotate {
+	if w.Mode() != ModeAnnotate || !w.expectAnnotated.Load() {
 		return w.Err()
 	}
-	if w.cfg.Mode == ModeAuto {
-		return w.switchToMarker(ctx, []string{fmt.Sprintf("transaction %s came without statement annotations", tx)})
-	}
 	w.switchMu.Lock()
-	due := w.now().Sub(w.lastRecheck) >= time.Minute
+	due := w.lastRecheck.IsZero() || w.now().Sub(w.lastRecheck) >= time.Minute
 	if due {
 		w.lastRecheck = w.now()
 	}
@@ -275,8 +278,26 @@ func (w *Writer) Unannotated(ctx context.Context, tx string) error {
 	if err := w.Recheck(ctx); err != nil {
 		return err
 	}
-	w.logger.WarnContext(ctx, "a transaction came without statement annotations although the settings are on; rowhook's own writes are still recognised by their values", "tx", tx)
+	if w.Mode() != ModeAnnotate || !w.expectAnnotated.Load() {
+		return nil
+	}
+	why := fmt.Sprintf("transaction %s came without statement annotations although every setting checked is on (a server between the primary and the source may drop them)", tx)
+	if w.cfg.Mode == ModeAuto {
+		return w.switchToMarker(ctx, []string{why})
+	}
+	if !w.unexplainedLogged.Swap(true) {
+		w.logger.WarnContext(ctx, why+"; rowhook's own writes are still recognised by their values", "tx", tx)
+	}
 	return nil
+}
+
+// refreshExpect reads whether the primary's default logs annotations, so
+// that every transaction is expected to carry them.
+func (w *Writer) refreshExpect(ctx context.Context, flavor string) {
+	var on int
+	if err := w.db.GetContext(ctx, &on, "/* rowhook */ SELECT @@GLOBAL."+annotationVar(flavor)); err == nil {
+		w.expectAnnotated.Store(on == 1)
+	}
 }
 
 // checkSession runs on every new writeback connection while the Writer is
@@ -359,6 +380,7 @@ func (c hookedConnector) Connect(ctx context.Context) (driver.Conn, error) {
 // connection if the user may.
 func (w *Writer) checkPrimary(ctx context.Context, flavor string, dcfg *mysql.Config) ([]string, error) {
 	v := annotationVar(flavor)
+	w.refreshExpect(ctx, flavor)
 	var on int
 	if err := w.db.GetContext(ctx, &on, "/* rowhook */ SELECT @@SESSION."+v); err != nil {
 		var me *mysql.MySQLError

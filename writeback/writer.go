@@ -62,12 +62,16 @@ type Writer struct {
 	switchMu sync.Mutex
 	// lost says why a new writeback connection cannot log annotations; the
 	// next Apply switches (or fails) before it writes.
-	lost            atomic.Pointer[string]
-	lastRecheck     time.Time
-	failOnce        sync.Once
-	failed          chan struct{}
-	failErr         error
-	sessionOnLogged atomic.Bool
+	lost        atomic.Pointer[string]
+	lastRecheck time.Time
+	// expectAnnotated: the primary's default logs annotations, so every
+	// transaction should carry them (see Unannotated).
+	expectAnnotated   atomic.Bool
+	unexplainedLogged atomic.Bool
+	failOnce          sync.Once
+	failed            chan struct{}
+	failErr           error
+	sessionOnLogged   atomic.Bool
 
 	// The recent-writes guard (ownwrites.go).
 	guards     map[string]map[string]*tableGuard // lower-case schema → table → guard

@@ -106,9 +106,8 @@ func assertQuiet(t *testing.T, p *pipeline, source *mariadbtest.Server, erp *loo
 // Annotations turned off on the server rowhook reads and writes (a restart
 // with binlog_annotate_row_events=OFF) while rowhook runs: one insert is
 // still one delivery. The writeback user may turn annotations on for its
-// sessions and does; the user's insert comes without annotation, which
-// switches mode auto to the marker table and makes mode annotate check
-// again (and carry on, its sessions being annotated).
+// sessions and does, so both modes carry on annotating; the user's insert
+// comes without annotation, which the primary's default now explains.
 func TestRun_SelfTrigger_annotationsOffOnRestart(t *testing.T) {
 	for _, mode := range []writeback.Mode{writeback.ModeAuto, writeback.ModeAnnotate} {
 		t.Run(string(mode), func(t *testing.T) {
@@ -146,12 +145,9 @@ func TestRun_SelfTrigger_annotationsOffOnRestart(t *testing.T) {
 			waitValue(t, s, "SELECT COALESCE(erp_ref, '') FROM "+schema+".deals WHERE id = 1", "ERP-2")
 			assertQuiet(t, p, s, erp, 2, logs)
 
-			want, note := writeback.ModeMarker, "statement annotations lost; switching to the marker table"
-			if mode == writeback.ModeAnnotate {
-				want, note = writeback.ModeAnnotate, "a transaction came without statement annotations although the settings are on"
-			}
-			if p.wb.Mode() != want || !strings.Contains(logs.String(), note) {
-				t.Errorf("mode %s, want %s with the log line %q\n%s", p.wb.Mode(), want, note, logs.String())
+			note := "the primary's default no longer logs annotations; turned them on for each new writeback connection"
+			if p.wb.Mode() != writeback.ModeAnnotate || !strings.Contains(logs.String(), note) {
+				t.Errorf("mode %s, want annotate with the log line %q\n%s", p.wb.Mode(), note, logs.String())
 			}
 		})
 	}
@@ -387,5 +383,56 @@ func TestRun_SelfTrigger_annotateModeStopsOnWritebackConnection(t *testing.T) {
 	db.QueryRow("SELECT COALESCE(erp_ref, '') FROM deals WHERE id = 1").Scan(&ref)
 	if ref != "" || erp.calls.Load() != 1 {
 		t.Errorf("erp_ref %q after %d ERP calls, want nothing written after the one delivery", ref, erp.calls.Load())
+	}
+}
+
+// rowhook reads a replica of a replica; the replica in the middle drops
+// annotations (replicate_annotate_row_events=OFF), which the start-up check
+// of the server rowhook reads cannot see. The first transaction without
+// annotation, while the primary's default logs them, switches mode auto to
+// the marker table before its delivery can be written back: one insert, one
+// delivery.
+func TestRun_SelfTrigger_annotationsDroppedUpstream(t *testing.T) {
+	pair, err := mariadbtest.StartPair(mariadbtest.Options{ExtraArgs: []string{"--replicate-annotate-row-events=OFF"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(pair.Stop)
+	leaf, err := mariadbtest.Start(mariadbtest.Options{ServerID: 3, Replica: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { leaf.Exec(t, "STOP SLAVE"); leaf.Stop() })
+	leaf.Exec(t, fmt.Sprintf("CHANGE MASTER TO MASTER_HOST='%s', MASTER_PORT=%d, MASTER_USER='root', MASTER_PASSWORD='', MASTER_USE_GTID=slave_pos, MASTER_CONNECT_RETRY=1", pair.Replica.Host, pair.Replica.Port))
+	leaf.Exec(t, "START SLAVE")
+	schema, db := pair.Primary.NewSchema(t)
+	if _, err := db.Exec("CREATE TABLE deals (id INT PRIMARY KEY, name VARCHAR(80), amount DECIMAL(10,2), erp_ref VARCHAR(20))"); err != nil {
+		t.Fatal(err)
+	}
+	var pos string
+	pair.Primary.DB().QueryRow("SELECT @@gtid_binlog_pos").Scan(&pos)
+	var res int
+	if err := leaf.DB().QueryRow("SELECT MASTER_GTID_WAIT(?, 30)", pos).Scan(&res); err != nil || res != 0 {
+		t.Fatalf("leaf replica did not reach %s: %d %v", pos, res, err)
+	}
+	erp := newLoopERP(t)
+	var start string
+	leaf.DB().QueryRow("SELECT @@gtid_binlog_pos").Scan(&start)
+	p, logs := startTestPipeline(t, writeConfig(t, t.TempDir(), loopConfig(leaf, pair.Primary, schema, start, erp.srv.URL, "auto")))
+	if p.wb.Mode() != writeback.ModeAnnotate {
+		t.Fatalf("mode %s at start, want annotate (the leaf keeps annotations)", p.wb.Mode())
+	}
+
+	if _, err := db.Exec("INSERT INTO deals (id, name, amount) VALUES (1, 'Acme', 12.50)"); err != nil {
+		t.Fatal(err)
+	}
+	waitValue(t, pair.Primary, "SELECT COALESCE(erp_ref, '') FROM "+schema+".deals WHERE id = 1", "ERP-1")
+	pair.Primary.DB().QueryRow("SELECT @@gtid_binlog_pos").Scan(&pos)
+	if err := leaf.DB().QueryRow("SELECT MASTER_GTID_WAIT(?, 30)", pos).Scan(&res); err != nil || res != 0 {
+		t.Fatalf("leaf replica did not reach %s: %d %v", pos, res, err)
+	}
+	assertQuiet(t, p, leaf, erp, 1, logs)
+	if p.wb.Mode() != writeback.ModeMarker || !strings.Contains(logs.String(), "came without statement annotations although every setting checked is on") {
+		t.Errorf("mode %s, want marker, switched for the unannotated transaction\n%s", p.wb.Mode(), logs.String())
 	}
 }
