@@ -456,7 +456,7 @@ func startPipelineOn(ctx context.Context, cfg *config, cfgDir string, logger *sl
 		g.Go(func() error {
 			select {
 			case <-p.wb.Failed():
-				return fmt.Errorf("writeback: %w", p.wb.Err())
+				return p.wb.Err() // starts with "writeback:"
 			case <-gctx.Done():
 				return nil
 			}
