@@ -217,7 +217,7 @@ func (w *Writer) switchToMarker(ctx context.Context, problems []string) error {
 	w.logger.WarnContext(ctx, "statement annotations lost; switching to the marker table", "problems", strings.Join(problems, "; "))
 	st, err := w.ensureMarker(ctx, w.dcfg, true)
 	if err != nil {
-		err = fmt.Errorf("statement annotations lost (%s) and the marker table cannot be used: %w", strings.Join(problems, "; "), err)
+		err = fmt.Errorf("writeback: statement annotations lost (%s) and the marker table cannot be used: %w", strings.Join(problems, "; "), err)
 		w.fail(err)
 		w.logger.ErrorContext(ctx, "writeback stops", "error", err)
 		return err
