@@ -44,6 +44,16 @@ type Handler interface {
 	HandleIdle(ctx context.Context, now time.Time) error
 }
 
+// ConnectHandler is a Handler that checks the source on every (re)connection
+// of the binlog stream (a server restarted with other settings comes back as
+// a reconnection).
+type ConnectHandler interface {
+	// HandleConnect is called each time the stream (re)connects, before
+	// anything read on that connection is handled. An error stops the
+	// reader and is returned by Run, as a HandleTransaction error is.
+	HandleConnect(ctx context.Context) error
+}
+
 // HandlerFunc adapts a function to Handler; idle notifications are ignored.
 type HandlerFunc func(ctx context.Context, tx *Transaction) error
 
@@ -295,6 +305,14 @@ func (r *Reader) stream(ctx context.Context, h Handler) (progressed bool, err er
 	streamer, err := r.startSync(ctx, syncer, pos)
 	if err != nil {
 		return false, err
+	}
+	if ch, ok := h.(ConnectHandler); ok {
+		if err := ch.HandleConnect(ctx); err != nil {
+			if ctx.Err() != nil {
+				return false, ctx.Err()
+			}
+			return false, &handlerError{err}
+		}
 	}
 	r.setConnected(true)
 	r.m.connected.Set(1)

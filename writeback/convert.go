@@ -27,6 +27,7 @@ type column struct {
 	DTPrec     int64 // fractional-second digits
 	Charset    string
 	Generated  bool
+	OnUpdate   bool // ON UPDATE CURRENT_TIMESTAMP: the server sets it on every update
 	Unsigned   bool
 	Labels     []string // ENUM and SET members
 }

@@ -12,6 +12,8 @@ import (
 type metrics struct {
 	total    *prometheus.CounterVec
 	duration *prometheus.HistogramVec
+	own      *prometheus.CounterVec
+	mode     *prometheus.GaugeVec
 }
 
 // newMetrics registers the metrics with reg; nil reg means no metrics.
@@ -29,23 +31,67 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 			Help:    "Time to evaluate and write one writeback, by table.",
 			Buckets: []float64{.001, .0025, .005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5, 10},
 		}, []string{"table"}),
+		own: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "rowhook_writeback_own_changes_skipped_total",
+			Help: "Updates recognised as rowhook's own writeback only by repeating its recent values (no annotation or marker said so), by table; not fired. Above 0, annotations or markers are missing.",
+		}, []string{"table"}),
+		mode: prometheus.NewGaugeVec(prometheus.GaugeOpts{
+			Name: "rowhook_writeback_mode",
+			Help: "How rowhook recognises its own writes now: 1 for the current mode (annotate or marker), 0 for the other.",
+		}, []string{"mode"}),
 	}
-	// A second Writer on the same registry (a reload) shares the series.
-	if err := reg.Register(m.total); err != nil {
-		var are prometheus.AlreadyRegisteredError
-		if !errors.As(err, &are) {
-			return nil, fmt.Errorf("register writeback metrics: %w", err)
-		}
-		m.total = are.ExistingCollector.(*prometheus.CounterVec)
+	var err error
+	if m.total, err = register(reg, m.total); err != nil {
+		return nil, err
 	}
-	if err := reg.Register(m.duration); err != nil {
-		var are prometheus.AlreadyRegisteredError
-		if !errors.As(err, &are) {
-			return nil, fmt.Errorf("register writeback metrics: %w", err)
-		}
-		m.duration = are.ExistingCollector.(*prometheus.HistogramVec)
+	if m.duration, err = register(reg, m.duration); err != nil {
+		return nil, err
+	}
+	if m.own, err = register(reg, m.own); err != nil {
+		return nil, err
+	}
+	if m.mode, err = register(reg, m.mode); err != nil {
+		return nil, err
 	}
 	return m, nil
+}
+
+// register registers c; a second Writer on the same registry (a reload)
+// shares the series of the first.
+func register[T prometheus.Collector](reg prometheus.Registerer, c T) (T, error) {
+	if err := reg.Register(c); err != nil {
+		var are prometheus.AlreadyRegisteredError
+		if !errors.As(err, &are) {
+			return c, fmt.Errorf("register writeback metrics: %w", err)
+		}
+		return are.ExistingCollector.(T), nil
+	}
+	return c, nil
+}
+
+func (m *metrics) ownSkippedInit(table string) {
+	if m != nil {
+		m.own.WithLabelValues(table).Add(0)
+	}
+}
+
+func (m *metrics) ownSkipped(table string) {
+	if m != nil {
+		m.own.WithLabelValues(table).Inc()
+	}
+}
+
+func (m *metrics) setMode(mode Mode) {
+	if m == nil {
+		return
+	}
+	for _, x := range []Mode{ModeAnnotate, ModeMarker} {
+		v := 0.0
+		if x == mode {
+			v = 1
+		}
+		m.mode.WithLabelValues(string(x)).Set(v)
+	}
 }
 
 func (m *metrics) observe(table, outcome string, d time.Duration) {

@@ -8,6 +8,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/rowhook/rowhook/cdc"
 	"github.com/rowhook/rowhook/internal/mariadbtest"
 	"github.com/rowhook/rowhook/writeback"
 )
@@ -267,5 +268,99 @@ func TestWriter_Apply_concurrent(t *testing.T) {
 	var slots int
 	if err := c.db.QueryRow("SELECT COUNT(*) FROM rowhook_writeback_marker").Scan(&slots); err != nil || slots == 0 || slots > workers*each {
 		t.Errorf("marker rows %d (%v)", slots, err)
+	}
+}
+
+// TestWriter_Apply_sessionLosesAnnotations: the primary's default turned
+// off under a running Writer whose user may not turn annotations on for its
+// session (no BINLOG ADMIN). New writeback connections find them off: mode
+// auto switches to the marker table before writing, mode annotate refuses
+// to write and says what to change. Nothing is written unrecognisable.
+func TestWriter_Apply_sessionLosesAnnotations(t *testing.T) {
+	for _, tc := range []struct {
+		name      string
+		mode      writeback.Mode
+		noMarker  bool // writeback.create_marker off and no marker table
+		wantErr   error
+		wantInErr string
+	}{
+		{"auto", writeback.ModeAuto, false, nil, ""},
+		{"auto without the marker table", writeback.ModeAuto, true, writeback.ErrMarkerMissing, "CREATE TABLE IF NOT EXISTS"},
+		{"annotate", writeback.ModeAnnotate, false, writeback.ErrAnnotationsOff, "SET GLOBAL binlog_annotate_row_events = ON"},
+	} {
+		mode := tc.mode
+		t.Run(tc.name, func(t *testing.T) {
+			c := newCRM(t)
+			user := fmt.Sprintf("wbs_%s_%v", mode, tc.noMarker)
+			pair.Primary.Exec(t, fmt.Sprintf("CREATE USER '%s'@'127.0.0.1' IDENTIFIED BY 'pw'", user))
+			defer pair.Primary.Exec(t, fmt.Sprintf("DROP USER '%s'@'127.0.0.1'", user))
+			pair.Primary.Exec(t, fmt.Sprintf("GRANT SELECT, UPDATE ON `%s`.* TO '%s'@'127.0.0.1'", c.schema, user))
+			pair.Primary.Exec(t, fmt.Sprintf("GRANT CREATE, INSERT, UPDATE ON `%s`.rowhook_writeback_marker TO '%s'@'127.0.0.1'", c.schema, user))
+			cfg := c.cfg(mode)
+			cfg.DSN = fmt.Sprintf("mysql://%s:pw@127.0.0.1:%d/%s", user, pair.Primary.Port, c.schema)
+			cfg.CreateMarker = !tc.noMarker
+			w := newWriter(t, cfg, map[string]*writeback.Mapping{"r": c.mapping()}, writeback.Deps{ReplicaDSN: pair.Replica.URL()})
+			if w.Mode() != writeback.ModeAnnotate {
+				t.Fatalf("mode %s at start", w.Mode())
+			}
+			ctx := context.Background()
+			if err := w.Apply(ctx, "d-before", "r", c.change(), deliver(t, created(`{"id":"BEFORE"}`))); err != nil {
+				t.Fatal(err)
+			}
+
+			// The default goes off and the writer's connections are dropped,
+			// as by a restart of the primary with the setting off.
+			pair.Primary.Exec(t, "SET GLOBAL binlog_annotate_row_events = OFF")
+			defer pair.Primary.Exec(t, "SET GLOBAL binlog_annotate_row_events = ON")
+			rows, err := pair.Primary.DB().Query("SELECT ID FROM information_schema.PROCESSLIST WHERE USER = ?", user)
+			if err != nil {
+				t.Fatal(err)
+			}
+			var ids []int64
+			for rows.Next() {
+				var id int64
+				rows.Scan(&id)
+				ids = append(ids, id)
+			}
+			rows.Close()
+			for _, id := range ids {
+				pair.Primary.Exec(t, fmt.Sprintf("KILL %d", id))
+			}
+
+			err = w.Apply(ctx, "d-after", "r", c.change(), deliver(t, created(`{"id":"AFTER"}`)))
+			if tc.wantErr != nil {
+				want := "binlog_annotate_row_events is OFF and the writeback user may not turn it on for its session"
+				if !errors.Is(err, tc.wantErr) || !strings.Contains(err.Error(), want) || !strings.Contains(err.Error(), tc.wantInErr) {
+					t.Fatalf("Apply = %v\nwant %v with %q and %q", err, tc.wantErr, want, tc.wantInErr)
+				}
+				select {
+				case <-w.Failed():
+				default:
+					t.Error("Failed not closed")
+				}
+				if got := c.column(t, c.db, "cf_erp_id"); got.String != "BEFORE" {
+					t.Errorf("cf_erp_id = %q: written without annotation", got.String)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			if w.Mode() != writeback.ModeMarker {
+				t.Fatalf("mode %s after the session lost annotations", w.Mode())
+			}
+			waitSync(t)
+			for _, tx := range replicaTransactions(t, c.schema) {
+				for _, ch := range tx.Changes {
+					if ch.Table == "vtiger_potentialscf" && ch.Op == cdc.OpUpdate && ch.After["cf_erp_id"] == "AFTER" {
+						if !writeback.IsOwnChange(&ch) && !writeback.IsOwnTransaction(tx, w.MarkerTable()) {
+							t.Fatalf("the writeback after the switch carries neither annotation nor marker")
+						}
+						return
+					}
+				}
+			}
+			t.Fatal("the writeback is not in the replica's binlog")
+		})
 	}
 }

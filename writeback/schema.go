@@ -128,6 +128,7 @@ func (sc *schemaCache) table(ctx context.Context, schema, table string) (*tableI
 			Charset:    r.Charset.String,
 			Unsigned:   strings.Contains(strings.ToLower(r.ColumnType), "unsigned"),
 			Generated:  generated(r.Extra),
+			OnUpdate:   strings.Contains(strings.ToLower(r.Extra), "on update"),
 		}
 		if c.DataType == "enum" || c.DataType == "set" {
 			c.Labels = parseLabels(r.ColumnType)

@@ -3,11 +3,14 @@ package writeback
 import (
 	"context"
 	"database/sql"
+	"database/sql/driver"
 	"errors"
 	"fmt"
 	"hash/crc32"
 	"log/slog"
 	"strings"
+	"sync"
+	"sync/atomic"
 	"time"
 	"unicode/utf8"
 
@@ -29,9 +32,11 @@ type Deps struct {
 	// Registerer receives the writeback metrics; nil means no metrics.
 	Registerer prometheus.Registerer
 	// ReplicaDSN is the server rowhook reads the binlog from (the `source:`
-	// DSN), checked at start-up for keeping statement annotations. Empty
-	// means unknown: mode auto then uses the marker table.
+	// DSN), checked at start-up and by Recheck for keeping statement
+	// annotations. Empty means unknown: mode auto then uses the marker table.
 	ReplicaDSN string
+	// Now is the clock of the recent-writes guard; nil means time.Now.
+	Now func() time.Time
 }
 
 // Writer applies rules' writeback mappings on the primary. It is safe for
@@ -41,10 +46,37 @@ type Writer struct {
 	db      *sqlx.DB
 	logger  *slog.Logger
 	metrics *metrics
-	mode    Mode
-	marker  string // schema.table, in marker mode
-	upsert  string // the marker statement, in marker mode
 	plans   map[string]*plan
+	now     func() time.Time
+
+	// What Recheck and the connection check need.
+	flavor string
+	// checking is set once New has settled the mode: from then on every
+	// new writeback connection checks its session.
+	checking   atomic.Bool
+	dcfg       *mysql.Config
+	replicaDSN string
+	markerID   string // the marker table, "" when unknown
+
+	state    atomic.Pointer[modeState]
+	switchMu sync.Mutex
+	// lost says why a new writeback connection cannot log annotations; the
+	// next Apply switches (or fails) before it writes.
+	lost        atomic.Pointer[string]
+	lastRecheck time.Time
+	// expectAnnotated: the primary's default logs annotations, so every
+	// transaction should carry them (see Unannotated).
+	expectAnnotated   atomic.Bool
+	unexplainedLogged atomic.Bool
+	failOnce          sync.Once
+	failed            chan struct{}
+	failErr           error
+	sessionOnLogged   atomic.Bool
+
+	// The recent-writes guard (ownwrites.go).
+	guards     map[string]map[string]*tableGuard // lower-case schema → table → guard
+	own        *recentWrites
+	echoLogged atomic.Bool
 }
 
 // plan is one rule's compiled mapping.
@@ -101,11 +133,17 @@ func open(ctx context.Context, cfg Config, mappings map[string]*Mapping, deps De
 	if err != nil {
 		return nil, err
 	}
-	db, err := connect(ctx, dcfg, cfg.MaxOpenConns)
+	now := deps.Now
+	if now == nil {
+		now = time.Now
+	}
+	w := &Writer{cfg: cfg, logger: logger, plans: map[string]*plan{}, now: now, dcfg: dcfg, replicaDSN: deps.ReplicaDSN,
+		failed: make(chan struct{}), guards: map[string]map[string]*tableGuard{}, own: newRecentWrites(now)}
+	db, err := connect(ctx, dcfg, cfg.MaxOpenConns, w.checkSession)
 	if err != nil {
 		return nil, err
 	}
-	w := &Writer{cfg: cfg, db: db, logger: logger, plans: map[string]*plan{}}
+	w.db = db
 	fail := func(err error) (*Writer, error) {
 		db.Close()
 		if w.db != db {
@@ -135,6 +173,12 @@ func open(ctx context.Context, cfg Config, mappings map[string]*Mapping, deps De
 	if err := errors.Join(errs...); err != nil {
 		return fail(err)
 	}
+	for _, p := range w.plans {
+		w.guard(sc, p)
+	}
+	if schema, table, err := w.markerName(dcfg); err == nil {
+		w.markerID = schema + "." + table
+	}
 
 	if err := w.settleMode(ctx, flavor, dcfg, deps.ReplicaDSN, create); err != nil {
 		return fail(err)
@@ -156,7 +200,15 @@ func open(ctx context.Context, cfg Config, mappings map[string]*Mapping, deps De
 			w.metrics.duration.WithLabelValues(p.table)
 		}
 	}
-	logger.Info("writeback ready", "mode", string(w.mode), "rules", len(w.plans), "primary", dcfg.Addr)
+	for schema, tables := range w.guards {
+		for table := range tables {
+			w.metrics.ownSkippedInit(schema + "." + table)
+		}
+	}
+	w.metrics.setMode(w.Mode())
+	w.flavor = flavor
+	w.checking.Store(true)
+	logger.Info("writeback ready", "mode", string(w.Mode()), "rules", len(w.plans), "primary", dcfg.Addr)
 	return w, nil
 }
 
@@ -219,19 +271,19 @@ func driverConfig(cfg Config, logger *slog.Logger) (*mysql.Config, error) {
 
 // connect opens a pool on dcfg and pings it; errors name the server and
 // user, never the password.
-// connect opens a pool to the primary; see connectTo.
-func connect(ctx context.Context, dcfg *mysql.Config, maxOpen int) (*sqlx.DB, error) {
-	return connectTo(ctx, "primary", dcfg, maxOpen)
+// after, when not nil, runs on every new connection.
+func connect(ctx context.Context, dcfg *mysql.Config, maxOpen int, after func(context.Context, driver.Conn) error) (*sqlx.DB, error) {
+	return connectTo(ctx, "primary", dcfg, maxOpen, after)
 }
 
-// connectTo opens a pool and pings it; what names the server in errors
-// ("primary", or the replica and the setting it comes from).
-func connectTo(ctx context.Context, what string, dcfg *mysql.Config, maxOpen int) (*sqlx.DB, error) {
+// connectTo is connect naming the server in errors as what ("primary", or
+// the replica and the setting it comes from).
+func connectTo(ctx context.Context, what string, dcfg *mysql.Config, maxOpen int, after func(context.Context, driver.Conn) error) (*sqlx.DB, error) {
 	conn, err := mysql.NewConnector(dcfg)
 	if err != nil {
 		return nil, yamlconf.Errf("writeback.dsn", "%v", err)
 	}
-	sdb := sql.OpenDB(conn)
+	sdb := sql.OpenDB(hookedConnector{Connector: conn, after: after})
 	sdb.SetConnMaxIdleTime(time.Minute)
 	sdb.SetMaxOpenConns(maxOpen)
 	sdb.SetMaxIdleConns(maxOpen)
@@ -355,10 +407,23 @@ func quoteIdent(s string) string { return "`" + strings.ReplaceAll(s, "`", "``")
 
 // Mode is how this Writer's writes are recognised in the binlog: ModeAnnotate
 // (IsOwnChange) or ModeMarker (IsOwnTransaction with MarkerTable).
-func (w *Writer) Mode() Mode { return w.mode }
+// It starts as settled by New and may change once, from annotate to marker,
+// when Recheck, Unannotated or a new writeback connection finds annotations
+// gone.
+func (w *Writer) Mode() Mode {
+	if st := w.state.Load(); st != nil {
+		return st.mode
+	}
+	return ""
+}
 
 // MarkerTable is the marker table as schema.table in marker mode, "" otherwise.
-func (w *Writer) MarkerTable() string { return w.marker }
+func (w *Writer) MarkerTable() string {
+	if st := w.state.Load(); st != nil {
+		return st.marker
+	}
+	return ""
+}
 
 // Has reports whether rule has a writeback mapping.
 func (w *Writer) Has(rule string) bool { return w.plans[rule] != nil }
@@ -429,18 +494,18 @@ func (w *Writer) Apply(ctx context.Context, deliveryID, rule string, change *cdc
 	ctx, cancel := context.WithTimeout(ctx, w.cfg.Timeout)
 	defer cancel()
 	tag := tagFor(deliveryID)
-	tx, err := w.db.BeginTxx(ctx, nil)
+	tx, st, err := w.begin(ctx, p.table)
 	if err != nil {
-		return classify("begin", p.table, err)
+		return err
 	}
 	defer func() {
 		if err != nil {
 			_ = tx.Rollback()
 		}
 	}()
-	if w.mode == ModeMarker {
-		if _, err := tx.ExecContext(ctx, tag+w.upsert, markerSlot(deliveryID), truncateRunes(deliveryID, 191)); err != nil {
-			return classify("write marker "+w.marker, w.marker, err)
+	if st.mode == ModeMarker {
+		if _, err := tx.ExecContext(ctx, tag+st.upsert, markerSlot(deliveryID), truncateRunes(deliveryID, 191)); err != nil {
+			return classify("write marker "+st.marker, st.marker, err)
 		}
 	}
 	res, err := tx.ExecContext(ctx, tag+p.sql, args...)
@@ -454,11 +519,105 @@ func (w *Writer) Apply(ctx context.Context, deliveryID, rule string, change *cdc
 	if n == 0 {
 		return &RowNotFoundError{Table: p.table, Key: key}
 	}
+	// Remembered before the commit, so the reader cannot see the write
+	// first; a failed commit leaves an entry that only expires.
+	w.remember(p, args)
 	if err := tx.Commit(); err != nil {
 		return classify("commit", p.table, err)
 	}
 	w.logger.DebugContext(ctx, "writeback applied", "rule", rule, "table", p.table, "delivery_id", deliveryID, "columns", len(p.sets))
 	return nil
+}
+
+// begin starts a writeback transaction in the current mode. A connection
+// opened for it that found annotations gone switches the Writer to the
+// marker table first (or fails it): nothing is written unrecognisable.
+func (w *Writer) begin(ctx context.Context, table string) (*sqlx.Tx, *modeState, error) {
+	for attempt := 0; ; attempt++ {
+		if err := w.Err(); err != nil {
+			return nil, nil, err
+		}
+		st := w.state.Load()
+		tx, err := w.db.BeginTxx(ctx, nil)
+		if err != nil {
+			return nil, nil, classify("begin", table, err)
+		}
+		lost := w.lost.Load()
+		if st.mode != ModeAnnotate || lost == nil {
+			return tx, st, nil
+		}
+		_ = tx.Rollback()
+		if attempt > 0 {
+			return nil, nil, fmt.Errorf("writeback: annotations lost and the mode did not change: %s", *lost)
+		}
+		if err := w.switchToMarker(ctx, []string{*lost}); err != nil {
+			return nil, nil, err
+		}
+	}
+}
+
+// remember records the values p's statement bound (sets, then keys) for
+// the recent-writes guard.
+func (w *Writer) remember(p *plan, args []any) {
+	keys := make([]*column, len(p.keys))
+	key := map[string]any{}
+	for i, k := range p.keys {
+		keys[i] = k.col
+		key[k.col.Name] = args[len(p.sets)+i]
+	}
+	row, _ := rowKey(strings.ToLower(p.table), keys, key)
+	cols := make(map[string]string, len(p.sets))
+	for i, s := range p.sets {
+		cols[strings.ToLower(s.col.Name)] = canonical(s.col, args[i])
+	}
+	w.own.add(row, cols)
+}
+
+// guard prepares the recent-writes guard for p's table.
+func (w *Writer) guard(sc *schemaCache, p *plan) {
+	schema, table, _ := strings.Cut(strings.ToLower(p.table), ".")
+	if w.guards[schema] == nil {
+		w.guards[schema] = map[string]*tableGuard{}
+	}
+	g := w.guards[schema][table]
+	if g == nil {
+		g = &tableGuard{columns: map[string]*column{}, auto: map[string]bool{}}
+		if ti := sc.tables[p.table]; ti != nil {
+			for _, c := range ti.columns {
+				g.columns[strings.ToLower(c.Name)] = c
+				if c.Generated || c.OnUpdate {
+					g.auto[strings.ToLower(c.Name)] = true
+				}
+			}
+		}
+		w.guards[schema][table] = g
+	}
+	keys := make([]*column, len(p.keys))
+	for i, k := range p.keys {
+		keys[i] = k.col
+		g.columns[strings.ToLower(k.col.Name)] = k.col
+	}
+	for _, s := range p.sets {
+		g.columns[strings.ToLower(s.col.Name)] = s.col
+	}
+	for _, have := range g.keys {
+		if sameColumns(have, keys) {
+			return
+		}
+	}
+	g.keys = append(g.keys, keys)
+}
+
+func sameColumns(a, b []*column) bool {
+	if len(a) != len(b) {
+		return false
+	}
+	for i := range a {
+		if !strings.EqualFold(a[i].Name, b[i].Name) {
+			return false
+		}
+	}
+	return true
 }
 
 func isKey(b binding, keys []binding) bool {

@@ -277,7 +277,17 @@ func startPipelineOn(ctx context.Context, cfg *config, cfgDir string, logger *sl
 	if err != nil {
 		return nil, err
 	}
-	p.engine, err = rules.New(ctx, cfg.Rules, rules.Deps{Logger: logger, Source: srcDB, Skip: writeback.IsOwnChange, Registerer: reg})
+	// writeback.New checked that the source keeps the writeback session's
+	// annotations (the replica's settings, or the primary's session when
+	// rowhook reads the primary itself); the reader's every reconnection
+	// checks again (pipelineHandler.HandleConnect). Whatever the mode, an
+	// update repeating a recent writeback's values fires nothing
+	// (Writer.Own).
+	skip := writeback.IsOwnChange
+	if p.wb != nil {
+		skip = p.wb.Own
+	}
+	p.engine, err = rules.New(ctx, cfg.Rules, rules.Deps{Logger: logger, Source: srcDB, Skip: skip, Registerer: reg})
 	if err != nil {
 		return nil, err
 	}
@@ -418,6 +428,19 @@ func startPipelineOn(ctx context.Context, cfg *config, cfgDir string, logger *sl
 	if host == nil {
 		g.Go(func() error { return p.http.Run(httpCtx) })
 	} // else the host's listener outlives the pipeline
+	if p.wb != nil {
+		// A writer that can no longer mark its writes (annotations lost
+		// in mode annotate, or no marker table) stops everything: going on
+		// would let every writeback fire its rule again.
+		g.Go(func() error {
+			select {
+			case <-p.wb.Failed():
+				return p.wb.Err() // starts with "writeback:"
+			case <-gctx.Done():
+				return nil
+			}
+		})
+	}
 	g.Go(func() error {
 		// WSDL refreshes stop with deliveries.
 		if err := p.soap.Run(dispCtx); err != nil && !errors.Is(err, context.Canceled) {
@@ -482,17 +505,47 @@ func (h *pipelineHandler) HandleTransaction(ctx context.Context, tx *cdc.Transac
 	// started: the engine needs it to name a resume point before a settle
 	// window that transaction opens.
 	h.once.Do(func() { h.engine.Resume(h.reader.Position()) })
-	if h.wb != nil && h.wb.Mode() == writeback.ModeMarker && writeback.IsOwnTransaction(tx, h.wb.MarkerTable()) {
+	if h.wb != nil && h.wb.OwnTransaction(tx) {
 		// rowhook's own writeback: advance past it, fire nothing.
 		own := *tx
 		own.Changes = nil
 		tx = &own
+	} else if h.wb != nil && h.wb.Mode() == writeback.ModeAnnotate && unannotated(tx) {
+		// The source stopped logging annotations (a setting changed
+		// without a reconnection): switch before this transaction's
+		// events can lead to a writeback, or stop.
+		if err := h.wb.Unannotated(ctx, tx.ID); err != nil {
+			return err
+		}
 	}
 	events, err := h.engine.Process(ctx, tx)
 	if err != nil {
 		return fmt.Errorf("rules on transaction %s: %w", tx.ID, err)
 	}
 	return h.enqueue(ctx, tx.Checkpoint, events)
+}
+
+// HandleConnect checks again, on every (re)connection of the binlog reader,
+// that rowhook's writes will be recognised (Writer.Recheck): a server
+// restarted without annotations switches the writer to the marker table or
+// stops the pipeline with the setting to change.
+func (h *pipelineHandler) HandleConnect(ctx context.Context) error {
+	if h.wb == nil {
+		return nil
+	}
+	return h.wb.Recheck(ctx)
+}
+
+// unannotated reports whether tx has row changes and none carries its
+// statement's text: MariaDB writes Annotate_rows before every statement's
+// row events while binlog_annotate_row_events is on.
+func unannotated(tx *cdc.Transaction) bool {
+	for i := range tx.Changes {
+		if tx.Changes[i].Annotation != "" {
+			return false
+		}
+	}
+	return len(tx.Changes) > 0
 }
 
 func (h *pipelineHandler) HandleIdle(ctx context.Context, now time.Time) error {
@@ -628,7 +681,10 @@ func redactURL(raw string) string {
 	return u.String()
 }
 
-var _ dispatch.Writebacker = writebackAdapter{}
+var (
+	_ dispatch.Writebacker = writebackAdapter{}
+	_ cdc.ConnectHandler   = (*pipelineHandler)(nil)
+)
 
 // writebackRetry is the dispatcher's writeback retry policy from the
 // writeback: section: max_attempts tries (0 counts as 1), the wait doubling

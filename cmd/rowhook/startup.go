@@ -179,23 +179,30 @@ func inspectStartup(ctx context.Context, cfg *config, cfgDir string, mode startu
 	return su, nil
 }
 
-// withMarkerTable lets the marker table through the source's filters in
-// marker mode: rowhook recognises its own transactions by the marker row,
+// withMarkerTable lets the marker table through the source's filters:
+// rowhook recognises its own transactions by the marker row,
 // so the reader must see that table even when source.include does not
 // name it.
 func withMarkerTable(src cdc.Config, wb *writeback.Writer) cdc.Config {
-	if wb == nil || wb.Mode() != writeback.ModeMarker {
+	// In every mode, not only marker: the writer switches to the marker
+	// table at run time when annotations are lost, and the reader must
+	// already see it then.
+	marker := ""
+	if wb != nil {
+		marker = wb.MarkerName()
+	}
+	if marker == "" {
 		return src
 	}
-	schema, table, ok := strings.Cut(wb.MarkerTable(), ".")
+	schema, table, ok := strings.Cut(marker, ".")
 	if !ok || cdc.NewFilter(src.Include, src.Exclude).Match(schema, table) {
 		return src
 	}
 	if len(src.Include) > 0 {
-		src.Include = append(slices.Clip(src.Include), wb.MarkerTable())
+		src.Include = append(slices.Clip(src.Include), marker)
 	}
 	src.Exclude = slices.DeleteFunc(slices.Clone(src.Exclude), func(pat string) bool {
-		m, _ := path.Match(pat, wb.MarkerTable())
+		m, _ := path.Match(pat, marker)
 		return m
 	})
 	return src

@@ -365,6 +365,30 @@ func (s *Server) Restart() error {
 	return s.launch(bin, filepath.Join(s.Dir, "data"), filepath.Join(s.Dir, "init.sql"))
 }
 
+// RestartWith shuts mariadbd down cleanly (SIGTERM) and starts it again on
+// the same port and data with extraArgs appended to its options, which stay
+// for later restarts: to change a setting under a running client, as an
+// operator editing my.cnf and restarting would.
+func (s *Server) RestartWith(extraArgs ...string) error {
+	s.mu.Lock()
+	if s.cmd != nil && s.cmd.Process != nil {
+		_ = s.cmd.Process.Signal(syscall.SIGTERM)
+		select {
+		case <-s.exited:
+		case <-time.After(30 * time.Second):
+			_ = s.cmd.Process.Kill()
+			<-s.exited
+		}
+	}
+	if s.admin != nil {
+		s.admin.Close()
+		s.admin = nil
+	}
+	s.opts.ExtraArgs = append(append([]string(nil), s.opts.ExtraArgs...), extraArgs...)
+	s.mu.Unlock()
+	return s.Restart()
+}
+
 // Stop shuts mariadbd down and removes its directory.
 func (s *Server) Stop() error {
 	s.mu.Lock()
