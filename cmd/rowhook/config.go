@@ -1,9 +1,11 @@
 package main
 
 import (
+	"context"
 	"crypto/sha256"
 	"encoding/hex"
 	"errors"
+	"fmt"
 	"net"
 	"path/filepath"
 	"time"
@@ -158,14 +160,42 @@ func defaultConfig() config {
 
 // loadConfig reads the file and validates only the `source:` section, for
 // commands that only read the binlog (rowhook tail).
-func loadConfig(path string) (*config, *yamlconf.Doc, error) {
-	cfg := defaultConfig()
-	doc, err := yamlconf.Load(path, &cfg)
-	if err != nil {
-		return nil, doc, err
+func loadConfig(ctx context.Context, path string) (*config, *yamlconf.Doc, error) {
+	return untilDone(ctx, func() (*config, *yamlconf.Doc, error) {
+		cfg := defaultConfig()
+		doc, err := yamlconf.Load(path, &cfg)
+		if err != nil {
+			return nil, doc, err
+		}
+		if err := doc.Locate(errors.Join(cfg.Source.Validate())); err != nil {
+			return nil, doc, err
+		}
+		return &cfg, doc, nil
+	})
+}
+
+// untilDone runs load, which reads and checks a config file, and returns
+// its result, or an error as soon as ctx is done (SIGINT/SIGTERM), whichever
+// comes first. Reading and checking do not watch ctx themselves, and the
+// file may be a pipe that never ends (--config <(generator)); a command
+// must still stop when asked. An abandoned load has nothing to clean up
+// and runs to its end in the background, bounded by the config limits
+// (yamlconf.MaxSize, yamlconf.MaxAliasNodes), while the command returns.
+func untilDone(ctx context.Context, load func() (*config, *yamlconf.Doc, error)) (*config, *yamlconf.Doc, error) {
+	type result struct {
+		cfg *config
+		doc *yamlconf.Doc
+		err error
 	}
-	if err := doc.Locate(errors.Join(cfg.Source.Validate())); err != nil {
-		return nil, doc, err
+	done := make(chan result, 1)
+	go func() {
+		cfg, doc, err := load()
+		done <- result{cfg, doc, err}
+	}()
+	select {
+	case r := <-done:
+		return r.cfg, r.doc, r.err
+	case <-ctx.Done():
+		return nil, nil, fmt.Errorf("config: interrupted: %w", context.Cause(ctx))
 	}
-	return &cfg, doc, nil
 }

@@ -39,7 +39,7 @@ func runRuleTest(ctx context.Context, args []string, io stdio) error {
 	if fs.NArg() == 0 {
 		return usagef("test: name at least one TESTS.yaml file")
 	}
-	cfg, doc, err := loadRulesConfig(*configPath)
+	cfg, doc, err := loadRulesConfig(ctx, *configPath)
 	if err != nil {
 		return err
 	}
