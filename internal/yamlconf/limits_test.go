@@ -220,6 +220,7 @@ func TestSuggest(t *testing.T) {
 	}{
 		{"methd", []string{"url", "method", "headers"}, " (did you mean method?)"},
 		{"URL", []string{"url", "method"}, " (did you mean url?)"},
+		{"tabel", []string{"name", "table", "when"}, " (did you mean table?)"},
 		{"colour", []string{"url", "method"}, " (known: method, url)"},
 		{"x", nil, ""},
 	}

@@ -714,7 +714,7 @@ func structFields(t reflect.Type) keySet {
 // Suggest returns " (did you mean X?)" for the candidate nearest to name, or
 // " (known: a, b, c)" listing them all when none is near; "" when there
 // are no candidates. Near is within a third of the name's length in edits
-// (at least one), case ignored.
+// (at least one; a swap of neighbours is one), case ignored.
 func Suggest(name string, candidates []string) string {
 	if len(candidates) == 0 {
 		return ""
@@ -734,24 +734,30 @@ func Suggest(name string, candidates []string) string {
 	return " (known: " + strings.Join(sorted, ", ") + ")"
 }
 
-// editDistance is the Levenshtein distance between a and b, in runes.
+// editDistance is the optimal string alignment distance between a and b,
+// in runes: insertions, deletions, substitutions and swaps of neighbours
+// ("tabel" for "table") count one each.
 func editDistance(a, b string) int {
 	ra, rb := []rune(a), []rune(b)
-	prev := make([]int, len(rb)+1)
-	cur := make([]int, len(rb)+1)
-	for j := range prev {
-		prev[j] = j
+	d := make([][]int, len(ra)+1)
+	for i := range d {
+		d[i] = make([]int, len(rb)+1)
+		d[i][0] = i
+	}
+	for j := range d[0] {
+		d[0][j] = j
 	}
 	for i := 1; i <= len(ra); i++ {
-		cur[0] = i
 		for j := 1; j <= len(rb); j++ {
 			cost := 1
 			if ra[i-1] == rb[j-1] {
 				cost = 0
 			}
-			cur[j] = min(prev[j]+1, cur[j-1]+1, prev[j-1]+cost)
+			d[i][j] = min(d[i-1][j]+1, d[i][j-1]+1, d[i-1][j-1]+cost)
+			if i > 1 && j > 1 && ra[i-1] == rb[j-2] && ra[i-2] == rb[j-1] {
+				d[i][j] = min(d[i][j], d[i-2][j-2]+1)
+			}
 		}
-		prev, cur = cur, prev
 	}
-	return prev[len(rb)]
+	return d[len(ra)][len(rb)]
 }
