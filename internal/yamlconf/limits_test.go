@@ -259,3 +259,31 @@ func TestDoc_LocateMany(t *testing.T) {
 		}
 	}
 }
+
+// A value of the wrong type is named by its key path and what it should
+// be, never by a Go type, and a value from the environment is not shown.
+func TestParse_TypeErrors(t *testing.T) {
+	src := `source: x
+port: ${PORT}
+timeout: 10
+rules: {a: 1}
+webhooks:
+  erp:
+    url: [a]
+    auth: token
+delivery: [x]
+`
+	var c testRoot
+	_, err := ParseEnv("c.yaml", strings.NewReader(src), &c, env(map[string]string{"PORT": "s3cret-port"}))
+	want := []string{
+		`c.yaml:2:7: port: want a whole number, got "${PORT}" (its value is not shown)`,
+		`c.yaml:3:10: timeout: want a duration such as 30s, 5m or 1h30m, got "10" (a number needs a unit: 10s)`,
+		`c.yaml:4:8: rules: want a list, got a mapping`,
+		`c.yaml:7:10: webhooks.erp.url: want a string, got a list`,
+		`c.yaml:8:11: webhooks.erp.auth: want a mapping of keys, got "token"`,
+		`c.yaml:9:11: delivery: want a mapping of keys, got a list`,
+	}
+	if err == nil || err.Error() != strings.Join(want, "\n") {
+		t.Fatalf("error:\n%v\nwant:\n%s", err, strings.Join(want, "\n"))
+	}
+}

@@ -12,6 +12,7 @@
 package yamlconf
 
 import (
+	"encoding"
 	"errors"
 	"fmt"
 	"io"
@@ -22,6 +23,7 @@ import (
 	"sort"
 	"strconv"
 	"strings"
+	"time"
 
 	"go.yaml.in/yaml/v3"
 )
@@ -123,6 +125,7 @@ func ParseEnv(name string, r io.Reader, v any, lookup func(string) (string, bool
 		return d, err
 	}
 	var errs []error
+	expanded := map[*yaml.Node]string{} // expanded scalar -> its text as written
 	d.walk(root.Content[0], "", func(n *yaml.Node, path string) {
 		if n.Kind != yaml.ScalarNode || !strings.Contains(n.Value, "${") {
 			return
@@ -132,6 +135,7 @@ func ParseEnv(name string, r io.Reader, v any, lookup func(string) (string, bool
 			errs = append(errs, d.Errorf(path, "%v", err))
 			return
 		}
+		expanded[n] = n.Value
 		n.Value = val
 		// An expanded value is data, not YAML: keep strings strings.
 		if n.Tag == "" || n.Tag == "!!str" {
@@ -146,13 +150,37 @@ func ParseEnv(name string, r io.Reader, v any, lookup func(string) (string, bool
 	if len(errs) > 0 {
 		return d, errors.Join(errs...)
 	}
-	unknownKeys(root.Content[0], reflect.TypeOf(v), "", func(k *yaml.Node, path, msg string) {
-		errs = append(errs, &Error{File: d.File, Pos: Pos{k.Line, k.Column}, Path: path, Err: errors.New(msg)})
-	})
+	// Unknown keys and values of the wrong shape, by key path; yaml.v3's
+	// own complaints name Go types ("into time.Duration") and show
+	// expanded values, so the decoder's are kept only for lines the walk
+	// found nothing wrong on.
+	reported := map[int]bool{}
+	s := shapeCheck{types: true, expanded: expanded, report: func(at *yaml.Node, path, msg string) {
+		reported[at.Line] = true
+		errs = append(errs, &Error{File: d.File, Pos: Pos{at.Line, at.Column}, Path: path, Err: errors.New(msg)})
+	}}
+	s.check(root.Content[0], reflect.TypeOf(v), "")
 	if err := root.Content[0].Decode(v); err != nil {
-		errs = append(errs, d.yamlError(err))
+		for _, e := range flatten(d.yamlError(err)) {
+			var pe *Error
+			if errors.As(e, &pe) && reported[pe.Pos.Line] {
+				continue
+			}
+			errs = append(errs, e)
+		}
 	}
 	return d, errors.Join(errs...)
+}
+
+// flatten returns the errors inside an errors.Join, or err alone.
+func flatten(err error) []error {
+	if j, ok := err.(interface{ Unwrap() []error }); ok {
+		return j.Unwrap()
+	}
+	if err == nil {
+		return nil
+	}
+	return []error{err}
 }
 
 // checkAliases refuses a document whose aliases add more than
@@ -576,8 +604,10 @@ func (d *Doc) yamlError(err error) error {
 }
 
 var (
-	nodeType        = reflect.TypeFor[yaml.Node]()
-	unmarshalerType = reflect.TypeFor[yaml.Unmarshaler]()
+	nodeType            = reflect.TypeFor[yaml.Node]()
+	unmarshalerType     = reflect.TypeFor[yaml.Unmarshaler]()
+	textUnmarshalerType = reflect.TypeFor[encoding.TextUnmarshaler]()
+	durationType        = reflect.TypeFor[time.Duration]()
 )
 
 // UnknownKeys returns a *PathError for each mapping key in n, at any depth,
@@ -586,17 +616,28 @@ var (
 // a yaml.Node; Parse checks the whole document the same way.
 func UnknownKeys(n *yaml.Node, t reflect.Type, path string) []error {
 	var errs []error
-	unknownKeys(n, t, path, func(_ *yaml.Node, path, msg string) {
+	s := shapeCheck{report: func(_ *yaml.Node, path, msg string) {
 		errs = append(errs, &PathError{Path: path, Err: errors.New(msg)})
-	})
+	}}
+	s.check(n, t, path)
 	return errs
 }
 
-// unknownKeys calls report for each mapping key that the Go type t has no
-// field for, with its key path and a hint naming the nearest known key.
+// shapeCheck walks a node tree beside the Go type it decodes into and
+// reports, by key path, each mapping key the type has no field for, with
+// a hint naming the nearest known key, and (with types) each value that
+// cannot decode: a list where a mapping belongs, "soon" for a duration.
 // Values decoded by their own UnmarshalYAML or kept as a yaml.Node are
 // their owner's business.
-func unknownKeys(n *yaml.Node, t reflect.Type, path string, report func(key *yaml.Node, path, msg string)) {
+type shapeCheck struct {
+	types bool
+	// expanded holds the text as written of scalars that came from ${VAR}:
+	// their values may be secrets and are not shown.
+	expanded map[*yaml.Node]string
+	report   func(at *yaml.Node, path, msg string)
+}
+
+func (s *shapeCheck) check(n *yaml.Node, t reflect.Type, path string) {
 	if n.Kind == yaml.AliasNode && n.Alias != nil {
 		n = n.Alias
 	}
@@ -606,9 +647,17 @@ func unknownKeys(n *yaml.Node, t reflect.Type, path string, report func(key *yam
 	if t == nil || t == nodeType || reflect.PointerTo(t).Implements(unmarshalerType) || t.Implements(unmarshalerType) {
 		return
 	}
+	if n.Kind == yaml.ScalarNode && n.Tag == "!!null" {
+		return // leaves the default
+	}
 	switch t.Kind() {
 	case reflect.Struct:
 		if n.Kind != yaml.MappingNode {
+			if s.types && !reflect.PointerTo(t).Implements(textUnmarshalerType) {
+				s.report(n, path, "want a mapping of keys, got "+s.got(n))
+			} else if s.types {
+				s.scalar(n, t, path)
+			}
 			return
 		}
 		fields := structFields(t)
@@ -624,37 +673,103 @@ func unknownKeys(n *yaml.Node, t reflect.Type, path string, report func(key *yam
 				}
 				if v.Kind == yaml.SequenceNode {
 					for _, m := range v.Content {
-						unknownKeys(m, t, path, report)
+						s.check(m, t, path)
 					}
 				} else {
-					unknownKeys(v, t, path, report)
+					s.check(v, t, path)
 				}
 				continue
 			}
 			ft, ok := fields.byKey[k.Value]
 			if !ok {
 				if !fields.anyKey {
-					report(k, joinKey(path, k.Value), "unknown key"+Suggest(k.Value, fields.keys))
+					s.report(k, joinKey(path, k.Value), "unknown key"+Suggest(k.Value, fields.keys))
 				}
 				continue
 			}
-			unknownKeys(v, ft, joinKey(path, k.Value), report)
+			s.check(v, ft, joinKey(path, k.Value))
 		}
 	case reflect.Map:
 		if n.Kind != yaml.MappingNode {
+			if s.types {
+				s.report(n, path, "want a mapping, got "+s.got(n))
+			}
 			return
 		}
 		for i := 0; i+1 < len(n.Content); i += 2 {
-			unknownKeys(n.Content[i+1], t.Elem(), joinKey(path, n.Content[i].Value), report)
+			s.check(n.Content[i+1], t.Elem(), joinKey(path, n.Content[i].Value))
 		}
 	case reflect.Slice, reflect.Array:
 		if n.Kind != yaml.SequenceNode {
+			if s.types {
+				s.report(n, path, "want a list, got "+s.got(n))
+			}
 			return
 		}
 		for i, c := range n.Content {
-			unknownKeys(c, t.Elem(), path+"["+strconv.Itoa(i)+"]", report)
+			s.check(c, t.Elem(), path+"["+strconv.Itoa(i)+"]")
+		}
+	case reflect.Interface:
+	default:
+		if s.types {
+			s.scalar(n, t, path)
 		}
 	}
+}
+
+// scalar reports a value that does not decode into the scalar type t.
+func (s *shapeCheck) scalar(n *yaml.Node, t reflect.Type, path string) {
+	if n.Kind != yaml.ScalarNode {
+		s.report(n, path, "want "+describe(t)+", got "+s.got(n))
+		return
+	}
+	if t.Kind() == reflect.String && !reflect.PointerTo(t).Implements(textUnmarshalerType) {
+		return // any scalar is a string
+	}
+	if err := n.Decode(reflect.New(t).Interface()); err != nil {
+		msg := "want " + describe(t) + ", got " + s.got(n)
+		if _, secret := s.expanded[n]; t == durationType && !secret && looksTyped(n.Value) {
+			msg += " (a number needs a unit: " + n.Value + "s)"
+		}
+		s.report(n, path, msg)
+	}
+}
+
+// got describes a value for an error message.
+func (s *shapeCheck) got(n *yaml.Node) string {
+	switch n.Kind {
+	case yaml.MappingNode:
+		return "a mapping"
+	case yaml.SequenceNode:
+		return "a list"
+	}
+	if src, ok := s.expanded[n]; ok {
+		return strconv.Quote(src) + " (its value is not shown)"
+	}
+	return strconv.Quote(n.Value)
+}
+
+// describe names what a Go type takes, in YAML terms.
+func describe(t reflect.Type) string {
+	switch {
+	case t == durationType:
+		return "a duration such as 30s, 5m or 1h30m"
+	case t.Kind() == reflect.Bool:
+		return "true or false"
+	case t.Kind() >= reflect.Int && t.Kind() <= reflect.Int64:
+		return "a whole number"
+	case t.Kind() >= reflect.Uint && t.Kind() <= reflect.Uintptr:
+		return "a whole number, 0 or more"
+	case t.Kind() == reflect.Float32 || t.Kind() == reflect.Float64:
+		return "a number"
+	case t.Kind() == reflect.Map || t.Kind() == reflect.Struct:
+		return "a mapping"
+	case t.Kind() == reflect.Slice || t.Kind() == reflect.Array:
+		return "a list"
+	case t.Kind() == reflect.String:
+		return "a string"
+	}
+	return "a single value"
 }
 
 // keySet is the keys a struct type accepts, as yaml.v3 decodes it.
