@@ -151,7 +151,7 @@ func plural(n int, what string) string {
 // loadConfigAll reads the config and validates every section (each field
 // of config with a Validate method), reporting all errors at once.
 func loadConfigAll(ctx context.Context, path string) (*config, *yamlconf.Doc, error) {
-	return untilDone(ctx, func() (*config, *yamlconf.Doc, error) { return loadConfigAllNow(path) })
+	return untilDone(ctx, "config", func() (*config, *yamlconf.Doc, error) { return loadConfigAllNow(path) })
 }
 
 func loadConfigAllNow(path string) (*config, *yamlconf.Doc, error) {
@@ -184,7 +184,7 @@ func loadConfigAllNow(path string) (*config, *yamlconf.Doc, error) {
 // loadRulesConfig reads the config and validates only what rules need
 // (rowhook test and replay run without a source or webhooks).
 func loadRulesConfig(ctx context.Context, path string) (*config, *yamlconf.Doc, error) {
-	return untilDone(ctx, func() (*config, *yamlconf.Doc, error) {
+	return untilDone(ctx, "config", func() (*config, *yamlconf.Doc, error) {
 		cfg := defaultConfig()
 		doc, err := yamlconf.Load(path, &cfg)
 		if err != nil {

@@ -140,27 +140,36 @@ rules:
 
 // Every command that reads a config answers SIGTERM and SIGINT while
 // reading it, here from a pipe that never ends (--config <(generator)):
-// it exits with status 1 saying it was interrupted.
+// it exits with status 1 saying it was interrupted. So does rowhook test
+// reading its test file.
 func TestCommands_AnswerSignalsWhileLoading(t *testing.T) {
 	bin := buildRowhookBinary(t, false)
 	dir := t.TempDir()
 	const config = "CONFIG" // replaced by the pipe
+	rulesOnly := writeTemp(t, "rules.yaml", "rules:\n  - name: a\n    table: crm.t\n    event: RowChanged\n")
 	tests := []struct {
 		args []string
 		sig  syscall.Signal
+		// pipeIsTests: the pipe is the rule test file, not the config.
+		pipeIsTests bool
 	}{
-		{[]string{"check", "--offline", "--config", config}, syscall.SIGTERM},
-		{[]string{"check", "--config", config}, syscall.SIGINT},
-		{[]string{"run", "--config", config}, syscall.SIGTERM},
-		{[]string{"test", "--config", config, filepath.Join(dir, "tests.yaml")}, syscall.SIGTERM},
-		{[]string{"replay", "--config", config, "--binlog", filepath.Join(dir, "mysql-bin.000001")}, syscall.SIGTERM},
-		{[]string{"position", "--config", config}, syscall.SIGTERM},
-		{[]string{"tail", "--config", config}, syscall.SIGINT},
-		{[]string{"deliveries", "list", "--config", config}, syscall.SIGTERM},
-		{[]string{"redeliver", "--config", config, "--status", "failed"}, syscall.SIGTERM},
+		{[]string{"check", "--offline", "--config", config}, syscall.SIGTERM, false},
+		{[]string{"check", "--config", config}, syscall.SIGINT, false},
+		{[]string{"run", "--config", config}, syscall.SIGTERM, false},
+		{[]string{"test", "--config", config, filepath.Join(dir, "tests.yaml")}, syscall.SIGTERM, false},
+		{[]string{"test", "--config", rulesOnly, config}, syscall.SIGTERM, true},
+		{[]string{"replay", "--config", config, "--binlog", filepath.Join(dir, "mysql-bin.000001")}, syscall.SIGTERM, false},
+		{[]string{"position", "--config", config}, syscall.SIGTERM, false},
+		{[]string{"tail", "--config", config}, syscall.SIGINT, false},
+		{[]string{"deliveries", "list", "--config", config}, syscall.SIGTERM, false},
+		{[]string{"redeliver", "--config", config, "--status", "failed"}, syscall.SIGTERM, false},
 	}
 	for i, tt := range tests {
-		t.Run(tt.args[0]+" "+tt.sig.String(), func(t *testing.T) {
+		name := tt.args[0] + " " + tt.sig.String()
+		if tt.pipeIsTests {
+			name = tt.args[0] + " (tests from a pipe) " + tt.sig.String()
+		}
+		t.Run(name, func(t *testing.T) {
 			fifo := filepath.Join(dir, fmt.Sprintf("rowhook-%d.yaml", i))
 			if err := syscall.Mkfifo(fifo, 0o600); err != nil {
 				t.Fatal(err)
@@ -204,7 +213,11 @@ func TestCommands_AnswerSignalsWhileLoading(t *testing.T) {
 			}
 			select {
 			case err := <-exited:
-				if code := cmd.ProcessState.ExitCode(); code != 1 || !strings.Contains(stderr.String(), "rowhook: config: interrupted: ") {
+				what := "config"
+				if tt.pipeIsTests {
+					what = fifo
+				}
+				if code := cmd.ProcessState.ExitCode(); code != 1 || !strings.Contains(stderr.String(), "rowhook: "+what+": interrupted: ") {
 					t.Fatalf("exit %d (%v), stderr: %s", code, err, stderr.String())
 				}
 			case <-time.After(10 * time.Second):

@@ -161,7 +161,7 @@ func defaultConfig() config {
 // loadConfig reads the file and validates only the `source:` section, for
 // commands that only read the binlog (rowhook tail).
 func loadConfig(ctx context.Context, path string) (*config, *yamlconf.Doc, error) {
-	return untilDone(ctx, func() (*config, *yamlconf.Doc, error) {
+	return untilDone(ctx, "config", func() (*config, *yamlconf.Doc, error) {
 		cfg := defaultConfig()
 		doc, err := yamlconf.Load(path, &cfg)
 		if err != nil {
@@ -174,28 +174,31 @@ func loadConfig(ctx context.Context, path string) (*config, *yamlconf.Doc, error
 	})
 }
 
-// untilDone runs load, which reads and checks a config file, and returns
-// its result, or an error as soon as ctx is done (SIGINT/SIGTERM), whichever
-// comes first. Reading and checking do not watch ctx themselves, and the
-// file may be a pipe that never ends (--config <(generator)); a command
-// must still stop when asked. An abandoned load has nothing to clean up
-// and runs to its end in the background, bounded by the config limits
-// (yamlconf.MaxSize, yamlconf.MaxAliasNodes), while the command returns.
-func untilDone(ctx context.Context, load func() (*config, *yamlconf.Doc, error)) (*config, *yamlconf.Doc, error) {
+// untilDone runs load, which reads and checks what (a config or rule test
+// file), and returns its result, or an error as soon as ctx is done
+// (SIGINT/SIGTERM), whichever comes first. Reading and checking do not
+// watch ctx themselves, and the file may be a pipe that never ends
+// (--config <(generator)); a command must still stop when asked. An
+// abandoned load has nothing to clean up and runs to its end in the
+// background, bounded by the config limits (yamlconf.MaxSize,
+// yamlconf.MaxAliasNodes), while the command returns.
+func untilDone[A, B any](ctx context.Context, what string, load func() (A, B, error)) (A, B, error) {
 	type result struct {
-		cfg *config
-		doc *yamlconf.Doc
+		a   A
+		b   B
 		err error
 	}
 	done := make(chan result, 1)
 	go func() {
-		cfg, doc, err := load()
-		done <- result{cfg, doc, err}
+		a, b, err := load()
+		done <- result{a, b, err}
 	}()
 	select {
 	case r := <-done:
-		return r.cfg, r.doc, r.err
+		return r.a, r.b, r.err
 	case <-ctx.Done():
-		return nil, nil, fmt.Errorf("config: interrupted: %w", context.Cause(ctx))
+		var a A
+		var b B
+		return a, b, fmt.Errorf("%s: interrupted: %w", what, context.Cause(ctx))
 	}
 }

@@ -6,6 +6,7 @@ import (
 	"flag"
 	"fmt"
 
+	"github.com/rowhook/rowhook/internal/yamlconf"
 	"github.com/rowhook/rowhook/rules"
 )
 
@@ -48,7 +49,7 @@ func runRuleTest(ctx context.Context, args []string, io stdio) error {
 	}
 	passed, failed := 0, 0
 	for _, path := range fs.Args() {
-		tf, tdoc, err := rules.LoadTests(path)
+		tf, tdoc, err := untilDone(ctx, path, func() (*rules.TestFile, *yamlconf.Doc, error) { return rules.LoadTests(path) })
 		if err != nil {
 			return err
 		}
