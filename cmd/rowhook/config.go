@@ -181,13 +181,15 @@ func loadConfig(ctx context.Context, path string) (*config, *yamlconf.Doc, error
 // (--config <(generator)); a command must still stop when asked. An
 // abandoned load has nothing to clean up and runs to its end in the
 // background, bounded by the config limits (yamlconf.MaxSize,
-// yamlconf.MaxAliasNodes), while the command returns.
+// yamlconf.MaxAliasNodes), while the command returns. The soft memory
+// limit is lifted meanwhile (liftMemoryLimit).
 func untilDone[A, B any](ctx context.Context, what string, load func() (A, B, error)) (A, B, error) {
 	type result struct {
 		a   A
 		b   B
 		err error
 	}
+	defer liftMemoryLimit()()
 	done := make(chan result, 1)
 	go func() {
 		a, b, err := load()

@@ -9,6 +9,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"math"
 	"os"
 	"os/signal"
 	"runtime/debug"
@@ -48,6 +49,20 @@ func runtimeDefaults() {
 	if os.Getenv("GOMEMLIMIT") == "" {
 		debug.SetMemoryLimit(defaultMemoryLimit)
 	}
+}
+
+// liftMemoryLimit removes rowhook's default soft memory limit until
+// restore is called, unless GOMEMLIMIT set it. The limit keeps a running
+// pipeline's resident size down; reading a large config is a one-off
+// whose transient heap (yaml.v3 keeps every node) can exceed it many
+// times, and under the limit the GC would run back to back, making the
+// load's time grow with the square of the file.
+func liftMemoryLimit() (restore func()) {
+	if os.Getenv("GOMEMLIMIT") != "" {
+		return func() {}
+	}
+	old := debug.SetMemoryLimit(math.MaxInt64)
+	return func() { debug.SetMemoryLimit(old) }
 }
 
 // stdio is a command's standard streams, injected so tests can capture them.

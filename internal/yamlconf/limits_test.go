@@ -287,3 +287,26 @@ delivery: [x]
 		t.Fatalf("error:\n%v\nwant:\n%s", err, strings.Join(want, "\n"))
 	}
 }
+
+// Past MaxErrors, Parse says how many more errors there are instead of
+// listing them: a file of a million misplaced values is not a million
+// lines.
+func TestParse_MaxErrors(t *testing.T) {
+	for name, item := range map[string]string{"wrong type": "  - [x]\n", "unknown key": "  - {nme: x}\n", "missing env": "  - {name: '${NOPE}'}\n"} {
+		t.Run(name, func(t *testing.T) {
+			src := "rules:\n" + strings.Repeat(item, MaxErrors+5)
+			var c testConfig
+			_, err := ParseEnv("c.yaml", strings.NewReader(src), &c, env(nil))
+			if err == nil {
+				t.Fatal("no error")
+			}
+			lines := strings.Split(err.Error(), "\n")
+			if len(lines) != MaxErrors+1 || lines[MaxErrors] != "c.yaml: and 5 more errors (only the first 10000 are listed)" {
+				t.Fatalf("%d lines, last %q", len(lines), lines[len(lines)-1])
+			}
+			if want := "c.yaml:2:"; !strings.HasPrefix(lines[0], want) {
+				t.Errorf("first %q", lines[0])
+			}
+		})
+	}
+}

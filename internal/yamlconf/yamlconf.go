@@ -31,6 +31,10 @@ import (
 const (
 	// MaxSize is the largest configuration file accepted, in bytes (8 MB).
 	MaxSize = 8 << 20
+	// MaxErrors is how many errors Parse lists; past it, it says how many
+	// more there are. (A file of a million misplaced values would
+	// otherwise print a million lines.)
+	MaxErrors = 10_000
 	// MaxAliasNodes bounds how many nodes aliases may add to a document:
 	// each *name counts the nodes of its anchor's value, nested aliases
 	// expanded. Real configs reuse a few small blocks and stay far below.
@@ -125,6 +129,7 @@ func ParseEnv(name string, r io.Reader, v any, lookup func(string) (string, bool
 		return d, err
 	}
 	var errs []error
+	more := 0                           // errors past MaxErrors, counted only
 	expanded := map[*yaml.Node]string{} // expanded scalar -> its text as written
 	d.walk(root.Content[0], "", func(n *yaml.Node, path string) {
 		if n.Kind != yaml.ScalarNode || !strings.Contains(n.Value, "${") {
@@ -132,7 +137,11 @@ func ParseEnv(name string, r io.Reader, v any, lookup func(string) (string, bool
 		}
 		val, err := expand(n.Value, lookup)
 		if err != nil {
-			errs = append(errs, d.Errorf(path, "%v", err))
+			if len(errs) >= MaxErrors {
+				more++
+			} else {
+				errs = append(errs, d.Errorf(path, "%v", err))
+			}
 			return
 		}
 		expanded[n] = n.Value
@@ -147,6 +156,9 @@ func ParseEnv(name string, r io.Reader, v any, lookup func(string) (string, bool
 			}
 		}
 	})
+	if more > 0 {
+		errs = append(errs, d.moreErrors(more))
+	}
 	if len(errs) > 0 {
 		return d, errors.Join(errs...)
 	}
@@ -157,30 +169,45 @@ func ParseEnv(name string, r io.Reader, v any, lookup func(string) (string, bool
 	reported := map[int]bool{}
 	s := shapeCheck{types: true, expanded: expanded, report: func(at *yaml.Node, path, msg string) {
 		reported[at.Line] = true
+		if len(errs) >= MaxErrors {
+			more++
+			return
+		}
 		errs = append(errs, &Error{File: d.File, Pos: Pos{at.Line, at.Column}, Path: path, Err: errors.New(msg)})
 	}}
 	s.check(root.Content[0], reflect.TypeOf(v), "")
+	if more > 0 {
+		// Not worth decoding: say how much more is wrong.
+		return d, errors.Join(append(errs, d.moreErrors(more))...)
+	}
 	if err := root.Content[0].Decode(v); err != nil {
-		for _, e := range flatten(d.yamlError(err)) {
-			var pe *Error
-			if errors.As(e, &pe) && reported[pe.Pos.Line] {
+		var te *yaml.TypeError
+		msgs := []string{strings.TrimPrefix(err.Error(), "yaml: ")}
+		if errors.As(err, &te) {
+			msgs = te.Errors
+		}
+		for _, msg := range msgs {
+			if m := lineRef.FindStringSubmatch(msg); m != nil {
+				if n, _ := strconv.Atoi(m[1]); reported[n] {
+					continue
+				}
+			}
+			if len(errs) >= MaxErrors {
+				more++
 				continue
 			}
-			errs = append(errs, e)
+			errs = append(errs, d.lineError(msg))
 		}
+	}
+	if more > 0 {
+		errs = append(errs, d.moreErrors(more))
 	}
 	return d, errors.Join(errs...)
 }
 
-// flatten returns the errors inside an errors.Join, or err alone.
-func flatten(err error) []error {
-	if j, ok := err.(interface{ Unwrap() []error }); ok {
-		return j.Unwrap()
-	}
-	if err == nil {
-		return nil
-	}
-	return []error{err}
+// moreErrors is the last error of a list cut at MaxErrors.
+func (d *Doc) moreErrors(n int) error {
+	return &Error{File: d.File, Err: fmt.Errorf("and %d more errors (only the first %d are listed)", n, MaxErrors)}
 }
 
 // checkAliases refuses a document whose aliases add more than
@@ -589,18 +616,6 @@ func (d *Doc) colOfLine(line int) int {
 		return c
 	}
 	return 1
-}
-
-func (d *Doc) yamlError(err error) error {
-	var te *yaml.TypeError
-	if errors.As(err, &te) {
-		var errs []error
-		for _, msg := range te.Errors {
-			errs = append(errs, d.lineError(msg))
-		}
-		return errors.Join(errs...)
-	}
-	return d.lineError(strings.TrimPrefix(err.Error(), "yaml: "))
 }
 
 var (
