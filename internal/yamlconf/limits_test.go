@@ -310,3 +310,16 @@ func TestParse_MaxErrors(t *testing.T) {
 		})
 	}
 }
+
+// A value reached through an alias is expanded once: a secret that
+// contains "${" is data, not a second reference.
+func TestParse_AliasExpandedOnce(t *testing.T) {
+	src := "source: &s '${PW}'\nrules:\n  - name: *s\n"
+	var c testConfig
+	if _, err := ParseEnv("c.yaml", strings.NewReader(src), &c, env(map[string]string{"PW": "a${NOPE}b"})); err != nil {
+		t.Fatal(err)
+	}
+	if c.Source != "a${NOPE}b" || c.Rules[0].Name != "a${NOPE}b" {
+		t.Errorf("got %+v", c)
+	}
+}

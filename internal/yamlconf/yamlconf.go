@@ -135,6 +135,9 @@ func ParseEnv(name string, r io.Reader, v any, lookup func(string) (string, bool
 		if n.Kind != yaml.ScalarNode || !strings.Contains(n.Value, "${") {
 			return
 		}
+		if _, done := expanded[n]; done {
+			return // an anchored value met again through an alias
+		}
 		val, err := expand(n.Value, lookup)
 		if err != nil {
 			if len(errs) >= MaxErrors {
