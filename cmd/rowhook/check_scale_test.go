@@ -255,4 +255,17 @@ func TestUntilDone_MemoryLimit(t *testing.T) {
 			t.Errorf("GOMEMLIMIT=%q: limit after loading %d", tt.env, after)
 		}
 	}
+	// Overlapping loads: the limit is back once both are done, whatever
+	// order they end in.
+	t.Setenv("GOMEMLIMIT", "")
+	first, second := liftMemoryLimit(), liftMemoryLimit()
+	first()
+	if during := debug.SetMemoryLimit(-1); during != math.MaxInt64 {
+		t.Errorf("limit with one load still running %d", during)
+	}
+	second()
+	first() // a second call changes nothing
+	if after := debug.SetMemoryLimit(-1); after != defaultMemoryLimit {
+		t.Errorf("limit after overlapping loads %d", after)
+	}
 }
