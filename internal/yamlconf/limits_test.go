@@ -162,6 +162,7 @@ webhooks:
 		{"tab at top", "source: x\nwebhooks:\n\terp:\n    url: x\n", "c.yaml:3:1: tab character at 3:1; YAML indents with spaces"},
 		{"tab after spaces", "rules:\n  - name: a\n  \ttable: t\n", "c.yaml:3:3: tab character at 3:3; YAML indents with spaces"},
 		{"unclosed flow", "source: x\nrules: [a\n", "c.yaml:2:"},
+		{"unknown anchor", "source: x\nrules:\n  - name: a\n  - name: *nope\n", "c.yaml:4:3: unknown anchor 'nope' referenced"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -300,10 +300,11 @@ var lineRef = regexp.MustCompile(`^(?:yaml: )?line (\d+): (.*)$`)
 
 // syntaxError places a YAML syntax error on the line that causes it.
 // yaml.v3 reports the line where the enclosing block began (a dedented key
-// on line 12 is reported on line 9, where its list started) and drops the
-// column, so the line is found again here: the first line whose addition to
-// the lines before it makes the parser fail with the same complaint. A tab
-// in that line's indentation is named as such.
+// on line 12 is reported where its list started, a tab on the line
+// before), or no line at all, and never a column; so the line is found
+// again here: the first line whose addition to the lines before it makes
+// the parser fail with the same complaint, found by bisection in
+// log2(lines) parses. A tab in that line's indentation is named as such.
 func (d *Doc) syntaxError(src []byte, err error) error {
 	msg := strings.TrimPrefix(err.Error(), "yaml: ")
 	problem := msg
