@@ -419,7 +419,7 @@ func (b *bencher) startBenchPipeline(ctx context.Context, schema, table, from, w
 		os.RemoveAll(dir)
 		return nil, nil, err
 	}
-	cfg, _, err := loadConfigAll(path)
+	cfg, _, err := loadConfigAll(ctx, path)
 	if err != nil {
 		os.RemoveAll(dir)
 		return nil, nil, err

@@ -60,7 +60,7 @@ func runCheck(ctx context.Context, args []string, io stdio) error {
 	if *configPath == "" {
 		return usagef("check: --config FILE is required")
 	}
-	cfg, doc, err := loadConfigAll(*configPath)
+	cfg, doc, err := loadConfigAll(ctx, *configPath)
 	if err != nil {
 		return err
 	}
@@ -138,7 +138,11 @@ func plural(n int, what string) string {
 
 // loadConfigAll reads the config and validates every section (each field
 // of config with a Validate method), reporting all errors at once.
-func loadConfigAll(path string) (*config, *yamlconf.Doc, error) {
+func loadConfigAll(ctx context.Context, path string) (*config, *yamlconf.Doc, error) {
+	return untilDone(ctx, "config", func() (*config, *yamlconf.Doc, error) { return loadConfigAllNow(path) })
+}
+
+func loadConfigAllNow(path string) (*config, *yamlconf.Doc, error) {
 	cfg := defaultConfig()
 	doc, err := yamlconf.Load(path, &cfg)
 	if err != nil {
@@ -167,16 +171,18 @@ func loadConfigAll(path string) (*config, *yamlconf.Doc, error) {
 
 // loadRulesConfig reads the config and validates only what rules need
 // (rowhook test and replay run without a source or webhooks).
-func loadRulesConfig(path string) (*config, *yamlconf.Doc, error) {
-	cfg := defaultConfig()
-	doc, err := yamlconf.Load(path, &cfg)
-	if err != nil {
-		return nil, doc, err
-	}
-	if err := doc.Locate(cfg.Rules.Validate()); err != nil {
-		return nil, doc, err
-	}
-	return &cfg, doc, nil
+func loadRulesConfig(ctx context.Context, path string) (*config, *yamlconf.Doc, error) {
+	return untilDone(ctx, "config", func() (*config, *yamlconf.Doc, error) {
+		cfg := defaultConfig()
+		doc, err := yamlconf.Load(path, &cfg)
+		if err != nil {
+			return nil, doc, err
+		}
+		if err := doc.Locate(cfg.Rules.Validate()); err != nil {
+			return nil, doc, err
+		}
+		return &cfg, doc, nil
+	})
 }
 
 func validateSections(cfg config) []error {

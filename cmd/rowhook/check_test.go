@@ -16,7 +16,7 @@ import (
 
 // runCommand runs `rowhook args...` in-process and returns its output and
 // exit status.
-func runCommand(t *testing.T, args ...string) (stdout, stderr string, code int) {
+func runCommand(t testing.TB, args ...string) (stdout, stderr string, code int) {
 	t.Helper()
 	var out, errOut bytes.Buffer
 	err := run(context.Background(), args, stdio{in: strings.NewReader(""), out: &out, err: &errOut})
@@ -24,7 +24,7 @@ func runCommand(t *testing.T, args ...string) (stdout, stderr string, code int) 
 	return out.String(), errOut.String(), code
 }
 
-func writeTemp(t *testing.T, name, content string) string {
+func writeTemp(t testing.TB, name, content string) string {
 	t.Helper()
 	p := filepath.Join(t.TempDir(), name)
 	if err := os.WriteFile(p, []byte(content), 0o600); err != nil {

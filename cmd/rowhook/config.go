@@ -1,9 +1,11 @@
 package main
 
 import (
+	"context"
 	"crypto/sha256"
 	"encoding/hex"
 	"errors"
+	"fmt"
 	"net"
 	"path/filepath"
 	"time"
@@ -158,14 +160,47 @@ func defaultConfig() config {
 
 // loadConfig reads the file and validates only the `source:` section, for
 // commands that only read the binlog (rowhook tail).
-func loadConfig(path string) (*config, *yamlconf.Doc, error) {
-	cfg := defaultConfig()
-	doc, err := yamlconf.Load(path, &cfg)
-	if err != nil {
-		return nil, doc, err
+func loadConfig(ctx context.Context, path string) (*config, *yamlconf.Doc, error) {
+	return untilDone(ctx, "config", func() (*config, *yamlconf.Doc, error) {
+		cfg := defaultConfig()
+		doc, err := yamlconf.Load(path, &cfg)
+		if err != nil {
+			return nil, doc, err
+		}
+		if err := doc.Locate(errors.Join(cfg.Source.Validate())); err != nil {
+			return nil, doc, err
+		}
+		return &cfg, doc, nil
+	})
+}
+
+// untilDone runs load, which reads and checks what (a config or rule test
+// file), and returns its result, or an error as soon as ctx is done
+// (SIGINT/SIGTERM), whichever comes first. Reading and checking do not
+// watch ctx themselves, and the file may be a pipe that never ends
+// (--config <(generator)); a command must still stop when asked. An
+// abandoned load has nothing to clean up and runs to its end in the
+// background, bounded by the config limits (yamlconf.MaxSize,
+// yamlconf.MaxAliasNodes), while the command returns. The soft memory
+// limit is lifted meanwhile (liftMemoryLimit).
+func untilDone[A, B any](ctx context.Context, what string, load func() (A, B, error)) (A, B, error) {
+	type result struct {
+		a   A
+		b   B
+		err error
 	}
-	if err := doc.Locate(errors.Join(cfg.Source.Validate())); err != nil {
-		return nil, doc, err
+	defer liftMemoryLimit()()
+	done := make(chan result, 1)
+	go func() {
+		a, b, err := load()
+		done <- result{a, b, err}
+	}()
+	select {
+	case r := <-done:
+		return r.a, r.b, r.err
+	case <-ctx.Done():
+		var a A
+		var b B
+		return a, b, fmt.Errorf("%s: interrupted: %w", what, context.Cause(ctx))
 	}
-	return &cfg, doc, nil
 }

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"os"
 	"path/filepath"
 	"strings"
@@ -27,7 +28,7 @@ func FuzzLoadConfig(f *testing.F) {
 		if err := os.WriteFile(p, data, 0o600); err != nil {
 			t.Fatal(err)
 		}
-		_, _, err := loadConfigAll(p)
+		_, _, err := loadConfigAll(context.Background(), p)
 		if err != nil && !strings.Contains(err.Error(), "rowhook.yaml") {
 			t.Fatalf("error does not name the file: %v", err)
 		}

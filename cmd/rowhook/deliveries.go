@@ -35,11 +35,11 @@ func (s *stateFlags) register(fs *flag.FlagSet) {
 
 // open returns the store and, when --config was given, the dispatch config.
 // With --config and state.driver: mysql it opens the MySQL state store.
-func (s *stateFlags) open(cmd string) (dispatch.Store, *dispatch.Config, error) {
+func (s *stateFlags) open(ctx context.Context, cmd string) (dispatch.Store, *dispatch.Config, error) {
 	var dc *dispatch.Config
 	path := s.state
 	if s.config != "" {
-		cfg, _, err := loadConfig(s.config)
+		cfg, _, err := loadConfig(ctx, s.config)
 		if err != nil {
 			return nil, nil, err
 		}
@@ -157,7 +157,7 @@ func runDeliveriesList(ctx context.Context, args []string, io stdio) error {
 	if f.Since, err = dispatch.ParseSince(*since, time.Now()); err != nil {
 		return usagef("deliveries list: --%v", err)
 	}
-	st, dc, err := sf.open("deliveries list")
+	st, dc, err := sf.open(ctx, "deliveries list")
 	if err != nil {
 		return err
 	}
@@ -235,7 +235,7 @@ func runDeliveriesShow(ctx context.Context, args []string, io stdio) error {
 	if fs.NArg() != 1 {
 		return usagef("deliveries show: give one delivery id")
 	}
-	st, dc, err := sf.open("deliveries show")
+	st, dc, err := sf.open(ctx, "deliveries show")
 	if err != nil {
 		return err
 	}
@@ -379,7 +379,7 @@ func runRedeliver(ctx context.Context, args []string, io stdio) error {
 	if sf.config == "" && !*force {
 		return usagef("redeliver: give --config (to check admin.allow_redeliver), or --state with --force")
 	}
-	st, dc, err := sf.open("redeliver")
+	st, dc, err := sf.open(ctx, "redeliver")
 	if err != nil {
 		return err
 	}

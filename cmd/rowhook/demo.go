@@ -137,7 +137,7 @@ func runDemo(ctx context.Context, args []string, io stdio) error {
 	os.Setenv("ROWHOOK_DEMO_ERP_TOKEN", "demo-"+randomBase64(12))
 	step("Starting rowhook with %s", cfgPath)
 	fmt.Fprintln(out, indent(strings.ReplaceAll(cfgText, secret, "whsec_…"), "    "))
-	cfg, _, err := loadConfigAll(cfgPath)
+	cfg, _, err := loadConfigAll(ctx, cfgPath)
 	if err != nil {
 		return fmt.Errorf("demo: %w", err)
 	}

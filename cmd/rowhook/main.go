@@ -9,11 +9,13 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"math"
 	"os"
 	"os/signal"
 	"runtime/debug"
 	"sort"
 	"strings"
+	"sync"
 	"syscall"
 
 	"github.com/rowhook/rowhook/cdc"
@@ -48,6 +50,38 @@ func runtimeDefaults() {
 	if os.Getenv("GOMEMLIMIT") == "" {
 		debug.SetMemoryLimit(defaultMemoryLimit)
 	}
+}
+
+// liftMemoryLimit removes rowhook's default soft memory limit until
+// restore is called, unless GOMEMLIMIT set it. The limit keeps a running
+// pipeline's resident size down; reading a large config is a one-off
+// whose transient heap (yaml.v3 keeps every node) can exceed it many
+// times, and under the limit the GC would run back to back, making the
+// load's time grow with the square of the file.
+// Loads that overlap share one lift: the last to finish restores.
+func liftMemoryLimit() (restore func()) {
+	if os.Getenv("GOMEMLIMIT") != "" {
+		return func() {}
+	}
+	memLimit.Lock()
+	defer memLimit.Unlock()
+	if memLimit.lifts == 0 {
+		memLimit.saved = debug.SetMemoryLimit(math.MaxInt64)
+	}
+	memLimit.lifts++
+	return sync.OnceFunc(func() {
+		memLimit.Lock()
+		defer memLimit.Unlock()
+		if memLimit.lifts--; memLimit.lifts == 0 {
+			debug.SetMemoryLimit(memLimit.saved)
+		}
+	})
+}
+
+var memLimit struct {
+	sync.Mutex
+	lifts int   // liftMemoryLimit calls not yet restored
+	saved int64 // the limit before the first of them
 }
 
 // stdio is a command's standard streams, injected so tests can capture them.

@@ -12,7 +12,7 @@ import (
 // on a pipeline error) at cleanup.
 func startTestPipeline(t *testing.T, cfgPath string) (*pipeline, *syncWriter) {
 	t.Helper()
-	cfg, _, err := loadConfigAll(cfgPath)
+	cfg, _, err := loadConfigAll(context.Background(), cfgPath)
 	if err != nil {
 		t.Fatal(err)
 	}

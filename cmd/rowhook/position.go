@@ -58,7 +58,7 @@ func runPosition(ctx context.Context, args []string, io stdio) error {
 			return usagef("position: --set: %v", err)
 		}
 	}
-	cfg, _, err := loadConfig(*configPath)
+	cfg, _, err := loadConfig(ctx, *configPath)
 	if err != nil {
 		return err
 	}

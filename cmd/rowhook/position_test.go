@@ -62,7 +62,7 @@ webhooks:
   recv:
     url: %s
 `, s.URL(), schema, start, schema, recv.URL))
-	cfg, _, err := loadConfigAll(cfgPath)
+	cfg, _, err := loadConfigAll(context.Background(), cfgPath)
 	if err != nil {
 		t.Fatal(err)
 	}

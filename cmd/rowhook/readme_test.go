@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"os"
 	"path/filepath"
 	"strings"
@@ -34,7 +35,7 @@ func TestReadme_ConfigExampleIsValid(t *testing.T) {
 	if err := os.WriteFile(p, []byte(yaml), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	if _, _, err := loadConfigAll(p); err != nil {
+	if _, _, err := loadConfigAll(context.Background(), p); err != nil {
 		t.Fatalf("README's config example does not validate:\n%v\n%s", err, yaml)
 	}
 }

@@ -93,7 +93,7 @@ func runReplay(ctx context.Context, args []string, io stdio) error {
 	default:
 		return usagef("replay: --progress must be auto, always or never")
 	}
-	cfg, doc, err := loadRulesConfig(*configPath)
+	cfg, doc, err := loadRulesConfig(ctx, *configPath)
 	if err != nil {
 		return err
 	}

@@ -6,6 +6,7 @@ import (
 	"flag"
 	"fmt"
 
+	"github.com/rowhook/rowhook/internal/yamlconf"
 	"github.com/rowhook/rowhook/rules"
 )
 
@@ -39,7 +40,7 @@ func runRuleTest(ctx context.Context, args []string, io stdio) error {
 	if fs.NArg() == 0 {
 		return usagef("test: name at least one TESTS.yaml file")
 	}
-	cfg, doc, err := loadRulesConfig(*configPath)
+	cfg, doc, err := loadRulesConfig(ctx, *configPath)
 	if err != nil {
 		return err
 	}
@@ -48,7 +49,7 @@ func runRuleTest(ctx context.Context, args []string, io stdio) error {
 	}
 	passed, failed := 0, 0
 	for _, path := range fs.Args() {
-		tf, tdoc, err := rules.LoadTests(path)
+		tf, tdoc, err := untilDone(ctx, path, func() (*rules.TestFile, *yamlconf.Doc, error) { return rules.LoadTests(path) })
 		if err != nil {
 			return err
 		}

@@ -64,7 +64,7 @@ func runRun(ctx context.Context, args []string, io stdio) error {
 	if err != nil {
 		return usagef("run: %v", err)
 	}
-	cfg, doc, err := loadConfigAll(*configPath)
+	cfg, doc, err := loadConfigAll(ctx, *configPath)
 	if err != nil {
 		return err
 	}

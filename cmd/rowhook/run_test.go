@@ -168,7 +168,7 @@ func TestRun_EndToEndOnReplicaWithWriteback(t *testing.T) {
 	erp := newERP(t)
 	t.Setenv("ROWHOOK_TEST_ERP_TOKEN", testToken)
 	cfgPath := writeConfig(t, t.TempDir(), pairConfig(pair, erp.URL))
-	cfg, _, err := loadConfigAll(cfgPath)
+	cfg, _, err := loadConfigAll(context.Background(), cfgPath)
 	if err != nil {
 		t.Fatal(err)
 	}

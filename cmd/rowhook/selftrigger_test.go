@@ -285,7 +285,7 @@ func TestRun_SelfTrigger_annotateModeStops(t *testing.T) {
 	var start string
 	pair.Replica.DB().QueryRow("SELECT @@gtid_binlog_pos").Scan(&start)
 	cfgPath := writeConfig(t, t.TempDir(), loopConfig(pair.Replica, pair.Primary, schema, start, erp.srv.URL, "annotate"))
-	cfg, _, err := loadConfigAll(cfgPath)
+	cfg, _, err := loadConfigAll(context.Background(), cfgPath)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -338,7 +338,7 @@ func TestRun_SelfTrigger_annotateModeStopsOnWritebackConnection(t *testing.T) {
 	text := loopConfig(s, s, schema, start, erp.srv.URL, "annotate")
 	text = strings.Replace(text, fmt.Sprintf("dsn: mysql://root@127.0.0.1:%d/%s", s.Port, schema), fmt.Sprintf("dsn: mysql://crm_wb:pw@127.0.0.1:%d/%s", s.Port, schema), 1)
 	cfgPath := writeConfig(t, t.TempDir(), text)
-	cfg, _, err := loadConfigAll(cfgPath)
+	cfg, _, err := loadConfigAll(context.Background(), cfgPath)
 	if err != nil {
 		t.Fatal(err)
 	}

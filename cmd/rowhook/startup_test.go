@@ -156,7 +156,7 @@ func TestRun_RefusesStateWithoutRowhookState(t *testing.T) {
 			hs, got := countReceiver(t)
 			dir := t.TempDir()
 			cfgPath := writeConfig(t, dir, dealsConfig(s, schema, "127.0.0.1:0", hs.URL))
-			cfg, _, err := loadConfigAll(cfgPath)
+			cfg, _, err := loadConfigAll(context.Background(), cfgPath)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -219,7 +219,7 @@ func TestPosition_ResumableAfterHarmlessPurge(t *testing.T) {
 	hs, got := countReceiver(t)
 	dir := t.TempDir()
 	cfgPath := writeConfig(t, dir, dealsConfig(s, schema, "127.0.0.1:0", hs.URL))
-	cfg, _, err := loadConfigAll(cfgPath)
+	cfg, _, err := loadConfigAll(context.Background(), cfgPath)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -359,7 +359,7 @@ writeback:
 				}
 			}
 			// And run does refuse it.
-			cfg, _, err := loadConfigAll(path)
+			cfg, _, err := loadConfigAll(context.Background(), path)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -443,7 +443,7 @@ writeback:
   dsn: mysql://root@127.0.0.1:%d/%s
 `, schema, s.Port, schema), 1)
 	dir := t.TempDir()
-	cfg, _, err := loadConfigAll(writeConfig(t, dir, cfgText))
+	cfg, _, err := loadConfigAll(context.Background(), writeConfig(t, dir, cfgText))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -483,7 +483,7 @@ func TestRun_MySQLStateLostItsTables(t *testing.T) {
 	cfgText := strings.Replace(dealsConfig(s, schema, "127.0.0.1:0", hs.URL), "state:\n  path: state.db\n", stateCfg, 1)
 	dir := t.TempDir()
 	cfgPath := writeConfig(t, dir, cfgText)
-	cfg, _, err := loadConfigAll(cfgPath)
+	cfg, _, err := loadConfigAll(context.Background(), cfgPath)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -74,7 +74,7 @@ func runTail(ctx context.Context, args []string, io stdio) error {
 	}
 	cfg := cdc.DefaultConfig()
 	if *configPath != "" {
-		full, _, err := loadConfig(*configPath)
+		full, _, err := loadConfig(ctx, *configPath)
 		if err != nil {
 			return err
 		}

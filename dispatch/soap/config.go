@@ -98,46 +98,13 @@ func DecodeConfig(node *yaml.Node, path string) (Config, error) {
 	if node == nil || node.Kind == 0 {
 		return c, yamlconf.Errf(path, "missing: content_type soap needs a soap: block with wsdl and operation")
 	}
-	if errs := unknownKeys(node, reflect.TypeOf(c), path); len(errs) > 0 {
+	if errs := yamlconf.UnknownKeys(node, reflect.TypeOf(c), path); len(errs) > 0 {
 		return c, errors.Join(errs...)
 	}
 	if err := node.Decode(&c); err != nil {
 		return c, yamlconf.Errf(path, "%v", strings.TrimPrefix(err.Error(), "yaml: "))
 	}
 	return c, nil
-}
-
-// unknownKeys reports mapping keys that t (a struct with yaml tags) lacks.
-func unknownKeys(n *yaml.Node, t reflect.Type, path string) []error {
-	for t.Kind() == reflect.Pointer {
-		t = t.Elem()
-	}
-	if n.Kind == yaml.AliasNode && n.Alias != nil {
-		n = n.Alias
-	}
-	if n.Kind != yaml.MappingNode || t.Kind() != reflect.Struct {
-		return nil
-	}
-	fields := map[string]reflect.Type{}
-	var names []string
-	for i := 0; i < t.NumField(); i++ {
-		tag, _, _ := strings.Cut(t.Field(i).Tag.Get("yaml"), ",")
-		if tag != "" && tag != "-" {
-			fields[tag] = t.Field(i).Type
-			names = append(names, tag)
-		}
-	}
-	var errs []error
-	for i := 0; i+1 < len(n.Content); i += 2 {
-		k := n.Content[i].Value
-		ft, ok := fields[k]
-		if !ok {
-			errs = append(errs, yamlconf.Errf(path+"."+k, "unknown key %q (known: %s)", k, strings.Join(names, ", ")))
-			continue
-		}
-		errs = append(errs, unknownKeys(n.Content[i+1], ft, path+"."+k)...)
-	}
-	return errs
 }
 
 // Validate checks the block on its own; path is its place in the

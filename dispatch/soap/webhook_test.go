@@ -77,7 +77,7 @@ func TestDecodeConfig(t *testing.T) {
 	}
 	_, err := DecodeConfig(n.Content[0], "webhooks.erp.soap")
 	got := pathErrors(err)
-	want := []string{`webhooks.erp.soap.auth.ws_security.pasword_type: unknown key "pasword_type"`, `webhooks.erp.soap.bogus: unknown key "bogus"`}
+	want := []string{`webhooks.erp.soap.auth.ws_security.pasword_type: unknown key (did you mean password_type?)`, `webhooks.erp.soap.bogus: unknown key (known: `}
 	if len(got) != 2 || !strings.HasPrefix(got[0], want[0]) || !strings.HasPrefix(got[1], want[1]) {
 		t.Fatalf("errors = %q", got)
 	}

@@ -19,6 +19,12 @@ func FuzzParse(f *testing.F) {
 		"source: [x\n",
 		"'\t",
 		"",
+		"webhooks:\n  erp:\n    url: x\n\tmethod: POST\n",
+		"rules:\n  - name: a\n    when: x\n   event: B\n",
+		"a: &a [1, *a]\n",
+		"x: &x {<<: *x}\n",
+		"\r\n\t\r",
+		aliasBomb(),
 	} {
 		f.Add(seed)
 	}

@@ -5,33 +5,62 @@
 // ${VAR} and ${VAR:-default} are expanded inside scalar values after parsing,
 // so a secret containing YAML syntax (": ", "#") cannot change the document's
 // structure, and positions stay those of the file as written.
+//
+// A configuration is bounded: at most MaxSize bytes, and at most
+// MaxAliasNodes nodes reached through aliases (*name), so a small file
+// cannot expand into billions of nodes (an "alias bomb").
 package yamlconf
 
 import (
-	"bytes"
+	"encoding"
 	"errors"
 	"fmt"
 	"io"
 	"os"
 	"reflect"
 	"regexp"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
+	"time"
 
 	"go.yaml.in/yaml/v3"
+)
+
+const (
+	// MaxSize is the largest configuration file accepted, in bytes (8 MB).
+	MaxSize = 8 << 20
+	// MaxErrors is how many errors Parse lists; past it, it says how many
+	// more there are. (A file of a million misplaced values would
+	// otherwise print a million lines.)
+	MaxErrors = 10_000
+	// MaxAliasNodes bounds how many nodes aliases may add to a document:
+	// each *name counts the nodes of its anchor's value, nested aliases
+	// expanded. Real configs reuse a few small blocks and stay far below.
+	MaxAliasNodes = 10_000
 )
 
 // Doc is a parsed configuration document and the positions of its values.
 type Doc struct {
 	// File is the name used in error messages.
 	File string
-	// Root is the document node after environment expansion.
-	Root *yaml.Node
-	pos  map[string]Pos
-	// keyCol is the smallest column of a mapping key on each line, for
-	// errors yaml.v3 reports by line only (unknown keys).
-	keyCol map[int]int
+	// places is where the value at each key path ("rules[2].when") is
+	// written, aliases resolved to their anchor's value. It is all a Doc
+	// keeps of the parsed document, so a large config's node tree is
+	// garbage once decoded.
+	places map[string]place
+	// keyCol is the smallest column of a mapping key on each line and
+	// nodeCol that of any node, for errors yaml.v3 reports by line only.
+	keyCol, nodeCol map[int]int
+}
+
+// place is the position of a value and what Locate needs to add a column
+// offset inside it.
+type place struct {
+	line, col int32
+	// oneLine is a scalar on a single line; quoted, one in quotes.
+	oneLine, quoted bool
 }
 
 // Pos is a 1-based line and column.
@@ -65,11 +94,12 @@ func (e *Error) Unwrap() error { return e.Err }
 
 // Load reads and parses the file at path into v.
 func Load(path string, v any) (*Doc, error) {
-	b, err := os.ReadFile(path)
+	f, err := os.Open(path)
 	if err != nil {
 		return nil, fmt.Errorf("read config: %w", err)
 	}
-	return Parse(path, bytes.NewReader(b), v)
+	defer f.Close()
+	return Parse(path, f, v)
 }
 
 // Parse parses YAML from r into v. name is used in error messages. Unknown
@@ -80,29 +110,44 @@ func Parse(name string, r io.Reader, v any) (*Doc, error) {
 
 // ParseEnv is Parse with an explicit environment lookup.
 func ParseEnv(name string, r io.Reader, v any, lookup func(string) (string, bool)) (*Doc, error) {
-	src, err := io.ReadAll(r)
+	src, err := io.ReadAll(io.LimitReader(r, MaxSize+1))
 	if err != nil {
 		return nil, fmt.Errorf("read config %s: %w", name, err)
 	}
-	d := &Doc{File: name, pos: map[string]Pos{}, keyCol: map[int]int{}}
+	d := &Doc{File: name, places: map[string]place{}, keyCol: map[int]int{}, nodeCol: map[int]int{}}
+	if len(src) > MaxSize {
+		return d, &Error{File: name, Err: fmt.Errorf("larger than %d MB, the limit for a config file", MaxSize>>20)}
+	}
 	var root yaml.Node
 	if err := yaml.Unmarshal(src, &root); err != nil {
-		return nil, d.yamlError(err)
+		return d, d.syntaxError(src, err)
 	}
 	if len(root.Content) == 0 {
 		return d, nil
 	}
-	d.Root = &root
+	if err := d.checkAliases(root.Content[0]); err != nil {
+		return d, err
+	}
 	var errs []error
+	more := 0                           // errors past MaxErrors, counted only
+	expanded := map[*yaml.Node]string{} // expanded scalar -> its text as written
 	d.walk(root.Content[0], "", func(n *yaml.Node, path string) {
 		if n.Kind != yaml.ScalarNode || !strings.Contains(n.Value, "${") {
 			return
 		}
+		if _, done := expanded[n]; done {
+			return // an anchored value met again through an alias
+		}
 		val, err := expand(n.Value, lookup)
 		if err != nil {
-			errs = append(errs, d.Errorf(path, "%v", err))
+			if len(errs) >= MaxErrors {
+				more++
+			} else {
+				errs = append(errs, d.Errorf(path, "%v", err))
+			}
 			return
 		}
+		expanded[n] = n.Value
 		n.Value = val
 		// An expanded value is data, not YAML: keep strings strings.
 		if n.Tag == "" || n.Tag == "!!str" {
@@ -114,29 +159,254 @@ func ParseEnv(name string, r io.Reader, v any, lookup func(string) (string, bool
 			}
 		}
 	})
+	if more > 0 {
+		errs = append(errs, d.moreErrors(more))
+	}
 	if len(errs) > 0 {
 		return d, errors.Join(errs...)
 	}
-	// Unknown keys: decode the original text strictly and keep only the
-	// unknown-field complaints (type errors are reported by the real decode
-	// below, after expansion).
-	strict := yaml.NewDecoder(bytes.NewReader(src))
-	strict.KnownFields(true)
-	scratch := newLike(v)
-	if err := strict.Decode(scratch); err != nil {
+	// Unknown keys and values of the wrong shape, by key path; yaml.v3's
+	// own complaints name Go types ("into time.Duration") and show
+	// expanded values, so the decoder's are kept only for lines the walk
+	// found nothing wrong on.
+	reported := map[int]bool{}
+	s := shapeCheck{types: true, expanded: expanded, report: func(at *yaml.Node, path, msg string) {
+		reported[at.Line] = true
+		if len(errs) >= MaxErrors {
+			more++
+			return
+		}
+		errs = append(errs, &Error{File: d.File, Pos: Pos{at.Line, at.Column}, Path: path, Err: errors.New(msg)})
+	}}
+	s.check(root.Content[0], reflect.TypeOf(v), "")
+	if more > 0 {
+		// Not worth decoding: say how much more is wrong.
+		return d, errors.Join(append(errs, d.moreErrors(more))...)
+	}
+	if err := root.Content[0].Decode(v); err != nil {
 		var te *yaml.TypeError
+		msgs := []string{strings.TrimPrefix(err.Error(), "yaml: ")}
 		if errors.As(err, &te) {
-			for _, msg := range te.Errors {
-				if strings.Contains(msg, "not found in type") {
-					errs = append(errs, d.lineError(msg))
+			msgs = te.Errors
+		}
+		for _, msg := range msgs {
+			if m := lineRef.FindStringSubmatch(msg); m != nil {
+				if n, _ := strconv.Atoi(m[1]); reported[n] {
+					continue
 				}
+			}
+			if len(errs) >= MaxErrors {
+				more++
+				continue
+			}
+			errs = append(errs, d.lineError(msg))
+		}
+	}
+	if more > 0 {
+		errs = append(errs, d.moreErrors(more))
+	}
+	return d, errors.Join(errs...)
+}
+
+// moreErrors is the last error of a list cut at MaxErrors.
+func (d *Doc) moreErrors(n int) error {
+	return &Error{File: d.File, Err: fmt.Errorf("and %d more errors (only the first %d are listed)", n, MaxErrors)}
+}
+
+// checkAliases refuses a document whose aliases add more than
+// MaxAliasNodes nodes, naming the alias that crosses the bound, and one
+// whose anchor contains an alias to itself. The expanded size of each
+// anchor is computed once, so the count is linear in the file's size
+// whatever the aliases would expand to.
+func (d *Doc) checkAliases(root *yaml.Node) error {
+	const busy = -1
+	size := map[*yaml.Node]int{} // anchored node -> expanded node count, at most MaxAliasNodes+1
+	var self *yaml.Node          // an alias met inside its own anchor's value
+	var expanded func(n *yaml.Node) int
+	expanded = func(n *yaml.Node) int {
+		if n.Kind == yaml.AliasNode {
+			if n.Alias == nil {
+				return 1
+			}
+			if s := size[n.Alias]; s == busy {
+				if self == nil {
+					self = n
+				}
+				return MaxAliasNodes + 1
+			}
+			return expanded(n.Alias)
+		}
+		if n.Anchor != "" {
+			if s, ok := size[n]; ok && s != busy {
+				return s
+			}
+			size[n] = busy
+		}
+		total := 1
+		for _, c := range n.Content {
+			total = min(total+expanded(c), MaxAliasNodes+1)
+		}
+		if n.Anchor != "" {
+			size[n] = total
+		}
+		return total
+	}
+	added := 0
+	var visit func(n *yaml.Node) error
+	visit = func(n *yaml.Node) error {
+		if n.Kind == yaml.AliasNode {
+			if n.Alias == nil {
+				return nil
+			}
+			k := expanded(n)
+			if self != nil {
+				return &Error{File: d.File, Pos: Pos{self.Line, self.Column}, Err: fmt.Errorf("alias *%s is inside the value of its own anchor &%s", self.Value, self.Value)}
+			}
+			added = min(added+k, MaxAliasNodes+1)
+			if added > MaxAliasNodes {
+				return &Error{File: d.File, Pos: Pos{n.Line, n.Column}, Err: fmt.Errorf("aliases expand to more than %d nodes here (*%s adds %s), the limit for a config file", MaxAliasNodes, n.Value, atLeast(k))}
+			}
+			return nil
+		}
+		if n.Anchor != "" {
+			// The anchor's own value: aliases inside it that point to it.
+			expanded(n)
+			if self != nil {
+				return &Error{File: d.File, Pos: Pos{self.Line, self.Column}, Err: fmt.Errorf("alias *%s is inside the value of its own anchor &%s", self.Value, self.Value)}
+			}
+		}
+		for _, c := range n.Content {
+			if err := visit(c); err != nil {
+				return err
+			}
+		}
+		return nil
+	}
+	return visit(root)
+}
+
+// atLeast prints an expanded size, saturated at MaxAliasNodes+1.
+func atLeast(n int) string {
+	if n > MaxAliasNodes {
+		return fmt.Sprintf("over %d nodes", MaxAliasNodes)
+	}
+	if n == 1 {
+		return "1 node"
+	}
+	return fmt.Sprintf("%d nodes", n)
+}
+
+var lineRef = regexp.MustCompile(`^(?:yaml: )?line (\d+): (.*)$`)
+
+// syntaxError places a YAML syntax error on the line that causes it.
+// yaml.v3 reports the line where the enclosing block began (a dedented key
+// on line 12 is reported where its list started, a tab on the line
+// before), or no line at all, and never a column; so the line is found
+// again here: the first line whose addition to the lines before it makes
+// the parser fail with the same complaint, found by bisection in
+// log2(lines) parses. A tab in that line's indentation is named as such.
+func (d *Doc) syntaxError(src []byte, err error) error {
+	msg := strings.TrimPrefix(err.Error(), "yaml: ")
+	problem := msg
+	reported := 0
+	if m := lineRef.FindStringSubmatch(msg); m != nil {
+		reported, _ = strconv.Atoi(m[1])
+		problem = m[2]
+	}
+	starts := lineStarts(src)
+	fails := func(k int) bool { // the first k lines give the same complaint
+		end := len(src)
+		if k < len(starts) {
+			end = starts[k]
+		}
+		var n yaml.Node
+		err := yaml.Unmarshal(src[:end], &n)
+		if err == nil {
+			return false
+		}
+		p := strings.TrimPrefix(err.Error(), "yaml: ")
+		if m := lineRef.FindStringSubmatch(p); m != nil {
+			p = m[2]
+		}
+		return p == problem
+	}
+	// fails(0) is false (nothing fails) and fails(len(starts)) is true (the
+	// whole file): bisect to a line k where fails(k-1) is false and
+	// fails(k) true, log2(lines) parses.
+	lo, hi := 0, len(starts)
+	if fails(hi) {
+		for hi-lo > 1 {
+			mid := lo + (hi-lo)/2
+			if fails(mid) {
+				hi = mid
+			} else {
+				lo = mid
+			}
+		}
+	} else {
+		hi = reported // cannot reproduce: keep the parser's line
+	}
+	if hi <= 0 || hi > len(starts) {
+		return &Error{File: d.File, Pos: Pos{Line: reported, Col: 1}, Err: errors.New(problem)}
+	}
+	line := lineText(src, starts, hi)
+	indent := len(line) - len(strings.TrimLeft(line, " \t"))
+	if tab := strings.IndexByte(line[:indent], '\t'); tab >= 0 || (strings.Contains(problem, "tab") || strings.Contains(problem, "cannot start any token")) && strings.IndexByte(line, '\t') >= 0 {
+		if tab < 0 {
+			tab = strings.IndexByte(line, '\t')
+		}
+		col := utf8Col(line, tab)
+		return &Error{File: d.File, Pos: Pos{hi, col}, Err: fmt.Errorf("tab character at %d:%d; YAML indents with spaces", hi, col)}
+	}
+	if hint, ok := syntaxHints[problem]; ok {
+		problem += " (" + hint + ")"
+	}
+	if indent == len(line) {
+		indent = 0
+	}
+	return &Error{File: d.File, Pos: Pos{hi, utf8Col(line, indent)}, Err: errors.New(problem)}
+}
+
+// syntaxHints explain yaml.v3's complaints about indentation.
+var syntaxHints = map[string]string{
+	"did not find expected key":                      "is this line indented like the keys above it?",
+	"did not find expected '-' indicator":            "is this line indented like the list items or keys above it?",
+	"mapping values are not allowed in this context": `is this line indented deeper than the keys above it, or does a value contain ": " and need quotes?`,
+}
+
+// lineStarts returns the byte offset of each line's start. YAML breaks
+// lines at \n, \r\n and a lone \r.
+func lineStarts(src []byte) []int {
+	starts := []int{0}
+	for i := 0; i < len(src); i++ {
+		switch src[i] {
+		case '\r':
+			if i+1 < len(src) && src[i+1] == '\n' {
+				i++
+			}
+			fallthrough
+		case '\n':
+			if i+1 < len(src) {
+				starts = append(starts, i+1)
 			}
 		}
 	}
-	if err := root.Content[0].Decode(v); err != nil {
-		errs = append(errs, d.yamlError(err))
+	return starts
+}
+
+// lineText is the text of 1-based line n without its line break.
+func lineText(src []byte, starts []int, n int) string {
+	end := len(src)
+	if n < len(starts) {
+		end = starts[n]
 	}
-	return d, errors.Join(errs...)
+	return strings.TrimRight(string(src[starts[n-1]:end]), "\r\n")
+}
+
+// utf8Col is the 1-based column (in characters, as yaml.v3 counts) of byte
+// offset i in line.
+func utf8Col(line string, i int) int {
+	return len([]rune(line[:i])) + 1
 }
 
 // looksTyped reports whether an expanded value should keep YAML's implicit
@@ -173,33 +443,46 @@ func expand(s string, lookup func(string) (string, bool)) (string, error) {
 	return out, nil
 }
 
+// walk calls fn on every node with its key path, aliases followed (their
+// expansion is bounded by checkAliases), and records each path's node.
 func (d *Doc) walk(n *yaml.Node, path string, fn func(*yaml.Node, string)) {
 	if n.Kind == yaml.AliasNode && n.Alias != nil {
 		n = n.Alias
 	}
-	if _, ok := d.pos[path]; !ok {
-		d.pos[path] = Pos{n.Line, n.Column}
+	if _, ok := d.places[path]; !ok {
+		d.places[path] = place{line: int32(n.Line), col: int32(n.Column)}
+	}
+	if c, ok := d.nodeCol[n.Line]; !ok || n.Column < c {
+		d.nodeCol[n.Line] = n.Column
 	}
 	fn(n, path)
+	if n.Kind == yaml.ScalarNode && !strings.Contains(n.Value, "\n") {
+		p := d.places[path]
+		p.oneLine = true
+		p.quoted = n.Style == yaml.DoubleQuotedStyle || n.Style == yaml.SingleQuotedStyle
+		d.places[path] = p
+	}
 	switch n.Kind {
 	case yaml.MappingNode:
 		for i := 0; i+1 < len(n.Content); i += 2 {
-			k := n.Content[i].Value
 			kn := n.Content[i]
 			if c, ok := d.keyCol[kn.Line]; !ok || kn.Column < c {
 				d.keyCol[kn.Line] = kn.Column
 			}
-			p := k
-			if path != "" {
-				p = path + "." + k
-			}
-			d.walk(n.Content[i+1], p, fn)
+			d.walk(n.Content[i+1], joinKey(path, kn.Value), fn)
 		}
 	case yaml.SequenceNode:
 		for i, c := range n.Content {
-			d.walk(c, fmt.Sprintf("%s[%d]", path, i), fn)
+			d.walk(c, path+"["+strconv.Itoa(i)+"]", fn)
 		}
 	}
+}
+
+func joinKey(path, key string) string {
+	if path == "" {
+		return key
+	}
+	return path + "." + key
 }
 
 // Pos returns the position of the value at path ("rules[2].when"), or of its
@@ -209,13 +492,13 @@ func (d *Doc) Pos(path string) Pos {
 		return Pos{}
 	}
 	for p := path; ; {
-		if pos, ok := d.pos[p]; ok {
-			return pos
+		if pl, ok := d.places[p]; ok {
+			return Pos{int(pl.line), int(pl.col)}
 		}
 		i := strings.LastIndexAny(p, ".[")
 		if i < 0 {
-			if pos, ok := d.pos[""]; ok {
-				return pos
+			if pl, ok := d.places[""]; ok {
+				return Pos{int(pl.line), int(pl.col)}
 			}
 			return Pos{}
 		}
@@ -223,18 +506,12 @@ func (d *Doc) Pos(path string) Pos {
 	}
 }
 
-// Node returns the node at path, or nil.
-func (d *Doc) Node(path string) *yaml.Node {
-	if d == nil || d.Root == nil || len(d.Root.Content) == 0 {
-		return nil
+func (d *Doc) place(path string) (place, bool) {
+	if d == nil {
+		return place{}, false
 	}
-	var found *yaml.Node
-	d.walk(d.Root.Content[0], "", func(n *yaml.Node, p string) {
-		if found == nil && p == path {
-			found = n
-		}
-	})
-	return found
+	pl, ok := d.places[path]
+	return pl, ok
 }
 
 // Errorf returns an *Error at path.
@@ -277,7 +554,9 @@ func Errf(path, format string, args ...any) error {
 }
 
 // Locate turns every *PathError inside err (a single error or an
-// errors.Join tree) into a positioned *Error, sorted by position.
+// errors.Join tree) into a positioned *Error, sorted by position. Each
+// error costs a map lookup, so thousands of errors are placed in
+// proportion to their number.
 func (d *Doc) Locate(err error) error {
 	if err == nil {
 		return nil
@@ -294,9 +573,9 @@ func (d *Doc) Locate(err error) error {
 		var pe *PathError
 		if errors.As(e, &pe) {
 			pos := d.Pos(pe.Path)
-			if n := d.Node(pe.Path); n != nil && pe.Offset > 0 && n.Kind == yaml.ScalarNode && !strings.Contains(n.Value, "\n") {
+			if pl, ok := d.place(pe.Path); ok && pe.Offset > 0 && pl.oneLine {
 				pos.Col += pe.Offset
-				if n.Style == yaml.DoubleQuotedStyle || n.Style == yaml.SingleQuotedStyle {
+				if pl.quoted {
 					pos.Col++
 				}
 			}
@@ -324,17 +603,11 @@ func (d *Doc) Locate(err error) error {
 	return errors.Join(out...)
 }
 
-var lineRef = regexp.MustCompile(`^(?:yaml: )?line (\d+): (.*)$`)
-
-// lineError turns a yaml.v3 "line N: msg" into "file:N: msg".
+// lineError turns a yaml.v3 "line N: msg" into "file:N:col: msg".
 func (d *Doc) lineError(msg string) error {
 	if m := lineRef.FindStringSubmatch(msg); m != nil {
 		n, _ := strconv.Atoi(m[1])
-		text := m[2]
-		if f := regexp.MustCompile(`^field (\S+) not found in type (\S+)$`).FindStringSubmatch(text); f != nil {
-			text = fmt.Sprintf("unknown key %q (in %s)", f[1], f[2])
-		}
-		return &Error{File: d.File, Pos: Pos{Line: n, Col: d.colOfLine(n)}, Err: errors.New(text)}
+		return &Error{File: d.File, Pos: Pos{Line: n, Col: d.colOfLine(n)}, Err: errors.New(m[2])}
 	}
 	return &Error{File: d.File, Err: errors.New(msg)}
 }
@@ -343,35 +616,282 @@ func (d *Doc) colOfLine(line int) int {
 	if c, ok := d.keyCol[line]; ok {
 		return c
 	}
-	best := 0
-	for _, p := range d.pos {
-		if p.Line == line && (best == 0 || p.Col < best) {
-			best = p.Col
-		}
+	if c, ok := d.nodeCol[line]; ok {
+		return c
 	}
-	if best == 0 {
-		return 1
-	}
-	return best
+	return 1
 }
 
-func (d *Doc) yamlError(err error) error {
-	var te *yaml.TypeError
-	if errors.As(err, &te) {
-		var errs []error
-		for _, msg := range te.Errors {
-			errs = append(errs, d.lineError(msg))
-		}
-		return errors.Join(errs...)
-	}
-	return d.lineError(strings.TrimPrefix(err.Error(), "yaml: "))
+var (
+	nodeType            = reflect.TypeFor[yaml.Node]()
+	unmarshalerType     = reflect.TypeFor[yaml.Unmarshaler]()
+	textUnmarshalerType = reflect.TypeFor[encoding.TextUnmarshaler]()
+	durationType        = reflect.TypeFor[time.Duration]()
+)
+
+// UnknownKeys returns a *PathError for each mapping key in n, at any depth,
+// that the Go type t has no field for: "webhooks.erp.methd: unknown key
+// (did you mean method?)". It is for blocks a package decodes itself from
+// a yaml.Node; Parse checks the whole document the same way.
+func UnknownKeys(n *yaml.Node, t reflect.Type, path string) []error {
+	var errs []error
+	s := shapeCheck{report: func(_ *yaml.Node, path, msg string) {
+		errs = append(errs, &PathError{Path: path, Err: errors.New(msg)})
+	}}
+	s.check(n, t, path)
+	return errs
 }
 
-// newLike returns a new zero value of the type v points to.
-func newLike(v any) any {
-	t := reflect.TypeOf(v)
-	if t == nil || t.Kind() != reflect.Pointer {
-		return new(any)
+// shapeCheck walks a node tree beside the Go type it decodes into and
+// reports, by key path, each mapping key the type has no field for, with
+// a hint naming the nearest known key, and (with types) each value that
+// cannot decode: a list where a mapping belongs, "soon" for a duration.
+// Values decoded by their own UnmarshalYAML or kept as a yaml.Node are
+// their owner's business.
+type shapeCheck struct {
+	types bool
+	// expanded holds the text as written of scalars that came from ${VAR}:
+	// their values may be secrets and are not shown.
+	expanded map[*yaml.Node]string
+	report   func(at *yaml.Node, path, msg string)
+}
+
+func (s *shapeCheck) check(n *yaml.Node, t reflect.Type, path string) {
+	if n.Kind == yaml.AliasNode && n.Alias != nil {
+		n = n.Alias
 	}
-	return reflect.New(t.Elem()).Interface()
+	for t != nil && t.Kind() == reflect.Pointer {
+		t = t.Elem()
+	}
+	if t == nil || t == nodeType || reflect.PointerTo(t).Implements(unmarshalerType) || t.Implements(unmarshalerType) {
+		return
+	}
+	if n.Kind == yaml.ScalarNode && n.Tag == "!!null" {
+		return // leaves the default
+	}
+	switch t.Kind() {
+	case reflect.Struct:
+		if n.Kind != yaml.MappingNode {
+			if s.types && !reflect.PointerTo(t).Implements(textUnmarshalerType) {
+				s.report(n, path, "want a mapping of keys, got "+s.got(n))
+			} else if s.types {
+				s.scalar(n, t, path)
+			}
+			return
+		}
+		fields := structFields(t)
+		for i := 0; i+1 < len(n.Content); i += 2 {
+			k, v := n.Content[i], n.Content[i+1]
+			if k.Kind != yaml.ScalarNode {
+				continue
+			}
+			if k.Value == "<<" && k.Tag == "!!merge" {
+				// A merge key: the merged mappings' keys are this mapping's.
+				if v.Kind == yaml.AliasNode && v.Alias != nil {
+					v = v.Alias
+				}
+				if v.Kind == yaml.SequenceNode {
+					for _, m := range v.Content {
+						s.check(m, t, path)
+					}
+				} else {
+					s.check(v, t, path)
+				}
+				continue
+			}
+			ft, ok := fields.byKey[k.Value]
+			if !ok {
+				if !fields.anyKey {
+					s.report(k, joinKey(path, k.Value), "unknown key"+Suggest(k.Value, fields.keys))
+				}
+				continue
+			}
+			s.check(v, ft, joinKey(path, k.Value))
+		}
+	case reflect.Map:
+		if n.Kind != yaml.MappingNode {
+			if s.types {
+				s.report(n, path, "want a mapping, got "+s.got(n))
+			}
+			return
+		}
+		for i := 0; i+1 < len(n.Content); i += 2 {
+			s.check(n.Content[i+1], t.Elem(), joinKey(path, n.Content[i].Value))
+		}
+	case reflect.Slice, reflect.Array:
+		if n.Kind != yaml.SequenceNode {
+			if s.types {
+				s.report(n, path, "want a list, got "+s.got(n))
+			}
+			return
+		}
+		for i, c := range n.Content {
+			s.check(c, t.Elem(), path+"["+strconv.Itoa(i)+"]")
+		}
+	case reflect.Interface:
+	default:
+		if s.types {
+			s.scalar(n, t, path)
+		}
+	}
+}
+
+// scalar reports a value that does not decode into the scalar type t.
+func (s *shapeCheck) scalar(n *yaml.Node, t reflect.Type, path string) {
+	if n.Kind != yaml.ScalarNode {
+		s.report(n, path, "want "+describe(t)+", got "+s.got(n))
+		return
+	}
+	if t.Kind() == reflect.String && !reflect.PointerTo(t).Implements(textUnmarshalerType) {
+		return // any scalar is a string
+	}
+	if err := n.Decode(reflect.New(t).Interface()); err != nil {
+		msg := "want " + describe(t) + ", got " + s.got(n)
+		if _, secret := s.expanded[n]; t == durationType && !secret && looksTyped(n.Value) {
+			msg += " (a number needs a unit: " + n.Value + "s)"
+		}
+		s.report(n, path, msg)
+	}
+}
+
+// got describes a value for an error message.
+func (s *shapeCheck) got(n *yaml.Node) string {
+	switch n.Kind {
+	case yaml.MappingNode:
+		return "a mapping"
+	case yaml.SequenceNode:
+		return "a list"
+	}
+	if src, ok := s.expanded[n]; ok {
+		return strconv.Quote(src) + " (its value is not shown)"
+	}
+	return strconv.Quote(n.Value)
+}
+
+// describe names what a Go type takes, in YAML terms.
+func describe(t reflect.Type) string {
+	switch {
+	case t == durationType:
+		return "a duration such as 30s, 5m or 1h30m"
+	case t.Kind() == reflect.Bool:
+		return "true or false"
+	case t.Kind() >= reflect.Int && t.Kind() <= reflect.Int64:
+		return "a whole number"
+	case t.Kind() >= reflect.Uint && t.Kind() <= reflect.Uintptr:
+		return "a whole number, 0 or more"
+	case t.Kind() == reflect.Float32 || t.Kind() == reflect.Float64:
+		return "a number"
+	case t.Kind() == reflect.Map || t.Kind() == reflect.Struct:
+		return "a mapping"
+	case t.Kind() == reflect.Slice || t.Kind() == reflect.Array:
+		return "a list"
+	case t.Kind() == reflect.String:
+		return "a string"
+	}
+	return "a single value"
+}
+
+// keySet is the keys a struct type accepts, as yaml.v3 decodes it.
+type keySet struct {
+	byKey map[string]reflect.Type
+	keys  []string // in field order, for hints
+	// anyKey is set by an inline map, which takes every other key.
+	anyKey bool
+}
+
+func structFields(t reflect.Type) keySet {
+	s := keySet{byKey: map[string]reflect.Type{}}
+	var add func(t reflect.Type)
+	add = func(t reflect.Type) {
+		for i := 0; i < t.NumField(); i++ {
+			f := t.Field(i)
+			if f.PkgPath != "" && !f.Anonymous {
+				continue // unexported
+			}
+			tag := f.Tag.Get("yaml")
+			if tag == "" && !strings.Contains(string(f.Tag), ":") {
+				tag = string(f.Tag)
+			}
+			if tag == "-" {
+				continue
+			}
+			name, flags, _ := strings.Cut(tag, ",")
+			if slices.Contains(strings.Split(flags, ","), "inline") {
+				ft := f.Type
+				for ft.Kind() == reflect.Pointer {
+					ft = ft.Elem()
+				}
+				switch ft.Kind() {
+				case reflect.Struct:
+					add(ft)
+				case reflect.Map:
+					s.anyKey = true
+				}
+				continue
+			}
+			if f.PkgPath != "" {
+				continue
+			}
+			if name == "" {
+				name = strings.ToLower(f.Name)
+			}
+			if _, dup := s.byKey[name]; !dup {
+				s.keys = append(s.keys, name)
+			}
+			s.byKey[name] = f.Type
+		}
+	}
+	add(t)
+	return s
+}
+
+// Suggest returns " (did you mean X?)" for the candidate nearest to name, or
+// " (known: a, b, c)" listing them all when none is near; "" when there
+// are no candidates. Near is within a third of the name's length in edits
+// (at least one; a swap of neighbours is one), case ignored.
+func Suggest(name string, candidates []string) string {
+	if len(candidates) == 0 {
+		return ""
+	}
+	best, bestD := "", max(1, len(name)/3)+1
+	ln := strings.ToLower(name)
+	for _, c := range candidates {
+		if d := editDistance(ln, strings.ToLower(c)); d < bestD {
+			best, bestD = c, d
+		}
+	}
+	if best != "" {
+		return " (did you mean " + best + "?)"
+	}
+	sorted := append([]string(nil), candidates...)
+	sort.Strings(sorted)
+	return " (known: " + strings.Join(sorted, ", ") + ")"
+}
+
+// editDistance is the optimal string alignment distance between a and b,
+// in runes: insertions, deletions, substitutions and swaps of neighbours
+// ("tabel" for "table") count one each.
+func editDistance(a, b string) int {
+	ra, rb := []rune(a), []rune(b)
+	d := make([][]int, len(ra)+1)
+	for i := range d {
+		d[i] = make([]int, len(rb)+1)
+		d[i][0] = i
+	}
+	for j := range d[0] {
+		d[0][j] = j
+	}
+	for i := 1; i <= len(ra); i++ {
+		for j := 1; j <= len(rb); j++ {
+			cost := 1
+			if ra[i-1] == rb[j-1] {
+				cost = 0
+			}
+			d[i][j] = min(d[i-1][j]+1, d[i][j-1]+1, d[i-1][j-1]+cost)
+			if i > 1 && j > 1 && ra[i-1] == rb[j-2] && ra[i-2] == rb[j-1] {
+				d[i][j] = min(d[i][j], d[i-2][j-2]+1)
+			}
+		}
+	}
+	return d[len(ra)][len(rb)]
 }

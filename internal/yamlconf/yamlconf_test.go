@@ -42,7 +42,7 @@ func TestParse_Errors(t *testing.T) {
 		want      string
 	}{
 		{"missing env", "source: x\nrules:\n  - name: a\n    when: '${NOPE}'\n", nil, "c.yaml:4:11: rules[0].when: environment variable NOPE is not set"},
-		{"unknown key", "source: x\nrules:\n  - name: a\n    wen: 'x'\n", nil, `c.yaml:4:5: unknown key "wen"`},
+		{"unknown key", "source: x\nrules:\n  - name: a\n    wen: 'x'\n", nil, `c.yaml:4:5: rules[0].wen: unknown key (did you mean when?)`},
 		{"type error", "source: x\ntimeout: soon\n", nil, "c.yaml:2"},
 		{"syntax", "source: [x\n", nil, "c.yaml:"},
 	}
