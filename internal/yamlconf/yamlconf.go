@@ -2,7 +2,8 @@
 // error names the file, line and column and the key path
 // ("rowhook.yaml:14:11: rules[2].when: unknown name \"amout\"").
 //
-// ${VAR} and ${VAR:-default} are expanded inside scalar values after parsing,
+// ${VAR}, ${VAR:-default} and ${file:PATH} (a secret file's content, one
+// trailing newline removed) are expanded inside scalar values after parsing,
 // so a secret containing YAML syntax (": ", "#") cannot change the document's
 // structure, and positions stay those of the file as written.
 //
@@ -421,7 +422,102 @@ func looksTyped(s string) bool {
 
 var envRef = regexp.MustCompile(`\$\$|\$\{([A-Za-z_][A-Za-z0-9_]*)(:-([^}]*))?\}`)
 
+// fileRef opens a ${file:PATH} reference; PATH runs to the matching "}"
+// and may itself contain ${VAR} (${file:${CREDENTIALS_DIRECTORY}/db}).
+const fileRef = "${file:"
+
+// expand replaces ${VAR}, ${VAR:-default}, ${file:PATH} and $$ in s.
+// ${file:PATH} is the content of the file at PATH (expanded first), one
+// trailing newline removed: Docker and Kubernetes secrets, systemd's
+// LoadCredential=. An error names the file, never its content.
 func expand(s string, lookup func(string) (string, bool)) (string, error) {
+	if !strings.Contains(s, fileRef) {
+		return expandEnv(s, lookup)
+	}
+	var b strings.Builder
+	seg := 0 // start of the text not yet expanded
+	for i := 0; i < len(s); i++ {
+		if strings.HasPrefix(s[i:], "$$") {
+			i++ // an escaped $: left to expandEnv
+			continue
+		}
+		if !strings.HasPrefix(s[i:], fileRef) {
+			continue
+		}
+		head, err := expandEnv(s[seg:i], lookup)
+		if err != nil {
+			return "", err
+		}
+		b.WriteString(head)
+		rest := s[i+len(fileRef):]
+		depth, end := 1, -1
+		for j := 0; j < len(rest) && end < 0; j++ {
+			switch rest[j] {
+			case '{':
+				depth++
+			case '}':
+				if depth--; depth == 0 {
+					end = j
+				}
+			}
+		}
+		if end < 0 {
+			return "", fmt.Errorf("%s without its closing }", fileRef)
+		}
+		path, err := expandEnv(rest[:end], lookup)
+		if err != nil {
+			return "", fmt.Errorf("in %s%s}: %w", fileRef, rest[:end], err)
+		}
+		if path == "" {
+			return "", fmt.Errorf("%s} names no file", fileRef)
+		}
+		content, err := readSecret(path)
+		if err != nil {
+			return "", err
+		}
+		b.WriteString(content)
+		i += len(fileRef) + end
+		seg = i + 1
+	}
+	tail, err := expandEnv(s[seg:], lookup)
+	if err != nil {
+		return "", err
+	}
+	b.WriteString(tail)
+	return b.String(), nil
+}
+
+// MaxSecretSize bounds a ${file:PATH} secret (64 kB): a key or a
+// password, not a data file.
+const MaxSecretSize = 64 << 10
+
+// readSecret reads a secret file for ${file:PATH}. Its errors name the
+// path and the reason, never any of the content.
+func readSecret(path string) (string, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return "", fmt.Errorf("secret file %s: %w", path, errors.Unwrap(err))
+	}
+	defer f.Close()
+	if fi, err := f.Stat(); err == nil && fi.IsDir() {
+		return "", fmt.Errorf("secret file %s: is a directory", path)
+	}
+	data, err := io.ReadAll(io.LimitReader(f, MaxSecretSize+1))
+	if err != nil {
+		return "", fmt.Errorf("secret file %s: read: %w", path, errors.Unwrap(err))
+	}
+	if len(data) > MaxSecretSize {
+		return "", fmt.Errorf("secret file %s: larger than %d kB, the limit for a secret", path, MaxSecretSize>>10)
+	}
+	v := strings.TrimSuffix(string(data), "\n")
+	v = strings.TrimSuffix(v, "\r")
+	if v == "" {
+		return "", fmt.Errorf("secret file %s is empty", path)
+	}
+	return v, nil
+}
+
+func expandEnv(s string, lookup func(string) (string, bool)) (string, error) {
 	var missing []string
 	out := envRef.ReplaceAllStringFunc(s, func(m string) string {
 		if m == "$$" {
