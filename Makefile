@@ -1,7 +1,7 @@
 # The README's two commands: `make demo` and `make test`.
 GO ?= go
 
-.PHONY: test demo build vet bench bench-go fuzz
+.PHONY: test demo build vet bench bench-go fuzz release
 
 test: vet
 	$(GO) test -race -count=1 -timeout 40m ./...
@@ -11,8 +11,24 @@ vet:
 	if [ -n "$$unformatted" ]; then echo "gofmt needed:"; echo "$$unformatted"; exit 1; fi
 	$(GO) vet ./...
 
+# The version stamped into binaries (`rowhook version`, rowhook_build_info).
+VERSION ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
+LDFLAGS = -s -w -X main.version=$(VERSION)
+
 build:
-	$(GO) build -o bin/rowhook ./cmd/rowhook
+	$(GO) build -ldflags "-X main.version=$(VERSION)" -o bin/rowhook ./cmd/rowhook
+
+# Static binaries for Linux amd64 and arm64 in dist/, with SHA256SUMS.
+# deploy/release_test.go builds with these flags and checks the stamp.
+RELEASE_ARCHS ?= amd64 arm64
+DIST ?= dist
+release:
+	rm -rf $(DIST) && mkdir -p $(DIST)
+	for arch in $(RELEASE_ARCHS); do \
+		CGO_ENABLED=0 GOOS=linux GOARCH=$$arch $(GO) build -trimpath -ldflags "$(LDFLAGS)" \
+			-o $(DIST)/rowhook-$(VERSION)-linux-$$arch ./cmd/rowhook || exit 1; \
+	done
+	cd $(DIST) && sha256sum rowhook-* > SHA256SUMS
 
 demo:
 	$(GO) run ./cmd/rowhook demo

@@ -129,6 +129,9 @@ func run(ctx context.Context, args []string, io stdio) error {
 		}
 		return nil
 	}
+	if args[0] == "--version" {
+		args[0] = "version" // the same output as `rowhook version`
+	}
 	c, ok := commands[args[0]]
 	if !ok {
 		printUsage(io.err)
