@@ -4,9 +4,13 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"strings"
+	"syscall"
 	"testing"
 )
+
+var credRef = regexp.MustCompile(`\$\{file:\$\{CREDENTIALS_DIRECTORY\}/([^}]+)\}`)
 
 // parseUnit returns a systemd unit's settings as section → key → values.
 func parseUnit(t *testing.T, text string) map[string]map[string][]string {
@@ -55,7 +59,6 @@ func TestSystemdUnit_Settings(t *testing.T) {
 		"ProtectSystem":   "strict",
 		"NoNewPrivileges": "yes",
 		"Restart":         "on-failure",
-		"EnvironmentFile": "/etc/rowhook/rowhook.env",
 		"PrivateTmp":      "yes",
 	} {
 		if got := one(k); got != want {
@@ -78,14 +81,31 @@ func TestSystemdUnit_Settings(t *testing.T) {
 	if !strings.Contains(string(readFile(t, "../docs/deploy.md")), "state.path: /var/lib/rowhook/rowhook-state.db") {
 		t.Error("docs/deploy.md does not tell systemd users to set state.path under /var/lib/rowhook")
 	}
-	env := string(readFile(t, "systemd/rowhook.env.example"))
-	config := str(yamlDocs(t, "kubernetes/configmap.yaml")[0], "data", "rowhook.yaml")
-	if config == "" {
-		t.Fatal("kubernetes/configmap.yaml has no data.rowhook.yaml")
+	// Secrets come as credentials: each one the configuration reads is
+	// loaded, each one loaded is read, and no ${VAR} is left for an
+	// environment the unit does not set.
+	config := string(readFile(t, "systemd/rowhook.yaml"))
+	if refs := envRefs(config); len(refs) != 1 || !refs["CREDENTIALS_DIRECTORY"] {
+		t.Errorf("systemd/rowhook.yaml refers to ${VAR}s %v; the unit sets only CREDENTIALS_DIRECTORY", refs)
 	}
-	for v := range envRefs(config) {
-		if !strings.Contains(env, v+"=") {
-			t.Errorf("rowhook.env.example lacks %s, which the example configuration uses", v)
+	loaded := map[string]bool{}
+	for _, lc := range svc["LoadCredential"] {
+		name, path, _ := strings.Cut(lc, ":")
+		loaded[name] = true
+		if path != "/etc/rowhook/credentials/"+name {
+			t.Errorf("LoadCredential=%s: want the file /etc/rowhook/credentials/%s the install steps create", lc, name)
+		}
+	}
+	used := map[string]bool{}
+	for _, m := range credRef.FindAllStringSubmatch(config, -1) {
+		used[m[1]] = true
+		if !loaded[m[1]] {
+			t.Errorf("systemd/rowhook.yaml reads credential %s, which no LoadCredential= loads", m[1])
+		}
+	}
+	for name := range loaded {
+		if !used[name] {
+			t.Errorf("LoadCredential= loads %s, which systemd/rowhook.yaml does not read", name)
 		}
 	}
 
@@ -106,5 +126,142 @@ func TestSystemdUnit_Settings(t *testing.T) {
 	out, err := exec.Command(analyze, "verify", "--man=no", path).CombinedOutput()
 	if err != nil || strings.TrimSpace(string(out)) != "" {
 		t.Errorf("systemd-analyze verify: %v\n%s", err, out)
+	}
+}
+
+// installSteps are the install commands of the unit's header comment,
+// systemctl excluded.
+func installSteps(t *testing.T) []string {
+	t.Helper()
+	var steps []string
+	for _, line := range strings.Split(string(readFile(t, "systemd/rowhook.service")), "\n") {
+		if cmd, ok := strings.CutPrefix(line, "#   "); ok && strings.HasPrefix(cmd, "install ") {
+			steps = append(steps, cmd)
+		}
+	}
+	if len(steps) == 0 {
+		t.Fatal("rowhook.service: no install steps in its header comment")
+	}
+	return steps
+}
+
+// installAndCheck runs install steps in a fresh root (/etc and /usr/local
+// are rewritten into it), as root, from a directory holding the binary,
+// deploy/systemd's files and the secret files, then does what systemd does
+// for the unit (LoadCredential= copies each credential into a directory
+// only the service's user can read) and runs `rowhook check --offline` as
+// that unprivileged user. It returns check's error and output.
+func installAndCheck(t *testing.T, steps []string) (error, string) {
+	t.Helper()
+	if os.Geteuid() != 0 {
+		t.Fatal("this test installs files as root and runs rowhook as uid 65534: run it as root")
+	}
+	const uid, gid = 65534, 65534
+	root := t.TempDir()
+	// The temporary directories are 0700: let the service user through.
+	for _, d := range []string{filepath.Dir(root), root} {
+		if err := os.Chmod(d, 0o755); err != nil {
+			t.Fatal(err)
+		}
+	}
+	src := filepath.Join(root, "src")
+	for _, d := range []string{src, root + "/etc/systemd/system", root + "/usr/local/bin"} {
+		if err := os.MkdirAll(d, 0o755); err != nil {
+			t.Fatal(err)
+		}
+	}
+	copyFile := func(from, to string) {
+		if err := os.WriteFile(to, readFile(t, from), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	copyFile(buildAsDockerfile(t), filepath.Join(src, "rowhook"))
+	copyFile("systemd/rowhook.yaml", filepath.Join(src, "rowhook.yaml"))
+	copyFile("systemd/rowhook.service", filepath.Join(src, "rowhook.service"))
+	unit := parseUnit(t, string(readFile(t, "systemd/rowhook.service")))
+	secrets := map[string]string{}
+	for _, lc := range unit["Service"]["LoadCredential"] {
+		name, _, _ := strings.Cut(lc, ":")
+		secrets[name] = "s3cr3t-" + name
+		if name == "signing_secret" {
+			secrets[name] = "whsec_Y2hhbmdlLW1lLWNoYW5nZS1tZS1jaGFuZ2UtbWUh"
+		}
+		if err := os.WriteFile(filepath.Join(src, name), []byte(secrets[name]+"\n"), 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for _, step := range steps {
+		step = strings.ReplaceAll(step, " /etc/", " "+root+"/etc/")
+		step = strings.ReplaceAll(step, " /usr/local/", " "+root+"/usr/local/")
+		cmd := exec.Command("sh", "-c", step)
+		cmd.Dir = src
+		if out, err := cmd.CombinedOutput(); err != nil {
+			t.Fatalf("%s: %v\n%s", step, err, out)
+		}
+	}
+	// systemd, as root: LoadCredential= copies each file into the
+	// credentials directory, readable by the service's user alone.
+	creds := filepath.Join(root, "run/credentials/rowhook.service")
+	if err := os.MkdirAll(creds, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	for _, lc := range unit["Service"]["LoadCredential"] {
+		name, path, _ := strings.Cut(lc, ":")
+		b, err := os.ReadFile(root + path)
+		if err != nil {
+			t.Fatalf("LoadCredential=%s: %v", lc, err)
+		}
+		to := filepath.Join(creds, name)
+		if err := os.WriteFile(to, b, 0o400); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.Chown(to, uid, gid); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := os.Chmod(creds, 0o500); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Chown(creds, uid, gid); err != nil {
+		t.Fatal(err)
+	}
+	// ExecStart= as the dynamic user, in a shell that is not root's.
+	cmd := exec.Command(root+"/usr/local/bin/rowhook", "check", "--offline", "--config", root+"/etc/rowhook/rowhook.yaml")
+	cmd.Env = []string{"PATH=/usr/bin:/bin", "CREDENTIALS_DIRECTORY=" + creds}
+	cmd.Dir = "/"
+	cmd.SysProcAttr = &syscall.SysProcAttr{Credential: &syscall.Credential{Uid: uid, Gid: gid}}
+	out, err := cmd.CombinedOutput()
+	for _, v := range secrets {
+		if strings.Contains(string(out), v) {
+			t.Errorf("rowhook check printed a secret: %s", out)
+		}
+	}
+	return err, string(out)
+}
+
+// The documented install works for the unit's DynamicUser: the
+// configuration is readable and the credentials reach it.
+func TestSystemdUnit_InstallStepsRunAsDynamicUser(t *testing.T) {
+	if err, out := installAndCheck(t, installSteps(t)); err != nil {
+		t.Fatalf("rowhook check --offline as uid 65534 after the documented install: %v\n%s", err, out)
+	}
+}
+
+// The steps shipped before: the configuration 0640 root:root in a 0750
+// directory, which the DynamicUser cannot read. The same harness must
+// fail on them, or it proves nothing.
+func TestSystemdUnit_OldInstallStepsFail(t *testing.T) {
+	steps := installSteps(t)
+	for i, s := range steps {
+		switch {
+		case strings.HasPrefix(s, "install -d -m 0755 /etc/rowhook"):
+			steps[i] = "install -d -m 0750 /etc/rowhook"
+		case strings.HasPrefix(s, "install -m 0644 rowhook.yaml"):
+			steps[i] = strings.Replace(s, "0644", "0640", 1)
+		}
+	}
+	err, out := installAndCheck(t, steps)
+	if err == nil || !strings.Contains(out, "permission denied") {
+		t.Fatalf("rowhook check after the old install steps: err %v, output %q; want permission denied", err, out)
 	}
 }
