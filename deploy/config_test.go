@@ -47,16 +47,21 @@ func TestExampleConfigs_RowhookCheck(t *testing.T) {
 	t.Run("kubernetes", func(t *testing.T) {
 		objs := k8sObjects(t)
 		config := str(mustObj(t, objs, "ConfigMap/rowhook-config"), "data", "rowhook.yaml")
+		// The Secret's keys as files, where the Deployment mounts them.
+		secrets := t.TempDir()
+		data, _ := dig(mustObj(t, objs, "Secret/rowhook-secrets"), "stringData").(map[string]any)
+		for k, v := range data {
+			s, _ := v.(string)
+			if err := os.WriteFile(filepath.Join(secrets, k), []byte(s), 0o600); err != nil {
+				t.Fatal(err)
+			}
+		}
+		config = strings.ReplaceAll(config, "${file:/run/secrets/rowhook/", "${file:"+secrets+"/")
 		path := filepath.Join(t.TempDir(), "rowhook.yaml")
 		if err := os.WriteFile(path, []byte(config), 0o600); err != nil {
 			t.Fatal(err)
 		}
-		env := map[string]string{}
-		data, _ := dig(mustObj(t, objs, "Secret/rowhook-secrets"), "stringData").(map[string]any)
-		for k, v := range data {
-			env[k], _ = v.(string)
-		}
-		checkConfig(t, path, env)
+		checkConfig(t, path, nil)
 	})
 	t.Run("a wrong key is refused", func(t *testing.T) {
 		// The check must be able to fail: a misspelt key names file and line.

@@ -6,6 +6,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"reflect"
+	"regexp"
 	"sort"
 	"strings"
 	"testing"
@@ -128,18 +129,24 @@ func TestKubernetes_Deployment(t *testing.T) {
 		t.Errorf("/tmp is not an emptyDir; with a read-only root file system SQLite needs it (mounts %v)", mounts)
 	}
 
-	// Every ${VAR} of the configuration comes from the Secret.
-	secretName := str(c, "envFrom", 0, "secretRef", "name")
+	// Every ${file:…} of the configuration is a key of the Secret mounted
+	// at /run/secrets/rowhook, and no ${VAR} is left for an environment.
+	secretName := str(volumes[mounts["/run/secrets/rowhook"]], "secret", "secretName")
 	secret := mustObj(t, objs, "Secret/"+secretName)
 	keys, _ := dig(secret, "stringData").(map[string]any)
 	config := str(mustObj(t, objs, "ConfigMap/"+cm), "data", "rowhook.yaml")
-	for v := range envRefs(config) {
-		if _, ok := keys[v]; !ok {
-			t.Errorf("rowhook.yaml uses ${%s} but Secret %s has no such key", v, secretName)
+	if refs := envRefs(config); len(refs) > 0 {
+		t.Errorf("rowhook.yaml uses ${VAR}s %v; secrets come as files", refs)
+	}
+	used := map[string]bool{}
+	for _, m := range regexp.MustCompile(`\$\{file:/run/secrets/rowhook/([^}]+)\}`).FindAllStringSubmatch(config, -1) {
+		used[m[1]] = true
+		if _, ok := keys[m[1]]; !ok {
+			t.Errorf("rowhook.yaml reads /run/secrets/rowhook/%s but Secret %s has no such key", m[1], secretName)
 		}
 	}
 	for k := range keys {
-		if !strings.Contains(config, k) {
+		if !used[k] {
 			t.Errorf("Secret key %s is not used by rowhook.yaml", k)
 		}
 	}
