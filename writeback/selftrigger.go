@@ -11,6 +11,7 @@ import (
 	"github.com/go-sql-driver/mysql"
 
 	"github.com/rowhook/rowhook/cdc"
+	"github.com/rowhook/rowhook/internal/mysqldsn"
 	"github.com/rowhook/rowhook/internal/yamlconf"
 )
 
@@ -417,7 +418,7 @@ func (w *Writer) checkPrimary(ctx context.Context, flavor string, dcfg *mysql.Co
 // annotations in its own binlog. When the "replica" is the primary itself
 // (rowhook reading the primary's binlog), the primary check suffices.
 func (w *Writer) checkReplica(ctx context.Context, dsn string) ([]string, error) {
-	rcfg, err := ParseDSN(dsn)
+	rcfg, err := mysqldsn.Parse(dsn)
 	if err != nil {
 		return nil, fmt.Errorf("replica DSN: %w", err)
 	}

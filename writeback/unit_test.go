@@ -85,42 +85,6 @@ func TestConfig_RetryDelay(t *testing.T) {
 	}
 }
 
-func TestParseDSN(t *testing.T) {
-	tests := []struct {
-		dsn, addr, user, pass, db string
-	}{
-		{"crm:pw@tcp(db:3306)/vtiger", "db:3306", "crm", "pw", "vtiger"},
-		{"mysql://crm:pw@db/vtiger", "db:3306", "crm", "pw", "vtiger"},
-		{"mysql://crm@db:3307/", "db:3307", "crm", "", ""},
-	}
-	for _, tt := range tests {
-		t.Run(tt.dsn, func(t *testing.T) {
-			c, err := ParseDSN(tt.dsn)
-			if err != nil {
-				t.Fatal(err)
-			}
-			if c.Addr != tt.addr || c.User != tt.user || c.Passwd != tt.pass || c.DBName != tt.db {
-				t.Errorf("got addr %s user %s pass %s db %s", c.Addr, c.User, c.Passwd, c.DBName)
-			}
-		})
-	}
-	if _, err := ParseDSN("mysql://crm:s3cret@db/a/b"); err == nil || strings.Contains(err.Error(), "s3cret") {
-		t.Errorf("two-part path: %v", err)
-	}
-	// URL parameters are the driver's own settings where it knows them,
-	// session variables otherwise (not everything sent as SET name=value).
-	c, err := ParseDSN("mysql://crm:p%40ss@db/vtiger?timeout=5s&parseTime=true&sql_mode=%27STRICT_ALL_TABLES%27")
-	if err != nil {
-		t.Fatal(err)
-	}
-	if c.Timeout != 5*time.Second || !c.ParseTime || c.Passwd != "p@ss" || len(c.Params) != 1 || c.Params["sql_mode"] != "'STRICT_ALL_TABLES'" {
-		t.Errorf("URL parameters: timeout %v parseTime %v pass %q params %v", c.Timeout, c.ParseTime, c.Passwd, c.Params)
-	}
-	if _, err := ParseDSN("mysql://crm:s3cret@db/vtiger?timeout=soon"); err == nil || strings.Contains(err.Error(), "s3cret") {
-		t.Errorf("bad parameter: %v", err)
-	}
-}
-
 func TestMapping_Validate(t *testing.T) {
 	tests := []struct {
 		name string

@@ -24,7 +24,7 @@ import (
 
 	"github.com/rowhook/rowhook/cdc"
 	"github.com/rowhook/rowhook/dispatch"
-	"github.com/rowhook/rowhook/writeback"
+	"github.com/rowhook/rowhook/internal/mysqldsn"
 )
 
 // Options tunes the store.
@@ -158,18 +158,13 @@ var schema = []string{
 // creates the tables if missing (unless opts.ReadOnly) and checks the
 // schema version. Errors never contain the password.
 func Open(ctx context.Context, dsn string, opts Options) (*Store, error) {
-	cfg, err := writeback.ParseDSN(dsn)
+	cfg, err := mysqldsn.Parse(dsn)
 	if err != nil {
 		return nil, fmt.Errorf("open state database: %w", err)
 	}
 	where := fmt.Sprintf("%s@%s/%s", cfg.User, cfg.Addr, cfg.DBName)
 	if cfg.DBName == "" {
 		return nil, fmt.Errorf("open state database %s: the DSN names no schema (user:password@tcp(host:3306)/rowhook_state)", where)
-	}
-	if strings.Contains(dsn, "://") {
-		if cfg, err = driverParams(cfg); err != nil {
-			return nil, fmt.Errorf("open state database %s: %w", where, err)
-		}
 	}
 	if cfg.Params == nil {
 		cfg.Params = map[string]string{}
@@ -202,24 +197,6 @@ func Open(ctx context.Context, dsn string, opts Options) (*Store, error) {
 		return nil, fmt.Errorf("open state database %s: %w", where, err)
 	}
 	return s, nil
-}
-
-// driverParams makes the driver's own parameters of a mysql:// URL
-// (timeout, tls, charset, …) take effect: writeback.ParseDSN keeps every
-// query parameter as a session variable, which the server refuses
-// ("Unknown system variable 'timeout'"). Formatting the configuration as a
-// go-sql-driver DSN and parsing it again sorts them out. The credentials
-// stay out of the round trip, so no character of a password can confuse
-// the DSN parser.
-func driverParams(cfg *mysql.Config) (*mysql.Config, error) {
-	tmp := *cfg
-	tmp.User, tmp.Passwd = "", ""
-	out, err := mysql.ParseDSN(tmp.FormatDSN())
-	if err != nil {
-		return nil, fmt.Errorf("bad URL parameters: %v", err)
-	}
-	out.User, out.Passwd = cfg.User, cfg.Passwd
-	return out, nil
 }
 
 func (s *Store) migrate(ctx context.Context, opts Options) error {
