@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"net/http"
+	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -291,5 +292,25 @@ func TestService_ParamsBudget(t *testing.T) {
 	}
 	if p, err := ParamAt(params, "a.b.a.b.a.b.v"); err != nil || p.Base != "xsd:string" {
 		t.Errorf("a.b.a.b.a.b.v = %+v, %v", p, err)
+	}
+}
+
+// TestLoader_LoadErrorsHideCredentials: a WSDL URL's password and query
+// values (api keys travel there) stay out of every error, whether the
+// server answers or cannot be reached.
+func TestLoader_LoadErrorsHideCredentials(t *testing.T) {
+	srv := httptest.NewServer(http.NotFoundHandler())
+	defer srv.Close()
+	closed := httptest.NewServer(http.NotFoundHandler())
+	closed.Close()
+	for _, base := range []string{srv.URL, closed.URL} {
+		loc := strings.Replace(base, "http://", "http://user:pa55word@", 1) + "/svc?wsdl&apikey=K3Y"
+		_, err := (&Loader{}).Load(context.Background(), loc)
+		if err == nil {
+			t.Fatalf("Load(%s) succeeded", loc)
+		}
+		if strings.Contains(err.Error(), "pa55word") || strings.Contains(err.Error(), "K3Y") {
+			t.Errorf("error shows a credential: %v", err)
+		}
 	}
 }
