@@ -23,18 +23,6 @@ func IsOwnChange(c *cdc.Change) bool {
 	return c != nil && strings.HasPrefix(strings.TrimLeft(c.Annotation, " \t\r\n"), Tag+" ")
 }
 
-// DeliveryIDOf returns the delivery id in a writeback statement's annotation
-// (as tagged: characters outside [A-Za-z0-9-_.:@] read as '_').
-func DeliveryIDOf(annotation string) (string, bool) {
-	s := strings.TrimLeft(annotation, " \t\r\n")
-	if !strings.HasPrefix(s, Tag+" ") {
-		return "", false
-	}
-	s = strings.TrimPrefix(s, Tag+" ")
-	id, _, ok := strings.Cut(s, " */")
-	return id, ok
-}
-
 // IsOwnTransaction reports whether tx contains a row of the marker table
 // ("schema.table", or "table" in any schema): the fallback for servers that
 // do not log statement annotations. The source's table filters must let the

@@ -64,28 +64,13 @@ func (l *Loader) Load(ctx context.Context, location string) (*Service, error) {
 	return svc, nil
 }
 
-// ParseWSDL builds a Service from a single WSDL document in memory;
-// imports are not followed (they must resolve within the document).
-func ParseWSDL(location string, data []byte) (*Service, error) {
-	ld := &loadRun{l: &Loader{}, ctx: context.Background(), seen: map[string]bool{}, set: newSchemaSet(), noFetch: true}
-	if err := ld.wsdlData(location, data, true); err != nil {
-		return nil, fmt.Errorf("parse wsdl %s: %w", location, err)
-	}
-	svc, err := newService(location, ld.wsdls, ld.set, ld.docs)
-	if err != nil {
-		return nil, fmt.Errorf("parse wsdl %s: %w", location, err)
-	}
-	return svc, nil
-}
-
 type loadRun struct {
-	l       *Loader
-	ctx     context.Context
-	seen    map[string]bool
-	set     *schemaSet
-	wsdls   []loadedDoc
-	docs    []string
-	noFetch bool
+	l     *Loader
+	ctx   context.Context
+	seen  map[string]bool
+	set   *schemaSet
+	wsdls []loadedDoc
+	docs  []string
 }
 
 // normalizeLocation turns a file path into an absolute path and checks
@@ -145,9 +130,6 @@ func resolve(base, ref string) (string, error) {
 }
 
 func (ld *loadRun) fetch(loc string) ([]byte, error) {
-	if ld.noFetch {
-		return nil, fmt.Errorf("%s: imports are not followed when parsing a single document", loc)
-	}
 	max := ld.l.MaxDocuments
 	if max <= 0 {
 		max = DefaultMaxDocuments
