@@ -12,10 +12,12 @@ package writeback
 import (
 	"errors"
 	"fmt"
+	"math"
 	"sort"
 	"strings"
 	"time"
 
+	"github.com/rowhook/rowhook/internal/backoff"
 	"github.com/rowhook/rowhook/internal/mysqldsn"
 	"github.com/rowhook/rowhook/internal/yamlconf"
 )
@@ -169,16 +171,11 @@ func (c Config) RetryDelay(n int) time.Duration {
 	if d <= 0 {
 		d = time.Second
 	}
-	for i := 1; i < n; i++ {
-		d *= 2
-		if c.MaxBackoff > 0 && d >= c.MaxBackoff {
-			return c.MaxBackoff
-		}
+	limit := c.MaxBackoff
+	if limit <= 0 {
+		limit = math.MaxInt64
 	}
-	if c.MaxBackoff > 0 && d > c.MaxBackoff {
-		return c.MaxBackoff
-	}
-	return d
+	return backoff.Exponential(n, d, limit)
 }
 
 // Mapping is a rule's `writeback:` block: after a successful delivery, set
