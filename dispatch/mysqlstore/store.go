@@ -24,6 +24,7 @@ import (
 
 	"github.com/rowhook/rowhook/cdc"
 	"github.com/rowhook/rowhook/dispatch"
+	"github.com/rowhook/rowhook/dispatch/storesql"
 	"github.com/rowhook/rowhook/internal/mysqldsn"
 )
 
@@ -301,20 +302,6 @@ func (s *Store) Where() string { return s.where }
 // Close closes the connection pool.
 func (s *Store) Close() error { return s.db.Close() }
 
-func nanos(t time.Time) int64 {
-	if t.IsZero() {
-		return 0
-	}
-	return t.UnixNano()
-}
-
-func fromNanos(n int64) time.Time {
-	if n == 0 {
-		return time.Time{}
-	}
-	return time.Unix(0, n).UTC()
-}
-
 // placeholders returns "(?,?,…),(?,?,…)…" for rows rows of cols columns.
 func placeholders(rows, cols int) string {
 	row := "(" + strings.Repeat("?,", cols-1) + "?)"
@@ -369,7 +356,7 @@ func (s *Store) Commit(ctx context.Context, cp cdc.Checkpoint, ds []dispatch.New
 		return 0, fmt.Errorf("commit: insert deliveries: %w", classify(err))
 	}
 	if !cp.IsZero() {
-		b, err := jsonText(cp)
+		b, err := storesql.JSONText(cp)
 		if err != nil {
 			return 0, fmt.Errorf("commit: %w", err)
 		}
@@ -484,7 +471,7 @@ func insertDeliveries(ctx context.Context, tx *sql.Tx, ds []dispatch.NewDelivery
 		d := &ds[i]
 		var headers any
 		if len(d.Headers) > 0 {
-			h, err := jsonText(d.Headers)
+			h, err := storesql.JSONText(d.Headers)
 			if err != nil {
 				return 0, fmt.Errorf("delivery %s headers: %w", d.ID, err)
 			}
@@ -503,7 +490,7 @@ func insertDeliveries(ctx context.Context, tx *sql.Tx, ds []dispatch.NewDelivery
 			body = d.Body
 		}
 		args = append(args, d.ID, d.EventID, d.Rule, d.Event, d.Webhook, d.Subscription, d.Key, d.Method, d.URL, d.ContentType,
-			headers, body, change, nanos(d.EventTime), nanos(d.CreatedAt), nanos(d.NextAt), nanos(d.CreatedAt), status, d.Error, "")
+			headers, body, change, storesql.Nanos(d.EventTime), storesql.Nanos(d.CreatedAt), storesql.Nanos(d.NextAt), storesql.Nanos(d.CreatedAt), status, d.Error, "")
 		rows++
 		size += len(d.Body) + len(d.Change) + len(d.URL) + 256
 		if rows >= maxRows || size >= maxBytes {
