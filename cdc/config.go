@@ -4,7 +4,6 @@ import (
 	"errors"
 	"fmt"
 	"net"
-	"net/url"
 	"path"
 	"strconv"
 	"strings"
@@ -12,6 +11,7 @@ import (
 
 	"github.com/go-sql-driver/mysql"
 
+	"github.com/rowhook/rowhook/internal/mysqldsn"
 	"github.com/rowhook/rowhook/internal/yamlconf"
 )
 
@@ -104,17 +104,25 @@ type Source struct {
 	User, Password string
 	Host           string
 	Port           uint16
-	// Params are extra driver parameters from the DSN.
+	// Params are the session variables from the DSN (the driver's own
+	// parameters, such as timeout or tls, are kept apart and apply too).
 	Params map[string]string
+
+	driver *mysql.Config
 }
 
 // Addr returns host:port.
 func (s Source) Addr() string { return net.JoinHostPort(s.Host, strconv.Itoa(int(s.Port))) }
 
 // DriverDSN returns a go-sql-driver/mysql DSN for the source, for metadata
-// queries (UTC session time zone, so TIMESTAMP reads match the binlog's).
+// queries (UTC session time zone, so TIMESTAMP reads match the binlog's,
+// unless the DSN sets time_zone; a 10 s connect timeout unless it sets
+// timeout).
 func (s Source) DriverDSN(database string) string {
 	cfg := mysql.NewConfig()
+	if s.driver != nil {
+		cfg = s.driver.Clone()
+	}
 	cfg.User, cfg.Passwd = s.User, s.Password
 	cfg.Net, cfg.Addr = "tcp", s.Addr()
 	cfg.DBName = database
@@ -122,80 +130,38 @@ func (s Source) DriverDSN(database string) string {
 	for k, v := range s.Params {
 		cfg.Params[k] = v
 	}
-	cfg.Timeout = 10 * time.Second
+	if cfg.Timeout == 0 {
+		cfg.Timeout = 10 * time.Second
+	}
 	return cfg.FormatDSN()
 }
 
 // Redacted returns the address with the password hidden, for logs.
 func (s Source) Redacted() string {
-	if s.Password == "" {
-		return fmt.Sprintf("%s@%s", s.User, s.Addr())
-	}
-	return fmt.Sprintf("%s:***@%s", s.User, s.Addr())
+	return mysqldsn.Redacted(&mysql.Config{User: s.User, Passwd: s.Password, Net: "tcp", Addr: s.Addr()})
 }
 
-// ParseDSN parses mysql://user:pass@host:port/?param=v or a go-sql-driver DSN.
+// ParseDSN parses the source address (see mysqldsn.Parse for the forms) and
+// checks what reading a binlog needs: TCP, a host and a user. Errors never
+// contain the password.
 func ParseDSN(dsn string) (Source, error) {
 	var s Source
-	if strings.Contains(dsn, "://") {
-		u, err := url.Parse(dsn)
-		if err != nil {
-			return s, fmt.Errorf("bad source URL: %v", redactURLError(err))
-		}
-		if u.Scheme != "mysql" && u.Scheme != "mariadb" {
-			return s, fmt.Errorf("source URL scheme must be mysql://, not %s://", u.Scheme)
-		}
-		s.User = u.User.Username()
-		s.Password, _ = u.User.Password()
-		s.Host = u.Hostname()
-		port := u.Port()
-		if port == "" {
-			port = "3306"
-		}
-		p, err := strconv.ParseUint(port, 10, 16)
-		if err != nil {
-			return s, fmt.Errorf("bad port %q in source URL", port)
-		}
-		s.Port = uint16(p)
-		s.Params = map[string]string{}
-		for k, v := range u.Query() {
-			s.Params[k] = v[0]
-		}
-	} else {
-		cfg, err := mysql.ParseDSN(dsn)
-		if err != nil {
-			return s, fmt.Errorf("bad source DSN: %v", err)
-		}
-		if cfg.Net != "tcp" {
-			return s, fmt.Errorf("source DSN must use tcp(host:port), not %s: the binlog protocol needs TCP", cfg.Net)
-		}
-		s.User, s.Password = cfg.User, cfg.Passwd
-		host, port, err := net.SplitHostPort(cfg.Addr)
-		if err != nil {
-			return s, fmt.Errorf("bad address %q in source DSN", cfg.Addr)
-		}
-		p, err := strconv.ParseUint(port, 10, 16)
-		if err != nil {
-			return s, fmt.Errorf("bad port %q in source DSN", port)
-		}
-		s.Host, s.Port, s.Params = host, uint16(p), cfg.Params
+	cfg, err := mysqldsn.Parse(dsn)
+	if err != nil {
+		return s, err
 	}
-	if s.Host == "" {
+	host, port, err := mysqldsn.HostPort(cfg)
+	if err != nil {
+		return s, fmt.Errorf("%v: the binlog protocol needs TCP", err)
+	}
+	if host == "" {
 		return s, errors.New("source has no host")
 	}
-	if s.User == "" {
+	if cfg.User == "" {
 		return s, errors.New("source has no user")
 	}
+	s = Source{User: cfg.User, Password: cfg.Passwd, Host: host, Port: port, Params: cfg.Params, driver: cfg}
 	return s, nil
-}
-
-// redactURLError keeps a password out of url.Parse's error text.
-func redactURLError(err error) error {
-	var ue *url.Error
-	if errors.As(err, &ue) {
-		return ue.Err
-	}
-	return err
 }
 
 // StartKind is where reading begins without a checkpoint.

@@ -95,15 +95,8 @@ func NewDecoder(cfg DecoderConfig, file string, gtidSet string) (*Decoder, error
 	return &Decoder{cfg: cfg, logger: logger, file: file, gtids: gs, tables: map[uint64]*table{}, warned: map[string]bool{}}, nil
 }
 
-// Skip reports whether rows of schema.table are filtered out; the reader
-// uses it to skip decoding their row images.
-func (d *Decoder) Skip(schema, table string) bool { return !d.cfg.Filter.Match(schema, table) }
-
 // InTransaction reports whether a transaction has begun and not committed.
 func (d *Decoder) InTransaction() bool { return d.inTx }
-
-// File returns the current binlog file name.
-func (d *Decoder) File() string { return d.file }
 
 // Handle consumes one event. It returns a transaction when ev commits one,
 // nil otherwise.

@@ -19,6 +19,8 @@ import (
 	mysqldriver "github.com/go-sql-driver/mysql" // the metadata connection's driver
 	pingcap "github.com/pingcap/errors"
 	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/rowhook/rowhook/internal/backoff"
 )
 
 // More sentinels; see also decoder.go.
@@ -241,7 +243,7 @@ func (r *Reader) Run(ctx context.Context, from Checkpoint, h Handler) error {
 		if r.cfg.MaxReconnects > 0 && failures > r.cfg.MaxReconnects {
 			return fmt.Errorf("cdc: binlog connection to %s failed %d times in a row: %w", r.src.Redacted(), failures, err)
 		}
-		wait := backoff(failures, r.cfg.MaxBackoff)
+		wait := reconnectWait(failures, r.cfg.MaxBackoff)
 		r.m.reconnects.Inc()
 		// The error as one line: logged as a value, go-mysql's traced
 		// errors print their stack.
@@ -254,19 +256,13 @@ func (r *Reader) Run(ctx context.Context, from Checkpoint, h Handler) error {
 	}
 }
 
-// backoff is a capped exponential delay with jitter: 200ms, 400ms, … ≤ max.
-func backoff(attempt int, max time.Duration) time.Duration {
+// reconnectWait is the wait before reconnection attempt n: 200ms doubling
+// up to max (default 30s), with equal jitter.
+func reconnectWait(attempt int, max time.Duration) time.Duration {
 	if max <= 0 {
 		max = 30 * time.Second
 	}
-	d := 200 * time.Millisecond
-	for i := 1; i < attempt && d < max; i++ {
-		d *= 2
-	}
-	if d > max {
-		d = max
-	}
-	return d/2 + time.Duration(rand.Int64N(int64(d/2)+1))
+	return backoff.EqualJitter(backoff.Exponential(attempt, 200*time.Millisecond, max), rand.Float64())
 }
 
 type handlerError struct{ err error }

@@ -404,7 +404,7 @@ func TestParseStart(t *testing.T) {
 
 func TestParseDSN(t *testing.T) {
 	s, err := cdc.ParseDSN("mysql://rowhook:p%40ss@replica.db:3307/?tls=false")
-	if err != nil || s.User != "rowhook" || s.Password != "p@ss" || s.Host != "replica.db" || s.Port != 3307 || s.Params["tls"] != "false" {
+	if err != nil || s.User != "rowhook" || s.Password != "p@ss" || s.Host != "replica.db" || s.Port != 3307 || !strings.Contains(s.DriverDSN(""), "tls=false") {
 		t.Fatalf("url form: %+v %v", s, err)
 	}
 	if s.Redacted() != "rowhook:***@replica.db:3307" {
@@ -413,6 +413,14 @@ func TestParseDSN(t *testing.T) {
 	s, err = cdc.ParseDSN("rowhook:secret@tcp(10.0.0.5:3306)/")
 	if err != nil || s.Host != "10.0.0.5" || s.Port != 3306 || s.Password != "secret" {
 		t.Fatalf("driver form: %+v %v", s, err)
+	}
+	// Both forms keep the driver's own parameters for the metadata
+	// connection (the driver form used to drop them).
+	for _, dsn := range []string{"rowhook:secret@tcp(10.0.0.5:3306)/?timeout=3s&tls=false", "mysql://rowhook:secret@10.0.0.5/?timeout=3s&tls=false"} {
+		s, err = cdc.ParseDSN(dsn)
+		if d := s.DriverDSN("x"); err != nil || !strings.Contains(d, "timeout=3s") || !strings.Contains(d, "tls=false") || !strings.Contains(d, "/x?") {
+			t.Errorf("%s: metadata DSN %q, %v", dsn, d, err)
+		}
 	}
 	for _, bad := range []string{"postgres://u@h/", "rowhook@unix(/tmp/x.sock)/", "mysql://h:3306/", "mysql://u:secretpw@h:99999/"} {
 		_, err := cdc.ParseDSN(bad)

@@ -101,11 +101,7 @@ func TestReader_ReconnectLogsOneLine(t *testing.T) {
 // the GRANT that restores it, instead of reconnecting forever. A password
 // changed under a running rowhook says to fix source.dsn instead.
 func TestReader_LostReplicationGrantIsFatal(t *testing.T) {
-	s, err := mariadbtest.Start(mariadbtest.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { s.Stop() })
+	s := mariadbtest.New(t, mariadbtest.Options{})
 	for _, u := range []string{"cdc", "rotated"} {
 		s.Exec(t, "CREATE USER '"+u+"'@'127.0.0.1' IDENTIFIED BY 'pw-secret'")
 		s.Exec(t, "GRANT REPLICATION SLAVE, BINLOG MONITOR, SELECT ON *.* TO '"+u+"'@'127.0.0.1'")
@@ -219,6 +215,7 @@ type wireProxy struct {
 
 func startWireProxy(t testing.TB, s *mariadbtest.Server, command func([]byte) ([]byte, []byte)) *wireProxy {
 	t.Helper()
+	mariadbtest.Need(t)
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)

@@ -207,7 +207,7 @@ func readChanges(t *testing.T, srv *mariadbtest.Server, gtid, file string, pos u
 		if tx != nil {
 			out = append(out, tx.Changes...)
 		}
-		if dec.File() == file && ev.Header.LogPos >= pos && !dec.InTransaction() {
+		if dec.file == file && ev.Header.LogPos >= pos && !dec.InTransaction() {
 			return out
 		}
 	}

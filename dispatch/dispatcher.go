@@ -315,7 +315,7 @@ func (d *Dispatcher) build(events []rules.Event) ([]NewDelivery, error) {
 		var change json.RawMessage
 		if d.wb != nil && d.wb.Needs(ev.Rule) {
 			var err error
-			if change, err = encodeChange(ev.Change); err != nil {
+			if change, err = cdc.MarshalChange(ev.Change); err != nil {
 				return nil, fmt.Errorf("enqueue event %s: encode change: %w", ev.ID, err)
 			}
 		}

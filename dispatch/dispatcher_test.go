@@ -253,3 +253,29 @@ func reopen(h *harness) (*sqlitestore.Store, error) {
 	h.store = st
 	return st, nil
 }
+
+func TestDispatcher_StoreFailureIsSticky(t *testing.T) {
+	st, err := sqlitestore.Open(filepath.Join(t.TempDir(), "state.db"), sqlitestore.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	d, err := dispatch.New(dispatch.Config{Webhooks: map[string]dispatch.WebhookConfig{"erp": hook("http://127.0.0.1:1/")}}, st, dispatch.Deps{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+	if err := d.Enqueue(ctx, cdc.Checkpoint{File: "b", Pos: 1}, nil); err != nil {
+		t.Fatal(err)
+	}
+	if err := d.Flush(ctx); err != nil {
+		t.Fatal(err)
+	}
+	st.Close() // the store breaks
+	d.Enqueue(ctx, cdc.Checkpoint{File: "b", Pos: 2}, []rulesEvent{event("E", "erp")})
+	if err := d.Flush(ctx); err == nil {
+		t.Fatal("Flush succeeded on a closed store")
+	}
+	if err := d.Enqueue(ctx, cdc.Checkpoint{File: "b", Pos: 3}, nil); err == nil {
+		t.Error("Enqueue after a failed commit succeeded: the reader would skip the lost transaction")
+	}
+}

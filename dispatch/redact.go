@@ -4,6 +4,8 @@ import (
 	"net/http"
 	"net/url"
 	"strings"
+
+	"github.com/rowhook/rowhook/internal/redact"
 )
 
 // Redacted replaces secret values in the delivery log.
@@ -67,31 +69,10 @@ func (r *redactor) header(h http.Header) map[string][]string {
 	return out
 }
 
-// url returns raw with secret query parameters and any password replaced.
+// url returns raw without user information and with the values of secret
+// query parameters replaced.
 func (r *redactor) url(raw string) string {
-	u, err := url.Parse(raw)
-	if err != nil {
-		return r.scrub(raw)
-	}
-	if u.User != nil {
-		if _, has := u.User.Password(); has {
-			u.User = url.UserPassword(u.User.Username(), "redacted")
-		}
-	}
-	if u.RawQuery != "" {
-		q := u.Query()
-		changed := false
-		for k := range q {
-			if r.query[strings.ToLower(k)] || r.query[k] {
-				q[k] = []string{"redacted"}
-				changed = true
-			}
-		}
-		if changed {
-			u.RawQuery = q.Encode()
-		}
-	}
-	return r.scrub(u.String())
+	return r.scrub(redact.URLParams(raw, func(k string) bool { return r.query[strings.ToLower(k)] || r.query[k] }))
 }
 
 // scrub replaces known secret values inside s (error messages, bodies).

@@ -8,6 +8,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/rowhook/rowhook/internal/backoff"
 )
 
 // Clock is the time source of retries, schedules and pauses; tests inject
@@ -37,20 +39,7 @@ func defaultJitter() float64 { return rand.Float64() }
 // to MaxInterval: a receiver answering Retry-After: 315360000 (or a date in
 // 2099) must not park a delivery for years.
 func (r RetryConfig) Backoff(n int, retryAfter time.Duration, j float64) time.Duration {
-	d := r.InitialInterval
-	for i := 1; i < n && d < r.MaxInterval; i++ {
-		d *= 2
-	}
-	if d > r.MaxInterval {
-		d = r.MaxInterval
-	}
-	if j < 0 {
-		j = 0
-	}
-	if j > 1 {
-		j = 1
-	}
-	d = d/2 + time.Duration(float64(d/2)*j)
+	d := backoff.EqualJitter(backoff.Exponential(n, r.InitialInterval, r.MaxInterval), j)
 	if retryAfter > d {
 		d = min(retryAfter, r.MaxInterval)
 	}

@@ -2,7 +2,6 @@ package dispatch
 
 import (
 	"context"
-	"encoding/json"
 	"fmt"
 	"net/http"
 	"time"
@@ -49,91 +48,11 @@ type Writebacker interface {
 func storedEvent(d *Delivery) (StoredEvent, error) {
 	ev := StoredEvent{ID: d.EventID, Rule: d.Rule, Name: d.Event, Key: d.Key, Webhook: d.Webhook, Timestamp: d.EventTime}
 	if len(d.Change) > 0 {
-		c, err := decodeChange(d.Change)
+		c, err := cdc.UnmarshalChange(d.Change)
 		if err != nil {
 			return ev, fmt.Errorf("decode stored change of %s: %w", d.ID, err)
 		}
 		ev.Change = c
 	}
 	return ev, nil
-}
-
-// encodeChange stores the parts of a change writeback needs.
-func encodeChange(c *cdc.Change) (json.RawMessage, error) {
-	if c == nil {
-		return nil, nil
-	}
-	type stored struct {
-		*cdc.Change
-		Columns   []string `json:"columns,omitempty"`
-		PKColumns []string `json:"pk_columns,omitempty"`
-	}
-	return json.Marshal(stored{Change: c, Columns: c.Columns, PKColumns: c.PKColumns})
-}
-
-func decodeChange(raw []byte) (*cdc.Change, error) {
-	var s struct {
-		cdc.Change
-		Before    map[string]json.RawMessage `json:"before"`
-		After     map[string]json.RawMessage `json:"after"`
-		PK        map[string]json.RawMessage `json:"pk"`
-		Columns   []string                   `json:"columns"`
-		PKColumns []string                   `json:"pk_columns"`
-	}
-	if err := json.Unmarshal(raw, &s); err != nil {
-		return nil, err
-	}
-	c := s.Change
-	c.Columns, c.PKColumns = s.Columns, s.PKColumns
-	var err error
-	if c.Before, err = decodeRow(s.Before); err != nil {
-		return nil, err
-	}
-	if c.After, err = decodeRow(s.After); err != nil {
-		return nil, err
-	}
-	if c.PK, err = decodeRow(s.PK); err != nil {
-		return nil, err
-	}
-	return &c, nil
-}
-
-func decodeRow(m map[string]json.RawMessage) (cdc.Row, error) {
-	if m == nil {
-		return nil, nil
-	}
-	row := make(cdc.Row, len(m))
-	for k, raw := range m {
-		var v any
-		dec := json.NewDecoder(bytesReader(raw))
-		dec.UseNumber()
-		if err := dec.Decode(&v); err != nil {
-			return nil, fmt.Errorf("column %s: %w", k, err)
-		}
-		row[k] = normalizeNumber(v)
-	}
-	return row, nil
-}
-
-func normalizeNumber(v any) any {
-	switch x := v.(type) {
-	case json.Number:
-		if i, err := x.Int64(); err == nil {
-			return i
-		}
-		if u, err := parseUint(string(x)); err == nil {
-			return u
-		}
-		f, _ := x.Float64()
-		return f
-	case map[string]any:
-		for k, e := range x {
-			x[k] = normalizeNumber(e)
-		}
-	case []any:
-		for i, e := range x {
-			x[i] = normalizeNumber(e)
-		}
-	}
-	return v
 }

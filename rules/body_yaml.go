@@ -9,6 +9,7 @@ import (
 
 	"github.com/expr-lang/expr/vm"
 
+	"github.com/rowhook/rowhook/internal/sqltext"
 	"github.com/rowhook/rowhook/internal/yamlconf"
 )
 
@@ -103,44 +104,36 @@ func parseLookup(q string) (string, []string, error) {
 	}
 	var b strings.Builder
 	var params []string
-	var quote byte
-	for i := 0; i < len(trimmed); i++ {
-		c := trimmed[i]
-		if quote != 0 {
-			b.WriteByte(c)
-			if c == '\\' && i+1 < len(trimmed) {
-				i++
-				b.WriteByte(trimmed[i])
-			} else if c == quote {
-				quote = 0
+	for seg := range sqltext.Scan(trimmed) {
+		if seg.Kind != sqltext.Code {
+			if seg.Unterminated {
+				return "", nil, fmt.Errorf("unterminated %c quote", seg.Text[0])
 			}
+			b.WriteString(seg.Text)
 			continue
 		}
-		switch {
-		case c == '\'' || c == '"' || c == '`':
-			quote = c
-			b.WriteByte(c)
-		case c == ';':
-			if strings.TrimSpace(trimmed[i+1:]) != "" {
-				return "", nil, errors.New("must be a single statement")
+		for k := 0; k < len(seg.Text); k++ {
+			i := seg.Start + k
+			switch c := trimmed[i]; {
+			case c == ';':
+				if strings.TrimSpace(trimmed[i+1:]) != "" {
+					return "", nil, errors.New("must be a single statement")
+				}
+				k = len(seg.Text)
+			case c == '?':
+				return "", nil, errors.New("use :column placeholders, not ?")
+			case c == ':' && i+1 < len(trimmed) && isIdentStart(trimmed[i+1]) && (i == 0 || trimmed[i-1] != ':'):
+				j := i + 1
+				for j < len(trimmed) && isIdentChar(trimmed[j]) {
+					j++
+				}
+				params = append(params, trimmed[i+1:j])
+				b.WriteByte('?')
+				k = j - 1 - seg.Start
+			default:
+				b.WriteByte(c)
 			}
-			i = len(trimmed)
-		case c == '?':
-			return "", nil, errors.New("use :column placeholders, not ?")
-		case c == ':' && i+1 < len(trimmed) && isIdentStart(trimmed[i+1]) && (i == 0 || trimmed[i-1] != ':'):
-			j := i + 1
-			for j < len(trimmed) && isIdentChar(trimmed[j]) {
-				j++
-			}
-			params = append(params, trimmed[i+1:j])
-			b.WriteByte('?')
-			i = j - 1
-		default:
-			b.WriteByte(c)
 		}
-	}
-	if quote != 0 {
-		return "", nil, fmt.Errorf("unterminated %c quote", quote)
 	}
 	return "/* rowhook lookup */ " + b.String(), params, nil
 }

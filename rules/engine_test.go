@@ -330,6 +330,14 @@ func TestParseLookup(t *testing.T) {
 	if _, _, err := parseLookup("SELECT 1; DROP TABLE x"); err == nil {
 		t.Error("two statements accepted")
 	}
+	// Comments are neither placeholders nor quotes, as the doc comment says.
+	q, params, err = parseLookup("SELECT a FROM t -- don't use :other here\nWHERE id = :id # or ?")
+	if err != nil || strings.Join(params, ",") != "id" || q != "/* rowhook lookup */ SELECT a FROM t -- don't use :other here\nWHERE id = ? # or ?" {
+		t.Errorf("with comments: %q %v %v", q, params, err)
+	}
+	if _, _, err := parseLookup("SELECT 'open"); err == nil || !strings.Contains(err.Error(), "unterminated ' quote") {
+		t.Errorf("unterminated quote: %v", err)
+	}
 }
 
 func TestYAMLBody_Build(t *testing.T) {

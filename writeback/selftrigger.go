@@ -11,6 +11,7 @@ import (
 	"github.com/go-sql-driver/mysql"
 
 	"github.com/rowhook/rowhook/cdc"
+	"github.com/rowhook/rowhook/internal/mysqldsn"
 	"github.com/rowhook/rowhook/internal/yamlconf"
 )
 
@@ -20,18 +21,6 @@ import (
 // text (in a string literal, say) is not mistaken for rowhook's.
 func IsOwnChange(c *cdc.Change) bool {
 	return c != nil && strings.HasPrefix(strings.TrimLeft(c.Annotation, " \t\r\n"), Tag+" ")
-}
-
-// DeliveryIDOf returns the delivery id in a writeback statement's annotation
-// (as tagged: characters outside [A-Za-z0-9-_.:@] read as '_').
-func DeliveryIDOf(annotation string) (string, bool) {
-	s := strings.TrimLeft(annotation, " \t\r\n")
-	if !strings.HasPrefix(s, Tag+" ") {
-		return "", false
-	}
-	s = strings.TrimPrefix(s, Tag+" ")
-	id, _, ok := strings.Cut(s, " */")
-	return id, ok
 }
 
 // IsOwnTransaction reports whether tx contains a row of the marker table
@@ -417,7 +406,7 @@ func (w *Writer) checkPrimary(ctx context.Context, flavor string, dcfg *mysql.Co
 // annotations in its own binlog. When the "replica" is the primary itself
 // (rowhook reading the primary's binlog), the primary check suffices.
 func (w *Writer) checkReplica(ctx context.Context, dsn string) ([]string, error) {
-	rcfg, err := ParseDSN(dsn)
+	rcfg, err := mysqldsn.Parse(dsn)
 	if err != nil {
 		return nil, fmt.Errorf("replica DSN: %w", err)
 	}

@@ -12,13 +12,13 @@ package writeback
 import (
 	"errors"
 	"fmt"
-	"net/url"
+	"math"
 	"sort"
 	"strings"
 	"time"
 
-	"github.com/go-sql-driver/mysql"
-
+	"github.com/rowhook/rowhook/internal/backoff"
+	"github.com/rowhook/rowhook/internal/mysqldsn"
 	"github.com/rowhook/rowhook/internal/yamlconf"
 )
 
@@ -106,7 +106,7 @@ func (c Config) Enabled() bool { return c.DSN != "" }
 func (c Config) Validate() error {
 	var errs []error
 	if c.DSN != "" {
-		if _, err := ParseDSN(c.DSN); err != nil {
+		if _, err := mysqldsn.Parse(c.DSN); err != nil {
 			errs = append(errs, yamlconf.Errf("writeback.dsn", "%v", err))
 		}
 	}
@@ -171,62 +171,11 @@ func (c Config) RetryDelay(n int) time.Duration {
 	if d <= 0 {
 		d = time.Second
 	}
-	for i := 1; i < n; i++ {
-		d *= 2
-		if c.MaxBackoff > 0 && d >= c.MaxBackoff {
-			return c.MaxBackoff
-		}
+	limit := c.MaxBackoff
+	if limit <= 0 {
+		limit = math.MaxInt64
 	}
-	if c.MaxBackoff > 0 && d > c.MaxBackoff {
-		return c.MaxBackoff
-	}
-	return d
-}
-
-// ParseDSN turns the writeback DSN (go-sql-driver form or mysql:// URL) into
-// a driver configuration. Errors never contain the password.
-func ParseDSN(dsn string) (*mysql.Config, error) {
-	if strings.Contains(dsn, "://") {
-		u, err := url.Parse(dsn)
-		if err != nil {
-			var ue *url.Error
-			if errors.As(err, &ue) {
-				err = ue.Err
-			}
-			return nil, fmt.Errorf("bad URL: %v", err)
-		}
-		if u.Scheme != "mysql" && u.Scheme != "mariadb" {
-			return nil, fmt.Errorf("URL scheme must be mysql://, not %s://", u.Scheme)
-		}
-		if u.Host == "" {
-			return nil, errors.New("URL has no host (mysql://user:password@host:3306/database)")
-		}
-		addr := u.Host
-		if u.Port() == "" {
-			addr = u.Hostname() + ":3306"
-		}
-		db := strings.Trim(u.Path, "/")
-		if strings.Contains(db, "/") {
-			return nil, fmt.Errorf("URL path must be one database name, not %q", db)
-		}
-		// The query string holds go-sql-driver's own parameters (timeout,
-		// tls, parseTime, …) as well as session variables: let the driver
-		// sort them, as it does for its own DSN form. Credentials stay out
-		// of the parsed text so no error can echo them.
-		cfg, err := mysql.ParseDSN("tcp(" + addr + ")/" + db + "?" + u.RawQuery)
-		if err != nil {
-			return nil, fmt.Errorf("bad URL parameters: %v", err)
-		}
-		cfg.User = u.User.Username()
-		cfg.Passwd, _ = u.User.Password()
-		return cfg, nil
-	}
-	cfg, err := mysql.ParseDSN(dsn)
-	if err != nil {
-		// go-sql-driver's messages do not echo the DSN.
-		return nil, fmt.Errorf("bad DSN: %v", err)
-	}
-	return cfg, nil
+	return backoff.Exponential(n, d, limit)
 }
 
 // Mapping is a rule's `writeback:` block: after a successful delivery, set

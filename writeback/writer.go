@@ -21,6 +21,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/rowhook/rowhook/cdc"
+	"github.com/rowhook/rowhook/internal/mysqldsn"
 	"github.com/rowhook/rowhook/internal/yamlconf"
 )
 
@@ -237,7 +238,7 @@ func withDefaults(c Config) Config {
 // sql_mode (the server refuses rather than truncates, as a second line
 // behind the conversions), a short lock wait, found-rows counts.
 func driverConfig(cfg Config, logger *slog.Logger) (*mysql.Config, error) {
-	dcfg, err := ParseDSN(cfg.DSN)
+	dcfg, err := mysqldsn.Parse(cfg.DSN)
 	if err != nil {
 		return nil, yamlconf.Errf("writeback.dsn", "%v", err)
 	}

@@ -13,6 +13,7 @@ import (
 	"github.com/rowhook/rowhook/cdc"
 	"github.com/rowhook/rowhook/dispatch"
 	"github.com/rowhook/rowhook/internal/leader"
+	"github.com/rowhook/rowhook/internal/mysqldsn"
 	"github.com/rowhook/rowhook/internal/yamlconf"
 	"github.com/rowhook/rowhook/rules"
 	"github.com/rowhook/rowhook/writeback"
@@ -84,7 +85,7 @@ func (h haConfig) Validate() error {
 	}
 	var errs []error
 	if h.DSN != "" {
-		if _, err := writeback.ParseDSN(h.DSN); err != nil {
+		if _, err := mysqldsn.Parse(h.DSN); err != nil {
 			errs = append(errs, yamlconf.Errf("ha.dsn", "%v", err))
 		}
 	}

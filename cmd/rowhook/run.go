@@ -24,6 +24,7 @@ import (
 	"github.com/rowhook/rowhook/dispatch/soap"
 	"github.com/rowhook/rowhook/internal/adminui"
 	"github.com/rowhook/rowhook/internal/leader"
+	"github.com/rowhook/rowhook/internal/mysqldsn"
 	"github.com/rowhook/rowhook/rules"
 	"github.com/rowhook/rowhook/writeback"
 )
@@ -93,7 +94,7 @@ func runHA(ctx context.Context, cfg *config, cfgDir string, logger *slog.Logger)
 	if err != nil {
 		return err
 	}
-	dcfg, err := writeback.ParseDSN(dsn)
+	dcfg, err := mysqldsn.Parse(dsn)
 	if err != nil {
 		return fmt.Errorf("ha.dsn: %v", err)
 	}

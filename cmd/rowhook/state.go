@@ -11,7 +11,7 @@ import (
 	"github.com/rowhook/rowhook/dispatch"
 	"github.com/rowhook/rowhook/dispatch/mysqlstore"
 	"github.com/rowhook/rowhook/dispatch/sqlitestore"
-	"github.com/rowhook/rowhook/writeback"
+	"github.com/rowhook/rowhook/internal/mysqldsn"
 )
 
 // stateStore is the state store rowhook keeps its checkpoint, outbox and
@@ -83,7 +83,7 @@ func noStateError(err error) error {
 // stateID names the state for deriving the HA lock name without opening it.
 func stateID(cfg *config, cfgDir string) string {
 	if isMySQLState(cfg) {
-		if c, err := writeback.ParseDSN(cfg.Dispatch.State.DSN); err == nil {
+		if c, err := mysqldsn.Parse(cfg.Dispatch.State.DSN); err == nil {
 			return "mysql:" + c.Addr + "/" + c.DBName
 		}
 	}
@@ -110,7 +110,7 @@ func (s *stateStore) checkStateServer(ctx context.Context, sourceDB *sql.DB) err
 
 // serverIdentity names the server behind dsn; see identityOf.
 func serverIdentity(ctx context.Context, dsn string) (string, error) {
-	cfg, err := writeback.ParseDSN(dsn)
+	cfg, err := mysqldsn.Parse(dsn)
 	if err != nil {
 		return "", err
 	}

@@ -70,19 +70,4 @@ func classify(err error) error {
 	return err
 }
 
-// jsonText marshals v to a JSON string, or nil (NULL) for nil values.
-func jsonText(v any) (any, error) {
-	if v == nil {
-		return nil, nil
-	}
-	b, err := json.Marshal(v)
-	if err != nil {
-		return nil, err
-	}
-	if string(b) == "null" {
-		return nil, nil
-	}
-	return string(b), nil
-}
-
 func unmarshal(s string, v any) error { return json.Unmarshal([]byte(s), v) }

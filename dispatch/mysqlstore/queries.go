@@ -5,70 +5,24 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
-	"strings"
 	"time"
 
 	"github.com/rowhook/rowhook/dispatch"
+	"github.com/rowhook/rowhook/dispatch/storesql"
 )
 
-const deliveryCols = `seq, id, event_id, rule, event, webhook, subscription, record_key, method, url, content_type,
-	headers, body, change_json, event_time, created_at, next_at, updated_at, status, attempts, last_status, last_error,
-	redelivered, writeback, writeback_error, response`
-
-type scanner interface{ Scan(...any) error }
-
-func scanDelivery(sc scanner) (dispatch.Delivery, error) {
-	var d dispatch.Delivery
-	var headers, change, response sql.NullString
-	var eventTime, created, next, updated int64
-	var status string
-	err := sc.Scan(&d.Seq, &d.ID, &d.EventID, &d.Rule, &d.Event, &d.Webhook, &d.Subscription, &d.Key, &d.Method,
-		&d.URL, &d.ContentType, &headers, &d.Body, &change, &eventTime, &created, &next, &updated, &status,
-		&d.Attempts, &d.LastStatus, &d.LastError, &d.Redelivered, &d.Writeback, &d.WritebackError, &response)
-	if err != nil {
-		return d, err
-	}
-	d.Status = dispatch.Status(status)
-	d.EventTime, d.CreatedAt, d.NextAt, d.UpdatedAt = fromNanos(eventTime), fromNanos(created), fromNanos(next), fromNanos(updated)
-	if headers.Valid {
-		if err := unmarshal(headers.String, &d.Headers); err != nil {
-			return d, fmt.Errorf("delivery %s headers: %w", d.ID, err)
-		}
-	}
-	if change.Valid {
-		d.Change = []byte(change.String)
-	}
-	if response.Valid {
-		d.Response = new(dispatch.Response)
-		if err := unmarshal(response.String, d.Response); err != nil {
-			return d, fmt.Errorf("delivery %s response: %w", d.ID, err)
-		}
-	}
-	return d, nil
-}
+// shared holds the statements both stores run (dispatch/storesql), for
+// this schema's tables.
+var shared = storesql.New(storesql.Tables{Deliveries: "rowhook_deliveries", Attempts: "rowhook_attempts",
+	Subscriptions: "rowhook_subscriptions", WebhookState: "rowhook_webhook_state", Change: "change_json"})
 
 func (s *Store) queryDeliveries(ctx context.Context, query string, args ...any) ([]dispatch.Delivery, error) {
 	rows, err := s.db.QueryContext(ctx, tag+query, args...)
 	if err != nil {
 		return nil, classify(err)
 	}
-	defer rows.Close()
-	var out []dispatch.Delivery
-	for rows.Next() {
-		d, err := scanDelivery(rows)
-		if err != nil {
-			return nil, classify(err)
-		}
-		out = append(out, d)
-	}
-	return out, classify(rows.Err())
-}
-
-func queueName(webhook, sub string) string {
-	if sub != "" {
-		return webhook + " " + sub
-	}
-	return webhook
+	out, err := storesql.ScanDeliveries(rows)
+	return out, classify(err)
 }
 
 // Pending implements dispatch.Store.
@@ -80,21 +34,21 @@ func (s *Store) Pending(ctx context.Context, q dispatch.PendingQuery) ([]dispatc
 	var out []dispatch.Delivery
 	var err error
 	if q.DueBy.IsZero() {
-		out, err = s.queryDeliveries(ctx, `SELECT `+deliveryCols+` FROM rowhook_deliveries FORCE INDEX (deliveries_order)
+		out, err = s.queryDeliveries(ctx, shared.SelectDeliveries+` FORCE INDEX (deliveries_order)
 			WHERE webhook = ? AND subscription = ? AND status = 'pending' ORDER BY seq LIMIT ?`, q.Webhook, q.Subscription, limit)
 	} else if q.AfterSeq != 0 {
-		after := nanos(q.AfterNextAt)
-		out, err = s.queryDeliveries(ctx, `SELECT `+deliveryCols+` FROM rowhook_deliveries FORCE INDEX (deliveries_due)
+		after := storesql.Nanos(q.AfterNextAt)
+		out, err = s.queryDeliveries(ctx, shared.SelectDeliveries+` FORCE INDEX (deliveries_due)
 			WHERE webhook = ? AND subscription = ? AND status = 'pending' AND next_at <= ?
 			AND next_at >= ? AND (next_at > ? OR seq > ?) ORDER BY next_at, seq LIMIT ?`,
-			q.Webhook, q.Subscription, nanos(q.DueBy), after, after, q.AfterSeq, limit)
+			q.Webhook, q.Subscription, storesql.Nanos(q.DueBy), after, after, q.AfterSeq, limit)
 	} else {
-		out, err = s.queryDeliveries(ctx, `SELECT `+deliveryCols+` FROM rowhook_deliveries FORCE INDEX (deliveries_due)
+		out, err = s.queryDeliveries(ctx, shared.SelectDeliveries+` FORCE INDEX (deliveries_due)
 			WHERE webhook = ? AND subscription = ? AND status = 'pending' AND next_at <= ? ORDER BY next_at, seq LIMIT ?`,
-			q.Webhook, q.Subscription, nanos(q.DueBy), limit)
+			q.Webhook, q.Subscription, storesql.Nanos(q.DueBy), limit)
 	}
 	if err != nil {
-		return nil, fmt.Errorf("read pending deliveries of %s: %w", queueName(q.Webhook, q.Subscription), err)
+		return nil, fmt.Errorf("read pending deliveries of %s: %w", storesql.QueueName(q.Webhook, q.Subscription), err)
 	}
 	return out, nil
 }
@@ -105,7 +59,7 @@ func (s *Store) NextDue(ctx context.Context, webhook, subscription string) (time
 	err := s.db.QueryRowContext(ctx, tag+`SELECT MIN(next_at) FROM rowhook_deliveries
 		WHERE webhook = ? AND subscription = ? AND status = 'pending'`, webhook, subscription).Scan(&next)
 	if err != nil {
-		return time.Time{}, false, fmt.Errorf("read next due of %s: %w", queueName(webhook, subscription), classify(err))
+		return time.Time{}, false, fmt.Errorf("read next due of %s: %w", storesql.QueueName(webhook, subscription), classify(err))
 	}
 	if !next.Valid {
 		return time.Time{}, false, nil
@@ -119,11 +73,11 @@ const attemptCols = `(delivery_id, n, kind, at, duration_us, method, url, reques
 const nAttemptCols = 14
 
 func attemptArgs(a *dispatch.Attempt) ([]any, error) {
-	reqH, err := jsonText(a.RequestHeaders)
+	reqH, err := storesql.JSONText(a.RequestHeaders)
 	if err != nil {
 		return nil, err
 	}
-	respH, err := jsonText(a.ResponseHeaders)
+	respH, err := storesql.JSONText(a.ResponseHeaders)
 	if err != nil {
 		return nil, err
 	}
@@ -138,7 +92,7 @@ func attemptArgs(a *dispatch.Attempt) ([]any, error) {
 	if a.ResponseBody != nil {
 		respB = a.ResponseBody
 	}
-	return []any{a.DeliveryID, a.N, kind, nanos(a.At), a.Duration.Microseconds(), a.Method, a.URL, reqH, reqB, a.Status,
+	return []any{a.DeliveryID, a.N, kind, storesql.Nanos(a.At), a.Duration.Microseconds(), a.Method, a.URL, reqH, reqB, a.Status,
 		respH, respB, a.Error, a.Note}, nil
 }
 
@@ -193,16 +147,12 @@ func (s *Store) Record(ctx context.Context, rs []dispatch.Result) error {
 		var resp any
 		wb := ""
 		if r.Writeback != nil {
-			if resp, err = jsonText(r.Writeback); err != nil {
+			if resp, err = storesql.JSONText(r.Writeback); err != nil {
 				return fmt.Errorf("record attempt of %s: %w", r.Attempt.DeliveryID, err)
 			}
 			wb = dispatch.WritebackPending
 		}
-		_, err := tx.ExecContext(ctx, tag+`UPDATE rowhook_deliveries SET status = ?, attempts = ?, next_at = ?, updated_at = ?,
-			last_status = ?, last_error = ?,
-			writeback = CASE WHEN ? != '' THEN ? ELSE writeback END,
-			response = CASE WHEN ? != '' THEN ? ELSE response END
-			WHERE id = ?`, string(r.Status), r.Attempts, nanos(r.NextAt), nanos(r.Attempt.At.Add(r.Attempt.Duration)),
+		_, err := tx.ExecContext(ctx, tag+`UPDATE rowhook_deliveries `+shared.RecordSet+` WHERE id = ?`, string(r.Status), r.Attempts, storesql.Nanos(r.NextAt), storesql.Nanos(r.Attempt.At.Add(r.Attempt.Duration)),
 			r.Attempt.Status, r.Attempt.Error, wb, wb, wb, resp, r.Attempt.DeliveryID)
 		if err != nil {
 			return fmt.Errorf("record attempt of %s: %w", r.Attempt.DeliveryID, classify(err))
@@ -219,7 +169,7 @@ func (s *Store) Writebacks(ctx context.Context, limit int) ([]dispatch.Delivery,
 	if limit <= 0 {
 		limit = 100
 	}
-	out, err := s.queryDeliveries(ctx, `SELECT `+deliveryCols+` FROM rowhook_deliveries WHERE writeback = 'pending' ORDER BY seq LIMIT ?`, limit)
+	out, err := s.queryDeliveries(ctx, shared.Writebacks, limit)
 	if err != nil {
 		return nil, fmt.Errorf("read pending writebacks: %w", err)
 	}
@@ -243,7 +193,7 @@ func (s *Store) FinishWriteback(ctx context.Context, id, status, errMsg string, 
 	if err != nil {
 		return fmt.Errorf("finish writeback of %s: %w", id, classify(err))
 	}
-	if _, err := tx.ExecContext(ctx, tag+`UPDATE rowhook_deliveries SET writeback = ?, writeback_error = ? WHERE id = ?`, status, errMsg, id); err != nil {
+	if _, err := tx.ExecContext(ctx, tag+shared.FinishWriteback, status, errMsg, id); err != nil {
 		return fmt.Errorf("finish writeback of %s: %w", id, classify(err))
 	}
 	note := &dispatch.Attempt{DeliveryID: id, Kind: dispatch.KindWriteback, At: at, Error: errMsg, Note: "writeback " + status}
@@ -256,40 +206,14 @@ func (s *Store) FinishWriteback(ctx context.Context, id, status, errMsg string, 
 	return nil
 }
 
-func filterWhere(f dispatch.Filter) (string, []any) {
-	conds := []string{"1=1"}
-	var args []any
-	if f.Webhook != "" {
-		conds = append(conds, "webhook = ?")
-		args = append(args, f.Webhook)
-	}
-	if f.Subscription != "" {
-		conds = append(conds, "subscription = ?")
-		args = append(args, f.Subscription)
-	}
-	if f.Status != "" {
-		conds = append(conds, "status = ?")
-		args = append(args, string(f.Status))
-	}
-	if !f.Since.IsZero() {
-		conds = append(conds, "created_at >= ?")
-		args = append(args, nanos(f.Since))
-	}
-	if f.AfterSeq > 0 {
-		conds = append(conds, "seq < ?")
-		args = append(args, f.AfterSeq)
-	}
-	return " WHERE " + strings.Join(conds, " AND "), args
-}
-
 // List implements dispatch.Store.
 func (s *Store) List(ctx context.Context, f dispatch.Filter) ([]dispatch.Delivery, error) {
 	limit := f.Limit
 	if limit <= 0 {
 		limit = 100
 	}
-	where, args := filterWhere(f)
-	out, err := s.queryDeliveries(ctx, `SELECT `+deliveryCols+` FROM rowhook_deliveries`+where+` ORDER BY seq DESC LIMIT ?`, append(args, limit)...)
+	where, args := storesql.FilterWhere(f)
+	out, err := s.queryDeliveries(ctx, shared.SelectDeliveries+where+` ORDER BY seq DESC LIMIT ?`, append(args, limit)...)
 	if err != nil {
 		return nil, fmt.Errorf("list deliveries: %w", err)
 	}
@@ -298,39 +222,19 @@ func (s *Store) List(ctx context.Context, f dispatch.Filter) ([]dispatch.Deliver
 
 // Get implements dispatch.Store.
 func (s *Store) Get(ctx context.Context, id string) (dispatch.Delivery, []dispatch.Attempt, error) {
-	d, err := scanDelivery(s.db.QueryRowContext(ctx, tag+`SELECT `+deliveryCols+` FROM rowhook_deliveries WHERE id = ?`, id))
+	d, err := storesql.ScanDelivery(s.db.QueryRowContext(ctx, tag+shared.Get, id))
 	if errors.Is(err, sql.ErrNoRows) {
 		return d, nil, fmt.Errorf("get delivery %s: %w", id, dispatch.ErrNotFound)
 	}
 	if err != nil {
 		return d, nil, fmt.Errorf("get delivery %s: %w", id, classify(err))
 	}
-	rows, err := s.db.QueryContext(ctx, tag+`SELECT n, kind, at, duration_us, method, url, request_headers, request_body,
-		status, response_headers, response_body, error, note FROM rowhook_attempts WHERE delivery_id = ? ORDER BY at, id`, id)
+	rows, err := s.db.QueryContext(ctx, tag+shared.SelectAttempts+` WHERE delivery_id = ? ORDER BY at, id`, id)
 	if err != nil {
 		return d, nil, fmt.Errorf("get delivery %s attempts: %w", id, classify(err))
 	}
-	defer rows.Close()
-	var out []dispatch.Attempt
-	for rows.Next() {
-		a := dispatch.Attempt{DeliveryID: id}
-		var at, dur int64
-		var reqH, respH sql.NullString
-		if err := rows.Scan(&a.N, &a.Kind, &at, &dur, &a.Method, &a.URL, &reqH, &a.RequestBody, &a.Status, &respH,
-			&a.ResponseBody, &a.Error, &a.Note); err != nil {
-			return d, nil, fmt.Errorf("get delivery %s attempts: %w", id, classify(err))
-		}
-		a.At = fromNanos(at)
-		a.Duration = time.Duration(dur) * time.Microsecond
-		if reqH.Valid {
-			_ = unmarshal(reqH.String, &a.RequestHeaders)
-		}
-		if respH.Valid {
-			_ = unmarshal(respH.String, &a.ResponseHeaders)
-		}
-		out = append(out, a)
-	}
-	if err := rows.Err(); err != nil {
+	out, err := storesql.ScanAttempts(rows, id)
+	if err != nil {
 		return d, nil, fmt.Errorf("get delivery %s attempts: %w", id, classify(err))
 	}
 	return d, out, nil
@@ -362,7 +266,7 @@ func (s *Store) Redeliver(ctx context.Context, ids []string, f dispatch.Filter, 
 		return rows.Err()
 	}
 	if len(ids) == 0 {
-		where, args := filterWhere(f)
+		where, args := storesql.FilterWhere(f)
 		rows, err := tx.QueryContext(ctx, tag+`SELECT id, status FROM rowhook_deliveries`+where+` AND status != 'pending' ORDER BY seq FOR UPDATE`, args...)
 		if err := scan(rows, err, true); err != nil {
 			return nil, fmt.Errorf("redeliver: %w", classify(err))
@@ -398,12 +302,11 @@ func (s *Store) Redeliver(ctx context.Context, ids []string, f dispatch.Filter, 
 	}
 	for start := 0; start < len(done); start += maxRows {
 		chunk := done[start:min(start+maxRows, len(done))]
-		args := []any{nanos(now), nanos(now)}
+		args := []any{storesql.Nanos(now), storesql.Nanos(now)}
 		for _, id := range chunk {
 			args = append(args, id)
 		}
-		if _, err := tx.ExecContext(ctx, tag+`UPDATE rowhook_deliveries SET status = 'pending', attempts = 0, next_at = ?,
-			updated_at = ?, redelivered = redelivered + 1, last_error = '' WHERE id IN `+inList(len(chunk)), args...); err != nil {
+		if _, err := tx.ExecContext(ctx, tag+`UPDATE rowhook_deliveries `+shared.RedeliverSet+` WHERE id IN `+inList(len(chunk)), args...); err != nil {
 			return nil, fmt.Errorf("redeliver: %w", classify(err))
 		}
 	}
@@ -418,10 +321,9 @@ func (s *Store) Redeliver(ctx context.Context, ids []string, f dispatch.Filter, 
 
 // Fail implements dispatch.Store.
 func (s *Store) Fail(ctx context.Context, webhook, subscription, reason string, now time.Time) (int, error) {
-	res, err := s.db.ExecContext(ctx, tag+`UPDATE rowhook_deliveries SET status = 'failed', last_error = ?, updated_at = ?
-		WHERE webhook = ? AND subscription = ? AND status = 'pending'`, reason, nanos(now), webhook, subscription)
+	res, err := s.db.ExecContext(ctx, tag+shared.Fail, reason, storesql.Nanos(now), webhook, subscription)
 	if err != nil {
-		return 0, fmt.Errorf("fail deliveries of %s: %w", queueName(webhook, subscription), classify(err))
+		return 0, fmt.Errorf("fail deliveries of %s: %w", storesql.QueueName(webhook, subscription), classify(err))
 	}
 	n, _ := res.RowsAffected()
 	return int(n), nil
@@ -429,8 +331,8 @@ func (s *Store) Fail(ctx context.Context, webhook, subscription, reason string, 
 
 // AddSubscription implements dispatch.Store.
 func (s *Store) AddSubscription(ctx context.Context, sub dispatch.Subscription) error {
-	if _, err := s.db.ExecContext(ctx, tag+`INSERT INTO rowhook_subscriptions (id, url, event, created_at) VALUES (?,?,?,?)`,
-		sub.ID, sub.URL, sub.Event, nanos(sub.CreatedAt)); err != nil {
+	if _, err := s.db.ExecContext(ctx, tag+shared.AddSubscription,
+		sub.ID, sub.URL, sub.Event, storesql.Nanos(sub.CreatedAt)); err != nil {
 		return fmt.Errorf("add subscription %s: %w", sub.ID, classify(err))
 	}
 	return nil
@@ -438,7 +340,7 @@ func (s *Store) AddSubscription(ctx context.Context, sub dispatch.Subscription) 
 
 // DeleteSubscription implements dispatch.Store.
 func (s *Store) DeleteSubscription(ctx context.Context, id string) error {
-	res, err := s.db.ExecContext(ctx, tag+`DELETE FROM rowhook_subscriptions WHERE id = ?`, id)
+	res, err := s.db.ExecContext(ctx, tag+shared.DeleteSubscription, id)
 	if err != nil {
 		return fmt.Errorf("delete subscription %s: %w", id, classify(err))
 	}
@@ -450,22 +352,12 @@ func (s *Store) DeleteSubscription(ctx context.Context, id string) error {
 
 // Subscriptions implements dispatch.Store.
 func (s *Store) Subscriptions(ctx context.Context) ([]dispatch.Subscription, error) {
-	rows, err := s.db.QueryContext(ctx, tag+`SELECT id, url, event, created_at FROM rowhook_subscriptions ORDER BY created_at, id`)
+	rows, err := s.db.QueryContext(ctx, tag+shared.Subscriptions)
 	if err != nil {
 		return nil, fmt.Errorf("list subscriptions: %w", classify(err))
 	}
-	defer rows.Close()
-	var out []dispatch.Subscription
-	for rows.Next() {
-		var sub dispatch.Subscription
-		var at int64
-		if err := rows.Scan(&sub.ID, &sub.URL, &sub.Event, &at); err != nil {
-			return nil, fmt.Errorf("list subscriptions: %w", classify(err))
-		}
-		sub.CreatedAt = fromNanos(at)
-		out = append(out, sub)
-	}
-	if err := rows.Err(); err != nil {
+	out, err := storesql.ScanSubscriptions(rows)
+	if err != nil {
 		return nil, fmt.Errorf("list subscriptions: %w", classify(err))
 	}
 	return out, nil
@@ -475,10 +367,10 @@ func (s *Store) Subscriptions(ctx context.Context) ([]dispatch.Subscription, err
 func (s *Store) SetWebhookDisabled(ctx context.Context, webhook, reason string, at time.Time) error {
 	var err error
 	if reason == "" {
-		_, err = s.db.ExecContext(ctx, tag+`DELETE FROM rowhook_webhook_state WHERE webhook = ?`, webhook)
+		_, err = s.db.ExecContext(ctx, tag+shared.EnableWebhook, webhook)
 	} else {
 		_, err = s.db.ExecContext(ctx, tag+`INSERT INTO rowhook_webhook_state (webhook, disabled_reason, at) VALUES (?,?,?)
-			ON DUPLICATE KEY UPDATE disabled_reason = VALUES(disabled_reason), at = VALUES(at)`, webhook, reason, nanos(at))
+			ON DUPLICATE KEY UPDATE disabled_reason = VALUES(disabled_reason), at = VALUES(at)`, webhook, reason, storesql.Nanos(at))
 	}
 	if err != nil {
 		return fmt.Errorf("set webhook %s state: %w", webhook, classify(err))
@@ -488,20 +380,12 @@ func (s *Store) SetWebhookDisabled(ctx context.Context, webhook, reason string, 
 
 // DisabledWebhooks implements dispatch.Store.
 func (s *Store) DisabledWebhooks(ctx context.Context) (map[string]string, error) {
-	rows, err := s.db.QueryContext(ctx, tag+`SELECT webhook, disabled_reason FROM rowhook_webhook_state`)
+	rows, err := s.db.QueryContext(ctx, tag+shared.DisabledWebhooks)
 	if err != nil {
 		return nil, fmt.Errorf("read webhook state: %w", classify(err))
 	}
-	defer rows.Close()
-	out := map[string]string{}
-	for rows.Next() {
-		var w, r string
-		if err := rows.Scan(&w, &r); err != nil {
-			return nil, fmt.Errorf("read webhook state: %w", classify(err))
-		}
-		out[w] = r
-	}
-	if err := rows.Err(); err != nil {
+	out, err := storesql.ScanDisabledWebhooks(rows)
+	if err != nil {
 		return nil, fmt.Errorf("read webhook state: %w", classify(err))
 	}
 	return out, nil
@@ -509,28 +393,12 @@ func (s *Store) DisabledWebhooks(ctx context.Context) (map[string]string, error)
 
 // Stats implements dispatch.Store.
 func (s *Store) Stats(ctx context.Context) ([]dispatch.QueueStat, error) {
-	rows, err := s.db.QueryContext(ctx, tag+`SELECT webhook, status, COUNT(*),
-		MIN(CASE WHEN status = 'pending' THEN created_at END) FROM rowhook_deliveries
-		WHERE status != 'ok' GROUP BY webhook, status`)
+	rows, err := s.db.QueryContext(ctx, tag+shared.Stats)
 	if err != nil {
 		return nil, fmt.Errorf("read queue stats: %w", classify(err))
 	}
-	defer rows.Close()
-	var out []dispatch.QueueStat
-	for rows.Next() {
-		var q dispatch.QueueStat
-		var status string
-		var oldest sql.NullInt64
-		if err := rows.Scan(&q.Webhook, &status, &q.Count, &oldest); err != nil {
-			return nil, fmt.Errorf("read queue stats: %w", classify(err))
-		}
-		q.Status = dispatch.Status(status)
-		if oldest.Valid {
-			q.OldestPending = fromNanos(oldest.Int64)
-		}
-		out = append(out, q)
-	}
-	if err := rows.Err(); err != nil {
+	out, err := storesql.ScanStats(rows)
+	if err != nil {
 		return nil, fmt.Errorf("read queue stats: %w", classify(err))
 	}
 	return out, nil
@@ -566,7 +434,7 @@ func (s *Store) pruneOnce(ctx context.Context, cutoff time.Time) (int, error) {
 	// cutoff was created before it too.
 	rows, err := tx.QueryContext(ctx, tag+`SELECT id FROM rowhook_deliveries
 		WHERE created_at < ? AND updated_at < ? AND status IN ('ok', 'failed', 'dead') AND writeback != 'pending'
-		ORDER BY created_at LIMIT ? FOR UPDATE`, nanos(cutoff), nanos(cutoff), pruneBatch)
+		ORDER BY created_at LIMIT ? FOR UPDATE`, storesql.Nanos(cutoff), storesql.Nanos(cutoff), pruneBatch)
 	if err != nil {
 		return 0, err
 	}

@@ -24,7 +24,8 @@ import (
 
 	"github.com/rowhook/rowhook/cdc"
 	"github.com/rowhook/rowhook/dispatch"
-	"github.com/rowhook/rowhook/writeback"
+	"github.com/rowhook/rowhook/dispatch/storesql"
+	"github.com/rowhook/rowhook/internal/mysqldsn"
 )
 
 // Options tunes the store.
@@ -158,18 +159,13 @@ var schema = []string{
 // creates the tables if missing (unless opts.ReadOnly) and checks the
 // schema version. Errors never contain the password.
 func Open(ctx context.Context, dsn string, opts Options) (*Store, error) {
-	cfg, err := writeback.ParseDSN(dsn)
+	cfg, err := mysqldsn.Parse(dsn)
 	if err != nil {
 		return nil, fmt.Errorf("open state database: %w", err)
 	}
 	where := fmt.Sprintf("%s@%s/%s", cfg.User, cfg.Addr, cfg.DBName)
 	if cfg.DBName == "" {
 		return nil, fmt.Errorf("open state database %s: the DSN names no schema (user:password@tcp(host:3306)/rowhook_state)", where)
-	}
-	if strings.Contains(dsn, "://") {
-		if cfg, err = driverParams(cfg); err != nil {
-			return nil, fmt.Errorf("open state database %s: %w", where, err)
-		}
 	}
 	if cfg.Params == nil {
 		cfg.Params = map[string]string{}
@@ -202,24 +198,6 @@ func Open(ctx context.Context, dsn string, opts Options) (*Store, error) {
 		return nil, fmt.Errorf("open state database %s: %w", where, err)
 	}
 	return s, nil
-}
-
-// driverParams makes the driver's own parameters of a mysql:// URL
-// (timeout, tls, charset, …) take effect: writeback.ParseDSN keeps every
-// query parameter as a session variable, which the server refuses
-// ("Unknown system variable 'timeout'"). Formatting the configuration as a
-// go-sql-driver DSN and parsing it again sorts them out. The credentials
-// stay out of the round trip, so no character of a password can confuse
-// the DSN parser.
-func driverParams(cfg *mysql.Config) (*mysql.Config, error) {
-	tmp := *cfg
-	tmp.User, tmp.Passwd = "", ""
-	out, err := mysql.ParseDSN(tmp.FormatDSN())
-	if err != nil {
-		return nil, fmt.Errorf("bad URL parameters: %v", err)
-	}
-	out.User, out.Passwd = cfg.User, cfg.Passwd
-	return out, nil
 }
 
 func (s *Store) migrate(ctx context.Context, opts Options) error {
@@ -324,20 +302,6 @@ func (s *Store) Where() string { return s.where }
 // Close closes the connection pool.
 func (s *Store) Close() error { return s.db.Close() }
 
-func nanos(t time.Time) int64 {
-	if t.IsZero() {
-		return 0
-	}
-	return t.UnixNano()
-}
-
-func fromNanos(n int64) time.Time {
-	if n == 0 {
-		return time.Time{}
-	}
-	return time.Unix(0, n).UTC()
-}
-
 // placeholders returns "(?,?,…),(?,?,…)…" for rows rows of cols columns.
 func placeholders(rows, cols int) string {
 	row := "(" + strings.Repeat("?,", cols-1) + "?)"
@@ -392,7 +356,7 @@ func (s *Store) Commit(ctx context.Context, cp cdc.Checkpoint, ds []dispatch.New
 		return 0, fmt.Errorf("commit: insert deliveries: %w", classify(err))
 	}
 	if !cp.IsZero() {
-		b, err := jsonText(cp)
+		b, err := storesql.JSONText(cp)
 		if err != nil {
 			return 0, fmt.Errorf("commit: %w", err)
 		}
@@ -507,7 +471,7 @@ func insertDeliveries(ctx context.Context, tx *sql.Tx, ds []dispatch.NewDelivery
 		d := &ds[i]
 		var headers any
 		if len(d.Headers) > 0 {
-			h, err := jsonText(d.Headers)
+			h, err := storesql.JSONText(d.Headers)
 			if err != nil {
 				return 0, fmt.Errorf("delivery %s headers: %w", d.ID, err)
 			}
@@ -526,7 +490,7 @@ func insertDeliveries(ctx context.Context, tx *sql.Tx, ds []dispatch.NewDelivery
 			body = d.Body
 		}
 		args = append(args, d.ID, d.EventID, d.Rule, d.Event, d.Webhook, d.Subscription, d.Key, d.Method, d.URL, d.ContentType,
-			headers, body, change, nanos(d.EventTime), nanos(d.CreatedAt), nanos(d.NextAt), nanos(d.CreatedAt), status, d.Error, "")
+			headers, body, change, storesql.Nanos(d.EventTime), storesql.Nanos(d.CreatedAt), storesql.Nanos(d.NextAt), storesql.Nanos(d.CreatedAt), status, d.Error, "")
 		rows++
 		size += len(d.Body) + len(d.Change) + len(d.URL) + 256
 		if rows >= maxRows || size >= maxBytes {

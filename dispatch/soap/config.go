@@ -130,7 +130,7 @@ func (c Config) Validate(path string) error {
 	}
 	if c.Endpoint != "" {
 		if u, err := url.Parse(c.Endpoint); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
-			add(".endpoint", "not an http(s) URL: %q", redactURL(c.Endpoint))
+			add(".endpoint", "not an http(s) URL: %q", showLocation(c.Endpoint))
 		}
 	}
 	for _, k := range sortedKeys(c.Params) {

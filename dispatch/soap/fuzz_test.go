@@ -6,13 +6,14 @@ import (
 	"testing"
 )
 
-// FuzzParseWSDL: any document gives a Service or an error, never a panic;
+// FuzzParseWSDL: any document, loaded as Loader.Load loads a file, gives a
+// Service or an error, never a panic;
 // a Service's operations list parameters and build (or refuse) requests.
 // Seeds: testdata/fuzz/FuzzParseWSDL.
 func FuzzParseWSDL(f *testing.F) {
 	f.Add([]byte(`<definitions xmlns="http://schemas.xmlsoap.org/wsdl/"/>`))
 	f.Fuzz(func(t *testing.T, data []byte) {
-		svc, err := ParseWSDL("fuzz.wsdl", data)
+		svc, err := parseWSDL(t, "fuzz.wsdl", data)
 		if err != nil {
 			if svc != nil {
 				t.Fatal("service and error")
@@ -67,7 +68,7 @@ func sample(p *Param, depth int) any {
 // panic. Seeds: testdata/fuzz/FuzzParseResponse.
 func FuzzParseResponse(f *testing.F) {
 	f.Add([]byte(`<s:Envelope xmlns:s="http://schemas.xmlsoap.org/soap/envelope/"><s:Body><r><a>1</a></r></s:Body></s:Envelope>`), 200)
-	orders, err := ParseWSDL("orders.wsdl", []byte(ordersInline))
+	orders, err := parseWSDL(f, "orders.wsdl", []byte(ordersInline))
 	if err != nil {
 		f.Fatal(err)
 	}
@@ -92,8 +93,8 @@ func FuzzParseResponse(f *testing.F) {
 	})
 }
 
-// ordersInline is orders.wsdl with its schema embedded (ParseWSDL does not
-// follow imports).
+// ordersInline is orders.wsdl with its schema embedded, so that it loads
+// on its own.
 const ordersInline = `<definitions xmlns="http://schemas.xmlsoap.org/wsdl/" xmlns:soap12="http://schemas.xmlsoap.org/wsdl/soap12/"
  xmlns:xs="http://www.w3.org/2001/XMLSchema" xmlns:o="urn:example:orders" targetNamespace="urn:example:orders">
 <types><xs:schema targetNamespace="urn:example:orders" elementFormDefault="qualified">

@@ -13,6 +13,8 @@ import (
 	"time"
 
 	"github.com/beevik/etree"
+
+	"github.com/rowhook/rowhook/internal/redact"
 )
 
 // Loader limits.
@@ -50,40 +52,25 @@ func (l *Loader) Load(ctx context.Context, location string) (*Service, error) {
 	ld := &loadRun{l: l, ctx: ctx, seen: map[string]bool{}, set: newSchemaSet()}
 	loc, err := normalizeLocation(location)
 	if err != nil {
-		return nil, fmt.Errorf("load wsdl %s: %w", location, err)
+		return nil, fmt.Errorf("load wsdl %s: %w", showLocation(location), err)
 	}
 	if err := ld.wsdl(loc, true); err != nil {
-		return nil, fmt.Errorf("load wsdl %s: %w", location, err)
+		return nil, fmt.Errorf("load wsdl %s: %w", showLocation(location), err)
 	}
 	svc, err := newService(location, ld.wsdls, ld.set, ld.docs)
 	if err != nil {
-		return nil, fmt.Errorf("load wsdl %s: %w", location, err)
-	}
-	return svc, nil
-}
-
-// ParseWSDL builds a Service from a single WSDL document in memory;
-// imports are not followed (they must resolve within the document).
-func ParseWSDL(location string, data []byte) (*Service, error) {
-	ld := &loadRun{l: &Loader{}, ctx: context.Background(), seen: map[string]bool{}, set: newSchemaSet(), noFetch: true}
-	if err := ld.wsdlData(location, data, true); err != nil {
-		return nil, fmt.Errorf("parse wsdl %s: %w", location, err)
-	}
-	svc, err := newService(location, ld.wsdls, ld.set, ld.docs)
-	if err != nil {
-		return nil, fmt.Errorf("parse wsdl %s: %w", location, err)
+		return nil, fmt.Errorf("load wsdl %s: %w", showLocation(location), err)
 	}
 	return svc, nil
 }
 
 type loadRun struct {
-	l       *Loader
-	ctx     context.Context
-	seen    map[string]bool
-	set     *schemaSet
-	wsdls   []loadedDoc
-	docs    []string
-	noFetch bool
+	l     *Loader
+	ctx   context.Context
+	seen  map[string]bool
+	set   *schemaSet
+	wsdls []loadedDoc
+	docs  []string
 }
 
 // normalizeLocation turns a file path into an absolute path and checks
@@ -143,9 +130,6 @@ func resolve(base, ref string) (string, error) {
 }
 
 func (ld *loadRun) fetch(loc string) ([]byte, error) {
-	if ld.noFetch {
-		return nil, fmt.Errorf("%s: imports are not followed when parsing a single document", loc)
-	}
 	max := ld.l.MaxDocuments
 	if max <= 0 {
 		max = DefaultMaxDocuments
@@ -185,12 +169,12 @@ func (ld *loadRun) fetch(loc string) ([]byte, error) {
 	}
 	resp, err := client.Do(req)
 	if err != nil {
-		return nil, err
+		return nil, redact.Error(err) // the message quotes the URL, api keys and all
 	}
 	defer resp.Body.Close()
 	if resp.StatusCode != http.StatusOK {
 		_, _ = io.CopyN(io.Discard, resp.Body, 64<<10)
-		return nil, fmt.Errorf("GET %s: HTTP %s", redactURL(loc), resp.Status)
+		return nil, fmt.Errorf("GET %s: HTTP %s", showLocation(loc), resp.Status)
 	}
 	return readLimited(resp.Body, limit, loc)
 }
@@ -201,19 +185,18 @@ func readLimited(r io.Reader, limit int64, loc string) ([]byte, error) {
 		return nil, err
 	}
 	if int64(len(b)) > limit {
-		return nil, fmt.Errorf("%w: %s is larger than %d bytes", ErrTooLarge, redactURL(loc), limit)
+		return nil, fmt.Errorf("%w: %s is larger than %d bytes", ErrTooLarge, showLocation(loc), limit)
 	}
 	return b, nil
 }
 
-// redactURL drops user information from a URL for messages.
-func redactURL(s string) string {
-	u, err := url.Parse(s)
-	if err != nil || u.User == nil {
+// showLocation is a document location for messages: a URL as redact.URL
+// shows it (no credentials, no query values), a file path as it is.
+func showLocation(s string) string {
+	if !strings.Contains(s, "://") {
 		return s
 	}
-	u.User = nil
-	return u.String()
+	return redact.URL(s)
 }
 
 // parseXML parses a document into an element tree.
@@ -221,11 +204,11 @@ func parseXML(loc string, data []byte) (*etree.Element, error) {
 	doc := etree.NewDocument()
 	doc.ReadSettings.CharsetReader = charsetReader
 	if err := doc.ReadFromBytes(data); err != nil {
-		return nil, fmt.Errorf("%w: %s: %v", ErrBadWSDL, redactURL(loc), err)
+		return nil, fmt.Errorf("%w: %s: %v", ErrBadWSDL, showLocation(loc), err)
 	}
 	root := doc.Root()
 	if root == nil {
-		return nil, fmt.Errorf("%w: %s: no root element", ErrBadWSDL, redactURL(loc))
+		return nil, fmt.Errorf("%w: %s: no root element", ErrBadWSDL, showLocation(loc))
 	}
 	return root, nil
 }
@@ -267,19 +250,19 @@ func (ld *loadRun) wsdlData(loc string, data []byte, main bool) error {
 	if err != nil {
 		return err
 	}
-	ld.docs = append(ld.docs, redactURL(loc))
+	ld.docs = append(ld.docs, showLocation(loc))
 	if is(root, NSXSD, "schema") {
 		if main {
-			return fmt.Errorf("%w: %s is an XML Schema, not a WSDL", ErrBadWSDL, redactURL(loc))
+			return fmt.Errorf("%w: %s is an XML Schema, not a WSDL", ErrBadWSDL, showLocation(loc))
 		}
 		return ld.schema(loc, root, "")
 	}
 	if !is(root, NSWSDL, "definitions") {
 		what := "{" + space(root) + "}" + root.Tag
 		if space(root) == "http://www.w3.org/ns/wsdl" {
-			return fmt.Errorf("%w: %s is WSDL 2.0; rowhook reads WSDL 1.1 (most SOAP services publish both: try ?wsdl instead of ?wsdl2)", ErrBadWSDL, redactURL(loc))
+			return fmt.Errorf("%w: %s is WSDL 2.0; rowhook reads WSDL 1.1 (most SOAP services publish both: try ?wsdl instead of ?wsdl2)", ErrBadWSDL, showLocation(loc))
 		}
-		return fmt.Errorf("%w: %s: root element is %s, not wsdl:definitions", ErrBadWSDL, redactURL(loc), what)
+		return fmt.Errorf("%w: %s: root element is %s, not wsdl:definitions", ErrBadWSDL, showLocation(loc), what)
 	}
 	ld.wsdls = append(ld.wsdls, loadedDoc{location: loc, root: root})
 	for _, imp := range children(root, NSWSDL, "import") {
@@ -289,10 +272,10 @@ func (ld *loadRun) wsdlData(loc string, data []byte, main bool) error {
 		}
 		next, err := resolve(loc, ref)
 		if err != nil {
-			return fmt.Errorf("wsdl:import in %s: %w", redactURL(loc), err)
+			return fmt.Errorf("wsdl:import in %s: %w", showLocation(loc), err)
 		}
 		if err := ld.wsdl(next, false); err != nil {
-			return fmt.Errorf("wsdl:import in %s: %w", redactURL(loc), err)
+			return fmt.Errorf("wsdl:import in %s: %w", showLocation(loc), err)
 		}
 	}
 	if types := child(root, NSWSDL, "types"); types != nil {
@@ -320,7 +303,7 @@ func (ld *loadRun) schema(loc string, root *etree.Element, chameleon string) err
 		}
 		next, err := resolve(loc, ref)
 		if err != nil {
-			return fmt.Errorf("xsd:%s in %s: %w", c.Tag, redactURL(loc), err)
+			return fmt.Errorf("xsd:%s in %s: %w", c.Tag, showLocation(loc), err)
 		}
 		key := next
 		if c.Tag != "import" && sc.tns != "" {
@@ -332,16 +315,16 @@ func (ld *loadRun) schema(loc string, root *etree.Element, chameleon string) err
 		ld.seen[key] = true
 		data, err := ld.fetch(next)
 		if err != nil {
-			return fmt.Errorf("xsd:%s in %s: %w", c.Tag, redactURL(loc), err)
+			return fmt.Errorf("xsd:%s in %s: %w", c.Tag, showLocation(loc), err)
 		}
 		xroot, err := parseXML(next, data)
 		if err != nil {
-			return fmt.Errorf("xsd:%s in %s: %w", c.Tag, redactURL(loc), err)
+			return fmt.Errorf("xsd:%s in %s: %w", c.Tag, showLocation(loc), err)
 		}
 		if !is(xroot, NSXSD, "schema") {
-			return fmt.Errorf("xsd:%s in %s: %w: %s is not an XML Schema", c.Tag, redactURL(loc), ErrBadWSDL, redactURL(next))
+			return fmt.Errorf("xsd:%s in %s: %w: %s is not an XML Schema", c.Tag, showLocation(loc), ErrBadWSDL, showLocation(next))
 		}
-		ld.docs = append(ld.docs, redactURL(next))
+		ld.docs = append(ld.docs, showLocation(next))
 		cham := ""
 		if c.Tag != "import" && attr(xroot, "targetNamespace") == "" {
 			cham = sc.tns

@@ -305,9 +305,9 @@ func (w *Webhook) Run(ctx context.Context) error {
 				if ctx.Err() != nil {
 					return nil
 				}
-				w.log.Warn("wsdl refresh failed; keeping the last good copy", "wsdl", redactURL(w.cfg.WSDL), "error", err)
+				w.log.Warn("wsdl refresh failed; keeping the last good copy", "wsdl", showLocation(w.cfg.WSDL), "error", err)
 			} else {
-				w.log.Debug("wsdl refreshed", "wsdl", redactURL(w.cfg.WSDL))
+				w.log.Debug("wsdl refreshed", "wsdl", showLocation(w.cfg.WSDL))
 			}
 		}
 	}

@@ -145,7 +145,7 @@ func TestConfig_CheckService(t *testing.T) {
 
 func fileServiceNoAddress(t *testing.T) *Service {
 	t.Helper()
-	svc, err := ParseWSDL("inline.wsdl", []byte(`<definitions xmlns="http://schemas.xmlsoap.org/wsdl/" xmlns:soap="http://schemas.xmlsoap.org/wsdl/soap/" xmlns:xs="http://www.w3.org/2001/XMLSchema" xmlns:tns="urn:c" targetNamespace="urn:c">
+	svc, err := parseWSDL(t, "inline.wsdl", []byte(`<definitions xmlns="http://schemas.xmlsoap.org/wsdl/" xmlns:soap="http://schemas.xmlsoap.org/wsdl/soap/" xmlns:xs="http://www.w3.org/2001/XMLSchema" xmlns:tns="urn:c" targetNamespace="urn:c">
 <message name="in"><part name="intA" type="xs:int"/><part name="intB" type="xs:int"/></message>
 <portType name="P"><operation name="Add"><input message="tns:in"/></operation></portType>
 <binding name="B" type="tns:P"><soap:binding style="rpc"/><operation name="Add"><input><soap:body use="literal" namespace="urn:c"/></input></operation></binding>

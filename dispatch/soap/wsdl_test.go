@@ -3,7 +3,9 @@ package soap
 import (
 	"context"
 	"errors"
+	"fmt"
 	"net/http"
+	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -272,7 +274,7 @@ func dagWSDL(n int) string {
 }
 
 func TestService_ParamsBudget(t *testing.T) {
-	svc, err := ParseWSDL("dag.wsdl", []byte(dagWSDL(40)))
+	svc, err := parseWSDL(t, "dag.wsdl", []byte(dagWSDL(40)))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -281,7 +283,7 @@ func TestService_ParamsBudget(t *testing.T) {
 		t.Fatalf("err = %v", err)
 	}
 	// A reused type that stays within the budget expands fully.
-	svc, err = ParseWSDL("dag.wsdl", []byte(dagWSDL(6)))
+	svc, err = parseWSDL(t, "dag.wsdl", []byte(dagWSDL(6)))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -293,3 +295,42 @@ func TestService_ParamsBudget(t *testing.T) {
 		t.Errorf("a.b.a.b.a.b.v = %+v, %v", p, err)
 	}
 }
+
+// TestLoader_LoadErrorsHideCredentials: a WSDL URL's password and query
+// values (api keys travel there) stay out of every error, whether the
+// server answers or cannot be reached.
+func TestLoader_LoadErrorsHideCredentials(t *testing.T) {
+	srv := httptest.NewServer(http.NotFoundHandler())
+	defer srv.Close()
+	closed := httptest.NewServer(http.NotFoundHandler())
+	closed.Close()
+	for _, base := range []string{srv.URL, closed.URL} {
+		loc := strings.Replace(base, "http://", "http://user:pa55word@", 1) + "/svc?wsdl&apikey=K3Y"
+		_, err := (&Loader{}).Load(context.Background(), loc)
+		if err == nil {
+			t.Fatalf("Load(%s) succeeded", loc)
+		}
+		if strings.Contains(err.Error(), "pa55word") || strings.Contains(err.Error(), "K3Y") {
+			t.Errorf("error shows a credential: %v", err)
+		}
+	}
+}
+
+// parseWSDL loads one WSDL document given in memory the way rowhook loads
+// any WSDL (Loader.Load on a file), with HTTP refused so that an import
+// never goes out to the network.
+func parseWSDL(t testing.TB, name string, data []byte) (*Service, error) {
+	t.Helper()
+	path := filepath.Join(t.TempDir(), name)
+	if err := os.WriteFile(path, data, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	refuse := &http.Client{Transport: roundTripFunc(func(r *http.Request) (*http.Response, error) {
+		return nil, fmt.Errorf("no network in this test: %s", r.URL)
+	})}
+	return (&Loader{Client: refuse}).Load(context.Background(), path)
+}
+
+type roundTripFunc func(*http.Request) (*http.Response, error)
+
+func (f roundTripFunc) RoundTrip(r *http.Request) (*http.Response, error) { return f(r) }

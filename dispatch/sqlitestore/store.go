@@ -20,6 +20,7 @@ import (
 
 	"github.com/rowhook/rowhook/cdc"
 	"github.com/rowhook/rowhook/dispatch"
+	"github.com/rowhook/rowhook/dispatch/storesql"
 	"github.com/rowhook/rowhook/internal/jsonx"
 )
 
@@ -334,12 +335,12 @@ func (s *Store) prepare(readOnly bool) error {
 			*dst, err = db.Prepare(q)
 		}
 	}
-	prep(s.r, &s.pendingDue, `SELECT `+deliveryCols+` FROM deliveries INDEXED BY deliveries_due
+	prep(s.r, &s.pendingDue, shared.SelectDeliveries+` INDEXED BY deliveries_due
 		WHERE status = 'pending' AND webhook = ? AND subscription = ? AND next_at <= ? ORDER BY next_at, seq LIMIT ?`)
-	prep(s.r, &s.pendingAfter, `SELECT `+deliveryCols+` FROM deliveries INDEXED BY deliveries_due
+	prep(s.r, &s.pendingAfter, shared.SelectDeliveries+` INDEXED BY deliveries_due
 		WHERE status = 'pending' AND webhook = ? AND subscription = ? AND next_at <= ?
 		AND next_at >= ? AND (next_at > ? OR seq > ?) ORDER BY next_at, seq LIMIT ?`)
-	prep(s.r, &s.pendingOrder, `SELECT `+deliveryCols+` FROM deliveries INDEXED BY deliveries_due
+	prep(s.r, &s.pendingOrder, shared.SelectDeliveries+` INDEXED BY deliveries_due
 		WHERE status = 'pending' AND webhook = ? AND subscription = ? ORDER BY seq LIMIT ?`)
 	if readOnly {
 		return err
@@ -355,10 +356,7 @@ func (s *Store) prepare(readOnly bool) error {
 		request_headers, request_body, status, response_headers, response_body, error, note)
 		VALUES (?1,CASE WHEN ?15 != 0 THEN ?15 ELSE (SELECT seq FROM deliveries WHERE id = ?1) END,
 		?2,?3,?4,?5,?6,?7,?8,?9,?10,?11,?12,?13,?14)`)
-	prep(s.w, &s.updDelivery, `UPDATE deliveries SET status = ?, attempts = ?, next_at = ?, updated_at = ?,
-		last_status = ?, last_error = ?,
-		writeback = CASE WHEN ? != '' THEN ? ELSE writeback END,
-		response = CASE WHEN ? != '' THEN ? ELSE response END
+	prep(s.w, &s.updDelivery, `UPDATE deliveries `+shared.RecordSet+`
 		WHERE seq = CASE WHEN ? != 0 THEN ? ELSE (SELECT seq FROM deliveries WHERE id = ?) END`)
 	prep(s.w, &s.selOnce, `SELECT event_id FROM once_markers WHERE rule = ? AND record_key = ?`)
 	prep(s.w, &s.insOnce, `INSERT INTO once_markers (rule, record_key, event_id) VALUES (?,?,?)`)
@@ -373,40 +371,12 @@ func (s *Store) Close() error {
 	return errors.Join(s.r.Close(), s.w.Close())
 }
 
-func nanos(t time.Time) int64 {
-	if t.IsZero() {
-		return 0
-	}
-	return t.UnixNano()
-}
-
-func fromNanos(n int64) time.Time {
-	if n == 0 {
-		return time.Time{}
-	}
-	return time.Unix(0, n).UTC()
-}
-
 // headersJSON is h as JSON text, or NULL when h is nil.
 func headersJSON(h map[string][]string) any {
 	if h == nil {
 		return nil
 	}
 	return string(jsonx.AppendHeaders(make([]byte, 0, 256), h))
-}
-
-func jsonText(v any) (any, error) {
-	if v == nil {
-		return nil, nil
-	}
-	b, err := json.Marshal(v)
-	if err != nil {
-		return nil, err
-	}
-	if string(b) == "null" {
-		return nil, nil
-	}
-	return string(b), nil
 }
 
 // Commit implements dispatch.Store. Its errors name the state file: a
@@ -443,7 +413,7 @@ func (s *Store) commit(ctx context.Context, cp cdc.Checkpoint, ds []dispatch.New
 			}
 			var headers any
 			if len(d.Headers) > 0 {
-				if headers, err = jsonText(d.Headers); err != nil {
+				if headers, err = storesql.JSONText(d.Headers); err != nil {
 					return 0, fmt.Errorf("commit: %w", err)
 				}
 			}
@@ -456,8 +426,8 @@ func (s *Store) commit(ctx context.Context, cp cdc.Checkpoint, ds []dispatch.New
 				change = string(d.Change)
 			}
 			res, err := ins.ExecContext(ctx, d.ID, d.EventID, d.Rule, d.Event, d.Webhook, d.Subscription, d.Key,
-				d.Method, d.URL, d.ContentType, headers, d.Body, change, nanos(d.EventTime), nanos(d.CreatedAt),
-				nanos(d.NextAt), nanos(d.CreatedAt), status, d.Error)
+				d.Method, d.URL, d.ContentType, headers, d.Body, change, storesql.Nanos(d.EventTime), storesql.Nanos(d.CreatedAt),
+				storesql.Nanos(d.NextAt), storesql.Nanos(d.CreatedAt), status, d.Error)
 			if err != nil {
 				return 0, fmt.Errorf("commit: insert delivery %s: %w", d.ID, err)
 			}
@@ -522,61 +492,17 @@ func (s *Store) Checkpoint(ctx context.Context) (cdc.Checkpoint, bool, error) {
 	return cp, true, nil
 }
 
-const deliveryCols = `seq, id, event_id, rule, event, webhook, subscription, record_key, method, url, content_type,
-	headers, body, change, event_time, created_at, next_at, updated_at, status, attempts, last_status, last_error,
-	redelivered, writeback, writeback_error, response`
-
-type scanner interface{ Scan(...any) error }
-
-func scanDelivery(sc scanner) (dispatch.Delivery, error) {
-	var d dispatch.Delivery
-	var headers, change, response sql.NullString
-	var eventTime, created, next, updated int64
-	var status string
-	err := sc.Scan(&d.Seq, &d.ID, &d.EventID, &d.Rule, &d.Event, &d.Webhook, &d.Subscription, &d.Key, &d.Method,
-		&d.URL, &d.ContentType, &headers, &d.Body, &change, &eventTime, &created, &next, &updated, &status,
-		&d.Attempts, &d.LastStatus, &d.LastError, &d.Redelivered, &d.Writeback, &d.WritebackError, &response)
-	if err != nil {
-		return d, err
-	}
-	d.Status = dispatch.Status(status)
-	d.EventTime, d.CreatedAt, d.NextAt, d.UpdatedAt = fromNanos(eventTime), fromNanos(created), fromNanos(next), fromNanos(updated)
-	if headers.Valid {
-		if err := json.Unmarshal([]byte(headers.String), &d.Headers); err != nil {
-			return d, fmt.Errorf("delivery %s headers: %w", d.ID, err)
-		}
-	}
-	if change.Valid {
-		d.Change = json.RawMessage(change.String)
-	}
-	if response.Valid {
-		d.Response = new(dispatch.Response)
-		if err := json.Unmarshal([]byte(response.String), d.Response); err != nil {
-			return d, fmt.Errorf("delivery %s response: %w", d.ID, err)
-		}
-	}
-	return d, nil
-}
+// shared holds the statements both stores run (dispatch/storesql), for
+// this file's tables.
+var shared = storesql.New(storesql.Tables{Deliveries: "deliveries", Attempts: "attempts",
+	Subscriptions: "subscriptions", WebhookState: "webhook_state", Change: "change"})
 
 func (s *Store) queryDeliveries(ctx context.Context, db *sql.DB, query string, args ...any) ([]dispatch.Delivery, error) {
 	rows, err := db.QueryContext(ctx, query, args...)
 	if err != nil {
 		return nil, err
 	}
-	return scanDeliveries(rows)
-}
-
-func scanDeliveries(rows *sql.Rows) ([]dispatch.Delivery, error) {
-	defer rows.Close()
-	var out []dispatch.Delivery
-	for rows.Next() {
-		d, err := scanDelivery(rows)
-		if err != nil {
-			return nil, err
-		}
-		out = append(out, d)
-	}
-	return out, rows.Err()
+	return storesql.ScanDeliveries(rows)
 }
 
 // Pending implements dispatch.Store.
@@ -592,25 +518,18 @@ func (s *Store) Pending(ctx context.Context, q dispatch.PendingQuery) ([]dispatc
 	case q.DueBy.IsZero():
 		rows, err = s.pendingOrder.QueryContext(ctx, q.Webhook, q.Subscription, limit)
 	case q.AfterSeq != 0:
-		after := nanos(q.AfterNextAt)
-		rows, err = s.pendingAfter.QueryContext(ctx, q.Webhook, q.Subscription, nanos(q.DueBy), after, after, q.AfterSeq, limit)
+		after := storesql.Nanos(q.AfterNextAt)
+		rows, err = s.pendingAfter.QueryContext(ctx, q.Webhook, q.Subscription, storesql.Nanos(q.DueBy), after, after, q.AfterSeq, limit)
 	default:
-		rows, err = s.pendingDue.QueryContext(ctx, q.Webhook, q.Subscription, nanos(q.DueBy), limit)
+		rows, err = s.pendingDue.QueryContext(ctx, q.Webhook, q.Subscription, storesql.Nanos(q.DueBy), limit)
 	}
 	if err == nil {
-		out, err = scanDeliveries(rows)
+		out, err = storesql.ScanDeliveries(rows)
 	}
 	if err != nil {
-		return nil, fmt.Errorf("read pending deliveries of %s: %w", queueName(q.Webhook, q.Subscription), err)
+		return nil, fmt.Errorf("read pending deliveries of %s: %w", storesql.QueueName(q.Webhook, q.Subscription), err)
 	}
 	return out, nil
-}
-
-func queueName(webhook, sub string) string {
-	if sub != "" {
-		return webhook + " " + sub
-	}
-	return webhook
 }
 
 // NextDue implements dispatch.Store.
@@ -619,7 +538,7 @@ func (s *Store) NextDue(ctx context.Context, webhook, subscription string) (time
 	err := s.r.QueryRowContext(ctx, `SELECT min(next_at) FROM deliveries INDEXED BY deliveries_due
 		WHERE status = 'pending' AND webhook = ? AND subscription = ?`, webhook, subscription).Scan(&next)
 	if err != nil {
-		return time.Time{}, false, fmt.Errorf("read next due of %s: %w", queueName(webhook, subscription), err)
+		return time.Time{}, false, fmt.Errorf("read next due of %s: %w", storesql.QueueName(webhook, subscription), err)
 	}
 	if !next.Valid {
 		return time.Time{}, false, nil
@@ -633,7 +552,7 @@ func (s *Store) insertAttempt(ctx context.Context, tx *sql.Tx, a *dispatch.Attem
 	if kind == "" {
 		kind = dispatch.KindAttempt
 	}
-	_, err := tx.StmtContext(ctx, s.insAttempt).ExecContext(ctx, a.DeliveryID, a.N, kind, nanos(a.At), a.Duration.Microseconds(),
+	_, err := tx.StmtContext(ctx, s.insAttempt).ExecContext(ctx, a.DeliveryID, a.N, kind, storesql.Nanos(a.At), a.Duration.Microseconds(),
 		a.Method, a.URL, reqH, a.RequestBody, a.Status, respH, a.ResponseBody, a.Error, a.Note, a.DeliverySeq)
 	return err
 }
@@ -664,12 +583,12 @@ func (s *Store) record(ctx context.Context, rs []dispatch.Result) error {
 		var resp any
 		wb := ""
 		if r.Writeback != nil {
-			if resp, err = jsonText(r.Writeback); err != nil {
+			if resp, err = storesql.JSONText(r.Writeback); err != nil {
 				return fmt.Errorf("record attempt of %s: %w", r.Attempt.DeliveryID, err)
 			}
 			wb = dispatch.WritebackPending
 		}
-		_, err := upd.ExecContext(ctx, string(r.Status), r.Attempts, nanos(r.NextAt), nanos(r.Attempt.At.Add(r.Attempt.Duration)),
+		_, err := upd.ExecContext(ctx, string(r.Status), r.Attempts, storesql.Nanos(r.NextAt), storesql.Nanos(r.Attempt.At.Add(r.Attempt.Duration)),
 			r.Attempt.Status, r.Attempt.Error, wb, wb, wb, resp, r.Attempt.DeliverySeq, r.Attempt.DeliverySeq, r.Attempt.DeliveryID)
 		if err != nil {
 			return fmt.Errorf("record attempt of %s: %w", r.Attempt.DeliveryID, err)
@@ -686,7 +605,7 @@ func (s *Store) Writebacks(ctx context.Context, limit int) ([]dispatch.Delivery,
 	if limit <= 0 {
 		limit = 100
 	}
-	out, err := s.queryDeliveries(ctx, s.r, `SELECT `+deliveryCols+` FROM deliveries WHERE writeback = 'pending' ORDER BY seq LIMIT ?`, limit)
+	out, err := s.queryDeliveries(ctx, s.r, shared.Writebacks, limit)
 	if err != nil {
 		return nil, fmt.Errorf("read pending writebacks: %w", err)
 	}
@@ -700,7 +619,7 @@ func (s *Store) FinishWriteback(ctx context.Context, id, status, errMsg string, 
 		return fmt.Errorf("finish writeback of %s: %w", id, err)
 	}
 	defer tx.Rollback()
-	res, err := tx.ExecContext(ctx, `UPDATE deliveries SET writeback = ?, writeback_error = ? WHERE id = ?`, status, errMsg, id)
+	res, err := tx.ExecContext(ctx, shared.FinishWriteback, status, errMsg, id)
 	if err != nil {
 		return fmt.Errorf("finish writeback of %s: %w", id, err)
 	}
@@ -717,43 +636,14 @@ func (s *Store) FinishWriteback(ctx context.Context, id, status, errMsg string, 
 	return nil
 }
 
-func filterWhere(f dispatch.Filter) (string, []any) {
-	var conds []string
-	var args []any
-	if f.Webhook != "" {
-		conds = append(conds, "webhook = ?")
-		args = append(args, f.Webhook)
-	}
-	if f.Subscription != "" {
-		conds = append(conds, "subscription = ?")
-		args = append(args, f.Subscription)
-	}
-	if f.Status != "" {
-		conds = append(conds, "status = ?")
-		args = append(args, string(f.Status))
-	}
-	if !f.Since.IsZero() {
-		conds = append(conds, "created_at >= ?")
-		args = append(args, nanos(f.Since))
-	}
-	if f.AfterSeq > 0 {
-		conds = append(conds, "seq < ?")
-		args = append(args, f.AfterSeq)
-	}
-	if len(conds) == 0 {
-		return "", nil
-	}
-	return " WHERE " + strings.Join(conds, " AND "), args
-}
-
 // List implements dispatch.Store.
 func (s *Store) List(ctx context.Context, f dispatch.Filter) ([]dispatch.Delivery, error) {
 	limit := f.Limit
 	if limit <= 0 {
 		limit = 100
 	}
-	where, args := filterWhere(f)
-	out, err := s.queryDeliveries(ctx, s.r, `SELECT `+deliveryCols+` FROM deliveries`+where+` ORDER BY seq DESC LIMIT ?`, append(args, limit)...)
+	where, args := storesql.FilterWhere(f)
+	out, err := s.queryDeliveries(ctx, s.r, shared.SelectDeliveries+where+` ORDER BY seq DESC LIMIT ?`, append(args, limit)...)
 	if err != nil {
 		return nil, fmt.Errorf("list deliveries: %w", err)
 	}
@@ -762,7 +652,7 @@ func (s *Store) List(ctx context.Context, f dispatch.Filter) ([]dispatch.Deliver
 
 // Get implements dispatch.Store.
 func (s *Store) Get(ctx context.Context, id string) (dispatch.Delivery, []dispatch.Attempt, error) {
-	d, err := scanDelivery(s.r.QueryRowContext(ctx, `SELECT `+deliveryCols+` FROM deliveries WHERE id = ?`, id))
+	d, err := storesql.ScanDelivery(s.r.QueryRowContext(ctx, shared.Get, id))
 	if errors.Is(err, sql.ErrNoRows) {
 		return d, nil, fmt.Errorf("get delivery %s: %w", id, dispatch.ErrNotFound)
 	}
@@ -774,32 +664,12 @@ func (s *Store) Get(ctx context.Context, id string) (dispatch.Delivery, []dispat
 	if s.attemptsBySeq {
 		byAttempts, key = `delivery_seq = ?`, d.Seq
 	}
-	rows, err := s.r.QueryContext(ctx, `SELECT n, kind, at, duration_us, method, url, request_headers, request_body,
-		status, response_headers, response_body, error, note FROM attempts WHERE `+byAttempts+` ORDER BY at, rowid`, key)
+	rows, err := s.r.QueryContext(ctx, shared.SelectAttempts+` WHERE `+byAttempts+` ORDER BY at, rowid`, key)
 	if err != nil {
 		return d, nil, fmt.Errorf("get delivery %s attempts: %w", id, err)
 	}
-	defer rows.Close()
-	var out []dispatch.Attempt
-	for rows.Next() {
-		a := dispatch.Attempt{DeliveryID: id}
-		var at, dur int64
-		var reqH, respH sql.NullString
-		if err := rows.Scan(&a.N, &a.Kind, &at, &dur, &a.Method, &a.URL, &reqH, &a.RequestBody, &a.Status, &respH,
-			&a.ResponseBody, &a.Error, &a.Note); err != nil {
-			return d, nil, fmt.Errorf("get delivery %s attempts: %w", id, err)
-		}
-		a.At = fromNanos(at)
-		a.Duration = time.Duration(dur) * time.Microsecond
-		if reqH.Valid {
-			_ = json.Unmarshal([]byte(reqH.String), &a.RequestHeaders)
-		}
-		if respH.Valid {
-			_ = json.Unmarshal([]byte(respH.String), &a.ResponseHeaders)
-		}
-		out = append(out, a)
-	}
-	if err := rows.Err(); err != nil {
+	out, err := storesql.ScanAttempts(rows, id)
+	if err != nil {
 		return d, nil, fmt.Errorf("get delivery %s attempts: %w", id, err)
 	}
 	return d, out, nil
@@ -813,10 +683,7 @@ func (s *Store) Redeliver(ctx context.Context, ids []string, f dispatch.Filter, 
 	}
 	defer tx.Rollback()
 	if len(ids) == 0 {
-		where, args := filterWhere(f)
-		if where == "" {
-			where = " WHERE 1=1"
-		}
+		where, args := storesql.FilterWhere(f)
 		rows, err := tx.QueryContext(ctx, `SELECT id FROM deliveries`+where+` AND status != 'pending' ORDER BY seq`, args...)
 		if err != nil {
 			return nil, fmt.Errorf("redeliver: %w", err)
@@ -847,8 +714,7 @@ func (s *Store) Redeliver(ctx context.Context, ids []string, f dispatch.Filter, 
 		if status == string(dispatch.StatusPending) {
 			continue
 		}
-		if _, err := tx.ExecContext(ctx, `UPDATE deliveries SET status = 'pending', attempts = 0, next_at = ?,
-			updated_at = ?, redelivered = redelivered + 1, last_error = '' WHERE id = ?`, nanos(now), nanos(now), id); err != nil {
+		if _, err := tx.ExecContext(ctx, `UPDATE deliveries `+shared.RedeliverSet+` WHERE id = ?`, storesql.Nanos(now), storesql.Nanos(now), id); err != nil {
 			return nil, fmt.Errorf("redeliver %s: %w", id, err)
 		}
 		note := fmt.Sprintf("redelivered by %s (was %s)", actor, status)
@@ -865,10 +731,9 @@ func (s *Store) Redeliver(ctx context.Context, ids []string, f dispatch.Filter, 
 
 // Fail implements dispatch.Store.
 func (s *Store) Fail(ctx context.Context, webhook, subscription, reason string, now time.Time) (int, error) {
-	res, err := s.w.ExecContext(ctx, `UPDATE deliveries SET status = 'failed', last_error = ?, updated_at = ?
-		WHERE status = 'pending' AND webhook = ? AND subscription = ?`, reason, nanos(now), webhook, subscription)
+	res, err := s.w.ExecContext(ctx, shared.Fail, reason, storesql.Nanos(now), webhook, subscription)
 	if err != nil {
-		return 0, fmt.Errorf("fail deliveries of %s: %w", queueName(webhook, subscription), err)
+		return 0, fmt.Errorf("fail deliveries of %s: %w", storesql.QueueName(webhook, subscription), err)
 	}
 	n, _ := res.RowsAffected()
 	return int(n), nil
@@ -876,8 +741,8 @@ func (s *Store) Fail(ctx context.Context, webhook, subscription, reason string, 
 
 // AddSubscription implements dispatch.Store.
 func (s *Store) AddSubscription(ctx context.Context, sub dispatch.Subscription) error {
-	if _, err := s.w.ExecContext(ctx, `INSERT INTO subscriptions (id, url, event, created_at) VALUES (?,?,?,?)`,
-		sub.ID, sub.URL, sub.Event, nanos(sub.CreatedAt)); err != nil {
+	if _, err := s.w.ExecContext(ctx, shared.AddSubscription,
+		sub.ID, sub.URL, sub.Event, storesql.Nanos(sub.CreatedAt)); err != nil {
 		return fmt.Errorf("add subscription: %w", err)
 	}
 	return nil
@@ -885,7 +750,7 @@ func (s *Store) AddSubscription(ctx context.Context, sub dispatch.Subscription) 
 
 // DeleteSubscription implements dispatch.Store.
 func (s *Store) DeleteSubscription(ctx context.Context, id string) error {
-	res, err := s.w.ExecContext(ctx, `DELETE FROM subscriptions WHERE id = ?`, id)
+	res, err := s.w.ExecContext(ctx, shared.DeleteSubscription, id)
 	if err != nil {
 		return fmt.Errorf("delete subscription %s: %w", id, err)
 	}
@@ -897,32 +762,21 @@ func (s *Store) DeleteSubscription(ctx context.Context, id string) error {
 
 // Subscriptions implements dispatch.Store.
 func (s *Store) Subscriptions(ctx context.Context) ([]dispatch.Subscription, error) {
-	rows, err := s.r.QueryContext(ctx, `SELECT id, url, event, created_at FROM subscriptions ORDER BY created_at, id`)
+	rows, err := s.r.QueryContext(ctx, shared.Subscriptions)
 	if err != nil {
 		return nil, fmt.Errorf("list subscriptions: %w", err)
 	}
-	defer rows.Close()
-	var out []dispatch.Subscription
-	for rows.Next() {
-		var sub dispatch.Subscription
-		var at int64
-		if err := rows.Scan(&sub.ID, &sub.URL, &sub.Event, &at); err != nil {
-			return nil, fmt.Errorf("list subscriptions: %w", err)
-		}
-		sub.CreatedAt = fromNanos(at)
-		out = append(out, sub)
-	}
-	return out, rows.Err()
+	return storesql.ScanSubscriptions(rows)
 }
 
 // SetWebhookDisabled implements dispatch.Store.
 func (s *Store) SetWebhookDisabled(ctx context.Context, webhook, reason string, at time.Time) error {
 	var err error
 	if reason == "" {
-		_, err = s.w.ExecContext(ctx, `DELETE FROM webhook_state WHERE webhook = ?`, webhook)
+		_, err = s.w.ExecContext(ctx, shared.EnableWebhook, webhook)
 	} else {
 		_, err = s.w.ExecContext(ctx, `INSERT INTO webhook_state (webhook, disabled_reason, at) VALUES (?,?,?)
-			ON CONFLICT (webhook) DO UPDATE SET disabled_reason = excluded.disabled_reason, at = excluded.at`, webhook, reason, nanos(at))
+			ON CONFLICT (webhook) DO UPDATE SET disabled_reason = excluded.disabled_reason, at = excluded.at`, webhook, reason, storesql.Nanos(at))
 	}
 	if err != nil {
 		return fmt.Errorf("set webhook %s state: %w", webhook, err)
@@ -932,46 +786,20 @@ func (s *Store) SetWebhookDisabled(ctx context.Context, webhook, reason string, 
 
 // DisabledWebhooks implements dispatch.Store.
 func (s *Store) DisabledWebhooks(ctx context.Context) (map[string]string, error) {
-	rows, err := s.r.QueryContext(ctx, `SELECT webhook, disabled_reason FROM webhook_state`)
+	rows, err := s.r.QueryContext(ctx, shared.DisabledWebhooks)
 	if err != nil {
 		return nil, fmt.Errorf("read webhook state: %w", err)
 	}
-	defer rows.Close()
-	out := map[string]string{}
-	for rows.Next() {
-		var w, r string
-		if err := rows.Scan(&w, &r); err != nil {
-			return nil, fmt.Errorf("read webhook state: %w", err)
-		}
-		out[w] = r
-	}
-	return out, rows.Err()
+	return storesql.ScanDisabledWebhooks(rows)
 }
 
 // Stats implements dispatch.Store.
 func (s *Store) Stats(ctx context.Context) ([]dispatch.QueueStat, error) {
-	rows, err := s.r.QueryContext(ctx, `SELECT webhook, status, count(*),
-		min(CASE WHEN status = 'pending' THEN created_at END) FROM deliveries
-		WHERE status != 'ok' GROUP BY webhook, status`)
+	rows, err := s.r.QueryContext(ctx, shared.Stats)
 	if err != nil {
 		return nil, fmt.Errorf("read queue stats: %w", err)
 	}
-	defer rows.Close()
-	var out []dispatch.QueueStat
-	for rows.Next() {
-		var q dispatch.QueueStat
-		var status string
-		var oldest sql.NullInt64
-		if err := rows.Scan(&q.Webhook, &status, &q.Count, &oldest); err != nil {
-			return nil, fmt.Errorf("read queue stats: %w", err)
-		}
-		q.Status = dispatch.Status(status)
-		if oldest.Valid {
-			q.OldestPending = fromNanos(oldest.Int64)
-		}
-		out = append(out, q)
-	}
-	return out, rows.Err()
+	return storesql.ScanStats(rows)
 }
 
 // Prune implements dispatch.Store.
@@ -984,10 +812,10 @@ func (s *Store) Prune(ctx context.Context, cutoff time.Time) (int, error) {
 	// created_at (indexed) narrows the scan: a delivery updated before the
 	// cutoff was created before it too.
 	const finished = `created_at < ? AND updated_at < ? AND status IN ('ok', 'failed', 'dead') AND writeback != 'pending'`
-	if _, err := tx.ExecContext(ctx, `DELETE FROM attempts WHERE delivery_seq IN (SELECT seq FROM deliveries WHERE `+finished+`)`, nanos(cutoff), nanos(cutoff)); err != nil {
+	if _, err := tx.ExecContext(ctx, `DELETE FROM attempts WHERE delivery_seq IN (SELECT seq FROM deliveries WHERE `+finished+`)`, storesql.Nanos(cutoff), storesql.Nanos(cutoff)); err != nil {
 		return 0, fmt.Errorf("prune delivery log: %w", err)
 	}
-	res, err := tx.ExecContext(ctx, `DELETE FROM deliveries WHERE `+finished, nanos(cutoff), nanos(cutoff))
+	res, err := tx.ExecContext(ctx, `DELETE FROM deliveries WHERE `+finished, storesql.Nanos(cutoff), storesql.Nanos(cutoff))
 	if err != nil {
 		return 0, fmt.Errorf("prune delivery log: %w", err)
 	}

@@ -281,9 +281,6 @@ type Lease struct {
 	done     chan struct{}
 }
 
-// ConnectionID is the lock session's connection id on the server.
-func (l *Lease) ConnectionID() int64 { return l.id }
-
 // Lost is closed as soon as the lock may no longer be this process's: a
 // probe failed, did not answer within ProbeDeadline, or the server names
 // another holder. The caller must stop working at once.

@@ -76,6 +76,7 @@ func TestElector_KilledHolderLosesAndWaiterAcquires(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	laID := a.Status().Holder // the lease's lock session
 	if got := testutil.ToFloat64(collector(t, regA, "rowhook_ha_leader")); got != 1 {
 		t.Errorf("holder's rowhook_ha_leader = %v, want 1", got)
 	}
@@ -83,14 +84,14 @@ func TestElector_KilledHolderLosesAndWaiterAcquires(t *testing.T) {
 	if err := srv.DB().QueryRow("SELECT IS_USED_LOCK(?)", name).Scan(&holder); err != nil {
 		t.Fatal(err)
 	}
-	if holder != la.ConnectionID() {
-		t.Fatalf("server says connection %d holds the lock, lease says %d", holder, la.ConnectionID())
+	if holder != laID {
+		t.Fatalf("server says connection %d holds the lock, the holder's status says %d", holder, laID)
 	}
 
 	waiting := acquireAsync(ctx, b)
 	waitFor(t, "the standby to report the holder", func() bool {
 		st := b.Status()
-		return !st.Leader && st.Holder == la.ConnectionID()
+		return !st.Leader && st.Holder == laID
 	})
 	// Several probes later the holder still holds it and the waiter waits.
 	time.Sleep(3 * interval)
@@ -105,7 +106,7 @@ func TestElector_KilledHolderLosesAndWaiterAcquires(t *testing.T) {
 		t.Error("holder's status does not say leader")
 	}
 
-	if _, err := srv.DB().Exec(fmt.Sprintf("KILL CONNECTION %d", la.ConnectionID())); err != nil {
+	if _, err := srv.DB().Exec(fmt.Sprintf("KILL CONNECTION %d", laID)); err != nil {
 		t.Fatal(err)
 	}
 	select {
@@ -131,7 +132,7 @@ func TestElector_KilledHolderLosesAndWaiterAcquires(t *testing.T) {
 	if lb == nil {
 		t.Fatal("waiter's Acquire failed")
 	}
-	if lb.ConnectionID() == la.ConnectionID() {
+	if b.Status().Holder == laID {
 		t.Error("new lease on the killed connection")
 	}
 	if got := testutil.ToFloat64(collector(t, regB, "rowhook_ha_takeovers_total")); got != 1 {
@@ -152,8 +153,9 @@ func TestLease_ReleaseHandsOver(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	laID := a.Status().Holder // the lease's lock session
 	waiting := acquireAsync(ctx, b)
-	waitFor(t, "the standby to see the holder", func() bool { return b.Status().Holder == la.ConnectionID() })
+	waitFor(t, "the standby to see the holder", func() bool { return b.Status().Holder == laID })
 	if err := la.Release(ctx); err != nil {
 		t.Fatal(err)
 	}
@@ -170,8 +172,8 @@ func TestLease_ReleaseHandsOver(t *testing.T) {
 	if err := srv.DB().QueryRow("SELECT IS_USED_LOCK(?)", name).Scan(&holder); err != nil {
 		t.Fatal(err)
 	}
-	if holder != lb.ConnectionID() {
-		t.Errorf("server says %d holds the lock, new lease is %d", holder, lb.ConnectionID())
+	if lbID := b.Status().Holder; holder != lbID {
+		t.Errorf("server says %d holds the lock, the new holder's status says %d", holder, lbID)
 	}
 	lb.Release(ctx)
 }
@@ -200,8 +202,9 @@ func TestElector_PartitionedHolderStopsBeforeTakeover(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	laID := a.Status().Holder // the lease's lock session
 	waiting := acquireAsync(ctx, b)
-	waitFor(t, "the standby to see the holder", func() bool { return b.Status().Holder == la.ConnectionID() })
+	waitFor(t, "the standby to see the holder", func() bool { return b.Status().Holder == laID })
 
 	frozeAt := time.Now()
 	px.freeze()

@@ -11,6 +11,8 @@ import (
 	_ "embed"
 	"fmt"
 	"strings"
+
+	"github.com/rowhook/rowhook/internal/sqltext"
 )
 
 // Schema creates the tables and seed rows (run it in the CRM's database).
@@ -30,53 +32,11 @@ var CreatePotential string
 //go:embed update_delete_potential.sql
 var UpdateDeletePotential string
 
-// Statements splits a script into statements: `--` and `#` comments
-// removed, split on `;` outside quotes.
-func Statements(script string) []string {
-	var out []string
-	var cur strings.Builder
-	var quote byte
-	for i := 0; i < len(script); i++ {
-		c := script[i]
-		if quote != 0 {
-			cur.WriteByte(c)
-			if c == '\\' && i+1 < len(script) {
-				i++
-				cur.WriteByte(script[i])
-			} else if c == quote {
-				quote = 0
-			}
-			continue
-		}
-		switch {
-		case c == '\'' || c == '"' || c == '`':
-			quote = c
-			cur.WriteByte(c)
-		case c == '-' && strings.HasPrefix(script[i:], "-- "), c == '#':
-			for i < len(script) && script[i] != '\n' {
-				i++
-			}
-			cur.WriteByte('\n')
-		case c == ';':
-			if s := strings.TrimSpace(cur.String()); s != "" {
-				out = append(out, s)
-			}
-			cur.Reset()
-		default:
-			cur.WriteByte(c)
-		}
-	}
-	if s := strings.TrimSpace(cur.String()); s != "" {
-		out = append(out, s)
-	}
-	return out
-}
-
 // Exec runs a script statement by statement on one connection, so session
 // variables (@crmid) carry over and each statement commits on its own, as
 // Vtiger's do.
 func Exec(ctx context.Context, conn *sql.Conn, script string) error {
-	for _, q := range Statements(script) {
+	for _, q := range sqltext.Split(script) {
 		if _, err := conn.ExecContext(ctx, q); err != nil {
 			return fmt.Errorf("vtiger: %s: %w", firstLine(q), err)
 		}

@@ -12,19 +12,6 @@ var srv *mariadbtest.Server
 
 func TestMain(m *testing.M) { os.Exit(mariadbtest.Main(m, &srv, mariadbtest.Options{})) }
 
-func TestStatements(t *testing.T) {
-	got := Statements("-- c\nSELECT 'a;b -- not a comment'; # hash\nINSERT INTO t VALUES ('x''y');\n\nSELECT 1")
-	want := []string{"SELECT 'a;b -- not a comment'", "INSERT INTO t VALUES ('x''y')", "SELECT 1"}
-	if len(got) != len(want) {
-		t.Fatalf("got %q", got)
-	}
-	for i := range want {
-		if got[i] != want[i] {
-			t.Errorf("statement %d = %q, want %q", i, got[i], want[i])
-		}
-	}
-}
-
 // The embedded scripts run on MariaDB exactly as Vtiger's statements did.
 func TestScripts_CreateUpdateDelete(t *testing.T) {
 	ctx := context.Background()

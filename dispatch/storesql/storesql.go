@@ -1,0 +1,303 @@
+// Package storesql is the SQL the two state stores (dispatch/sqlitestore
+// and dispatch/mysqlstore) share where SQLite's and MariaDB's dialects
+// agree: the delivery columns and their scanning, the delivery-log filter,
+// the statements on subscriptions, webhook state, stats and writebacks, and
+// the encodings of times and JSON columns. What differs stays in each
+// driver: table names (MariaDB's are prefixed rowhook_ and its change
+// column is change_json, CHANGE being a reserved word), index hints
+// (INDEXED BY against FORCE INDEX), upserts (ON CONFLICT against ON
+// DUPLICATE KEY), row locks (FOR UPDATE), multi-row inserts and batched
+// pruning, and MariaDB's /* rowhook */ statement tag, which its driver
+// puts in front of every statement. dispatch/storetest, which both drivers
+// run, is the judge of both.
+package storesql
+
+import (
+	"database/sql"
+	"encoding/json"
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/rowhook/rowhook/dispatch"
+)
+
+// Tables names one store's tables and its change column.
+type Tables struct {
+	Deliveries, Attempts, Subscriptions, WebhookState string
+	// Change is the column holding a delivery's stored row change.
+	Change string
+}
+
+// Queries are the statements both stores run, built for one store's
+// Tables. None carries a statement tag.
+type Queries struct {
+	// DeliveryColumns is the column list ScanDelivery reads, in order.
+	DeliveryColumns string
+	// SelectDeliveries is SELECT DeliveryColumns FROM the deliveries
+	// table; a WHERE or ORDER BY clause follows.
+	SelectDeliveries string
+	// Get selects one delivery by id.
+	Get string
+	// Writebacks selects the deliveries whose writeback is pending, by
+	// seq, with a LIMIT parameter.
+	Writebacks string
+	// AttemptColumns is the column list ScanAttempts reads, in order.
+	AttemptColumns string
+	// SelectAttempts is SELECT AttemptColumns FROM the attempts table; a
+	// WHERE clause follows.
+	SelectAttempts string
+	// RecordSet is the SET clause of recording an attempt's result
+	// (parameters: status, attempts, next_at, updated_at, last_status,
+	// last_error, writeback twice, writeback and response); the WHERE
+	// clause is the store's own.
+	RecordSet string
+	// RedeliverSet is the SET clause of a redelivery (parameters: next_at,
+	// updated_at); the WHERE clause is the store's own.
+	RedeliverSet string
+	// FinishWriteback sets writeback and writeback_error of a delivery by
+	// id.
+	FinishWriteback string
+	// Fail fails the pending deliveries of a webhook and subscription
+	// (parameters: last_error, updated_at, webhook, subscription).
+	Fail string
+	// AddSubscription, DeleteSubscription and Subscriptions keep the
+	// REST-hook subscriptions.
+	AddSubscription, DeleteSubscription, Subscriptions string
+	// EnableWebhook deletes a webhook's disabled state; DisabledWebhooks
+	// reads them all.
+	EnableWebhook, DisabledWebhooks string
+	// Stats counts the deliveries that are not ok by webhook and status,
+	// with the oldest pending creation time.
+	Stats string
+}
+
+// New builds the shared statements for t.
+func New(t Tables) Queries {
+	cols := `seq, id, event_id, rule, event, webhook, subscription, record_key, method, url, content_type,
+	headers, body, ` + t.Change + `, event_time, created_at, next_at, updated_at, status, attempts, last_status, last_error,
+	redelivered, writeback, writeback_error, response`
+	sel := `SELECT ` + cols + ` FROM ` + t.Deliveries
+	attemptCols := `n, kind, at, duration_us, method, url, request_headers, request_body,
+		status, response_headers, response_body, error, note`
+	return Queries{
+		DeliveryColumns:  cols,
+		SelectDeliveries: sel,
+		Get:              sel + ` WHERE id = ?`,
+		Writebacks:       sel + ` WHERE writeback = 'pending' ORDER BY seq LIMIT ?`,
+		AttemptColumns:   attemptCols,
+		SelectAttempts:   `SELECT ` + attemptCols + ` FROM ` + t.Attempts,
+		RecordSet: `SET status = ?, attempts = ?, next_at = ?, updated_at = ?,
+		last_status = ?, last_error = ?,
+		writeback = CASE WHEN ? != '' THEN ? ELSE writeback END,
+		response = CASE WHEN ? != '' THEN ? ELSE response END`,
+		RedeliverSet: `SET status = 'pending', attempts = 0, next_at = ?,
+			updated_at = ?, redelivered = redelivered + 1, last_error = ''`,
+		FinishWriteback: `UPDATE ` + t.Deliveries + ` SET writeback = ?, writeback_error = ? WHERE id = ?`,
+		Fail: `UPDATE ` + t.Deliveries + ` SET status = 'failed', last_error = ?, updated_at = ?
+		WHERE webhook = ? AND subscription = ? AND status = 'pending'`,
+		AddSubscription:    `INSERT INTO ` + t.Subscriptions + ` (id, url, event, created_at) VALUES (?,?,?,?)`,
+		DeleteSubscription: `DELETE FROM ` + t.Subscriptions + ` WHERE id = ?`,
+		Subscriptions:      `SELECT id, url, event, created_at FROM ` + t.Subscriptions + ` ORDER BY created_at, id`,
+		EnableWebhook:      `DELETE FROM ` + t.WebhookState + ` WHERE webhook = ?`,
+		DisabledWebhooks:   `SELECT webhook, disabled_reason FROM ` + t.WebhookState,
+		Stats: `SELECT webhook, status, COUNT(*),
+		MIN(CASE WHEN status = 'pending' THEN created_at END) FROM ` + t.Deliveries + `
+		WHERE status != 'ok' GROUP BY webhook, status`,
+	}
+}
+
+// Scanner is a *sql.Row or *sql.Rows.
+type Scanner interface{ Scan(...any) error }
+
+// ScanDelivery reads one row of DeliveryColumns.
+func ScanDelivery(sc Scanner) (dispatch.Delivery, error) {
+	var d dispatch.Delivery
+	var headers, change, response sql.NullString
+	var eventTime, created, next, updated int64
+	var status string
+	err := sc.Scan(&d.Seq, &d.ID, &d.EventID, &d.Rule, &d.Event, &d.Webhook, &d.Subscription, &d.Key, &d.Method,
+		&d.URL, &d.ContentType, &headers, &d.Body, &change, &eventTime, &created, &next, &updated, &status,
+		&d.Attempts, &d.LastStatus, &d.LastError, &d.Redelivered, &d.Writeback, &d.WritebackError, &response)
+	if err != nil {
+		return d, err
+	}
+	d.Status = dispatch.Status(status)
+	d.EventTime, d.CreatedAt, d.NextAt, d.UpdatedAt = FromNanos(eventTime), FromNanos(created), FromNanos(next), FromNanos(updated)
+	if headers.Valid {
+		if err := json.Unmarshal([]byte(headers.String), &d.Headers); err != nil {
+			return d, fmt.Errorf("delivery %s headers: %w", d.ID, err)
+		}
+	}
+	if change.Valid {
+		d.Change = json.RawMessage(change.String)
+	}
+	if response.Valid {
+		d.Response = new(dispatch.Response)
+		if err := json.Unmarshal([]byte(response.String), d.Response); err != nil {
+			return d, fmt.Errorf("delivery %s response: %w", d.ID, err)
+		}
+	}
+	return d, nil
+}
+
+// ScanDeliveries reads and closes rows of DeliveryColumns.
+func ScanDeliveries(rows *sql.Rows) ([]dispatch.Delivery, error) {
+	defer rows.Close()
+	var out []dispatch.Delivery
+	for rows.Next() {
+		d, err := ScanDelivery(rows)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, d)
+	}
+	return out, rows.Err()
+}
+
+// ScanAttempts reads and closes rows of AttemptColumns, the log of
+// delivery id.
+func ScanAttempts(rows *sql.Rows, id string) ([]dispatch.Attempt, error) {
+	defer rows.Close()
+	var out []dispatch.Attempt
+	for rows.Next() {
+		a := dispatch.Attempt{DeliveryID: id}
+		var at, dur int64
+		var reqH, respH sql.NullString
+		if err := rows.Scan(&a.N, &a.Kind, &at, &dur, &a.Method, &a.URL, &reqH, &a.RequestBody, &a.Status, &respH,
+			&a.ResponseBody, &a.Error, &a.Note); err != nil {
+			return nil, err
+		}
+		a.At = FromNanos(at)
+		a.Duration = time.Duration(dur) * time.Microsecond
+		if reqH.Valid {
+			_ = json.Unmarshal([]byte(reqH.String), &a.RequestHeaders)
+		}
+		if respH.Valid {
+			_ = json.Unmarshal([]byte(respH.String), &a.ResponseHeaders)
+		}
+		out = append(out, a)
+	}
+	return out, rows.Err()
+}
+
+// ScanSubscriptions reads and closes the rows of Subscriptions.
+func ScanSubscriptions(rows *sql.Rows) ([]dispatch.Subscription, error) {
+	defer rows.Close()
+	var out []dispatch.Subscription
+	for rows.Next() {
+		var sub dispatch.Subscription
+		var at int64
+		if err := rows.Scan(&sub.ID, &sub.URL, &sub.Event, &at); err != nil {
+			return nil, err
+		}
+		sub.CreatedAt = FromNanos(at)
+		out = append(out, sub)
+	}
+	return out, rows.Err()
+}
+
+// ScanDisabledWebhooks reads and closes the rows of DisabledWebhooks:
+// webhook → reason.
+func ScanDisabledWebhooks(rows *sql.Rows) (map[string]string, error) {
+	defer rows.Close()
+	out := map[string]string{}
+	for rows.Next() {
+		var w, r string
+		if err := rows.Scan(&w, &r); err != nil {
+			return nil, err
+		}
+		out[w] = r
+	}
+	return out, rows.Err()
+}
+
+// ScanStats reads and closes the rows of Stats.
+func ScanStats(rows *sql.Rows) ([]dispatch.QueueStat, error) {
+	defer rows.Close()
+	var out []dispatch.QueueStat
+	for rows.Next() {
+		var q dispatch.QueueStat
+		var status string
+		var oldest sql.NullInt64
+		if err := rows.Scan(&q.Webhook, &status, &q.Count, &oldest); err != nil {
+			return nil, err
+		}
+		q.Status = dispatch.Status(status)
+		if oldest.Valid {
+			q.OldestPending = FromNanos(oldest.Int64)
+		}
+		out = append(out, q)
+	}
+	return out, rows.Err()
+}
+
+// FilterWhere is the WHERE clause (with a leading space, never empty: 1=1
+// without conditions, so that the caller may add AND …) and its arguments
+// for a delivery-log filter.
+func FilterWhere(f dispatch.Filter) (string, []any) {
+	conds := []string{"1=1"}
+	var args []any
+	if f.Webhook != "" {
+		conds = append(conds, "webhook = ?")
+		args = append(args, f.Webhook)
+	}
+	if f.Subscription != "" {
+		conds = append(conds, "subscription = ?")
+		args = append(args, f.Subscription)
+	}
+	if f.Status != "" {
+		conds = append(conds, "status = ?")
+		args = append(args, string(f.Status))
+	}
+	if !f.Since.IsZero() {
+		conds = append(conds, "created_at >= ?")
+		args = append(args, Nanos(f.Since))
+	}
+	if f.AfterSeq > 0 {
+		conds = append(conds, "seq < ?")
+		args = append(args, f.AfterSeq)
+	}
+	return " WHERE " + strings.Join(conds, " AND "), args
+}
+
+// QueueName names a webhook's queue, or a subscription's, in errors.
+func QueueName(webhook, sub string) string {
+	if sub != "" {
+		return webhook + " " + sub
+	}
+	return webhook
+}
+
+// Nanos is how the stores keep a time: Unix nanoseconds, 0 for the zero
+// time.
+func Nanos(t time.Time) int64 {
+	if t.IsZero() {
+		return 0
+	}
+	return t.UnixNano()
+}
+
+// FromNanos reads what Nanos wrote, in UTC.
+func FromNanos(n int64) time.Time {
+	if n == 0 {
+		return time.Time{}
+	}
+	return time.Unix(0, n).UTC()
+}
+
+// JSONText marshals v to JSON text for a TEXT column, or nil (NULL) for a
+// nil value.
+func JSONText(v any) (any, error) {
+	if v == nil {
+		return nil, nil
+	}
+	b, err := json.Marshal(v)
+	if err != nil {
+		return nil, err
+	}
+	if string(b) == "null" {
+		return nil, nil
+	}
+	return string(b), nil
+}
