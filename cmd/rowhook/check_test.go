@@ -232,3 +232,35 @@ writeback:
 		t.Errorf("unreachable primary: exit %d: %s%s", code, out, errOut)
 	}
 }
+
+// `rowhook check` warns on stderr, with the place in the file, when the
+// listener is off loopback and admin.token is empty; the config stays valid.
+func TestCheck_AdminTokenWarning(t *testing.T) {
+	for _, tc := range []struct {
+		name, http, admin string
+		warn              bool
+	}{
+		{"all interfaces, no token", "http:\n  listen: 0.0.0.0:9788\n", "", true},
+		{"empty host, no token", "http:\n  listen: ':9788'\n", "", true},
+		{"all interfaces, token", "http:\n  listen: 0.0.0.0:9788\n", "admin:\n  token: t0k\n", false},
+		{"loopback", "http:\n  listen: 127.0.0.1:9788\n", "", false},
+		{"default listener", "", "", false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			path := writeTemp(t, "rowhook.yaml", checkConfig+tc.http+tc.admin)
+			out, errOut, code := runCommand(t, "check", "--config", path, "--offline")
+			if code != 0 || !strings.Contains(out, ": ok:") {
+				t.Fatalf("exit %d: %s%s", code, out, errOut)
+			}
+			line := strings.Count(checkConfig, "\n") + 2
+			want := fmt.Sprintf("warning: %s:%d:", path, line)
+			got := strings.Contains(errOut, want) && strings.Contains(errOut, "http.listen") && strings.Contains(errOut, "set admin.token")
+			if got != tc.warn {
+				t.Errorf("stderr %q; want a warning %v (at %s naming http.listen and admin.token)", errOut, tc.warn, want)
+			}
+			if !tc.warn && errOut != "" {
+				t.Errorf("stderr %q, want nothing", errOut)
+			}
+		})
+	}
+}

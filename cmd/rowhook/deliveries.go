@@ -3,7 +3,6 @@ package main
 import (
 	"context"
 	"encoding/json"
-	"errors"
 	"flag"
 	"fmt"
 	"io"
@@ -16,6 +15,7 @@ import (
 
 	"github.com/rowhook/rowhook/dispatch"
 	"github.com/rowhook/rowhook/dispatch/sqlitestore"
+	"github.com/rowhook/rowhook/internal/pipeline"
 )
 
 func init() {
@@ -39,13 +39,13 @@ func (s *stateFlags) open(ctx context.Context, cmd string) (dispatch.Store, *dis
 	var dc *dispatch.Config
 	path := s.state
 	if s.config != "" {
-		cfg, _, err := loadConfig(ctx, s.config)
+		cfg, _, err := pipeline.LoadSource(ctx, s.config)
 		if err != nil {
 			return nil, nil, err
 		}
 		dc = &cfg.Dispatch
-		if path == "" && isMySQLState(cfg) {
-			st, err := openStore(context.Background(), cfg, filepath.Dir(s.config), false)
+		if path == "" && pipeline.IsMySQLState(cfg) {
+			st, err := pipeline.OpenStore(context.Background(), cfg, filepath.Dir(s.config), false)
 			if err != nil {
 				return nil, nil, err
 			}
@@ -90,16 +90,6 @@ func runDeliveries(ctx context.Context, args []string, io stdio) error {
 	return usagef("deliveries: unknown subcommand %q (list, show)", args[0])
 }
 
-func parseFlags(fs *flag.FlagSet, args []string, name string) (bool, error) {
-	if err := fs.Parse(args); err != nil {
-		if errors.Is(err, flag.ErrHelp) {
-			return true, nil
-		}
-		return false, usagef("%s: %v", name, err)
-	}
-	return false, nil
-}
-
 // interleave lets flags follow positional arguments ("show ID --json").
 func interleave(args []string) []string {
 	var flags, pos []string
@@ -140,7 +130,7 @@ func runDeliveriesList(ctx context.Context, args []string, io stdio) error {
 	since := fs.String("since", "", "only deliveries created since: a duration back (1h, 24h) or an RFC 3339 time")
 	limit := fs.Int("limit", 100, "at most this many, newest first")
 	asJSON := fs.Bool("json", false, "one JSON object per line")
-	if help, err := parseFlags(fs, interleave(args), "deliveries list"); help || err != nil {
+	if help, err := parseFlags(fs, interleave(args)); help || err != nil {
 		return err
 	}
 	if fs.NArg() > 0 {
@@ -229,7 +219,7 @@ func runDeliveriesShow(ctx context.Context, args []string, io stdio) error {
 	var sf stateFlags
 	sf.register(fs)
 	asJSON := fs.Bool("json", false, "print the delivery and its log as JSON")
-	if help, err := parseFlags(fs, interleave(args), "deliveries show"); help || err != nil {
+	if help, err := parseFlags(fs, interleave(args)); help || err != nil {
 		return err
 	}
 	if fs.NArg() != 1 {
@@ -358,7 +348,7 @@ func runRedeliver(ctx context.Context, args []string, io stdio) error {
 		fmt.Fprintln(io.err)
 		fs.PrintDefaults()
 	}
-	if help, err := parseFlags(fs, interleave(args), "redeliver"); help || err != nil {
+	if help, err := parseFlags(fs, interleave(args)); help || err != nil {
 		return err
 	}
 	ids := fs.Args()

@@ -86,7 +86,7 @@ webhooks:
 	key := `rowhook_rule_body_field_errors_total{rule="contact-created"}`
 	deadline := time.Now().Add(30 * time.Second)
 	for {
-		got, ok := scrape(t, p.http.Addr()).series[key]
+		got, ok := scrape(t, p.Addr()).series[key]
 		if ok && got == 3 {
 			break
 		}

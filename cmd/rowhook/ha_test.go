@@ -20,6 +20,7 @@ import (
 	"time"
 
 	"github.com/rowhook/rowhook/internal/mariadbtest"
+	"github.com/rowhook/rowhook/internal/pipeline"
 )
 
 // haProc is one `rowhook run` subprocess of the HA test.
@@ -445,17 +446,17 @@ func TestHAConfig_Validate(t *testing.T) {
 // Without ha.dsn the lock lives on writeback.dsn; with neither, run says
 // where to put one.
 func TestHADSN(t *testing.T) {
-	cfg := defaultConfig()
+	cfg := pipeline.DefaultConfig()
 	cfg.HA.Enabled = true
-	if _, err := haDSN(&cfg); err == nil || !strings.Contains(err.Error(), "ha.dsn: required") {
+	if _, err := pipeline.HADSN(&cfg); err == nil || !strings.Contains(err.Error(), "ha.dsn: required") {
 		t.Errorf("haDSN without dsns: %v", err)
 	}
 	cfg.Writeback.DSN = "wb:pw@tcp(primary:3306)/crm"
-	if got, _ := haDSN(&cfg); got != cfg.Writeback.DSN {
+	if got, _ := pipeline.HADSN(&cfg); got != cfg.Writeback.DSN {
 		t.Errorf("haDSN = %q, want writeback.dsn", got)
 	}
 	cfg.HA.DSN = "ha:pw@tcp(locks:3306)/"
-	if got, _ := haDSN(&cfg); got != cfg.HA.DSN {
+	if got, _ := pipeline.HADSN(&cfg); got != cfg.HA.DSN {
 		t.Errorf("haDSN = %q, want ha.dsn", got)
 	}
 
@@ -470,18 +471,18 @@ func TestHADSN(t *testing.T) {
 // gets another lock; names fit GET_LOCK's 64 characters.
 func TestHALockName(t *testing.T) {
 	dir := t.TempDir()
-	a := haLockName(haConfig{}, dir+"/state.db")
-	if b := haLockName(haConfig{}, dir+"/./state.db"); a != b {
+	a := pipeline.HALockName(pipeline.HAConfig{}, dir+"/state.db")
+	if b := pipeline.HALockName(pipeline.HAConfig{}, dir+"/./state.db"); a != b {
 		t.Errorf("same state file, different names %q and %q", a, b)
 	}
-	if c := haLockName(haConfig{}, dir+"/other.db"); c == a {
+	if c := pipeline.HALockName(pipeline.HAConfig{}, dir+"/other.db"); c == a {
 		t.Errorf("different state files share the name %q", a)
 	}
-	long := haLockName(haConfig{}, dir+"/"+strings.Repeat("x", 200)+".db")
+	long := pipeline.HALockName(pipeline.HAConfig{}, dir+"/"+strings.Repeat("x", 200)+".db")
 	if len(long) > 64 || len(a) > 64 {
 		t.Errorf("names over 64 characters: %q (%d), %q (%d)", a, len(a), long, len(long))
 	}
-	if got := haLockName(haConfig{Name: "crm-prod"}, dir+"/state.db"); got != "crm-prod" {
+	if got := pipeline.HALockName(pipeline.HAConfig{Name: "crm-prod"}, dir+"/state.db"); got != "crm-prod" {
 		t.Errorf("ha.name ignored: %q", got)
 	}
 	if !strings.HasPrefix(a, "rowhook:state.db:") {

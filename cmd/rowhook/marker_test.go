@@ -85,10 +85,10 @@ writeback:
 	var end string
 	s.DB().QueryRow("SELECT @@gtid_binlog_pos").Scan(&end)
 	deadline := time.Now().Add(20 * time.Second)
-	for p.reader.Position().GTIDSet != end && time.Now().Before(deadline) {
+	for p.Reader().Position().GTIDSet != end && time.Now().Before(deadline) {
 		time.Sleep(50 * time.Millisecond)
 	}
-	if got := p.reader.Position().GTIDSet; got != end {
+	if got := p.Reader().Position().GTIDSet; got != end {
 		t.Fatalf("reader at %s, primary at %s", got, end)
 	}
 	time.Sleep(500 * time.Millisecond)

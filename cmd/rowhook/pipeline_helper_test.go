@@ -5,14 +5,16 @@ import (
 	"log/slog"
 	"path/filepath"
 	"testing"
+
+	"github.com/rowhook/rowhook/internal/pipeline"
 )
 
 // startTestPipeline loads the config at cfgPath, starts the pipeline with a
 // captured text log, waits until it is ready and stops it (failing the test
 // on a pipeline error) at cleanup.
-func startTestPipeline(t *testing.T, cfgPath string) (*pipeline, *syncWriter) {
+func startTestPipeline(t *testing.T, cfgPath string) (*pipeline.Pipeline, *syncWriter) {
 	t.Helper()
-	cfg, _, err := loadConfigAll(context.Background(), cfgPath)
+	cfg, _, err := pipeline.Load(context.Background(), cfgPath)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -29,6 +31,6 @@ func startTestPipeline(t *testing.T, cfgPath string) (*pipeline, *syncWriter) {
 			t.Errorf("pipeline: %v", err)
 		}
 	})
-	waitReady(t, p.http.Addr())
+	waitReady(t, p.Addr())
 	return p, logs
 }

@@ -14,6 +14,7 @@ import (
 
 	"github.com/rowhook/rowhook/cdc"
 	"github.com/rowhook/rowhook/internal/mariadbtest"
+	"github.com/rowhook/rowhook/internal/pipeline"
 )
 
 // The binlog rowhook needs is purged while it is down: it refuses to start
@@ -62,7 +63,7 @@ webhooks:
   recv:
     url: %s
 `, s.URL(), schema, start, schema, recv.URL))
-	cfg, _, err := loadConfigAll(context.Background(), cfgPath)
+	cfg, _, err := pipeline.Load(context.Background(), cfgPath)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -82,7 +83,7 @@ webhooks:
 				t.Fatal("timed out")
 			}
 			select {
-			case <-p.done:
+			case <-p.Done():
 				return p.Wait()
 			case <-time.After(20 * time.Millisecond):
 			}

@@ -36,7 +36,7 @@ state:
 		t.Helper()
 		deadline := time.Now().Add(10 * time.Second)
 		for {
-			got, body := readyz(p.http.Addr())
+			got, body := readyz(p.Addr())
 			if got == code && strings.Contains(body, want) {
 				return
 			}

@@ -172,7 +172,7 @@ writeback:
 	deadline := time.Now().Add(30 * time.Second)
 	var got string
 	for {
-		got = httpGet(t, "http://"+p.http.Addr()+"/deliveries")
+		got = httpGet(t, "http://"+p.Addr()+"/deliveries")
 		if strings.Contains(got, "Amount must be positive") {
 			break
 		}
@@ -207,11 +207,11 @@ writeback:
 		t.Errorf("%d deliveries carry the fault:\n%s", faulted, got)
 	}
 	// The admin API's look-ups, as a UI building a mapping uses them.
-	ops := httpGet(t, "http://"+p.http.Addr()+"/soap/lookup?wsdl="+url.QueryEscape(erp.URL+"/wsdl"))
+	ops := httpGet(t, "http://"+p.Addr()+"/soap/lookup?wsdl="+url.QueryEscape(erp.URL+"/wsdl"))
 	if !strings.Contains(ops, `"soap_action": "urn:test:deals:CreateDeal"`) {
 		t.Errorf("GET /soap/lookup: operations lack CreateDeal:\n%s", ops)
 	}
-	params := httpGet(t, "http://"+p.http.Addr()+"/soap/lookup?operation=CreateDeal&wsdl="+url.QueryEscape(erp.URL+"/wsdl"))
+	params := httpGet(t, "http://"+p.Addr()+"/soap/lookup?operation=CreateDeal&wsdl="+url.QueryEscape(erp.URL+"/wsdl"))
 	for _, want := range []string{`"name": "name"`, `"name": "amount"`, "decimal"} {
 		if !strings.Contains(params, want) {
 			t.Errorf("GET /soap/lookup?operation=CreateDeal lacks %s:\n%s", want, params)

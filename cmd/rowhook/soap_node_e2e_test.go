@@ -197,7 +197,7 @@ writeback:
 		var list struct {
 			Deliveries []view `json:"deliveries"`
 		}
-		got := httpGet(t, "http://"+p.http.Addr()+"/deliveries?limit=1000")
+		got := httpGet(t, "http://"+p.Addr()+"/deliveries?limit=1000")
 		if err := json.Unmarshal([]byte(got), &list); err != nil {
 			t.Fatalf("GET /deliveries: %v\n%s", err, got)
 		}

@@ -17,6 +17,7 @@ import (
 
 	"github.com/rowhook/rowhook/dispatch"
 	"github.com/rowhook/rowhook/internal/mariadbtest"
+	"github.com/rowhook/rowhook/internal/pipeline"
 )
 
 // countReceiver is a webhook receiver that counts its requests.
@@ -156,7 +157,7 @@ func TestRun_RefusesStateWithoutRowhookState(t *testing.T) {
 			hs, got := countReceiver(t)
 			dir := t.TempDir()
 			cfgPath := writeConfig(t, dir, dealsConfig(s, schema, "127.0.0.1:0", hs.URL))
-			cfg, _, err := loadConfigAll(context.Background(), cfgPath)
+			cfg, _, err := pipeline.Load(context.Background(), cfgPath)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -219,7 +220,7 @@ func TestPosition_ResumableAfterHarmlessPurge(t *testing.T) {
 	hs, got := countReceiver(t)
 	dir := t.TempDir()
 	cfgPath := writeConfig(t, dir, dealsConfig(s, schema, "127.0.0.1:0", hs.URL))
-	cfg, _, err := loadConfigAll(context.Background(), cfgPath)
+	cfg, _, err := pipeline.Load(context.Background(), cfgPath)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -231,7 +232,7 @@ func TestPosition_ResumableAfterHarmlessPurge(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		waitReady(t, p.http.Addr())
+		waitReady(t, p.Addr())
 		waitFor(t, 30*time.Second, fmt.Sprintf("%d deliveries", n), func() bool { return got.Load() >= n })
 		cancel()
 		if err := p.Wait(); err != nil {
@@ -359,7 +360,7 @@ writeback:
 				}
 			}
 			// And run does refuse it.
-			cfg, _, err := loadConfigAll(context.Background(), path)
+			cfg, _, err := pipeline.Load(context.Background(), path)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -443,7 +444,7 @@ writeback:
   dsn: mysql://root@127.0.0.1:%d/%s
 `, schema, s.Port, schema), 1)
 	dir := t.TempDir()
-	cfg, _, err := loadConfigAll(context.Background(), writeConfig(t, dir, cfgText))
+	cfg, _, err := pipeline.Load(context.Background(), writeConfig(t, dir, cfgText))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -483,7 +484,7 @@ func TestRun_MySQLStateLostItsTables(t *testing.T) {
 	cfgText := strings.Replace(dealsConfig(s, schema, "127.0.0.1:0", hs.URL), "state:\n  path: state.db\n", stateCfg, 1)
 	dir := t.TempDir()
 	cfgPath := writeConfig(t, dir, cfgText)
-	cfg, _, err := loadConfigAll(context.Background(), cfgPath)
+	cfg, _, err := pipeline.Load(context.Background(), cfgPath)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -498,7 +499,7 @@ func TestRun_MySQLStateLostItsTables(t *testing.T) {
 		if err != nil {
 			return err
 		}
-		waitReady(t, p.http.Addr())
+		waitReady(t, p.Addr())
 		if until != nil {
 			waitFor(t, 30*time.Second, "the row after the repair delivered", until)
 		}

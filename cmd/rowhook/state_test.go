@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/rowhook/rowhook/internal/mariadbtest"
+	"github.com/rowhook/rowhook/internal/pipeline"
 )
 
 // state.driver: mysql on a primary + replica pair, in the layout that is
@@ -78,7 +79,7 @@ webhooks:
 `, pair.Replica.URL(), start, pair.Primary.Port, recv.URL)
 	dir := t.TempDir()
 	cfgPath := writeConfig(t, dir, cfgText)
-	cfg, _, err := loadConfigAll(context.Background(), cfgPath)
+	cfg, _, err := pipeline.Load(context.Background(), cfgPath)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -142,7 +143,7 @@ webhooks:
 
 	// The state on the server rowhook reads is refused.
 	bad := strings.Replace(cfgText, fmt.Sprintf("127.0.0.1:%d/rowhook_state", pair.Primary.Port), fmt.Sprintf("127.0.0.1:%d/rowhook_state", pair.Replica.Port), 1)
-	badCfg, _, err := loadConfigAll(context.Background(), writeConfig(t, t.TempDir(), bad))
+	badCfg, _, err := pipeline.Load(context.Background(), writeConfig(t, t.TempDir(), bad))
 	if err != nil {
 		t.Fatal(err)
 	}
