@@ -32,8 +32,12 @@ type Config struct {
 	Rules     rules.Config     `yaml:",inline"`
 	Dispatch  dispatch.Config  `yaml:",inline"`
 	Writeback writeback.Config `yaml:"writeback"`
-	HTTP      HTTPConfig       `yaml:"http"`
-	HA        HAConfig         `yaml:"ha"`
+	// RuleWriteback is each rule's writeback: block (rules[i].writeback,
+	// nil when the rule writes nothing back), decoded here: the rules
+	// package keeps it as YAML and knows nothing of writeback.
+	RuleWriteback []*writeback.Mapping `yaml:"-"`
+	HTTP          HTTPConfig           `yaml:"http"`
+	HA            HAConfig             `yaml:"ha"`
 }
 
 // HTTPConfig is the `http:` section: rowhook's listener.
@@ -165,12 +169,27 @@ func DefaultConfig() Config {
 	}
 }
 
+// decodeFile reads the file into cfg, the rules' writeback blocks into
+// cfg.RuleWriteback, with the same checks and error places as the rest.
+func decodeFile(path string, cfg *Config) (*yamlconf.Doc, error) {
+	doc, err := yamlconf.Load(path, cfg)
+	if doc == nil {
+		return doc, err
+	}
+	errs := []error{err}
+	cfg.RuleWriteback = make([]*writeback.Mapping, len(cfg.Rules.Rules))
+	for i := range cfg.Rules.Rules {
+		errs = append(errs, doc.Decode(&cfg.Rules.Rules[i].Writeback, fmt.Sprintf("rules[%d].writeback", i), &cfg.RuleWriteback[i]))
+	}
+	return doc, errors.Join(errs...)
+}
+
 // LoadSource reads the file and validates only the `source:` section, for
 // commands that only read the binlog (rowhook tail).
 func LoadSource(ctx context.Context, path string) (*Config, *yamlconf.Doc, error) {
 	return UntilDone(ctx, "config", func() (*Config, *yamlconf.Doc, error) {
 		cfg := DefaultConfig()
-		doc, err := yamlconf.Load(path, &cfg)
+		doc, err := decodeFile(path, &cfg)
 		if err != nil {
 			return nil, doc, err
 		}
@@ -220,7 +239,7 @@ func Load(ctx context.Context, path string) (*Config, *yamlconf.Doc, error) {
 
 func load(path string) (*Config, *yamlconf.Doc, error) {
 	cfg := DefaultConfig()
-	doc, err := yamlconf.Load(path, &cfg)
+	doc, err := decodeFile(path, &cfg)
 	if err != nil {
 		return nil, doc, err
 	}
@@ -229,9 +248,9 @@ func load(path string) (*Config, *yamlconf.Doc, error) {
 	errs = append(errs, haRefs(cfg)...)
 	// The parts other packages own: each rule's writeback block (which
 	// also records its path for later errors) and the SOAP webhooks.
-	for i, r := range cfg.Rules.Rules {
-		if r.Writeback != nil {
-			if err := r.Writeback.Validate(fmt.Sprintf("rules[%d].writeback", i)); err != nil {
+	for i, m := range cfg.RuleWriteback {
+		if m != nil {
+			if err := m.Validate(fmt.Sprintf("rules[%d].writeback", i)); err != nil {
 				errs = append(errs, err)
 			}
 		}
@@ -250,7 +269,7 @@ func load(path string) (*Config, *yamlconf.Doc, error) {
 func LoadRules(ctx context.Context, path string) (*Config, *yamlconf.Doc, error) {
 	return UntilDone(ctx, "config", func() (*Config, *yamlconf.Doc, error) {
 		cfg := DefaultConfig()
-		doc, err := yamlconf.Load(path, &cfg)
+		doc, err := decodeFile(path, &cfg)
 		if err != nil {
 			return nil, doc, err
 		}
@@ -302,9 +321,9 @@ func webhookRefs(cfg Config) []error {
 // WritebackMappings are the rules' writeback blocks by rule name.
 func WritebackMappings(cfg *Config) map[string]*writeback.Mapping {
 	m := map[string]*writeback.Mapping{}
-	for _, r := range cfg.Rules.Rules {
-		if r.Writeback != nil {
-			m[r.Name] = r.Writeback
+	for i, r := range cfg.Rules.Rules {
+		if i < len(cfg.RuleWriteback) && cfg.RuleWriteback[i] != nil {
+			m[r.Name] = cfg.RuleWriteback[i]
 		}
 	}
 	return m
