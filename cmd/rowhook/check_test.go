@@ -36,11 +36,7 @@ func writeTemp(t testing.TB, name, content string) string {
 // startVtigerSource starts a private MariaDB with the Vtiger schema loaded.
 func startVtigerSource(t *testing.T) (*mariadbtest.Server, string) {
 	t.Helper()
-	s, err := mariadbtest.Start(mariadbtest.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { s.Stop() })
+	s := mariadbtest.New(t, mariadbtest.Options{})
 	schema, db := s.NewSchema(t)
 	if err := vtiger.Load(context.Background(), db, schema); err != nil {
 		t.Fatal(err)

@@ -15,11 +15,7 @@ import (
 // once (naming rule, field and column) and counts each such event on
 // /metrics, instead of sending nulls in silence.
 func TestRun_RenamedColumnIsLoud(t *testing.T) {
-	s, err := mariadbtest.Start(mariadbtest.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { s.Stop() })
+	s := mariadbtest.New(t, mariadbtest.Options{})
 	schema, db := s.NewSchema(t)
 	exec := func(q string) {
 		t.Helper()

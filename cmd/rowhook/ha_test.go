@@ -3,7 +3,6 @@ package main
 import (
 	"bufio"
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -141,35 +140,6 @@ func waitUntil(t *testing.T, p *haProc, what string, cond func() bool) {
 	}
 }
 
-// haReceiver records every delivery by row id with its webhook-id.
-type haReceiver struct {
-	mu    sync.Mutex
-	byRow map[int64][]string
-}
-
-func (c *haReceiver) ServeHTTP(w http.ResponseWriter, r *http.Request) {
-	var body struct {
-		After struct {
-			ID int64 `json:"id"`
-		} `json:"after"`
-	}
-	b, _ := io.ReadAll(r.Body)
-	if err := json.Unmarshal(b, &body); err != nil || body.After.ID == 0 {
-		http.Error(w, "bad body", http.StatusBadRequest)
-		return
-	}
-	c.mu.Lock()
-	c.byRow[body.After.ID] = append(c.byRow[body.After.ID], r.Header.Get("webhook-id"))
-	c.mu.Unlock()
-	w.WriteHeader(http.StatusNoContent)
-}
-
-func (c *haReceiver) distinct() int {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return len(c.byRow)
-}
-
 // Two `rowhook run` processes on one config (one state file, one lock on
 // the test server). The active one is SIGKILLed three times while rows
 // stream in, then its lock session is killed on the server, then it gets
@@ -185,16 +155,12 @@ func TestRun_HAFailover(t *testing.T) {
 }
 
 func haFailover(t *testing.T, bin string, mysqlState bool) {
-	s, err := mariadbtest.Start(mariadbtest.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { s.Stop() })
+	s := mariadbtest.New(t, mariadbtest.Options{})
 	schema, db := s.NewSchema(t)
 	if _, err := db.Exec("CREATE TABLE orders (id BIGINT PRIMARY KEY, amount DECIMAL(10,2))"); err != nil {
 		t.Fatal(err)
 	}
-	recv := &haReceiver{byRow: map[int64][]string{}}
+	recv := &testReceiver{}
 	hs := httptest.NewServer(recv)
 	t.Cleanup(hs.Close)
 	var start string
@@ -207,11 +173,7 @@ func haFailover(t *testing.T, bin string, mysqlState bool) {
 	)
 	stateYAML := "  path: state.db"
 	if mysqlState {
-		st, err := mariadbtest.Start(mariadbtest.Options{})
-		if err != nil {
-			t.Fatal(err)
-		}
-		t.Cleanup(func() { st.Stop() })
+		st := mariadbtest.New(t, mariadbtest.Options{})
 		st.Exec(t, "CREATE DATABASE rowhook_state")
 		stateYAML = fmt.Sprintf("  driver: mysql\n  dsn: mysql://root@127.0.0.1:%d/rowhook_state", st.Port)
 	}

@@ -23,11 +23,7 @@ import (
 // there: rows written after the new position are delivered, the skipped
 // ones are not, and nothing already delivered is sent again.
 func TestPosition_RecoveryAfterPurge(t *testing.T) {
-	s, err := mariadbtest.Start(mariadbtest.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { s.Stop() })
+	s := mariadbtest.New(t, mariadbtest.Options{})
 	schema, db := s.NewSchema(t)
 	if _, err := db.Exec("CREATE TABLE deals (id INT PRIMARY KEY, name VARCHAR(40))"); err != nil {
 		t.Fatal(err)

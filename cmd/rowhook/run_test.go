@@ -154,10 +154,7 @@ func (w *syncWriter) String() string {
 // written-back value replicates and triggers no second delivery, while a
 // user's later change of sales_stage still fires.
 func TestRun_EndToEndOnReplicaWithWriteback(t *testing.T) {
-	pair, err := mariadbtest.StartPair(mariadbtest.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
+	pair := mariadbtest.NewPair(t, mariadbtest.Options{})
 	t.Cleanup(pair.Stop)
 	ctx := context.Background()
 	if err := vtiger.Load(ctx, pair.Primary.DB(), "vtiger"); err != nil {

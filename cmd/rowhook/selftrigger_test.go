@@ -112,11 +112,7 @@ func assertQuiet(t *testing.T, p *pipeline.Pipeline, source *mariadbtest.Server,
 func TestRun_SelfTrigger_annotationsOffOnRestart(t *testing.T) {
 	for _, mode := range []writeback.Mode{writeback.ModeAuto, writeback.ModeAnnotate} {
 		t.Run(string(mode), func(t *testing.T) {
-			s, err := mariadbtest.Start(mariadbtest.Options{})
-			if err != nil {
-				t.Fatal(err)
-			}
-			t.Cleanup(func() { s.Stop() })
+			s := mariadbtest.New(t, mariadbtest.Options{})
 			schema, db := s.NewSchema(t)
 			if _, err := db.Exec("CREATE TABLE deals (id INT PRIMARY KEY, name VARCHAR(80), amount DECIMAL(10,2), erp_ref VARCHAR(20))"); err != nil {
 				t.Fatal(err)
@@ -158,10 +154,7 @@ func TestRun_SelfTrigger_annotationsOffOnRestart(t *testing.T) {
 // replicate_annotate_row_events=OFF while rowhook runs: in mode auto rowhook
 // switches to the marker table, and one insert is one delivery.
 func TestRun_SelfTrigger_replicaDropsAnnotations(t *testing.T) {
-	pair, err := mariadbtest.StartPair(mariadbtest.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
+	pair := mariadbtest.NewPair(t, mariadbtest.Options{})
 	t.Cleanup(pair.Stop)
 	schema, db := pair.Primary.NewSchema(t)
 	if _, err := db.Exec("CREATE TABLE deals (id INT PRIMARY KEY, name VARCHAR(80), amount DECIMAL(10,2), erp_ref VARCHAR(20))"); err != nil {
@@ -207,10 +200,7 @@ func TestRun_SelfTrigger_replicaDropsAnnotations(t *testing.T) {
 // replication was stopped while the ERP answered) carries neither
 // annotation nor marker: the recent-writes guard alone recognises it.
 func TestRun_SelfTrigger_writebackBeforeTheSwitch(t *testing.T) {
-	pair, err := mariadbtest.StartPair(mariadbtest.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
+	pair := mariadbtest.NewPair(t, mariadbtest.Options{})
 	t.Cleanup(pair.Stop)
 	schema, db := pair.Primary.NewSchema(t)
 	if _, err := db.Exec("CREATE TABLE deals (id INT PRIMARY KEY, name VARCHAR(80), amount DECIMAL(10,2), erp_ref VARCHAR(20))"); err != nil {
@@ -268,10 +258,7 @@ func TestRun_SelfTrigger_writebackBeforeTheSwitch(t *testing.T) {
 // In mode annotate, a replica restarted without annotations stops rowhook
 // with the setting to change; nothing is delivered twice.
 func TestRun_SelfTrigger_annotateModeStops(t *testing.T) {
-	pair, err := mariadbtest.StartPair(mariadbtest.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
+	pair := mariadbtest.NewPair(t, mariadbtest.Options{})
 	t.Cleanup(pair.Stop)
 	schema, db := pair.Primary.NewSchema(t)
 	if _, err := db.Exec("CREATE TABLE deals (id INT PRIMARY KEY, name VARCHAR(80), amount DECIMAL(10,2), erp_ref VARCHAR(20))"); err != nil {
@@ -322,11 +309,7 @@ func TestRun_SelfTrigger_annotateModeStops(t *testing.T) {
 // with the setting to change: the default went off without a restart, so
 // only the new writeback connection can tell.
 func TestRun_SelfTrigger_annotateModeStopsOnWritebackConnection(t *testing.T) {
-	s, err := mariadbtest.Start(mariadbtest.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { s.Stop() })
+	s := mariadbtest.New(t, mariadbtest.Options{})
 	schema, db := s.NewSchema(t)
 	if _, err := db.Exec("CREATE TABLE deals (id INT PRIMARY KEY, name VARCHAR(80), amount DECIMAL(10,2), erp_ref VARCHAR(20))"); err != nil {
 		t.Fatal(err)
@@ -394,15 +377,9 @@ func TestRun_SelfTrigger_annotateModeStopsOnWritebackConnection(t *testing.T) {
 // the marker table before its delivery can be written back: one insert, one
 // delivery.
 func TestRun_SelfTrigger_annotationsDroppedUpstream(t *testing.T) {
-	pair, err := mariadbtest.StartPair(mariadbtest.Options{ExtraArgs: []string{"--replicate-annotate-row-events=OFF"}})
-	if err != nil {
-		t.Fatal(err)
-	}
+	pair := mariadbtest.NewPair(t, mariadbtest.Options{ExtraArgs: []string{"--replicate-annotate-row-events=OFF"}})
 	t.Cleanup(pair.Stop)
-	leaf, err := mariadbtest.Start(mariadbtest.Options{ServerID: 3, Replica: true})
-	if err != nil {
-		t.Fatal(err)
-	}
+	leaf := mariadbtest.New(t, mariadbtest.Options{ServerID: 3, Replica: true})
 	t.Cleanup(func() { leaf.Exec(t, "STOP SLAVE"); leaf.Stop() })
 	leaf.Exec(t, fmt.Sprintf("CHANGE MASTER TO MASTER_HOST='%s', MASTER_PORT=%d, MASTER_USER='root', MASTER_PASSWORD='', MASTER_USE_GTID=slave_pos, MASTER_CONNECT_RETRY=1", pair.Replica.Host, pair.Replica.Port))
 	leaf.Exec(t, "START SLAVE")

@@ -103,11 +103,7 @@ func (e *soapERP) requests() []string {
 // SOAP response written back into the row; a Client fault is a permanent
 // failure whose code and string are in the delivery log.
 func TestRun_SOAPCallWithWriteback(t *testing.T) {
-	s, err := mariadbtest.Start(mariadbtest.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { s.Stop() })
+	s := mariadbtest.New(t, mariadbtest.Options{})
 	schema, db := s.NewSchema(t)
 	if _, err := db.Exec("CREATE TABLE deals (id INT PRIMARY KEY, name VARCHAR(80), amount DECIMAL(12,2), erp_ref VARCHAR(20))"); err != nil {
 		t.Fatal(err)

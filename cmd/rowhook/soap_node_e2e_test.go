@@ -21,11 +21,7 @@ import (
 // log; Sender and Client faults fail at once.
 func TestRun_NodeSOAPService(t *testing.T) {
 	svc := peers.StartSOAP(t)
-	s, err := mariadbtest.Start(mariadbtest.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { s.Stop() })
+	s := mariadbtest.New(t, mariadbtest.Options{})
 	schema, db := s.NewSchema(t)
 	if _, err := db.Exec(`CREATE TABLE accounts (
 		id INT PRIMARY KEY, via VARCHAR(3), name VARCHAR(80), owner_name VARCHAR(80), owner_email VARCHAR(80),

@@ -65,11 +65,7 @@ webhooks:
 // row was lost.
 func TestRun_FirstStartKeepsItsStartingPoint(t *testing.T) {
 	bin := buildRowhook(t)
-	s, err := mariadbtest.Start(mariadbtest.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { s.Stop() })
+	s := mariadbtest.New(t, mariadbtest.Options{})
 	for _, stop := range []string{"SIGTERM", "SIGKILL"} {
 		t.Run(stop, func(t *testing.T) {
 			schema, db := s.NewSchema(t)
@@ -119,11 +115,7 @@ func TestRun_FirstStartKeepsItsStartingPoint(t *testing.T) {
 // run and check with an error naming the file and `rowhook position
 // --set`; that recovery works: it stores a position, and run starts.
 func TestRun_RefusesStateWithoutRowhookState(t *testing.T) {
-	s, err := mariadbtest.Start(mariadbtest.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { s.Stop() })
+	s := mariadbtest.New(t, mariadbtest.Options{})
 	for _, tt := range []struct {
 		name string
 		make func(t *testing.T, path string)
@@ -208,11 +200,7 @@ func TestRun_RefusesStateWithoutRowhookState(t *testing.T) {
 // rowhook resumes by GTID: rowhook position says so (exit 0, no advice to
 // --set, which would skip events), and run does resume there.
 func TestPosition_ResumableAfterHarmlessPurge(t *testing.T) {
-	s, err := mariadbtest.Start(mariadbtest.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { s.Stop() })
+	s := mariadbtest.New(t, mariadbtest.Options{})
 	schema, db := s.NewSchema(t)
 	if _, err := db.Exec("CREATE TABLE deals (id INT PRIMARY KEY, name VARCHAR(40))"); err != nil {
 		t.Fatal(err)
@@ -280,11 +268,7 @@ func TestPosition_ResumableAfterHarmlessPurge(t *testing.T) {
 // naming the setting) on everything run refuses, and says what --offline
 // skipped.
 func TestCheck_FailsOnWhatRunRefuses(t *testing.T) {
-	s, err := mariadbtest.Start(mariadbtest.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { s.Stop() })
+	s := mariadbtest.New(t, mariadbtest.Options{})
 	schema, db := s.NewSchema(t)
 	if _, err := db.Exec("CREATE TABLE deals (id INT PRIMARY KEY, name VARCHAR(40), erp_id VARCHAR(40))"); err != nil {
 		t.Fatal(err)
@@ -400,11 +384,7 @@ writeback:
 
 // With binary logging off, check fails as run does.
 func TestCheck_BinlogOff(t *testing.T) {
-	s, err := mariadbtest.Start(mariadbtest.Options{ExtraArgs: []string{"--skip-log-bin"}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { s.Stop() })
+	s := mariadbtest.New(t, mariadbtest.Options{ExtraArgs: []string{"--skip-log-bin"}})
 	schema, db := s.NewSchema(t)
 	if _, err := db.Exec("CREATE TABLE deals (id INT PRIMARY KEY, name VARCHAR(40))"); err != nil {
 		t.Fatal(err)
@@ -421,11 +401,7 @@ func TestCheck_BinlogOff(t *testing.T) {
 // (which also connects to the source, to check that it keeps annotations)
 // is configured.
 func TestRun_WrongSourcePasswordNamesSourceDSN(t *testing.T) {
-	s, err := mariadbtest.Start(mariadbtest.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { s.Stop() })
+	s := mariadbtest.New(t, mariadbtest.Options{})
 	schema, db := s.NewSchema(t)
 	if _, err := db.Exec("CREATE TABLE deals (id INT PRIMARY KEY, name VARCHAR(40), erp_id VARCHAR(40))"); err != nil {
 		t.Fatal(err)
@@ -464,16 +440,8 @@ writeback:
 // repairs it. check also refuses, as run does, a read_only state server and
 // a state server that is the source.
 func TestRun_MySQLStateLostItsTables(t *testing.T) {
-	s, err := mariadbtest.Start(mariadbtest.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { s.Stop() })
-	st, err := mariadbtest.Start(mariadbtest.Options{ServerID: 7})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { st.Stop() })
+	s := mariadbtest.New(t, mariadbtest.Options{})
+	st := mariadbtest.New(t, mariadbtest.Options{ServerID: 7})
 	schema, db := s.NewSchema(t)
 	if _, err := db.Exec("CREATE TABLE deals (id INT PRIMARY KEY, name VARCHAR(40))"); err != nil {
 		t.Fatal(err)

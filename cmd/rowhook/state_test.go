@@ -24,10 +24,7 @@ import (
 // idle pipeline does not chase its own state commits, and state on the
 // source itself is refused.
 func TestRun_MySQLStateOnPrimary(t *testing.T) {
-	pair, err := mariadbtest.StartPair(mariadbtest.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
+	pair := mariadbtest.NewPair(t, mariadbtest.Options{})
 	t.Cleanup(pair.Stop)
 	ctx := context.Background()
 	pair.Primary.Exec(t, "CREATE DATABASE crm")

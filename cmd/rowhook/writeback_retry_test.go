@@ -21,11 +21,7 @@ import (
 // writeback.max_attempts times, not delivery.writeback's; a value the
 // column cannot hold (a ConversionError) is permanent and tried once.
 func TestRun_WritebackRetrySettings(t *testing.T) {
-	s, err := mariadbtest.Start(mariadbtest.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { s.Stop() })
+	s := mariadbtest.New(t, mariadbtest.Options{})
 	schema, db := s.NewSchema(t)
 	if _, err := db.Exec("CREATE TABLE deals (id INT PRIMARY KEY, name VARCHAR(80), erp_ref VARCHAR(6))"); err != nil {
 		t.Fatal(err)
@@ -104,6 +100,7 @@ writeback:
 		t.Fatal(err)
 	}
 	var ds []dispatch.Delivery
+	var err error
 	deadline := time.Now().Add(45 * time.Second)
 	for {
 		ds, err = p.State().List(ctx, dispatch.Filter{Webhook: "erp"})
