@@ -2,17 +2,10 @@ package main
 
 import (
 	"context"
-	"database/sql"
-	"errors"
 	"flag"
 	"fmt"
-	"path/filepath"
 	"strings"
 
-	_ "github.com/go-sql-driver/mysql" // the source's driver
-
-	"github.com/rowhook/rowhook/dispatch"
-	"github.com/rowhook/rowhook/dispatch/soap"
 	"github.com/rowhook/rowhook/internal/pipeline"
 	"github.com/rowhook/rowhook/internal/yamlconf"
 	"github.com/rowhook/rowhook/rules"
@@ -61,43 +54,9 @@ func runCheck(ctx context.Context, args []string, io stdio) error {
 		return err
 	}
 	// The start-up inspection rowhook run does, creating nothing.
-	mode := pipeline.ModeCheck
-	if *offline {
-		mode = pipeline.ModeOffline
-	}
-	su, err := pipeline.Inspect(ctx, cfg, filepath.Dir(*configPath), mode, nil, nil)
+	notes, err := pipeline.Check(ctx, cfg, doc, *offline)
 	if err != nil {
-		return doc.Locate(err)
-	}
-	defer su.Close()
-	var db *sql.DB
-	if su.Reader != nil {
-		if db, err = su.Reader.DB(); err != nil {
-			return err
-		}
-	}
-	if _, err := rules.New(ctx, cfg.Rules, rules.Deps{Source: db}); err != nil {
-		return doc.Locate(err)
-	}
-	notes := su.Notes
-	if db != nil {
-		if err := checkLookups(ctx, db, cfg.Rules); err != nil {
-			return doc.Locate(err)
-		}
-		notes = append(notes, fmt.Sprintf("columns checked against the source %s", su.Reader.Source().Redacted()))
-	}
-	if *offline {
-		if hasSOAP(cfg.Dispatch) {
-			notes = append(notes, "SOAP mappings not checked against their WSDLs")
-		}
-		if len(pipeline.WritebackMappings(cfg)) > 0 {
-			notes = append(notes, "writeback columns not checked")
-		}
-	} else if hasSOAP(cfg.Dispatch) {
-		if err := soap.CheckConfig(ctx, cfg.Dispatch, soap.Deps{BaseDir: filepath.Dir(doc.File)}); err != nil {
-			return doc.Locate(err)
-		}
-		notes = append(notes, "SOAP mappings checked against their WSDLs")
+		return err
 	}
 	warnAdminToken(io, cfg, doc)
 	fmt.Fprintf(io.out, "%s: ok: %s, %s; %s\n", doc.File, plural(len(cfg.Rules.Rules), "rule"),
@@ -105,46 +64,11 @@ func runCheck(ctx context.Context, args []string, io stdio) error {
 	return nil
 }
 
-func hasSOAP(c dispatch.Config) bool {
-	for _, w := range c.Webhooks {
-		if w.ContentType == dispatch.ContentSOAP {
-			return true
-		}
-	}
-	return false
-}
-
 func plural(n int, what string) string {
 	if n == 1 {
 		return "1 " + what
 	}
 	return fmt.Sprintf("%d %ss", n, what)
-}
-
-// checkLookups prepares every YAML lookup query on the source, so a typo
-// in a table or column fails now rather than at the first event.
-func checkLookups(ctx context.Context, db *sql.DB, c rules.Config) error {
-	var errs []error
-	for name, b := range c.Bodies {
-		if b.Lookup == "" {
-			continue
-		}
-		q, err := rules.LookupQuery(b.Lookup)
-		if err != nil {
-			continue // reported by Validate
-		}
-		stmt, err := db.PrepareContext(ctx, q)
-		if err != nil {
-			hint := ""
-			if strings.Contains(err.Error(), "No database selected") {
-				hint = " (write schema.table in the query: rowhook's source connection has no default database)"
-			}
-			errs = append(errs, yamlconf.Errf("bodies."+name+".lookup", "the source refuses the query: %v%s", err, hint))
-			continue
-		}
-		stmt.Close()
-	}
-	return errors.Join(errs...)
 }
 
 // warnAdminToken prints AdminTokenWarning on stderr for rowhook check,

@@ -8,13 +8,11 @@ import (
 	"io"
 	"os"
 	"os/user"
-	"path/filepath"
 	"strings"
 	"text/tabwriter"
 	"time"
 
 	"github.com/rowhook/rowhook/dispatch"
-	"github.com/rowhook/rowhook/dispatch/sqlitestore"
 	"github.com/rowhook/rowhook/internal/pipeline"
 )
 
@@ -33,39 +31,13 @@ func (s *stateFlags) register(fs *flag.FlagSet) {
 	fs.StringVar(&s.config, "config", "", "rowhook config file, to find the state store and admin settings")
 }
 
-// open returns the store and, when --config was given, the dispatch config.
-// With --config and state.driver: mysql it opens the MySQL state store.
+// open returns the store and, when --config was given, the dispatch config
+// (pipeline.OpenStateFile).
 func (s *stateFlags) open(ctx context.Context, cmd string) (dispatch.Store, *dispatch.Config, error) {
-	var dc *dispatch.Config
-	path := s.state
-	if s.config != "" {
-		cfg, _, err := pipeline.LoadSource(ctx, s.config)
-		if err != nil {
-			return nil, nil, err
-		}
-		dc = &cfg.Dispatch
-		if path == "" && pipeline.IsMySQLState(cfg) {
-			st, err := pipeline.OpenStore(context.Background(), cfg, filepath.Dir(s.config), false)
-			if err != nil {
-				return nil, nil, err
-			}
-			return st.Store, dc, nil
-		}
-		if path == "" {
-			path = cfg.Dispatch.StatePath(s.config)
-		}
-	}
-	if path == "" {
+	if s.state == "" && s.config == "" {
 		return nil, nil, usagef("%s: give --state FILE or --config FILE", cmd)
 	}
-	if _, err := os.Stat(path); err != nil {
-		return nil, nil, fmt.Errorf("state store %s: %w (rowhook run creates it; is the path right?)", path, err)
-	}
-	st, err := sqlitestore.Open(path, sqlitestore.Options{})
-	if err != nil {
-		return nil, nil, err
-	}
-	return st, dc, nil
+	return pipeline.OpenStateFile(ctx, s.state, s.config)
 }
 
 func runDeliveries(ctx context.Context, args []string, io stdio) error {

@@ -5,6 +5,8 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
+	"os"
+	"path/filepath"
 
 	"github.com/go-sql-driver/mysql"
 
@@ -134,4 +136,41 @@ func identityOf(ctx context.Context, db *sql.DB) (string, error) {
 		return "", fmt.Errorf("identify server: %w", err)
 	}
 	return fmt.Sprintf("server_id %d on %s:%d, datadir %s", id, host, port, datadir), nil
+}
+
+// OpenStateFile opens the state store for the commands that read or change
+// it from the command line (rowhook deliveries, redeliver): the SQLite file
+// at path, else the store configPath's config names (state.path, or
+// MySQL with state.driver: mysql). With configPath it also returns the
+// dispatch config. The store must exist already.
+func OpenStateFile(ctx context.Context, path, configPath string) (dispatch.Store, *dispatch.Config, error) {
+	var dc *dispatch.Config
+	if configPath != "" {
+		cfg, _, err := LoadSource(ctx, configPath)
+		if err != nil {
+			return nil, nil, err
+		}
+		dc = &cfg.Dispatch
+		if path == "" && IsMySQLState(cfg) {
+			st, err := OpenStore(context.Background(), cfg, filepath.Dir(configPath), false)
+			if err != nil {
+				return nil, nil, err
+			}
+			return st.Store, dc, nil
+		}
+		if path == "" {
+			path = cfg.Dispatch.StatePath(configPath)
+		}
+	}
+	if path == "" {
+		return nil, nil, errors.New("no state store: give a state file or a config")
+	}
+	if _, err := os.Stat(path); err != nil {
+		return nil, nil, fmt.Errorf("state store %s: %w (rowhook run creates it; is the path right?)", path, err)
+	}
+	st, err := sqlitestore.Open(path, sqlitestore.Options{})
+	if err != nil {
+		return nil, nil, err
+	}
+	return st, dc, nil
 }
