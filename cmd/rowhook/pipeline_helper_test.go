@@ -34,3 +34,14 @@ func startTestPipeline(t *testing.T, cfgPath string) (*pipeline.Pipeline, *syncW
 	waitReady(t, p.Addr())
 	return p, logs
 }
+
+// startPipeline opens the pipeline `rowhook run` runs and starts it in
+// the background until ctx ends; Wait says why it stopped.
+func startPipeline(ctx context.Context, cfg *pipeline.Config, dir string, logger *slog.Logger) (*pipeline.Pipeline, error) {
+	p, err := pipeline.Open(ctx, cfg, pipeline.Options{Dir: dir, Logger: logger, Version: version})
+	if err != nil {
+		return nil, err
+	}
+	p.Start(ctx)
+	return p, nil
+}

@@ -76,14 +76,3 @@ func newLogger(w io.Writer, format, level string) (*slog.Logger, error) {
 	}
 	return nil, fmt.Errorf("bad --log-format %q: use text or json", format)
 }
-
-// startPipeline opens the pipeline `rowhook run` runs and starts it in
-// the background until ctx ends; Wait says why it stopped.
-func startPipeline(ctx context.Context, cfg *pipeline.Config, dir string, logger *slog.Logger) (*pipeline.Pipeline, error) {
-	p, err := pipeline.Open(ctx, cfg, pipeline.Options{Dir: dir, Logger: logger, Version: version})
-	if err != nil {
-		return nil, err
-	}
-	p.Start(ctx)
-	return p, nil
-}

@@ -1055,6 +1055,7 @@ func machineInfo(ctx context.Context, db *sql.DB) Machine {
 	return m
 }
 
+// PrintTable prints rep as the table rowhook bench shows.
 func PrintTable(w io.Writer, rep Report) {
 	m := rep.Machine
 	fmt.Fprintf(w, "machine: %s, %d cores, %s, MariaDB %s, GOGC %s, GOMEMLIMIT %s\n", m.CPU, m.Cores, m.Go, m.MariaDB, m.GOGC, m.MemLimit)

@@ -160,6 +160,7 @@ func HALockName(h HAConfig, StatePath string) string {
 	return "rowhook:" + base + ":" + hex.EncodeToString(sum[:8])
 }
 
+// DefaultConfig is the configuration before the file is read.
 func DefaultConfig() Config {
 	return Config{
 		Source:    cdc.DefaultConfig(),

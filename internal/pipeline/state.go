@@ -28,6 +28,8 @@ type Store struct {
 	server string
 }
 
+// IsMySQLState reports whether the state store is MySQL/MariaDB
+// (state.driver: mysql) rather than the SQLite file.
 func IsMySQLState(cfg *Config) bool { return cfg.Dispatch.State.Driver == dispatch.StateMySQL }
 
 // OpenStore opens the configured store: SQLite at state.path (relative to
@@ -49,6 +51,7 @@ type StoreOptions struct {
 	Probe bool
 }
 
+// OpenStoreWith is OpenStore with the options of the command opening it.
 func OpenStoreWith(ctx context.Context, cfg *Config, cfgDir string, o StoreOptions) (*Store, error) {
 	if IsMySQLState(cfg) {
 		s, err := mysqlstore.Open(ctx, cfg.Dispatch.State.DSN, mysqlstore.Options{ReadOnly: o.ReadOnly, Init: o.Init, Probe: o.Probe})
