@@ -95,6 +95,12 @@ func (c *Change) Image() Row {
 	return c.After
 }
 
+// WritebackTag starts the comment every statement of rowhook's writeback
+// carries; the reader sees it in the binlog's Annotate_rows / Rows_query
+// events (Change.Annotation), and rules skip changes whose statement
+// carries it.
+const WritebackTag = "/* rowhook writeback"
+
 // Transaction is one committed binlog transaction.
 type Transaction struct {
 	// ID is the transaction id (see Change.Tx).

@@ -15,7 +15,6 @@ import (
 
 	"github.com/rowhook/rowhook/cdc"
 	"github.com/rowhook/rowhook/internal/yamlconf"
-	"github.com/rowhook/rowhook/writeback"
 )
 
 // DefaultSettle is how long, in binlog commit time, the Vtiger preset waits
@@ -54,9 +53,11 @@ type RuleConfig struct {
 	Webhooks []string `yaml:"webhooks"`
 	// Once delivers only the first event of the rule per record.
 	Once bool `yaml:"once"`
-	// Writeback maps response values back into CRM columns after a
-	// successful delivery; nil when the rule writes nothing back.
-	Writeback *writeback.Mapping `yaml:"writeback"`
+	// Writeback is the rule's writeback: block as written (a zero node
+	// when there is none): it maps response values back into CRM
+	// columns after a successful delivery. The pipeline's config decodes
+	// and checks it (writeback.Mapping); rules only carries it.
+	Writeback yaml.Node `yaml:"writeback"`
 }
 
 // BodyConfig is a body function defined in YAML: fields mapped by expr, with

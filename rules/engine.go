@@ -18,7 +18,6 @@ import (
 
 	"github.com/rowhook/rowhook/cdc"
 	"github.com/rowhook/rowhook/internal/yamlconf"
-	"github.com/rowhook/rowhook/writeback"
 )
 
 // Sentinel errors.
@@ -36,7 +35,7 @@ type Deps struct {
 	// perform list and column checks; nil works offline.
 	Source *sql.DB
 	// Skip reports changes to ignore entirely (rowhook's own writeback
-	// writes); nil skips changes whose statement carries writeback.Tag.
+	// writes); nil skips changes whose statement carries cdc.WritebackTag.
 	Skip func(*cdc.Change) bool
 	// Now is the wall clock; nil means time.Now.
 	Now func() time.Time
@@ -159,7 +158,7 @@ func New(ctx context.Context, cfg Config, deps Deps) (*Engine, error) {
 	}
 	e.logger = e.logger.With("component", "rules")
 	if e.skip == nil {
-		e.skip = func(c *cdc.Change) bool { return strings.Contains(c.Annotation, writeback.Tag) }
+		e.skip = func(c *cdc.Change) bool { return strings.Contains(c.Annotation, cdc.WritebackTag) }
 	}
 	if e.now == nil {
 		e.now = time.Now

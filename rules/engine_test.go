@@ -11,7 +11,6 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/rowhook/rowhook/cdc"
-	"github.com/rowhook/rowhook/writeback"
 )
 
 // txBuilder makes transactions as the binlog would: one per statement,
@@ -105,7 +104,7 @@ func TestEngine_ProcessImmediate(t *testing.T) {
 	}
 	// Writeback's own statements never fire rules.
 	own := upd("deals", "id", cdc.Row{"id": int64(2), "amount": cdc.Decimal("10.00"), "stage": "won"}, cdc.Row{"id": int64(2), "amount": cdc.Decimal("5000.00"), "stage": "won"})
-	own.Annotation = "UPDATE deals SET amount = 5000 WHERE id = 2 " + writeback.Tag + " rule=x */"
+	own.Annotation = "UPDATE deals SET amount = 5000 WHERE id = 2 " + cdc.WritebackTag + " rule=x */"
 	if evs := process(t, e, b.tx(t0.Add(2*time.Second), own)); len(evs) != 0 {
 		t.Errorf("writeback change fired %v", ids(evs))
 	}
@@ -481,7 +480,7 @@ func TestEngine_VtigerWritebackInWindow(t *testing.T) {
 		process(t, e, b.tx(t0, c))
 	}
 	wb := upd("vtiger_potentialscf", "potentialid", cdc.Row{"potentialid": int64(3), "cf_856": ""}, cdc.Row{"potentialid": int64(3), "cf_856": "ERP-42"})
-	wb.Annotation = "UPDATE vtiger_potentialscf SET cf_856 = 'ERP-42' WHERE potentialid = 3 " + writeback.Tag + " */"
+	wb.Annotation = "UPDATE vtiger_potentialscf SET cf_856 = 'ERP-42' WHERE potentialid = 3 " + cdc.WritebackTag + " */"
 	process(t, e, b.tx(t0.Add(time.Second), wb))
 	evs, _ := e.Flush(context.Background(), t0.Add(time.Hour))
 	if got := strings.Join(ids(evs), " "); got != "0-1-2:0:new-opportunity" {

@@ -17,15 +17,14 @@ import (
 	"strings"
 	"time"
 
+	"github.com/rowhook/rowhook/cdc"
 	"github.com/rowhook/rowhook/internal/backoff"
 	"github.com/rowhook/rowhook/internal/mysqldsn"
 	"github.com/rowhook/rowhook/internal/yamlconf"
 )
 
-// Tag is the comment every writeback statement carries; the cdc reader sees
-// it in the binlog's Annotate_rows / Rows_query events, and rules skip
-// changes whose statement carries it.
-const Tag = "/* rowhook writeback"
+// Tag is the comment every writeback statement carries (cdc.WritebackTag).
+const Tag = cdc.WritebackTag
 
 // Mode is how rowhook recognises its own writes in the replica's binlog.
 type Mode string

@@ -12,13 +12,15 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/rowhook/rowhook/internal/bench"
 )
 
 // The rss measure re-executes the running binary as 'rowhook run'; under
 // 'go test' that binary is the test binary, which becomes rowhook here
 // before the testing package parses its flags.
 func init() {
-	if os.Getenv(benchChildEnv) != "1" {
+	if os.Getenv(bench.ChildEnv) != "1" {
 		return
 	}
 	runtimeDefaults() // as main does
@@ -125,7 +127,7 @@ func TestBench_JSONOnly(t *testing.T) {
 	if err := run(ctx, []string{"bench", "--quick", "--json", "--only", "deliver"}, stdio{out: &out, err: &errOut}); err != nil {
 		t.Fatalf("bench: %v\nstderr:\n%s", err, errOut.String())
 	}
-	var rep benchReport
+	var rep bench.Report
 	if err := json.Unmarshal(out.Bytes(), &rep); err != nil {
 		t.Fatalf("output is not JSON: %v\n%s", err, out.String())
 	}

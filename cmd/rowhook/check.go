@@ -2,21 +2,13 @@ package main
 
 import (
 	"context"
-	"database/sql"
-	"errors"
 	"flag"
 	"fmt"
-	"path/filepath"
-	"reflect"
 	"strings"
 
-	_ "github.com/go-sql-driver/mysql" // the source's driver
-
-	"github.com/rowhook/rowhook/dispatch"
-	"github.com/rowhook/rowhook/dispatch/soap"
+	"github.com/rowhook/rowhook/internal/pipeline"
 	"github.com/rowhook/rowhook/internal/yamlconf"
 	"github.com/rowhook/rowhook/rules"
-	"github.com/rowhook/rowhook/writeback"
 )
 
 func init() {
@@ -44,11 +36,8 @@ func runCheck(ctx context.Context, args []string, io stdio) error {
 		fmt.Fprintln(io.err)
 		fs.PrintDefaults()
 	}
-	if err := fs.Parse(args); err != nil {
-		if errors.Is(err, flag.ErrHelp) {
-			return nil
-		}
-		return usagef("check: %v", err)
+	if help, err := parseFlags(fs, args); help || err != nil {
+		return err
 	}
 	if fs.NArg() > 0 {
 		return usagef("check: unexpected argument %q", fs.Arg(0))
@@ -60,73 +49,19 @@ func runCheck(ctx context.Context, args []string, io stdio) error {
 	if *configPath == "" {
 		return usagef("check: --config FILE is required")
 	}
-	cfg, doc, err := loadConfigAll(ctx, *configPath)
+	cfg, doc, err := pipeline.Load(ctx, *configPath)
 	if err != nil {
 		return err
 	}
 	// The start-up inspection rowhook run does, creating nothing.
-	mode := startupCheck
-	if *offline {
-		mode = startupOffline
-	}
-	su, err := inspectStartup(ctx, cfg, filepath.Dir(*configPath), mode, nil, nil)
+	notes, err := pipeline.Check(ctx, cfg, doc, *offline)
 	if err != nil {
-		return doc.Locate(err)
-	}
-	defer su.close()
-	var db *sql.DB
-	if su.reader != nil {
-		if db, err = su.reader.DB(); err != nil {
-			return err
-		}
-	}
-	if _, err := rules.New(ctx, cfg.Rules, rules.Deps{Source: db}); err != nil {
-		return doc.Locate(err)
-	}
-	notes := su.notes
-	if db != nil {
-		if err := checkLookups(ctx, db, cfg.Rules); err != nil {
-			return doc.Locate(err)
-		}
-		notes = append(notes, fmt.Sprintf("columns checked against the source %s", su.reader.Source().Redacted()))
-	}
-	if *offline {
-		if hasSOAP(cfg.Dispatch) {
-			notes = append(notes, "SOAP mappings not checked against their WSDLs")
-		}
-		if len(writebackMappings(cfg)) > 0 {
-			notes = append(notes, "writeback columns not checked")
-		}
-	} else if hasSOAP(cfg.Dispatch) {
-		if err := soap.CheckConfig(ctx, cfg.Dispatch, soap.Deps{BaseDir: filepath.Dir(doc.File)}); err != nil {
-			return doc.Locate(err)
-		}
-		notes = append(notes, "SOAP mappings checked against their WSDLs")
+		return err
 	}
 	warnAdminToken(io, cfg, doc)
 	fmt.Fprintf(io.out, "%s: ok: %s, %s; %s\n", doc.File, plural(len(cfg.Rules.Rules), "rule"),
 		plural(len(cfg.Rules.Bodies), "YAML body function"), strings.Join(notes, "; "))
 	return nil
-}
-
-func hasSOAP(c dispatch.Config) bool {
-	for _, w := range c.Webhooks {
-		if w.ContentType == dispatch.ContentSOAP {
-			return true
-		}
-	}
-	return false
-}
-
-// writebackMappings are the rules' writeback blocks by rule name.
-func writebackMappings(cfg *config) map[string]*writeback.Mapping {
-	m := map[string]*writeback.Mapping{}
-	for _, r := range cfg.Rules.Rules {
-		if r.Writeback != nil {
-			m[r.Name] = r.Writeback
-		}
-	}
-	return m
 }
 
 func plural(n int, what string) string {
@@ -136,117 +71,13 @@ func plural(n int, what string) string {
 	return fmt.Sprintf("%d %ss", n, what)
 }
 
-// loadConfigAll reads the config and validates every section (each field
-// of config with a Validate method), reporting all errors at once.
-func loadConfigAll(ctx context.Context, path string) (*config, *yamlconf.Doc, error) {
-	return untilDone(ctx, "config", func() (*config, *yamlconf.Doc, error) { return loadConfigAllNow(path) })
-}
-
-func loadConfigAllNow(path string) (*config, *yamlconf.Doc, error) {
-	cfg := defaultConfig()
-	doc, err := yamlconf.Load(path, &cfg)
-	if err != nil {
-		return nil, doc, err
+// warnAdminToken prints AdminTokenWarning on stderr for rowhook check,
+// located in the file. The config stays valid: a listener that serves other
+// hosts only the probes and metrics needs no token.
+func warnAdminToken(io stdio, cfg *pipeline.Config, doc *yamlconf.Doc) {
+	if err := pipeline.AdminTokenWarning(cfg); err != nil {
+		fmt.Fprintf(io.err, "warning: %v\n", doc.Locate(err))
 	}
-	errs := validateSections(cfg)
-	errs = append(errs, webhookRefs(cfg)...)
-	errs = append(errs, haRefs(cfg)...)
-	// The parts other packages own: each rule's writeback block (which
-	// also records its path for later errors) and the SOAP webhooks.
-	for i, r := range cfg.Rules.Rules {
-		if r.Writeback != nil {
-			if err := r.Writeback.Validate(fmt.Sprintf("rules[%d].writeback", i)); err != nil {
-				errs = append(errs, err)
-			}
-		}
-	}
-	if err := soap.ValidateConfig(cfg.Dispatch); err != nil {
-		errs = append(errs, err)
-	}
-	if err := doc.Locate(errors.Join(errs...)); err != nil {
-		return nil, doc, err
-	}
-	return &cfg, doc, nil
-}
-
-// loadRulesConfig reads the config and validates only what rules need
-// (rowhook test and replay run without a source or webhooks).
-func loadRulesConfig(ctx context.Context, path string) (*config, *yamlconf.Doc, error) {
-	return untilDone(ctx, "config", func() (*config, *yamlconf.Doc, error) {
-		cfg := defaultConfig()
-		doc, err := yamlconf.Load(path, &cfg)
-		if err != nil {
-			return nil, doc, err
-		}
-		if err := doc.Locate(cfg.Rules.Validate()); err != nil {
-			return nil, doc, err
-		}
-		return &cfg, doc, nil
-	})
-}
-
-func validateSections(cfg config) []error {
-	var errs []error
-	v := reflect.ValueOf(cfg)
-	for i := 0; i < v.NumField(); i++ {
-		if !v.Type().Field(i).IsExported() {
-			continue
-		}
-		if val, ok := v.Field(i).Interface().(interface{ Validate() error }); ok {
-			if err := val.Validate(); err != nil {
-				errs = append(errs, err)
-			}
-		}
-	}
-	return errs
-}
-
-// webhookRefs checks that every rule's webhooks are configured.
-func webhookRefs(cfg config) []error {
-	var errs []error
-	names := make([]string, 0, len(cfg.Dispatch.Webhooks))
-	for n := range cfg.Dispatch.Webhooks {
-		names = append(names, n)
-	}
-	for i, r := range cfg.Rules.Rules {
-		for j, w := range r.Webhooks {
-			if _, ok := cfg.Dispatch.Webhooks[w]; ok || strings.TrimSpace(w) == "" {
-				continue
-			}
-			hint := "; configured webhooks: " + strings.Join(names, ", ")
-			if len(names) == 0 {
-				hint = "; there is no webhooks: section"
-			}
-			errs = append(errs, yamlconf.Errf(fmt.Sprintf("rules[%d].webhooks[%d]", i, j), "unknown webhook %q%s", w, hint))
-		}
-	}
-	return errs
-}
-
-// checkLookups prepares every YAML lookup query on the source, so a typo
-// in a table or column fails now rather than at the first event.
-func checkLookups(ctx context.Context, db *sql.DB, c rules.Config) error {
-	var errs []error
-	for name, b := range c.Bodies {
-		if b.Lookup == "" {
-			continue
-		}
-		q, err := rules.LookupQuery(b.Lookup)
-		if err != nil {
-			continue // reported by Validate
-		}
-		stmt, err := db.PrepareContext(ctx, q)
-		if err != nil {
-			hint := ""
-			if strings.Contains(err.Error(), "No database selected") {
-				hint = " (write schema.table in the query: rowhook's source connection has no default database)"
-			}
-			errs = append(errs, yamlconf.Errf("bodies."+name+".lookup", "the source refuses the query: %v%s", err, hint))
-			continue
-		}
-		stmt.Close()
-	}
-	return errors.Join(errs...)
 }
 
 func printBodies(io stdio) {

@@ -36,11 +36,7 @@ func writeTemp(t testing.TB, name, content string) string {
 // startVtigerSource starts a private MariaDB with the Vtiger schema loaded.
 func startVtigerSource(t *testing.T) (*mariadbtest.Server, string) {
 	t.Helper()
-	s, err := mariadbtest.Start(mariadbtest.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { s.Stop() })
+	s := mariadbtest.New(t, mariadbtest.Options{})
 	schema, db := s.NewSchema(t)
 	if err := vtiger.Load(context.Background(), db, schema); err != nil {
 		t.Fatal(err)
@@ -230,5 +226,37 @@ writeback:
 	out, errOut, code = runCommand(t, "check", "--config", path)
 	if code != 1 || !strings.Contains(errOut, "connect to primary 127.0.0.1:1") || strings.Contains(out+errOut, "pw-s3cret") {
 		t.Errorf("unreachable primary: exit %d: %s%s", code, out, errOut)
+	}
+}
+
+// `rowhook check` warns on stderr, with the place in the file, when the
+// listener is off loopback and admin.token is empty; the config stays valid.
+func TestCheck_AdminTokenWarning(t *testing.T) {
+	for _, tc := range []struct {
+		name, http, admin string
+		warn              bool
+	}{
+		{"all interfaces, no token", "http:\n  listen: 0.0.0.0:9788\n", "", true},
+		{"empty host, no token", "http:\n  listen: ':9788'\n", "", true},
+		{"all interfaces, token", "http:\n  listen: 0.0.0.0:9788\n", "admin:\n  token: t0k\n", false},
+		{"loopback", "http:\n  listen: 127.0.0.1:9788\n", "", false},
+		{"default listener", "", "", false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			path := writeTemp(t, "rowhook.yaml", checkConfig+tc.http+tc.admin)
+			out, errOut, code := runCommand(t, "check", "--config", path, "--offline")
+			if code != 0 || !strings.Contains(out, ": ok:") {
+				t.Fatalf("exit %d: %s%s", code, out, errOut)
+			}
+			line := strings.Count(checkConfig, "\n") + 2
+			want := fmt.Sprintf("warning: %s:%d:", path, line)
+			got := strings.Contains(errOut, want) && strings.Contains(errOut, "http.listen") && strings.Contains(errOut, "set admin.token")
+			if got != tc.warn {
+				t.Errorf("stderr %q; want a warning %v (at %s naming http.listen and admin.token)", errOut, tc.warn, want)
+			}
+			if !tc.warn && errOut != "" {
+				t.Errorf("stderr %q, want nothing", errOut)
+			}
+		})
 	}
 }

@@ -6,6 +6,8 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/rowhook/rowhook/internal/pipeline"
 )
 
 // FuzzLoadConfig runs rowhook's whole config loader (YAML, ${VAR}
@@ -28,7 +30,7 @@ func FuzzLoadConfig(f *testing.F) {
 		if err := os.WriteFile(p, data, 0o600); err != nil {
 			t.Fatal(err)
 		}
-		_, _, err := loadConfigAll(context.Background(), p)
+		_, _, err := pipeline.Load(context.Background(), p)
 		if err != nil && !strings.Contains(err.Error(), "rowhook.yaml") {
 			t.Fatalf("error does not name the file: %v", err)
 		}

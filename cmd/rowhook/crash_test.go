@@ -3,12 +3,10 @@ package main
 import (
 	"context"
 	"database/sql"
-	"encoding/json"
 	"fmt"
 	"io"
 	"math/rand/v2"
 	"net"
-	"net/http"
 	"net/http/httptest"
 	"os"
 	"os/exec"
@@ -49,104 +47,6 @@ func buildRowhookBinary(t *testing.T, race bool) string {
 
 // longFaults reports whether the long fault mode (ROWHOOK_FAULTS=long) is on.
 func longFaults() bool { return os.Getenv("ROWHOOK_FAULTS") == "long" }
-
-// countingReceiver records every delivery by the row id in its body, with
-// the webhook-id it came with; byVersion also keys it by the row's
-// "version" column, so that every change of a row is counted, not just the
-// row.
-type countingReceiver struct {
-	mu        sync.Mutex
-	byRow     map[int64][]string    // row id → webhook-ids received
-	byVersion map[[2]int64][]string // (row id, version) → webhook-ids received
-	total     int
-}
-
-func (c *countingReceiver) ServeHTTP(w http.ResponseWriter, r *http.Request) {
-	var body struct {
-		After struct {
-			ID      int64 `json:"id"`
-			Version int64 `json:"version"`
-		} `json:"after"`
-	}
-	b, _ := io.ReadAll(r.Body)
-	if err := json.Unmarshal(b, &body); err != nil || body.After.ID == 0 {
-		http.Error(w, "bad body", http.StatusBadRequest)
-		return
-	}
-	wid := r.Header.Get("webhook-id")
-	c.mu.Lock()
-	if c.byRow == nil {
-		c.byRow = map[int64][]string{}
-	}
-	if c.byVersion == nil {
-		c.byVersion = map[[2]int64][]string{}
-	}
-	c.byRow[body.After.ID] = append(c.byRow[body.After.ID], wid)
-	k := [2]int64{body.After.ID, body.After.Version}
-	c.byVersion[k] = append(c.byVersion[k], wid)
-	c.total++
-	c.mu.Unlock()
-	w.WriteHeader(http.StatusNoContent)
-}
-
-func (c *countingReceiver) distinct() int {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return len(c.byRow)
-}
-
-// distinctVersions is the number of different (row, version) pairs received.
-func (c *countingReceiver) distinctVersions() int {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return len(c.byVersion)
-}
-
-// check compares what arrived with want, the (row, version) pairs that
-// must arrive: each exactly once up to redeliveries with the same
-// webhook-id, nothing else, and no webhook-id shared by two changes. It
-// returns the number of redeliveries.
-func (c *countingReceiver) check(t *testing.T, want map[[2]int64]bool) int {
-	t.Helper()
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	dups, bad := 0, 0
-	owner := map[string][2]int64{}
-	for k, ids := range c.byVersion {
-		if !want[k] && bad < 10 {
-			bad++
-			t.Errorf("row %d version %d delivered but no such matching change was made", k[0], k[1])
-		}
-		for _, wid := range ids[1:] {
-			dups++
-			if wid != ids[0] && bad < 10 {
-				bad++
-				t.Errorf("row %d version %d delivered with different webhook-ids %q and %q", k[0], k[1], ids[0], wid)
-			}
-		}
-		if ids[0] == "" {
-			t.Errorf("row %d version %d delivered without webhook-id", k[0], k[1])
-		}
-		if o, ok := owner[ids[0]]; ok && bad < 10 {
-			bad++
-			t.Errorf("webhook-id %s used for row %d version %d and row %d version %d", ids[0], o[0], o[1], k[0], k[1])
-		}
-		owner[ids[0]] = k
-	}
-	missing := 0
-	for k := range want {
-		if _, ok := c.byVersion[k]; !ok {
-			if missing < 10 {
-				t.Errorf("row %d version %d never delivered", k[0], k[1])
-			}
-			missing++
-		}
-	}
-	if missing > 0 {
-		t.Errorf("%d of %d changes never delivered", missing, len(want))
-	}
-	return dups
-}
 
 // rowhookProc is a rowhook run subprocess.
 type rowhookProc struct {
@@ -422,16 +322,12 @@ func TestRun_SurvivesSIGKILL(t *testing.T) {
 		wantChanges, wantKills = 200_000, 100
 	}
 	bin := buildRowhookBinary(t, false)
-	s, err := mariadbtest.Start(mariadbtest.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { s.Stop() })
+	s := mariadbtest.New(t, mariadbtest.Options{})
 	schema, db := s.NewSchema(t)
 	if _, err := db.Exec("CREATE TABLE orders (id BIGINT PRIMARY KEY, version INT NOT NULL, skip TINYINT NOT NULL, amount DECIMAL(10,2))"); err != nil {
 		t.Fatal(err)
 	}
-	recv := &countingReceiver{}
+	recv := &testReceiver{}
 	hs := httptest.NewServer(recv)
 	t.Cleanup(hs.Close)
 

@@ -3,19 +3,17 @@ package main
 import (
 	"context"
 	"encoding/json"
-	"errors"
 	"flag"
 	"fmt"
 	"io"
 	"os"
 	"os/user"
-	"path/filepath"
 	"strings"
 	"text/tabwriter"
 	"time"
 
 	"github.com/rowhook/rowhook/dispatch"
-	"github.com/rowhook/rowhook/dispatch/sqlitestore"
+	"github.com/rowhook/rowhook/internal/pipeline"
 )
 
 func init() {
@@ -33,39 +31,13 @@ func (s *stateFlags) register(fs *flag.FlagSet) {
 	fs.StringVar(&s.config, "config", "", "rowhook config file, to find the state store and admin settings")
 }
 
-// open returns the store and, when --config was given, the dispatch config.
-// With --config and state.driver: mysql it opens the MySQL state store.
+// open returns the store and, when --config was given, the dispatch config
+// (pipeline.OpenStateFile).
 func (s *stateFlags) open(ctx context.Context, cmd string) (dispatch.Store, *dispatch.Config, error) {
-	var dc *dispatch.Config
-	path := s.state
-	if s.config != "" {
-		cfg, _, err := loadConfig(ctx, s.config)
-		if err != nil {
-			return nil, nil, err
-		}
-		dc = &cfg.Dispatch
-		if path == "" && isMySQLState(cfg) {
-			st, err := openStore(context.Background(), cfg, filepath.Dir(s.config), false)
-			if err != nil {
-				return nil, nil, err
-			}
-			return st.Store, dc, nil
-		}
-		if path == "" {
-			path = cfg.Dispatch.StatePath(s.config)
-		}
-	}
-	if path == "" {
+	if s.state == "" && s.config == "" {
 		return nil, nil, usagef("%s: give --state FILE or --config FILE", cmd)
 	}
-	if _, err := os.Stat(path); err != nil {
-		return nil, nil, fmt.Errorf("state store %s: %w (rowhook run creates it; is the path right?)", path, err)
-	}
-	st, err := sqlitestore.Open(path, sqlitestore.Options{})
-	if err != nil {
-		return nil, nil, err
-	}
-	return st, dc, nil
+	return pipeline.OpenStateFile(ctx, s.state, s.config)
 }
 
 func runDeliveries(ctx context.Context, args []string, io stdio) error {
@@ -88,16 +60,6 @@ func runDeliveries(ctx context.Context, args []string, io stdio) error {
 	}
 	usage()
 	return usagef("deliveries: unknown subcommand %q (list, show)", args[0])
-}
-
-func parseFlags(fs *flag.FlagSet, args []string, name string) (bool, error) {
-	if err := fs.Parse(args); err != nil {
-		if errors.Is(err, flag.ErrHelp) {
-			return true, nil
-		}
-		return false, usagef("%s: %v", name, err)
-	}
-	return false, nil
 }
 
 // interleave lets flags follow positional arguments ("show ID --json").
@@ -140,7 +102,7 @@ func runDeliveriesList(ctx context.Context, args []string, io stdio) error {
 	since := fs.String("since", "", "only deliveries created since: a duration back (1h, 24h) or an RFC 3339 time")
 	limit := fs.Int("limit", 100, "at most this many, newest first")
 	asJSON := fs.Bool("json", false, "one JSON object per line")
-	if help, err := parseFlags(fs, interleave(args), "deliveries list"); help || err != nil {
+	if help, err := parseFlags(fs, interleave(args)); help || err != nil {
 		return err
 	}
 	if fs.NArg() > 0 {
@@ -229,7 +191,7 @@ func runDeliveriesShow(ctx context.Context, args []string, io stdio) error {
 	var sf stateFlags
 	sf.register(fs)
 	asJSON := fs.Bool("json", false, "print the delivery and its log as JSON")
-	if help, err := parseFlags(fs, interleave(args), "deliveries show"); help || err != nil {
+	if help, err := parseFlags(fs, interleave(args)); help || err != nil {
 		return err
 	}
 	if fs.NArg() != 1 {
@@ -358,7 +320,7 @@ func runRedeliver(ctx context.Context, args []string, io stdio) error {
 		fmt.Fprintln(io.err)
 		fs.PrintDefaults()
 	}
-	if help, err := parseFlags(fs, interleave(args), "redeliver"); help || err != nil {
+	if help, err := parseFlags(fs, interleave(args)); help || err != nil {
 		return err
 	}
 	ids := fs.Args()

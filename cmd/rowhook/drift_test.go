@@ -15,11 +15,7 @@ import (
 // once (naming rule, field and column) and counts each such event on
 // /metrics, instead of sending nulls in silence.
 func TestRun_RenamedColumnIsLoud(t *testing.T) {
-	s, err := mariadbtest.Start(mariadbtest.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { s.Stop() })
+	s := mariadbtest.New(t, mariadbtest.Options{})
 	schema, db := s.NewSchema(t)
 	exec := func(q string) {
 		t.Helper()
@@ -86,7 +82,7 @@ webhooks:
 	key := `rowhook_rule_body_field_errors_total{rule="contact-created"}`
 	deadline := time.Now().Add(30 * time.Second)
 	for {
-		got, ok := scrape(t, p.http.Addr()).series[key]
+		got, ok := scrape(t, p.Addr()).series[key]
 		if ok && got == 3 {
 			break
 		}

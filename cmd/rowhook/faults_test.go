@@ -28,11 +28,7 @@ import (
 // restarts that server.
 func TestRun_Faults(t *testing.T) {
 	bin := buildRowhook(t)
-	s, err := mariadbtest.Start(mariadbtest.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { s.Stop() })
+	s := mariadbtest.New(t, mariadbtest.Options{})
 	for _, tc := range []struct {
 		name string
 		run  func(*testing.T, *faultEnv)
@@ -160,7 +156,7 @@ func wantInserts(from, to int) map[[2]int64]bool {
 }
 
 // waitDelivered waits until recv has n distinct changes.
-func (e *faultEnv) waitDelivered(recv *countingReceiver, n int, within time.Duration) {
+func (e *faultEnv) waitDelivered(recv *testReceiver, n int, within time.Duration) {
 	e.t.Helper()
 	deadline := time.Now().Add(within)
 	for recv.distinctVersions() < n {
@@ -234,24 +230,12 @@ func readyz(addr string) (int, string) {
 	return resp.StatusCode, string(b)
 }
 
-// waitFor polls cond every 50ms until it holds or within passes.
-func waitFor(t *testing.T, within time.Duration, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(within)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("%s: not within %s", what, within)
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
-}
-
 // MariaDB is killed and restarted on the same port while rows stream in and
 // rowhook reads them: rowhook reports not ready while the source is gone,
 // reconnects, resumes, and delivers every row, twice only with the same
 // webhook-id.
 func testFaultMariaDBRestart(t *testing.T, e *faultEnv) {
-	recv := &countingReceiver{}
+	recv := &testReceiver{}
 	hs := httptest.NewServer(recv)
 	t.Cleanup(hs.Close)
 	e.config(orderRule("sink") + fmt.Sprintf(`
@@ -341,7 +325,7 @@ func binlogDumpThreads(t *testing.T, db *sql.DB) []int64 {
 // thread) again and again while rows stream in: each time rowhook
 // reconnects after the last complete transaction; every row is delivered.
 func testFaultBinlogKilled(t *testing.T, e *faultEnv) {
-	recv := &countingReceiver{}
+	recv := &testReceiver{}
 	hs := httptest.NewServer(recv)
 	t.Cleanup(hs.Close)
 	e.config(orderRule("sink") + fmt.Sprintf(`
@@ -452,7 +436,7 @@ func testFaultReceiverDown(t *testing.T, e *faultEnv) {
 	if longFaults() {
 		downFor = 3 * time.Minute
 	}
-	recv := &countingReceiver{}
+	recv := &testReceiver{}
 	rs := &switchableServer{addr: freeAddr(t), h: recv}
 	rs.up(t)
 	t.Cleanup(rs.down)
@@ -608,7 +592,7 @@ func makeReadOnly(t *testing.T, dir string) func() {
 // the directory is writable again. Then the directory turns read-only under
 // a running rowhook: /readyz reports it, naming the state directory.
 func testFaultStateReadOnly(t *testing.T, e *faultEnv) {
-	recv := &countingReceiver{}
+	recv := &testReceiver{}
 	hs := httptest.NewServer(recv)
 	t.Cleanup(hs.Close)
 	e.config(orderRule("sink") + fmt.Sprintf(`
@@ -674,7 +658,7 @@ func firstLine(s, sub string) string {
 // rowhook stops with an error naming the state file, the file is intact,
 // and a restart with room again delivers every row.
 func testFaultStateDiskFull(t *testing.T, e *faultEnv) {
-	recv := &countingReceiver{}
+	recv := &testReceiver{}
 	hs := httptest.NewServer(recv)
 	t.Cleanup(hs.Close)
 	e.config(orderRule("sink") + fmt.Sprintf(`
@@ -735,7 +719,7 @@ webhooks:
 // with an error naming the state file; after the lock is released the file
 // is intact and a restart delivers every row.
 func testFaultStateLocked(t *testing.T, e *faultEnv) {
-	recv := &countingReceiver{}
+	recv := &testReceiver{}
 	hs := httptest.NewServer(recv)
 	t.Cleanup(hs.Close)
 	e.config(orderRule("sink") + fmt.Sprintf(`
@@ -794,42 +778,12 @@ webhooks:
 		stoppedAfter.Round(100*time.Millisecond), msg, dups)
 }
 
-// bodyReceiver keeps the first body received for each (row, version).
-type bodyReceiver struct {
-	mu     sync.Mutex
-	bodies map[[2]int64]map[string]any
-}
-
-func (b *bodyReceiver) ServeHTTP(w http.ResponseWriter, r *http.Request) {
-	var body map[string]any
-	if err := json.NewDecoder(r.Body).Decode(&body); err != nil {
-		http.Error(w, "bad body", http.StatusBadRequest)
-		return
-	}
-	after, _ := body["after"].(map[string]any)
-	id, _ := after["id"].(float64)
-	v, _ := after["version"].(float64)
-	b.mu.Lock()
-	k := [2]int64{int64(id), int64(v)}
-	if _, ok := b.bodies[k]; !ok {
-		b.bodies[k] = body
-	}
-	b.mu.Unlock()
-	w.WriteHeader(http.StatusNoContent)
-}
-
-func (b *bodyReceiver) len() int {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return len(b.bodies)
-}
-
 // ALTER TABLE in the middle of the stream, read through the whole pipeline:
 // a column added in the middle of the table while rowhook is behind (rows
 // before it keep their own names and values), and another added while
 // rowhook is caught up (old rows updated afterwards carry both).
 func testFaultAlterTable(t *testing.T, e *faultEnv) {
-	recv := &bodyReceiver{bodies: map[[2]int64]map[string]any{}}
+	recv := &testReceiver{}
 	hs := httptest.NewServer(recv)
 	t.Cleanup(hs.Close)
 	e.config(orderRule("sink") + fmt.Sprintf(`
@@ -845,14 +799,14 @@ webhooks:
 		t.Fatal(err)
 	}
 	e.run() // rowhook starts behind the ALTER
-	waitFor(t, 30*time.Second, "22 inserts delivered", func() bool { return recv.len() == 22 })
+	waitFor(t, 30*time.Second, "22 inserts delivered", func() bool { return recv.distinctVersions() == 22 })
 	if _, err := e.db.Exec("ALTER TABLE orders ADD COLUMN extra INT NOT NULL DEFAULT 7"); err != nil {
 		t.Fatal(err)
 	}
 	if _, err := e.db.Exec("UPDATE orders SET version = 2 WHERE id IN (1, 21)"); err != nil {
 		t.Fatal(err)
 	}
-	waitFor(t, 30*time.Second, "2 updates delivered", func() bool { return recv.len() == 24 })
+	waitFor(t, 30*time.Second, "2 updates delivered", func() bool { return recv.distinctVersions() == 24 })
 	e.stopAndCheckState()
 
 	keys := func(m any) []string {

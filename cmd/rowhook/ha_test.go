@@ -3,7 +3,6 @@ package main
 import (
 	"bufio"
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -20,6 +19,7 @@ import (
 	"time"
 
 	"github.com/rowhook/rowhook/internal/mariadbtest"
+	"github.com/rowhook/rowhook/internal/pipeline"
 )
 
 // haProc is one `rowhook run` subprocess of the HA test.
@@ -140,35 +140,6 @@ func waitUntil(t *testing.T, p *haProc, what string, cond func() bool) {
 	}
 }
 
-// haReceiver records every delivery by row id with its webhook-id.
-type haReceiver struct {
-	mu    sync.Mutex
-	byRow map[int64][]string
-}
-
-func (c *haReceiver) ServeHTTP(w http.ResponseWriter, r *http.Request) {
-	var body struct {
-		After struct {
-			ID int64 `json:"id"`
-		} `json:"after"`
-	}
-	b, _ := io.ReadAll(r.Body)
-	if err := json.Unmarshal(b, &body); err != nil || body.After.ID == 0 {
-		http.Error(w, "bad body", http.StatusBadRequest)
-		return
-	}
-	c.mu.Lock()
-	c.byRow[body.After.ID] = append(c.byRow[body.After.ID], r.Header.Get("webhook-id"))
-	c.mu.Unlock()
-	w.WriteHeader(http.StatusNoContent)
-}
-
-func (c *haReceiver) distinct() int {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return len(c.byRow)
-}
-
 // Two `rowhook run` processes on one config (one state file, one lock on
 // the test server). The active one is SIGKILLed three times while rows
 // stream in, then its lock session is killed on the server, then it gets
@@ -184,16 +155,12 @@ func TestRun_HAFailover(t *testing.T) {
 }
 
 func haFailover(t *testing.T, bin string, mysqlState bool) {
-	s, err := mariadbtest.Start(mariadbtest.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { s.Stop() })
+	s := mariadbtest.New(t, mariadbtest.Options{})
 	schema, db := s.NewSchema(t)
 	if _, err := db.Exec("CREATE TABLE orders (id BIGINT PRIMARY KEY, amount DECIMAL(10,2))"); err != nil {
 		t.Fatal(err)
 	}
-	recv := &haReceiver{byRow: map[int64][]string{}}
+	recv := &testReceiver{}
 	hs := httptest.NewServer(recv)
 	t.Cleanup(hs.Close)
 	var start string
@@ -206,11 +173,7 @@ func haFailover(t *testing.T, bin string, mysqlState bool) {
 	)
 	stateYAML := "  path: state.db"
 	if mysqlState {
-		st, err := mariadbtest.Start(mariadbtest.Options{})
-		if err != nil {
-			t.Fatal(err)
-		}
-		t.Cleanup(func() { st.Stop() })
+		st := mariadbtest.New(t, mariadbtest.Options{})
 		st.Exec(t, "CREATE DATABASE rowhook_state")
 		stateYAML = fmt.Sprintf("  driver: mysql\n  dsn: mysql://root@127.0.0.1:%d/rowhook_state", st.Port)
 	}
@@ -445,17 +408,17 @@ func TestHAConfig_Validate(t *testing.T) {
 // Without ha.dsn the lock lives on writeback.dsn; with neither, run says
 // where to put one.
 func TestHADSN(t *testing.T) {
-	cfg := defaultConfig()
+	cfg := pipeline.DefaultConfig()
 	cfg.HA.Enabled = true
-	if _, err := haDSN(&cfg); err == nil || !strings.Contains(err.Error(), "ha.dsn: required") {
+	if _, err := pipeline.HADSN(&cfg); err == nil || !strings.Contains(err.Error(), "ha.dsn: required") {
 		t.Errorf("haDSN without dsns: %v", err)
 	}
 	cfg.Writeback.DSN = "wb:pw@tcp(primary:3306)/crm"
-	if got, _ := haDSN(&cfg); got != cfg.Writeback.DSN {
+	if got, _ := pipeline.HADSN(&cfg); got != cfg.Writeback.DSN {
 		t.Errorf("haDSN = %q, want writeback.dsn", got)
 	}
 	cfg.HA.DSN = "ha:pw@tcp(locks:3306)/"
-	if got, _ := haDSN(&cfg); got != cfg.HA.DSN {
+	if got, _ := pipeline.HADSN(&cfg); got != cfg.HA.DSN {
 		t.Errorf("haDSN = %q, want ha.dsn", got)
 	}
 
@@ -470,18 +433,18 @@ func TestHADSN(t *testing.T) {
 // gets another lock; names fit GET_LOCK's 64 characters.
 func TestHALockName(t *testing.T) {
 	dir := t.TempDir()
-	a := haLockName(haConfig{}, dir+"/state.db")
-	if b := haLockName(haConfig{}, dir+"/./state.db"); a != b {
+	a := pipeline.HALockName(pipeline.HAConfig{}, dir+"/state.db")
+	if b := pipeline.HALockName(pipeline.HAConfig{}, dir+"/./state.db"); a != b {
 		t.Errorf("same state file, different names %q and %q", a, b)
 	}
-	if c := haLockName(haConfig{}, dir+"/other.db"); c == a {
+	if c := pipeline.HALockName(pipeline.HAConfig{}, dir+"/other.db"); c == a {
 		t.Errorf("different state files share the name %q", a)
 	}
-	long := haLockName(haConfig{}, dir+"/"+strings.Repeat("x", 200)+".db")
+	long := pipeline.HALockName(pipeline.HAConfig{}, dir+"/"+strings.Repeat("x", 200)+".db")
 	if len(long) > 64 || len(a) > 64 {
 		t.Errorf("names over 64 characters: %q (%d), %q (%d)", a, len(a), long, len(long))
 	}
-	if got := haLockName(haConfig{Name: "crm-prod"}, dir+"/state.db"); got != "crm-prod" {
+	if got := pipeline.HALockName(pipeline.HAConfig{Name: "crm-prod"}, dir+"/state.db"); got != "crm-prod" {
 		t.Errorf("ha.name ignored: %q", got)
 	}
 	if !strings.HasPrefix(a, "rowhook:state.db:") {

@@ -7,24 +7,19 @@ package main
 import (
 	"context"
 	"errors"
+	"flag"
 	"fmt"
 	"io"
-	"math"
 	"os"
 	"os/signal"
 	"runtime/debug"
 	"sort"
 	"strings"
-	"sync"
 	"syscall"
 
 	"github.com/rowhook/rowhook/cdc"
+	"github.com/rowhook/rowhook/internal/pipeline"
 )
-
-// defaultMemoryLimit is the Go runtime's soft memory limit unless GOMEMLIMIT
-// is set: with it, rowhook's resident size stays under 100 MB with a
-// million pending deliveries (docs/benchmarks.md).
-const defaultMemoryLimit = 40 << 20
 
 func main() {
 	runtimeDefaults()
@@ -48,40 +43,8 @@ func runtimeDefaults() {
 	// commit) is still served, with more GC work, never an out-of-memory
 	// error. GOMEMLIMIT overrides it (docs/deploy.md).
 	if os.Getenv("GOMEMLIMIT") == "" {
-		debug.SetMemoryLimit(defaultMemoryLimit)
+		debug.SetMemoryLimit(pipeline.DefaultMemoryLimit)
 	}
-}
-
-// liftMemoryLimit removes rowhook's default soft memory limit until
-// restore is called, unless GOMEMLIMIT set it. The limit keeps a running
-// pipeline's resident size down; reading a large config is a one-off
-// whose transient heap (yaml.v3 keeps every node) can exceed it many
-// times, and under the limit the GC would run back to back, making the
-// load's time grow with the square of the file.
-// Loads that overlap share one lift: the last to finish restores.
-func liftMemoryLimit() (restore func()) {
-	if os.Getenv("GOMEMLIMIT") != "" {
-		return func() {}
-	}
-	memLimit.Lock()
-	defer memLimit.Unlock()
-	if memLimit.lifts == 0 {
-		memLimit.saved = debug.SetMemoryLimit(math.MaxInt64)
-	}
-	memLimit.lifts++
-	return sync.OnceFunc(func() {
-		memLimit.Lock()
-		defer memLimit.Unlock()
-		if memLimit.lifts--; memLimit.lifts == 0 {
-			debug.SetMemoryLimit(memLimit.saved)
-		}
-	})
-}
-
-var memLimit struct {
-	sync.Mutex
-	lifts int   // liftMemoryLimit calls not yet restored
-	saved int64 // the limit before the first of them
 }
 
 // stdio is a command's standard streams, injected so tests can capture them.
@@ -174,4 +137,17 @@ func exitCode(err error, stderr io.Writer) int {
 		return 2
 	}
 	return 1
+}
+
+// parseFlags parses a command's flags: help is true after -h/--help (the
+// usage is printed, the command does nothing more); a bad flag is a usage
+// error named after the flag set ("check: ...").
+func parseFlags(fs *flag.FlagSet, args []string) (help bool, err error) {
+	if err := fs.Parse(args); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return true, nil
+		}
+		return false, usagef("%s: %v", fs.Name(), err)
+	}
+	return false, nil
 }

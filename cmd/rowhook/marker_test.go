@@ -18,11 +18,7 @@ import (
 func TestRun_MarkerModeOutsideIncludeList(t *testing.T) {
 	// Without statement annotations, as on a server that does not log
 	// them: the marker is rowhook's only way to know its own writes.
-	s, err := mariadbtest.Start(mariadbtest.Options{ExtraArgs: []string{"--binlog-annotate-row-events=OFF"}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { s.Stop() })
+	s := mariadbtest.New(t, mariadbtest.Options{ExtraArgs: []string{"--binlog-annotate-row-events=OFF"}})
 	schema, db := s.NewSchema(t)
 	if _, err := db.Exec("CREATE TABLE deals (id INT PRIMARY KEY, name VARCHAR(80), stage VARCHAR(20), erp_ref VARCHAR(20))"); err != nil {
 		t.Fatal(err)
@@ -85,10 +81,10 @@ writeback:
 	var end string
 	s.DB().QueryRow("SELECT @@gtid_binlog_pos").Scan(&end)
 	deadline := time.Now().Add(20 * time.Second)
-	for p.reader.Position().GTIDSet != end && time.Now().Before(deadline) {
+	for p.Reader().Position().GTIDSet != end && time.Now().Before(deadline) {
 		time.Sleep(50 * time.Millisecond)
 	}
-	if got := p.reader.Position().GTIDSet; got != end {
+	if got := p.Reader().Position().GTIDSet; got != end {
 		t.Fatalf("reader at %s, primary at %s", got, end)
 	}
 	time.Sleep(500 * time.Millisecond)

@@ -36,11 +36,7 @@ import (
 func TestRun_MetricsLive(t *testing.T) {
 	referenced := referencedMetrics(t)
 
-	s, err := mariadbtest.Start(mariadbtest.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { s.Stop() })
+	s := mariadbtest.New(t, mariadbtest.Options{})
 	schema, db := s.NewSchema(t)
 	// Vtiger's tables too, for a preset rule (its settle windows and
 	// dropped-event reasons).

@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/rowhook/rowhook/cdc"
+	"github.com/rowhook/rowhook/internal/pipeline"
 )
 
 func init() {
@@ -41,11 +42,8 @@ func runPosition(ctx context.Context, args []string, io stdio) error {
 		fmt.Fprintln(io.err)
 		fs.PrintDefaults()
 	}
-	if err := fs.Parse(args); err != nil {
-		if errors.Is(err, flag.ErrHelp) {
-			return nil
-		}
-		return usagef("position: %v", err)
+	if help, err := parseFlags(fs, args); help || err != nil {
+		return err
 	}
 	if fs.NArg() > 0 {
 		return usagef("position: unexpected argument %q", fs.Arg(0))
@@ -58,7 +56,7 @@ func runPosition(ctx context.Context, args []string, io stdio) error {
 			return usagef("position: --set: %v", err)
 		}
 	}
-	cfg, _, err := loadConfig(ctx, *configPath)
+	cfg, _, err := pipeline.LoadSource(ctx, *configPath)
 	if err != nil {
 		return err
 	}
@@ -94,7 +92,7 @@ func runPosition(ctx context.Context, args []string, io stdio) error {
 		}
 		// A state that lost its tables (an emptied file) is repaired here:
 		// this is the recovery run names for it.
-		store, err := openStoreWith(ctx, cfg, cfgDir, storeOptions{init: true})
+		store, err := pipeline.OpenStoreWith(ctx, cfg, cfgDir, pipeline.StoreOptions{Init: true})
 		if err != nil {
 			return err
 		}
@@ -114,12 +112,12 @@ func runPosition(ctx context.Context, args []string, io stdio) error {
 		return nil
 	}
 
-	if !isMySQLState(cfg) {
-		if _, err := os.Stat(statePath(cfg, cfgDir)); err != nil {
-			return fmt.Errorf("position: state store %s: %w (rowhook run creates it; is the path right?)", statePath(cfg, cfgDir), err)
+	if !pipeline.IsMySQLState(cfg) {
+		if _, err := os.Stat(pipeline.StatePath(cfg, cfgDir)); err != nil {
+			return fmt.Errorf("position: state store %s: %w (rowhook run creates it; is the path right?)", pipeline.StatePath(cfg, cfgDir), err)
 		}
 	}
-	store, err := openStore(ctx, cfg, cfgDir, true)
+	store, err := pipeline.OpenStore(ctx, cfg, cfgDir, true)
 	if err != nil {
 		return err
 	}

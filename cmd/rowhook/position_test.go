@@ -14,6 +14,7 @@ import (
 
 	"github.com/rowhook/rowhook/cdc"
 	"github.com/rowhook/rowhook/internal/mariadbtest"
+	"github.com/rowhook/rowhook/internal/pipeline"
 )
 
 // The binlog rowhook needs is purged while it is down: it refuses to start
@@ -22,11 +23,7 @@ import (
 // there: rows written after the new position are delivered, the skipped
 // ones are not, and nothing already delivered is sent again.
 func TestPosition_RecoveryAfterPurge(t *testing.T) {
-	s, err := mariadbtest.Start(mariadbtest.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { s.Stop() })
+	s := mariadbtest.New(t, mariadbtest.Options{})
 	schema, db := s.NewSchema(t)
 	if _, err := db.Exec("CREATE TABLE deals (id INT PRIMARY KEY, name VARCHAR(40))"); err != nil {
 		t.Fatal(err)
@@ -62,7 +59,7 @@ webhooks:
   recv:
     url: %s
 `, s.URL(), schema, start, schema, recv.URL))
-	cfg, _, err := loadConfigAll(context.Background(), cfgPath)
+	cfg, _, err := pipeline.Load(context.Background(), cfgPath)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -82,7 +79,7 @@ webhooks:
 				t.Fatal("timed out")
 			}
 			select {
-			case <-p.done:
+			case <-p.Done():
 				return p.Wait()
 			case <-time.After(20 * time.Millisecond):
 			}

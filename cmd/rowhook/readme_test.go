@@ -6,6 +6,8 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/rowhook/rowhook/internal/pipeline"
 )
 
 // The configuration example in README.md is valid for this code: every key
@@ -35,7 +37,7 @@ func TestReadme_ConfigExampleIsValid(t *testing.T) {
 	if err := os.WriteFile(p, []byte(yaml), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	if _, _, err := loadConfigAll(context.Background(), p); err != nil {
+	if _, _, err := pipeline.Load(context.Background(), p); err != nil {
 		t.Fatalf("README's config example does not validate:\n%v\n%s", err, yaml)
 	}
 }

@@ -14,11 +14,7 @@ import (
 // /readyz notices a state file that was made unwritable on its own (the
 // directory still writable), and recovers when it is writable again.
 func TestReadyz_StateFileNotWritable(t *testing.T) {
-	s, err := mariadbtest.Start(mariadbtest.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { s.Stop() })
+	s := mariadbtest.New(t, mariadbtest.Options{})
 	schema, _ := s.NewSchema(t)
 	dir := t.TempDir()
 	cfgPath := writeConfig(t, dir, fmt.Sprintf(`
@@ -36,7 +32,7 @@ state:
 		t.Helper()
 		deadline := time.Now().Add(10 * time.Second)
 		for {
-			got, body := readyz(p.http.Addr())
+			got, body := readyz(p.Addr())
 			if got == code && strings.Contains(body, want) {
 				return
 			}

@@ -3,11 +3,12 @@ package main
 import (
 	"context"
 	"encoding/json"
-	"errors"
 	"flag"
 	"fmt"
 	"sync"
 	"time"
+
+	"github.com/rowhook/rowhook/internal/demo"
 )
 
 func init() {
@@ -25,19 +26,16 @@ func runReceiver(ctx context.Context, args []string, io stdio) error {
 		fmt.Fprintln(io.err, `answers 201 {"id": "ERP-1001", "status": "created"} (the id counts up).`)
 		fs.PrintDefaults()
 	}
-	if err := fs.Parse(args); err != nil {
-		if errors.Is(err, flag.ErrHelp) {
-			return nil
-		}
-		return usagef("receiver: %v", err)
+	if help, err := parseFlags(fs, args); help || err != nil {
+		return err
 	}
 	var mu sync.Mutex
 	enc := json.NewEncoder(io.out)
-	r, err := startDemoReceiver(*listen, *secret)
+	r, err := demo.StartReceiver(*listen, *secret)
 	if err != nil {
 		return fmt.Errorf("receiver: %w", err)
 	}
-	r.onRequest = func(rec receivedRequest) {
+	r.OnRequest = func(rec demo.Request) {
 		mu.Lock()
 		defer mu.Unlock()
 		var body any = string(rec.Body)
@@ -49,7 +47,7 @@ func runReceiver(ctx context.Context, args []string, io stdio) error {
 			"headers": rec.Header, "body": body, "signature": rec.Signature, "reply_id": rec.ReplyID,
 		})
 	}
-	fmt.Fprintf(io.err, "receiver: listening on http://%s\n", r.ln.Addr())
+	fmt.Fprintf(io.err, "receiver: listening on %s\n", r.URL())
 	<-ctx.Done()
 	r.Close()
 	return nil

@@ -3,7 +3,6 @@ package main
 import (
 	"context"
 	"encoding/json"
-	"errors"
 	"flag"
 	"fmt"
 	"io"
@@ -15,6 +14,7 @@ import (
 	"time"
 
 	"github.com/rowhook/rowhook/cdc"
+	"github.com/rowhook/rowhook/internal/pipeline"
 	"github.com/rowhook/rowhook/rules"
 )
 
@@ -56,11 +56,8 @@ func runReplay(ctx context.Context, args []string, io stdio) error {
 		fmt.Fprintln(io.err)
 		fs.PrintDefaults()
 	}
-	if err := fs.Parse(args); err != nil {
-		if errors.Is(err, flag.ErrHelp) {
-			return nil
-		}
-		return usagef("replay: %v", err)
+	if help, err := parseFlags(fs, args); help || err != nil {
+		return err
 	}
 	binlogs = append(binlogs, fs.Args()...)
 	if *configPath == "" {
@@ -93,7 +90,7 @@ func runReplay(ctx context.Context, args []string, io stdio) error {
 	default:
 		return usagef("replay: --progress must be auto, always or never")
 	}
-	cfg, doc, err := loadRulesConfig(ctx, *configPath)
+	cfg, doc, err := pipeline.LoadRules(ctx, *configPath)
 	if err != nil {
 		return err
 	}

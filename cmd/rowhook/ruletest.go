@@ -2,10 +2,10 @@ package main
 
 import (
 	"context"
-	"errors"
 	"flag"
 	"fmt"
 
+	"github.com/rowhook/rowhook/internal/pipeline"
 	"github.com/rowhook/rowhook/internal/yamlconf"
 	"github.com/rowhook/rowhook/rules"
 )
@@ -28,11 +28,8 @@ func runRuleTest(ctx context.Context, args []string, io stdio) error {
 		fmt.Fprintln(io.err)
 		fs.PrintDefaults()
 	}
-	if err := fs.Parse(args); err != nil {
-		if errors.Is(err, flag.ErrHelp) {
-			return nil
-		}
-		return usagef("test: %v", err)
+	if help, err := parseFlags(fs, args); help || err != nil {
+		return err
 	}
 	if *configPath == "" {
 		return usagef("test: --config FILE is required")
@@ -40,7 +37,7 @@ func runRuleTest(ctx context.Context, args []string, io stdio) error {
 	if fs.NArg() == 0 {
 		return usagef("test: name at least one TESTS.yaml file")
 	}
-	cfg, doc, err := loadRulesConfig(ctx, *configPath)
+	cfg, doc, err := pipeline.LoadRules(ctx, *configPath)
 	if err != nil {
 		return err
 	}
@@ -49,7 +46,7 @@ func runRuleTest(ctx context.Context, args []string, io stdio) error {
 	}
 	passed, failed := 0, 0
 	for _, path := range fs.Args() {
-		tf, tdoc, err := untilDone(ctx, path, func() (*rules.TestFile, *yamlconf.Doc, error) { return rules.LoadTests(path) })
+		tf, tdoc, err := pipeline.UntilDone(ctx, path, func() (*rules.TestFile, *yamlconf.Doc, error) { return rules.LoadTests(path) })
 		if err != nil {
 			return err
 		}

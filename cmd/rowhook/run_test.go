@@ -18,6 +18,7 @@ import (
 	standardwebhooks "github.com/standard-webhooks/standard-webhooks/libraries/go"
 
 	"github.com/rowhook/rowhook/internal/mariadbtest"
+	"github.com/rowhook/rowhook/internal/pipeline"
 	"github.com/rowhook/rowhook/internal/vtiger"
 )
 
@@ -153,10 +154,7 @@ func (w *syncWriter) String() string {
 // written-back value replicates and triggers no second delivery, while a
 // user's later change of sales_stage still fires.
 func TestRun_EndToEndOnReplicaWithWriteback(t *testing.T) {
-	pair, err := mariadbtest.StartPair(mariadbtest.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
+	pair := mariadbtest.NewPair(t, mariadbtest.Options{})
 	t.Cleanup(pair.Stop)
 	ctx := context.Background()
 	if err := vtiger.Load(ctx, pair.Primary.DB(), "vtiger"); err != nil {
@@ -168,7 +166,7 @@ func TestRun_EndToEndOnReplicaWithWriteback(t *testing.T) {
 	erp := newERP(t)
 	t.Setenv("ROWHOOK_TEST_ERP_TOKEN", testToken)
 	cfgPath := writeConfig(t, t.TempDir(), pairConfig(pair, erp.URL))
-	cfg, _, err := loadConfigAll(context.Background(), cfgPath)
+	cfg, _, err := pipeline.Load(context.Background(), cfgPath)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -190,7 +188,7 @@ func TestRun_EndToEndOnReplicaWithWriteback(t *testing.T) {
 		}
 	}
 	t.Cleanup(stop)
-	waitReady(t, p.http.Addr())
+	waitReady(t, p.Addr())
 
 	// Vtiger creates an opportunity: ~25 autocommit statements.
 	conn, err := vtiger.Session(ctx, pair.Primary.DB(), "vtiger")
@@ -262,7 +260,7 @@ func TestRun_EndToEndOnReplicaWithWriteback(t *testing.T) {
 	}
 
 	// Metrics are served and name the delivery.
-	metrics := httpGet(t, "http://"+p.http.Addr()+"/metrics")
+	metrics := httpGet(t, "http://"+p.Addr()+"/metrics")
 	for _, want := range []string{"rowhook_build_info", "rowhook_binlog_rows_total", "rowhook_cdc_lag_seconds", `webhook="erp"`} {
 		if !strings.Contains(metrics, want) {
 			t.Errorf("/metrics lacks %s", want)

@@ -17,6 +17,8 @@ import (
 
 	"github.com/santhosh-tekuri/jsonschema/v6"
 	"go.yaml.in/yaml/v3"
+
+	"github.com/rowhook/rowhook/internal/pipeline"
 )
 
 // schemaPath is the JSON Schema of the whole configuration file, which
@@ -66,7 +68,7 @@ func genSchema(t *testing.T) []byte {
 	if _, ok := defs["duration"]; !ok {
 		t.Fatal("rules/schema.json has no $defs/duration")
 	}
-	root := schemaFor(t, reflect.TypeFor[config](), "")
+	root := schemaFor(t, reflect.TypeFor[pipeline.Config](), "")
 	props := root["properties"].(map[string]any)
 	for k := range rulesSchemaKeys {
 		p, ok := rulesSchema.Properties[k]
@@ -372,7 +374,7 @@ func TestConfigSchema_KeysMatchLoader(t *testing.T) {
 			}
 		}
 	}
-	walk(reflect.TypeFor[config]())
+	walk(reflect.TypeFor[pipeline.Config]())
 	var wantList []string
 	for k := range want {
 		wantList = append(wantList, k)

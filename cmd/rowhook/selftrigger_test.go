@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/rowhook/rowhook/internal/mariadbtest"
+	"github.com/rowhook/rowhook/internal/pipeline"
 	"github.com/rowhook/rowhook/writeback"
 )
 
@@ -79,7 +80,7 @@ writeback:
 // assertQuiet waits until the reader has read everything source has
 // written, gives a wrongly fired delivery time to arrive, and checks that
 // the ERP got want calls.
-func assertQuiet(t *testing.T, p *pipeline, source *mariadbtest.Server, erp *loopERP, want int64, logs *syncWriter) {
+func assertQuiet(t *testing.T, p *pipeline.Pipeline, source *mariadbtest.Server, erp *loopERP, want int64, logs *syncWriter) {
 	t.Helper()
 	pos := func() string {
 		var s string
@@ -90,9 +91,9 @@ func assertQuiet(t *testing.T, p *pipeline, source *mariadbtest.Server, erp *loo
 	}
 	deadline := time.Now().Add(20 * time.Second)
 	end := pos()
-	for p.reader.Position().GTIDSet != end {
+	for p.Reader().Position().GTIDSet != end {
 		if time.Now().After(deadline) {
-			t.Fatalf("the reader is at %s, not %s, after 20s\n%s", p.reader.Position().GTIDSet, end, logs.String())
+			t.Fatalf("the reader is at %s, not %s, after 20s\n%s", p.Reader().Position().GTIDSet, end, logs.String())
 		}
 		time.Sleep(50 * time.Millisecond)
 		end = pos()
@@ -111,11 +112,7 @@ func assertQuiet(t *testing.T, p *pipeline, source *mariadbtest.Server, erp *loo
 func TestRun_SelfTrigger_annotationsOffOnRestart(t *testing.T) {
 	for _, mode := range []writeback.Mode{writeback.ModeAuto, writeback.ModeAnnotate} {
 		t.Run(string(mode), func(t *testing.T) {
-			s, err := mariadbtest.Start(mariadbtest.Options{})
-			if err != nil {
-				t.Fatal(err)
-			}
-			t.Cleanup(func() { s.Stop() })
+			s := mariadbtest.New(t, mariadbtest.Options{})
 			schema, db := s.NewSchema(t)
 			if _, err := db.Exec("CREATE TABLE deals (id INT PRIMARY KEY, name VARCHAR(80), amount DECIMAL(10,2), erp_ref VARCHAR(20))"); err != nil {
 				t.Fatal(err)
@@ -124,14 +121,14 @@ func TestRun_SelfTrigger_annotationsOffOnRestart(t *testing.T) {
 			var start string
 			s.DB().QueryRow("SELECT @@gtid_binlog_pos").Scan(&start)
 			p, logs := startTestPipeline(t, writeConfig(t, t.TempDir(), loopConfig(s, s, schema, start, erp.srv.URL, string(mode))))
-			if p.wb.Mode() != writeback.ModeAnnotate {
-				t.Fatalf("mode %s at start, want annotate (the server logs annotations)", p.wb.Mode())
+			if p.Writeback().Mode() != writeback.ModeAnnotate {
+				t.Fatalf("mode %s at start, want annotate (the server logs annotations)", p.Writeback().Mode())
 			}
 
 			if err := s.RestartWith("--binlog-annotate-row-events=OFF"); err != nil {
 				t.Fatal(err)
 			}
-			waitFor(t, 30*time.Second, "the reader reconnecting", p.reader.Connected)
+			waitFor(t, 30*time.Second, "the reader reconnecting", p.Reader().Connected)
 			if _, err := s.DB().Exec("INSERT INTO " + schema + ".deals (id, name, amount) VALUES (1, 'Acme', 12.50)"); err != nil {
 				t.Fatal(err)
 			}
@@ -146,8 +143,8 @@ func TestRun_SelfTrigger_annotationsOffOnRestart(t *testing.T) {
 			assertQuiet(t, p, s, erp, 2, logs)
 
 			note := "the primary's default no longer logs annotations; turned them on for each new writeback connection"
-			if p.wb.Mode() != writeback.ModeAnnotate || !strings.Contains(logs.String(), note) {
-				t.Errorf("mode %s, want annotate with the log line %q\n%s", p.wb.Mode(), note, logs.String())
+			if p.Writeback().Mode() != writeback.ModeAnnotate || !strings.Contains(logs.String(), note) {
+				t.Errorf("mode %s, want annotate with the log line %q\n%s", p.Writeback().Mode(), note, logs.String())
 			}
 		})
 	}
@@ -157,10 +154,7 @@ func TestRun_SelfTrigger_annotationsOffOnRestart(t *testing.T) {
 // replicate_annotate_row_events=OFF while rowhook runs: in mode auto rowhook
 // switches to the marker table, and one insert is one delivery.
 func TestRun_SelfTrigger_replicaDropsAnnotations(t *testing.T) {
-	pair, err := mariadbtest.StartPair(mariadbtest.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
+	pair := mariadbtest.NewPair(t, mariadbtest.Options{})
 	t.Cleanup(pair.Stop)
 	schema, db := pair.Primary.NewSchema(t)
 	if _, err := db.Exec("CREATE TABLE deals (id INT PRIMARY KEY, name VARCHAR(80), amount DECIMAL(10,2), erp_ref VARCHAR(20))"); err != nil {
@@ -175,14 +169,14 @@ func TestRun_SelfTrigger_replicaDropsAnnotations(t *testing.T) {
 	var start string
 	pair.Replica.DB().QueryRow("SELECT @@gtid_binlog_pos").Scan(&start)
 	p, logs := startTestPipeline(t, writeConfig(t, t.TempDir(), loopConfig(pair.Replica, pair.Primary, schema, start, erp.srv.URL, "auto")))
-	if p.wb.Mode() != writeback.ModeAnnotate {
-		t.Fatalf("mode %s at start, want annotate (the replica keeps annotations)", p.wb.Mode())
+	if p.Writeback().Mode() != writeback.ModeAnnotate {
+		t.Fatalf("mode %s at start, want annotate (the replica keeps annotations)", p.Writeback().Mode())
 	}
 
 	if err := pair.Replica.RestartWith("--replicate-annotate-row-events=OFF"); err != nil {
 		t.Fatal(err)
 	}
-	waitFor(t, 30*time.Second, "the reader reconnecting", p.reader.Connected)
+	waitFor(t, 30*time.Second, "the reader reconnecting", p.Reader().Connected)
 	if _, err := db.Exec("INSERT INTO deals (id, name, amount) VALUES (1, 'Acme', 12.50)"); err != nil {
 		t.Fatal(err)
 	}
@@ -193,8 +187,8 @@ func TestRun_SelfTrigger_replicaDropsAnnotations(t *testing.T) {
 		t.Fatal(err)
 	}
 	assertQuiet(t, p, pair.Replica, erp, 1, logs)
-	if p.wb.Mode() != writeback.ModeMarker {
-		t.Errorf("mode %s after the replica dropped annotations, want marker", p.wb.Mode())
+	if p.Writeback().Mode() != writeback.ModeMarker {
+		t.Errorf("mode %s after the replica dropped annotations, want marker", p.Writeback().Mode())
 	}
 	if !strings.Contains(logs.String(), "replicate_annotate_row_events is OFF") {
 		t.Errorf("the switch is not logged with its reason:\n%s", logs.String())
@@ -206,10 +200,7 @@ func TestRun_SelfTrigger_replicaDropsAnnotations(t *testing.T) {
 // replication was stopped while the ERP answered) carries neither
 // annotation nor marker: the recent-writes guard alone recognises it.
 func TestRun_SelfTrigger_writebackBeforeTheSwitch(t *testing.T) {
-	pair, err := mariadbtest.StartPair(mariadbtest.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
+	pair := mariadbtest.NewPair(t, mariadbtest.Options{})
 	t.Cleanup(pair.Stop)
 	schema, db := pair.Primary.NewSchema(t)
 	if _, err := db.Exec("CREATE TABLE deals (id INT PRIMARY KEY, name VARCHAR(80), amount DECIMAL(10,2), erp_ref VARCHAR(20))"); err != nil {
@@ -237,8 +228,8 @@ func TestRun_SelfTrigger_writebackBeforeTheSwitch(t *testing.T) {
 	pair.Replica.Exec(t, "STOP SLAVE")
 	erp.hold <- 0 // answer it: the writeback goes to the primary only
 	waitValue(t, pair.Primary, "SELECT COALESCE(erp_ref, '') FROM "+schema+".deals WHERE id = 1", "ERP-1")
-	if p.wb.Mode() != writeback.ModeAnnotate {
-		t.Fatalf("mode %s before the replica restarted", p.wb.Mode())
+	if p.Writeback().Mode() != writeback.ModeAnnotate {
+		t.Fatalf("mode %s before the replica restarted", p.Writeback().Mode())
 	}
 	// Replication resumes with the restart, now dropping annotations.
 	if err := pair.Replica.RestartWith("--replicate-annotate-row-events=OFF"); err != nil {
@@ -252,11 +243,11 @@ func TestRun_SelfTrigger_writebackBeforeTheSwitch(t *testing.T) {
 	t.Cleanup(func() { close(erp.hold) })
 	sync()
 	assertQuiet(t, p, pair.Replica, erp, 1, logs)
-	if p.wb.Mode() != writeback.ModeMarker {
-		t.Errorf("mode %s, want marker", p.wb.Mode())
+	if p.Writeback().Mode() != writeback.ModeMarker {
+		t.Errorf("mode %s, want marker", p.Writeback().Mode())
 	}
 	want := fmt.Sprintf(`rowhook_writeback_own_changes_skipped_total{table="%s.deals"} 1`, schema)
-	if m := httpGet(t, "http://"+p.http.Addr()+"/metrics"); !strings.Contains(m, want) {
+	if m := httpGet(t, "http://"+p.Addr()+"/metrics"); !strings.Contains(m, want) {
 		t.Errorf("/metrics lacks %s", want)
 	}
 	if n := strings.Count(logs.String(), "repeating rowhook's own recent writeback"); n != 1 {
@@ -267,10 +258,7 @@ func TestRun_SelfTrigger_writebackBeforeTheSwitch(t *testing.T) {
 // In mode annotate, a replica restarted without annotations stops rowhook
 // with the setting to change; nothing is delivered twice.
 func TestRun_SelfTrigger_annotateModeStops(t *testing.T) {
-	pair, err := mariadbtest.StartPair(mariadbtest.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
+	pair := mariadbtest.NewPair(t, mariadbtest.Options{})
 	t.Cleanup(pair.Stop)
 	schema, db := pair.Primary.NewSchema(t)
 	if _, err := db.Exec("CREATE TABLE deals (id INT PRIMARY KEY, name VARCHAR(80), amount DECIMAL(10,2), erp_ref VARCHAR(20))"); err != nil {
@@ -285,7 +273,7 @@ func TestRun_SelfTrigger_annotateModeStops(t *testing.T) {
 	var start string
 	pair.Replica.DB().QueryRow("SELECT @@gtid_binlog_pos").Scan(&start)
 	cfgPath := writeConfig(t, t.TempDir(), loopConfig(pair.Replica, pair.Primary, schema, start, erp.srv.URL, "annotate"))
-	cfg, _, err := loadConfigAll(context.Background(), cfgPath)
+	cfg, _, err := pipeline.Load(context.Background(), cfgPath)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -296,13 +284,13 @@ func TestRun_SelfTrigger_annotateModeStops(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	waitReady(t, p.http.Addr())
+	waitReady(t, p.Addr())
 
 	if err := pair.Replica.RestartWith("--replicate-annotate-row-events=OFF"); err != nil {
 		t.Fatal(err)
 	}
 	select {
-	case <-p.done:
+	case <-p.Done():
 	case <-time.After(30 * time.Second):
 		t.Fatalf("rowhook still runs without annotations in mode annotate\n%s", logs.String())
 	}
@@ -321,11 +309,7 @@ func TestRun_SelfTrigger_annotateModeStops(t *testing.T) {
 // with the setting to change: the default went off without a restart, so
 // only the new writeback connection can tell.
 func TestRun_SelfTrigger_annotateModeStopsOnWritebackConnection(t *testing.T) {
-	s, err := mariadbtest.Start(mariadbtest.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { s.Stop() })
+	s := mariadbtest.New(t, mariadbtest.Options{})
 	schema, db := s.NewSchema(t)
 	if _, err := db.Exec("CREATE TABLE deals (id INT PRIMARY KEY, name VARCHAR(80), amount DECIMAL(10,2), erp_ref VARCHAR(20))"); err != nil {
 		t.Fatal(err)
@@ -338,7 +322,7 @@ func TestRun_SelfTrigger_annotateModeStopsOnWritebackConnection(t *testing.T) {
 	text := loopConfig(s, s, schema, start, erp.srv.URL, "annotate")
 	text = strings.Replace(text, fmt.Sprintf("dsn: mysql://root@127.0.0.1:%d/%s", s.Port, schema), fmt.Sprintf("dsn: mysql://crm_wb:pw@127.0.0.1:%d/%s", s.Port, schema), 1)
 	cfgPath := writeConfig(t, t.TempDir(), text)
-	cfg, _, err := loadConfigAll(context.Background(), cfgPath)
+	cfg, _, err := pipeline.Load(context.Background(), cfgPath)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -349,7 +333,7 @@ func TestRun_SelfTrigger_annotateModeStopsOnWritebackConnection(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	waitReady(t, p.http.Addr())
+	waitReady(t, p.Addr())
 
 	s.Exec(t, "SET GLOBAL binlog_annotate_row_events = OFF")
 	rows, err := s.DB().Query("SELECT ID FROM information_schema.PROCESSLIST WHERE USER = 'crm_wb'")
@@ -370,7 +354,7 @@ func TestRun_SelfTrigger_annotateModeStopsOnWritebackConnection(t *testing.T) {
 		t.Fatal(err)
 	}
 	select {
-	case <-p.done:
+	case <-p.Done():
 	case <-time.After(30 * time.Second):
 		t.Fatalf("rowhook still runs with a writeback session that cannot log annotations\n%s", logs.String())
 	}
@@ -393,15 +377,9 @@ func TestRun_SelfTrigger_annotateModeStopsOnWritebackConnection(t *testing.T) {
 // the marker table before its delivery can be written back: one insert, one
 // delivery.
 func TestRun_SelfTrigger_annotationsDroppedUpstream(t *testing.T) {
-	pair, err := mariadbtest.StartPair(mariadbtest.Options{ExtraArgs: []string{"--replicate-annotate-row-events=OFF"}})
-	if err != nil {
-		t.Fatal(err)
-	}
+	pair := mariadbtest.NewPair(t, mariadbtest.Options{ExtraArgs: []string{"--replicate-annotate-row-events=OFF"}})
 	t.Cleanup(pair.Stop)
-	leaf, err := mariadbtest.Start(mariadbtest.Options{ServerID: 3, Replica: true})
-	if err != nil {
-		t.Fatal(err)
-	}
+	leaf := mariadbtest.New(t, mariadbtest.Options{ServerID: 3, Replica: true})
 	t.Cleanup(func() { leaf.Exec(t, "STOP SLAVE"); leaf.Stop() })
 	leaf.Exec(t, fmt.Sprintf("CHANGE MASTER TO MASTER_HOST='%s', MASTER_PORT=%d, MASTER_USER='root', MASTER_PASSWORD='', MASTER_USE_GTID=slave_pos, MASTER_CONNECT_RETRY=1", pair.Replica.Host, pair.Replica.Port))
 	leaf.Exec(t, "START SLAVE")
@@ -419,8 +397,8 @@ func TestRun_SelfTrigger_annotationsDroppedUpstream(t *testing.T) {
 	var start string
 	leaf.DB().QueryRow("SELECT @@gtid_binlog_pos").Scan(&start)
 	p, logs := startTestPipeline(t, writeConfig(t, t.TempDir(), loopConfig(leaf, pair.Primary, schema, start, erp.srv.URL, "auto")))
-	if p.wb.Mode() != writeback.ModeAnnotate {
-		t.Fatalf("mode %s at start, want annotate (the leaf keeps annotations)", p.wb.Mode())
+	if p.Writeback().Mode() != writeback.ModeAnnotate {
+		t.Fatalf("mode %s at start, want annotate (the leaf keeps annotations)", p.Writeback().Mode())
 	}
 
 	if _, err := db.Exec("INSERT INTO deals (id, name, amount) VALUES (1, 'Acme', 12.50)"); err != nil {
@@ -432,7 +410,7 @@ func TestRun_SelfTrigger_annotationsDroppedUpstream(t *testing.T) {
 		t.Fatalf("leaf replica did not reach %s: %d %v", pos, res, err)
 	}
 	assertQuiet(t, p, leaf, erp, 1, logs)
-	if p.wb.Mode() != writeback.ModeMarker || !strings.Contains(logs.String(), "came without statement annotations although every setting checked is on") {
-		t.Errorf("mode %s, want marker, switched for the unannotated transaction\n%s", p.wb.Mode(), logs.String())
+	if p.Writeback().Mode() != writeback.ModeMarker || !strings.Contains(logs.String(), "came without statement annotations although every setting checked is on") {
+		t.Errorf("mode %s, want marker, switched for the unannotated transaction\n%s", p.Writeback().Mode(), logs.String())
 	}
 }

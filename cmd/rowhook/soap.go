@@ -59,11 +59,8 @@ func runSOAP(ctx context.Context, args []string, io stdio) error {
 		version = fs.String("soap-version", "", "1.1 or 1.2 (default: the binding of the first port that offers it)")
 	}
 	fs.Usage = func() { soapUsage(io); fmt.Fprintln(io.err); fs.PrintDefaults() }
-	if err := fs.Parse(args[1:]); err != nil {
-		if err == flag.ErrHelp {
-			return nil
-		}
-		return usagef("soap %s: %v", sub, err)
+	if help, err := parseFlags(fs, args[1:]); help || err != nil {
+		return err
 	}
 	if fs.NArg() > 0 {
 		return usagef("soap %s: unexpected argument %q", sub, fs.Arg(0))

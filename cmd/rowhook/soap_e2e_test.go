@@ -103,11 +103,7 @@ func (e *soapERP) requests() []string {
 // SOAP response written back into the row; a Client fault is a permanent
 // failure whose code and string are in the delivery log.
 func TestRun_SOAPCallWithWriteback(t *testing.T) {
-	s, err := mariadbtest.Start(mariadbtest.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { s.Stop() })
+	s := mariadbtest.New(t, mariadbtest.Options{})
 	schema, db := s.NewSchema(t)
 	if _, err := db.Exec("CREATE TABLE deals (id INT PRIMARY KEY, name VARCHAR(80), amount DECIMAL(12,2), erp_ref VARCHAR(20))"); err != nil {
 		t.Fatal(err)
@@ -172,7 +168,7 @@ writeback:
 	deadline := time.Now().Add(30 * time.Second)
 	var got string
 	for {
-		got = httpGet(t, "http://"+p.http.Addr()+"/deliveries")
+		got = httpGet(t, "http://"+p.Addr()+"/deliveries")
 		if strings.Contains(got, "Amount must be positive") {
 			break
 		}
@@ -207,11 +203,11 @@ writeback:
 		t.Errorf("%d deliveries carry the fault:\n%s", faulted, got)
 	}
 	// The admin API's look-ups, as a UI building a mapping uses them.
-	ops := httpGet(t, "http://"+p.http.Addr()+"/soap/lookup?wsdl="+url.QueryEscape(erp.URL+"/wsdl"))
+	ops := httpGet(t, "http://"+p.Addr()+"/soap/lookup?wsdl="+url.QueryEscape(erp.URL+"/wsdl"))
 	if !strings.Contains(ops, `"soap_action": "urn:test:deals:CreateDeal"`) {
 		t.Errorf("GET /soap/lookup: operations lack CreateDeal:\n%s", ops)
 	}
-	params := httpGet(t, "http://"+p.http.Addr()+"/soap/lookup?operation=CreateDeal&wsdl="+url.QueryEscape(erp.URL+"/wsdl"))
+	params := httpGet(t, "http://"+p.Addr()+"/soap/lookup?operation=CreateDeal&wsdl="+url.QueryEscape(erp.URL+"/wsdl"))
 	for _, want := range []string{`"name": "name"`, `"name": "amount"`, "decimal"} {
 		if !strings.Contains(params, want) {
 			t.Errorf("GET /soap/lookup?operation=CreateDeal lacks %s:\n%s", want, params)

@@ -21,11 +21,7 @@ import (
 // log; Sender and Client faults fail at once.
 func TestRun_NodeSOAPService(t *testing.T) {
 	svc := peers.StartSOAP(t)
-	s, err := mariadbtest.Start(mariadbtest.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { s.Stop() })
+	s := mariadbtest.New(t, mariadbtest.Options{})
 	schema, db := s.NewSchema(t)
 	if _, err := db.Exec(`CREATE TABLE accounts (
 		id INT PRIMARY KEY, via VARCHAR(3), name VARCHAR(80), owner_name VARCHAR(80), owner_email VARCHAR(80),
@@ -197,7 +193,7 @@ writeback:
 		var list struct {
 			Deliveries []view `json:"deliveries"`
 		}
-		got := httpGet(t, "http://"+p.http.Addr()+"/deliveries?limit=1000")
+		got := httpGet(t, "http://"+p.Addr()+"/deliveries?limit=1000")
 		if err := json.Unmarshal([]byte(got), &list); err != nil {
 			t.Fatalf("GET /deliveries: %v\n%s", err, got)
 		}

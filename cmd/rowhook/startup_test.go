@@ -17,6 +17,7 @@ import (
 
 	"github.com/rowhook/rowhook/dispatch"
 	"github.com/rowhook/rowhook/internal/mariadbtest"
+	"github.com/rowhook/rowhook/internal/pipeline"
 )
 
 // countReceiver is a webhook receiver that counts its requests.
@@ -64,11 +65,7 @@ webhooks:
 // row was lost.
 func TestRun_FirstStartKeepsItsStartingPoint(t *testing.T) {
 	bin := buildRowhook(t)
-	s, err := mariadbtest.Start(mariadbtest.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { s.Stop() })
+	s := mariadbtest.New(t, mariadbtest.Options{})
 	for _, stop := range []string{"SIGTERM", "SIGKILL"} {
 		t.Run(stop, func(t *testing.T) {
 			schema, db := s.NewSchema(t)
@@ -118,11 +115,7 @@ func TestRun_FirstStartKeepsItsStartingPoint(t *testing.T) {
 // run and check with an error naming the file and `rowhook position
 // --set`; that recovery works: it stores a position, and run starts.
 func TestRun_RefusesStateWithoutRowhookState(t *testing.T) {
-	s, err := mariadbtest.Start(mariadbtest.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { s.Stop() })
+	s := mariadbtest.New(t, mariadbtest.Options{})
 	for _, tt := range []struct {
 		name string
 		make func(t *testing.T, path string)
@@ -156,7 +149,7 @@ func TestRun_RefusesStateWithoutRowhookState(t *testing.T) {
 			hs, got := countReceiver(t)
 			dir := t.TempDir()
 			cfgPath := writeConfig(t, dir, dealsConfig(s, schema, "127.0.0.1:0", hs.URL))
-			cfg, _, err := loadConfigAll(context.Background(), cfgPath)
+			cfg, _, err := pipeline.Load(context.Background(), cfgPath)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -207,11 +200,7 @@ func TestRun_RefusesStateWithoutRowhookState(t *testing.T) {
 // rowhook resumes by GTID: rowhook position says so (exit 0, no advice to
 // --set, which would skip events), and run does resume there.
 func TestPosition_ResumableAfterHarmlessPurge(t *testing.T) {
-	s, err := mariadbtest.Start(mariadbtest.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { s.Stop() })
+	s := mariadbtest.New(t, mariadbtest.Options{})
 	schema, db := s.NewSchema(t)
 	if _, err := db.Exec("CREATE TABLE deals (id INT PRIMARY KEY, name VARCHAR(40))"); err != nil {
 		t.Fatal(err)
@@ -219,7 +208,7 @@ func TestPosition_ResumableAfterHarmlessPurge(t *testing.T) {
 	hs, got := countReceiver(t)
 	dir := t.TempDir()
 	cfgPath := writeConfig(t, dir, dealsConfig(s, schema, "127.0.0.1:0", hs.URL))
-	cfg, _, err := loadConfigAll(context.Background(), cfgPath)
+	cfg, _, err := pipeline.Load(context.Background(), cfgPath)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -231,7 +220,7 @@ func TestPosition_ResumableAfterHarmlessPurge(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		waitReady(t, p.http.Addr())
+		waitReady(t, p.Addr())
 		waitFor(t, 30*time.Second, fmt.Sprintf("%d deliveries", n), func() bool { return got.Load() >= n })
 		cancel()
 		if err := p.Wait(); err != nil {
@@ -279,11 +268,7 @@ func TestPosition_ResumableAfterHarmlessPurge(t *testing.T) {
 // naming the setting) on everything run refuses, and says what --offline
 // skipped.
 func TestCheck_FailsOnWhatRunRefuses(t *testing.T) {
-	s, err := mariadbtest.Start(mariadbtest.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { s.Stop() })
+	s := mariadbtest.New(t, mariadbtest.Options{})
 	schema, db := s.NewSchema(t)
 	if _, err := db.Exec("CREATE TABLE deals (id INT PRIMARY KEY, name VARCHAR(40), erp_id VARCHAR(40))"); err != nil {
 		t.Fatal(err)
@@ -359,7 +344,7 @@ writeback:
 				}
 			}
 			// And run does refuse it.
-			cfg, _, err := loadConfigAll(context.Background(), path)
+			cfg, _, err := pipeline.Load(context.Background(), path)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -399,11 +384,7 @@ writeback:
 
 // With binary logging off, check fails as run does.
 func TestCheck_BinlogOff(t *testing.T) {
-	s, err := mariadbtest.Start(mariadbtest.Options{ExtraArgs: []string{"--skip-log-bin"}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { s.Stop() })
+	s := mariadbtest.New(t, mariadbtest.Options{ExtraArgs: []string{"--skip-log-bin"}})
 	schema, db := s.NewSchema(t)
 	if _, err := db.Exec("CREATE TABLE deals (id INT PRIMARY KEY, name VARCHAR(40))"); err != nil {
 		t.Fatal(err)
@@ -420,11 +401,7 @@ func TestCheck_BinlogOff(t *testing.T) {
 // (which also connects to the source, to check that it keeps annotations)
 // is configured.
 func TestRun_WrongSourcePasswordNamesSourceDSN(t *testing.T) {
-	s, err := mariadbtest.Start(mariadbtest.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { s.Stop() })
+	s := mariadbtest.New(t, mariadbtest.Options{})
 	schema, db := s.NewSchema(t)
 	if _, err := db.Exec("CREATE TABLE deals (id INT PRIMARY KEY, name VARCHAR(40), erp_id VARCHAR(40))"); err != nil {
 		t.Fatal(err)
@@ -443,7 +420,7 @@ writeback:
   dsn: mysql://root@127.0.0.1:%d/%s
 `, schema, s.Port, schema), 1)
 	dir := t.TempDir()
-	cfg, _, err := loadConfigAll(context.Background(), writeConfig(t, dir, cfgText))
+	cfg, _, err := pipeline.Load(context.Background(), writeConfig(t, dir, cfgText))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -463,16 +440,8 @@ writeback:
 // repairs it. check also refuses, as run does, a read_only state server and
 // a state server that is the source.
 func TestRun_MySQLStateLostItsTables(t *testing.T) {
-	s, err := mariadbtest.Start(mariadbtest.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { s.Stop() })
-	st, err := mariadbtest.Start(mariadbtest.Options{ServerID: 7})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { st.Stop() })
+	s := mariadbtest.New(t, mariadbtest.Options{})
+	st := mariadbtest.New(t, mariadbtest.Options{ServerID: 7})
 	schema, db := s.NewSchema(t)
 	if _, err := db.Exec("CREATE TABLE deals (id INT PRIMARY KEY, name VARCHAR(40))"); err != nil {
 		t.Fatal(err)
@@ -483,7 +452,7 @@ func TestRun_MySQLStateLostItsTables(t *testing.T) {
 	cfgText := strings.Replace(dealsConfig(s, schema, "127.0.0.1:0", hs.URL), "state:\n  path: state.db\n", stateCfg, 1)
 	dir := t.TempDir()
 	cfgPath := writeConfig(t, dir, cfgText)
-	cfg, _, err := loadConfigAll(context.Background(), cfgPath)
+	cfg, _, err := pipeline.Load(context.Background(), cfgPath)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -498,7 +467,7 @@ func TestRun_MySQLStateLostItsTables(t *testing.T) {
 		if err != nil {
 			return err
 		}
-		waitReady(t, p.http.Addr())
+		waitReady(t, p.Addr())
 		if until != nil {
 			waitFor(t, 30*time.Second, "the row after the repair delivered", until)
 		}

@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/rowhook/rowhook/internal/mariadbtest"
+	"github.com/rowhook/rowhook/internal/pipeline"
 )
 
 // state.driver: mysql on a primary + replica pair, in the layout that is
@@ -23,10 +24,7 @@ import (
 // idle pipeline does not chase its own state commits, and state on the
 // source itself is refused.
 func TestRun_MySQLStateOnPrimary(t *testing.T) {
-	pair, err := mariadbtest.StartPair(mariadbtest.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
+	pair := mariadbtest.NewPair(t, mariadbtest.Options{})
 	t.Cleanup(pair.Stop)
 	ctx := context.Background()
 	pair.Primary.Exec(t, "CREATE DATABASE crm")
@@ -78,7 +76,7 @@ webhooks:
 `, pair.Replica.URL(), start, pair.Primary.Port, recv.URL)
 	dir := t.TempDir()
 	cfgPath := writeConfig(t, dir, cfgText)
-	cfg, _, err := loadConfigAll(context.Background(), cfgPath)
+	cfg, _, err := pipeline.Load(context.Background(), cfgPath)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -142,7 +140,7 @@ webhooks:
 
 	// The state on the server rowhook reads is refused.
 	bad := strings.Replace(cfgText, fmt.Sprintf("127.0.0.1:%d/rowhook_state", pair.Primary.Port), fmt.Sprintf("127.0.0.1:%d/rowhook_state", pair.Replica.Port), 1)
-	badCfg, _, err := loadConfigAll(context.Background(), writeConfig(t, t.TempDir(), bad))
+	badCfg, _, err := pipeline.Load(context.Background(), writeConfig(t, t.TempDir(), bad))
 	if err != nil {
 		t.Fatal(err)
 	}

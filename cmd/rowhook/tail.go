@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/rowhook/rowhook/cdc"
+	"github.com/rowhook/rowhook/internal/pipeline"
 )
 
 func init() {
@@ -63,18 +64,15 @@ func runTail(ctx context.Context, args []string, io stdio) error {
 		fmt.Fprintln(io.err)
 		fs.PrintDefaults()
 	}
-	if err := fs.Parse(args); err != nil {
-		if err == flag.ErrHelp {
-			return nil
-		}
-		return usagef("tail: %v", err)
+	if help, err := parseFlags(fs, args); help || err != nil {
+		return err
 	}
 	if fs.NArg() > 0 {
 		return usagef("tail: unexpected argument %q", fs.Arg(0))
 	}
 	cfg := cdc.DefaultConfig()
 	if *configPath != "" {
-		full, _, err := loadConfig(ctx, *configPath)
+		full, _, err := pipeline.LoadSource(ctx, *configPath)
 		if err != nil {
 			return err
 		}

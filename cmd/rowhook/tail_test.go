@@ -74,11 +74,7 @@ func waitLines(t *testing.T, b *syncBuffer, n int, errOut *syncBuffer) []string 
 }
 
 func TestTail_PrintsChangesAndResumes(t *testing.T) {
-	s, err := mariadbtest.Start(mariadbtest.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { s.Stop() })
+	s := mariadbtest.New(t, mariadbtest.Options{})
 	schema, db := s.NewSchema(t)
 	if _, err := db.Exec("CREATE TABLE deal (id INT PRIMARY KEY, amount DECIMAL(10,2), stage VARCHAR(20))"); err != nil {
 		t.Fatal(err)

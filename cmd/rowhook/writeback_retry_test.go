@@ -14,7 +14,6 @@ import (
 
 	"github.com/rowhook/rowhook/dispatch"
 	"github.com/rowhook/rowhook/internal/mariadbtest"
-	"github.com/rowhook/rowhook/writeback"
 )
 
 // The writeback: section's retry settings are the ones the dispatcher
@@ -22,11 +21,7 @@ import (
 // writeback.max_attempts times, not delivery.writeback's; a value the
 // column cannot hold (a ConversionError) is permanent and tried once.
 func TestRun_WritebackRetrySettings(t *testing.T) {
-	s, err := mariadbtest.Start(mariadbtest.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { s.Stop() })
+	s := mariadbtest.New(t, mariadbtest.Options{})
 	schema, db := s.NewSchema(t)
 	if _, err := db.Exec("CREATE TABLE deals (id INT PRIMARY KEY, name VARCHAR(80), erp_ref VARCHAR(6))"); err != nil {
 		t.Fatal(err)
@@ -105,9 +100,10 @@ writeback:
 		t.Fatal(err)
 	}
 	var ds []dispatch.Delivery
+	var err error
 	deadline := time.Now().Add(45 * time.Second)
 	for {
-		ds, err = p.store.List(ctx, dispatch.Filter{Webhook: "erp"})
+		ds, err = p.State().List(ctx, dispatch.Filter{Webhook: "erp"})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -124,7 +120,7 @@ writeback:
 		time.Sleep(50 * time.Millisecond)
 	}
 	for _, d := range ds {
-		_, log, err := p.store.Get(ctx, d.ID)
+		_, log, err := p.State().Get(ctx, d.ID)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -140,24 +136,6 @@ writeback:
 		}
 		if tries != want || !strings.Contains(strings.ToLower(d.WritebackError), strings.ToLower(what)) {
 			t.Errorf("%s: %d writeback tries ending in %q, want %d ending in %s", d.URL, tries, d.WritebackError, want, what)
-		}
-	}
-}
-
-func TestWritebackRetry(t *testing.T) {
-	for _, tt := range []struct {
-		c    writeback.Config
-		want dispatch.RetryConfig
-	}{
-		{writeback.DefaultConfig(), dispatch.RetryConfig{MaxAttempts: 8, InitialInterval: time.Second, MaxInterval: 5 * time.Minute}},
-		{writeback.Config{MaxAttempts: 3, Backoff: 2 * time.Second, MaxBackoff: 5 * time.Second}, dispatch.RetryConfig{MaxAttempts: 3, InitialInterval: 2 * time.Second, MaxInterval: 5 * time.Second}},
-		// No cap: the longest wait RetryDelay gives for these attempts.
-		{writeback.Config{MaxAttempts: 4, Backoff: time.Second}, dispatch.RetryConfig{MaxAttempts: 4, InitialInterval: time.Second, MaxInterval: 8 * time.Second}},
-		// 0 attempts: tried once.
-		{writeback.Config{MaxAttempts: 0, Backoff: time.Second, MaxBackoff: time.Minute}, dispatch.RetryConfig{MaxAttempts: 1, InitialInterval: time.Second, MaxInterval: time.Minute}},
-	} {
-		if got := writebackRetry(tt.c); got != tt.want {
-			t.Errorf("writebackRetry(%+v) = %+v, want %+v", tt.c, got, tt.want)
 		}
 	}
 }

@@ -152,7 +152,7 @@ func startEnv(t *testing.T) *env {
 			Rules: adminui.NewRuleStatuses([]rules.RuleConfig{{Name: "new-opportunity", Table: "crm.vtiger_potential",
 				On: []string{"insert"}, Event: "NewOpportunity", Webhooks: []string{"crm", "erp"}}}),
 		}
-		st.Webhooks = adminui.NewWebhookStatuses(e.d.WebhookStates(), cfg.Webhooks)
+		st.Webhooks = adminui.NewWebhookStatuses(e.d.WebhookStates(), cfg.Webhooks, nil)
 		return st
 	}
 	mux := http.NewServeMux()

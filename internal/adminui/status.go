@@ -44,8 +44,10 @@ func NewRuleStatuses(rs []rules.RuleConfig) []RuleStatus {
 
 // NewWebhookStatuses joins the dispatcher's WebhookStates with the
 // configured webhooks, sorted by name. URLs are shown without passwords and
-// without query values, which often carry API keys.
-func NewWebhookStatuses(states []dispatch.WebhookState, cfg map[string]dispatch.WebhookConfig) []WebhookStatus {
+// without query values, which often carry API keys. endpoint, when not nil,
+// names a webhook's URL when the configuration does not (a SOAP webhook's
+// endpoint from its WSDL); "" keeps the configured one.
+func NewWebhookStatuses(states []dispatch.WebhookState, cfg map[string]dispatch.WebhookConfig, endpoint func(name string) string) []WebhookStatus {
 	byName := map[string]dispatch.WebhookState{}
 	for _, s := range states {
 		byName[s.Name] = s
@@ -55,6 +57,11 @@ func NewWebhookStatuses(states []dispatch.WebhookState, cfg map[string]dispatch.
 		w := WebhookStatus{Name: name, Kind: "rest", URL: RedactURL(c.URL), State: "active"}
 		if strings.EqualFold(c.ContentType, "soap") {
 			w.Kind = "soap"
+			if endpoint != nil {
+				if u := endpoint(name); u != "" {
+					w.URL = RedactURL(u)
+				}
+			}
 		}
 		if s, ok := byName[name]; ok {
 			w.State, w.Reason, w.FailingSince, w.PausedUntil, w.InFlight = s.State, s.Reason, s.FailingSince, s.PausedUntil, s.InFlight

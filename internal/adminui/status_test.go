@@ -83,7 +83,7 @@ func TestNewWebhookStatuses(t *testing.T) {
 		map[string]dispatch.WebhookConfig{
 			"erp": {URL: "https://erp.example/ws?token=T0KEN", ContentType: "soap"},
 			"crm": {URL: "https://crm.example/hook"},
-		})
+		}, nil)
 	if len(got) != 2 || got[0].Name != "crm" || got[1].Name != "erp" {
 		t.Fatalf("got %+v, want crm then erp", got)
 	}
@@ -93,5 +93,20 @@ func TestNewWebhookStatuses(t *testing.T) {
 	e := got[1]
 	if e.State != "disabled" || e.Reason != "410 Gone" || e.InFlight != 2 || e.FailingSince == nil || e.Kind != "soap" || strings.Contains(e.URL, "T0KEN") {
 		t.Errorf("erp: %+v", e)
+	}
+}
+
+// A SOAP webhook's endpoint comes from its WSDL when the config names none;
+// it is redacted like a configured URL. REST webhooks keep their own.
+func TestNewWebhookStatuses_Endpoint(t *testing.T) {
+	got := adminui.NewWebhookStatuses(nil, map[string]dispatch.WebhookConfig{
+		"erp": {ContentType: "soap"},
+		"crm": {URL: "https://crm.example/hook"},
+	}, func(name string) string { return "https://u:secret@" + name + ".example/ws?key=K3Y" })
+	if got[0].URL != "https://crm.example/hook" {
+		t.Errorf("crm URL %q, want the configured one", got[0].URL)
+	}
+	if u := got[1].URL; !strings.HasPrefix(u, "https://u:redacted@erp.example/ws") || strings.Contains(u, "secret") || strings.Contains(u, "K3Y") {
+		t.Errorf("erp URL %q, want the WSDL's endpoint redacted", u)
 	}
 }

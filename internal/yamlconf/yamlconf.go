@@ -47,13 +47,16 @@ type Doc struct {
 	// File is the name used in error messages.
 	File string
 	// places is where the value at each key path ("rules[2].when") is
-	// written, aliases resolved to their anchor's value. It is all a Doc
-	// keeps of the parsed document, so a large config's node tree is
-	// garbage once decoded.
+	// written, aliases resolved to their anchor's value. It (with the
+	// few scalars in expanded) is all a Doc keeps of the parsed document,
+	// so a large config's node tree is garbage once decoded.
 	places map[string]place
 	// keyCol is the smallest column of a mapping key on each line and
 	// nodeCol that of any node, for errors yaml.v3 reports by line only.
 	keyCol, nodeCol map[int]int
+	// expanded holds the text as written of the scalars that came from
+	// ${VAR}, for Decode's messages (the values may be secrets).
+	expanded map[*yaml.Node]string
 }
 
 // place is the position of a value and what Locate needs to add a column
@@ -132,6 +135,7 @@ func ParseEnv(name string, r io.Reader, v any, lookup func(string) (string, bool
 	var errs []error
 	more := 0                           // errors past MaxErrors, counted only
 	expanded := map[*yaml.Node]string{} // expanded scalar -> its text as written
+	d.expanded = expanded
 	d.walk(root.Content[0], "", func(n *yaml.Node, path string) {
 		if n.Kind != yaml.ScalarNode || !strings.Contains(n.Value, "${") {
 			return
@@ -207,6 +211,41 @@ func ParseEnv(name string, r io.Reader, v any, lookup func(string) (string, bool
 		errs = append(errs, d.moreErrors(more))
 	}
 	return d, errors.Join(errs...)
+}
+
+// Decode decodes a block its owner kept as a yaml.Node (a field of type
+// yaml.Node, which Parse leaves alone) into v, with the checks Parse runs
+// on the rest: unknown keys and values of the wrong shape, each an *Error
+// at its place in the file with its key path below path
+// ("rules[2].writeback.set.cf_1: unknown key"). A zero node (the key was
+// absent) leaves v as it is.
+func (d *Doc) Decode(n *yaml.Node, path string, v any) error {
+	if n == nil || n.Kind == 0 {
+		return nil
+	}
+	var errs []error
+	reported := map[int]bool{}
+	s := shapeCheck{types: true, expanded: d.expanded, report: func(at *yaml.Node, path, msg string) {
+		reported[at.Line] = true
+		errs = append(errs, &Error{File: d.File, Pos: Pos{at.Line, at.Column}, Path: path, Err: errors.New(msg)})
+	}}
+	s.check(n, reflect.TypeOf(v), path)
+	if err := n.Decode(v); err != nil {
+		var te *yaml.TypeError
+		msgs := []string{strings.TrimPrefix(err.Error(), "yaml: ")}
+		if errors.As(err, &te) {
+			msgs = te.Errors
+		}
+		for _, msg := range msgs {
+			if m := lineRef.FindStringSubmatch(msg); m != nil {
+				if n, _ := strconv.Atoi(m[1]); reported[n] {
+					continue
+				}
+			}
+			errs = append(errs, d.lineError(msg))
+		}
+	}
+	return errors.Join(errs...)
 }
 
 // moreErrors is the last error of a list cut at MaxErrors.

@@ -5,6 +5,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"go.yaml.in/yaml/v3"
 )
 
 type testRule struct {
@@ -68,5 +70,50 @@ func TestDoc_Locate(t *testing.T) {
 	want := `r.yaml:3:16: rules[0].when: unknown name "amout"`
 	if err == nil || err.Error() != want {
 		t.Fatalf("got %v, want %s", err, want)
+	}
+}
+
+// A block kept as a yaml.Node is decoded later with Parse's checks: its
+// errors sit at their place in the file under the block's key path, and
+// a value that came from ${VAR} is not shown.
+func TestDoc_Decode(t *testing.T) {
+	type block struct {
+		Table string            `yaml:"table"`
+		Set   map[string]string `yaml:"set"`
+		Tries int               `yaml:"tries"`
+	}
+	var outer struct {
+		Rules []struct {
+			Name string    `yaml:"name"`
+			Keep yaml.Node `yaml:"keep"`
+		} `yaml:"rules"`
+	}
+	src := "rules:\n  - name: a\n  - name: b\n    keep:\n      tabel: t\n      set: [x]\n      tries: ${TRIES}\n"
+	doc, err := ParseEnv("c.yaml", strings.NewReader(src), &outer, func(string) (string, bool) { return "s3cret", true })
+	if err != nil {
+		t.Fatalf("the kept block is its owner's business: %v", err)
+	}
+	var none *block
+	if err := doc.Decode(&outer.Rules[0].Keep, "rules[0].keep", &none); err != nil || none != nil {
+		t.Errorf("an absent block: %v, %v", none, err)
+	}
+	var b *block
+	err = doc.Decode(&outer.Rules[1].Keep, "rules[1].keep", &b)
+	want := []string{
+		"c.yaml:5:7: rules[1].keep.tabel: unknown key (did you mean table?)",
+		"c.yaml:6:12: rules[1].keep.set: want a mapping, got a list",
+		`c.yaml:7:14: rules[1].keep.tries: want a whole number, got "${TRIES}" (its value is not shown)`,
+	}
+	if err == nil {
+		t.Fatal("no error")
+	}
+	got := err.Error()
+	for _, w := range want {
+		if !strings.Contains(got, w) {
+			t.Errorf("errors\n%s\nlack %q", got, w)
+		}
+	}
+	if strings.Contains(got, "s3cret") {
+		t.Errorf("an expanded value shows: %s", got)
 	}
 }

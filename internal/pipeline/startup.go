@@ -1,4 +1,4 @@
-package main
+package pipeline
 
 import (
 	"context"
@@ -20,52 +20,53 @@ import (
 	"github.com/rowhook/rowhook/writeback"
 )
 
-// startupMode says what inspectStartup may do.
-type startupMode int
+// Mode says what Inspect may do.
+type Mode int
 
 const (
-	// startupRun opens everything for rowhook run: the writeback Writer
+	// ModeRun opens everything for rowhook run: the writeback Writer
 	// (creating the marker table if allowed), the state store (creating
 	// it if missing) and the reader with its metrics.
-	startupRun startupMode = iota
-	// startupCheck inspects the same things and creates nothing
+	ModeRun Mode = iota
+	// ModeCheck inspects the same things and creates nothing
 	// (rowhook check).
-	startupCheck
-	// startupOffline is rowhook check --offline: only what needs no
+	ModeCheck
+	// ModeOffline is rowhook check --offline: only what needs no
 	// server and not the host it runs on (the rules' tables against the
 	// source filters).
-	startupOffline
+	ModeOffline
 )
 
 // startup is what rowhook inspects before it reads the binlog. rowhook run
-// and rowhook check both go through inspectStartup, so check fails on
+// and rowhook check both go through Inspect, so check fails on
 // everything run would refuse.
-type startup struct {
-	// reader reads the source; in run mode with its metrics and the
+type Startup struct {
+	// Reader reads the source; in run mode with its metrics and the
 	// marker table let through its filters. nil offline.
-	reader *cdc.Reader
-	insp   *cdc.Inspection
+	Reader *cdc.Reader
+	// Insp is the source's inspection (nil offline).
+	Insp *cdc.Inspection
 	// wb and store are opened in run mode only (nil otherwise).
 	wb    *writeback.Writer
-	store *stateStore
-	// notes say what a check covered and what it did not.
-	notes []string
+	store *Store
+	// Notes say what a check covered and what it did not.
+	Notes []string
 }
 
-// close releases what inspectStartup opened.
-func (s *startup) close() {
+// close releases what Inspect opened.
+func (s *Startup) Close() {
 	if s.store != nil {
 		s.store.Close()
 	}
 	if s.wb != nil {
 		s.wb.Close()
 	}
-	if s.reader != nil {
-		s.reader.Close()
+	if s.Reader != nil {
+		s.Reader.Close()
 	}
 }
 
-// inspectStartup runs the start-up inspection, in this order, stopping at
+// Inspect runs the start-up inspection, in this order, stopping at
 // the first problem:
 //
 //  1. every rule's table passes source.include/exclude (a rule the reader
@@ -79,23 +80,23 @@ func (s *startup) close() {
 //     could; a state that exists but holds no rowhook state is refused.
 //
 // On error, everything opened is closed.
-func inspectStartup(ctx context.Context, cfg *config, cfgDir string, mode startupMode, logger *slog.Logger, reg prometheus.Registerer) (_ *startup, err error) {
+func Inspect(ctx context.Context, cfg *Config, cfgDir string, mode Mode, logger *slog.Logger, reg prometheus.Registerer) (_ *Startup, err error) {
 	if logger == nil {
 		logger = slog.New(slog.DiscardHandler)
 	}
-	su := &startup{}
+	su := &Startup{}
 	defer func() {
 		if err != nil {
-			su.close()
+			su.Close()
 		}
 	}()
 	if err := checkRuleTables(cfg); err != nil {
 		return nil, err
 	}
-	if mode == startupOffline {
+	if mode == ModeOffline {
 		// Offline is for checking a config away from where it runs: no
 		// server, and not this host's state directory either.
-		su.notes = append(su.notes, "offline (--offline): the source, the writeback primary, the state store and its directory were not checked, nor columns and lookup queries")
+		su.Notes = append(su.Notes, "offline (--offline): the source, the writeback primary, the state store and its directory were not checked, nor columns and lookup queries")
 		return su, nil
 	}
 	if err := checkStateDir(cfg, cfgDir); err != nil {
@@ -108,30 +109,30 @@ func inspectStartup(ctx context.Context, cfg *config, cfgDir string, mode startu
 	if err != nil {
 		return nil, err
 	}
-	su.reader = ir
-	if su.insp, err = ir.Inspect(ctx); err != nil {
+	su.Reader = ir
+	if su.Insp, err = ir.Inspect(ctx); err != nil {
 		return nil, fmt.Errorf("source.dsn: %w", err)
 	}
 	srcDB, err := ir.DB()
 	if err != nil {
 		return nil, fmt.Errorf("source.dsn: %w", err)
 	}
-	su.notes = append(su.notes, fmt.Sprintf("source %s checked (%s, binlog settings and grants)", ir.Source().Redacted(), su.insp.Flavor))
-	for _, w := range su.insp.Warnings {
-		su.notes = append(su.notes, "warning: "+w)
+	su.Notes = append(su.Notes, fmt.Sprintf("source %s checked (%s, binlog settings and grants)", ir.Source().Redacted(), su.Insp.Flavor))
+	for _, w := range su.Insp.Warnings {
+		su.Notes = append(su.Notes, "warning: "+w)
 	}
 
 	// 4. Writeback. The source is known good here, so a failure to reach
 	// it from writeback's replica check cannot be mistaken for the
 	// primary's.
 	src := cfg.Source
-	if m := writebackMappings(cfg); len(m) > 0 {
+	if m := WritebackMappings(cfg); len(m) > 0 {
 		wdeps := writeback.Deps{Logger: logger, Registerer: reg, ReplicaDSN: cfg.Source.DSN}
-		if mode == startupCheck {
+		if mode == ModeCheck {
 			if err := writeback.Check(ctx, cfg.Writeback, m, wdeps); err != nil {
 				return nil, err
 			}
-			su.notes = append(su.notes, "writeback columns checked against the primary (mode and marker table too)")
+			su.Notes = append(su.Notes, "writeback columns checked against the primary (mode and marker table too)")
 		} else {
 			if su.wb, err = writeback.New(ctx, cfg.Writeback, m, wdeps); err != nil {
 				return nil, err
@@ -141,24 +142,24 @@ func inspectStartup(ctx context.Context, cfg *config, cfgDir string, mode startu
 	}
 
 	// 5. The state store.
-	if mode == startupCheck {
+	if mode == ModeCheck {
 		note, err := checkState(ctx, cfg, cfgDir)
 		if err != nil {
 			return nil, err
 		}
-		su.notes = append(su.notes, note)
-		if isMySQLState(cfg) {
+		su.Notes = append(su.Notes, note)
+		if IsMySQLState(cfg) {
 			id, err := serverIdentity(ctx, cfg.Dispatch.State.DSN)
 			if err != nil {
 				return nil, fmt.Errorf("state.dsn: %w", err)
 			}
-			if err := (&stateStore{Where: stateID(cfg, cfgDir), server: id}).checkStateServer(ctx, srcDB); err != nil {
+			if err := (&Store{Where: stateID(cfg, cfgDir), server: id}).checkStateServer(ctx, srcDB); err != nil {
 				return nil, err
 			}
 		}
 		return su, nil
 	}
-	if su.store, err = openStore(ctx, cfg, cfgDir, false); err != nil {
+	if su.store, err = OpenStore(ctx, cfg, cfgDir, false); err != nil {
 		return nil, err
 	}
 	if err := su.store.checkStateServer(ctx, srcDB); err != nil {
@@ -171,9 +172,9 @@ func inspectStartup(ctx context.Context, cfg *config, cfgDir string, mode startu
 	if err != nil {
 		return nil, err
 	}
-	su.reader = r
+	su.Reader = r
 	ir.Close()
-	if su.insp, err = r.Inspect(ctx); err != nil {
+	if su.Insp, err = r.Inspect(ctx); err != nil {
 		return nil, fmt.Errorf("source.dsn: %w", err)
 	}
 	return su, nil
@@ -211,7 +212,7 @@ func withMarkerTable(src cdc.Config, wb *writeback.Writer) cdc.Config {
 // checkRuleTables refuses a rule on a schema.table that source.include or
 // source.exclude keeps from the reader: it would never fire. Rules naming
 // a table in any schema, or a glob, are not judged.
-func checkRuleTables(cfg *config) error {
+func checkRuleTables(cfg *Config) error {
 	f := cdc.NewFilter(cfg.Source.Include, cfg.Source.Exclude)
 	var errs []error
 	for i, r := range cfg.Rules.Rules {
@@ -231,11 +232,11 @@ func checkRuleTables(cfg *config) error {
 // checkStateDir makes sure a SQLite state can be created and written: its
 // directory exists and accepts new files (the store writes a journal
 // beside the file).
-func checkStateDir(cfg *config, cfgDir string) error {
-	if isMySQLState(cfg) {
+func checkStateDir(cfg *Config, cfgDir string) error {
+	if IsMySQLState(cfg) {
 		return nil
 	}
-	p := statePath(cfg, cfgDir)
+	p := StatePath(cfg, cfgDir)
 	dir := filepath.Dir(p)
 	fi, err := os.Stat(dir)
 	switch {
@@ -258,13 +259,13 @@ func checkStateDir(cfg *config, cfgDir string) error {
 // creating or changing it: an existing SQLite file must hold rowhook's
 // state, a MySQL state schema must be complete or have none of rowhook's
 // tables yet.
-func checkState(ctx context.Context, cfg *config, cfgDir string) (string, error) {
-	if !isMySQLState(cfg) {
-		p := statePath(cfg, cfgDir)
+func checkState(ctx context.Context, cfg *Config, cfgDir string) (string, error) {
+	if !IsMySQLState(cfg) {
+		p := StatePath(cfg, cfgDir)
 		if _, err := os.Stat(p); errors.Is(err, fs.ErrNotExist) {
 			return fmt.Sprintf("state %s: not there yet (a first start; rowhook run creates it)", p), nil
 		}
-		st, err := openStore(ctx, cfg, cfgDir, true)
+		st, err := OpenStore(ctx, cfg, cfgDir, true)
 		if err != nil {
 			return "", err
 		}
@@ -276,7 +277,7 @@ func checkState(ctx context.Context, cfg *config, cfgDir string) (string, error)
 		}
 		return fmt.Sprintf("state %s checked", p), nil
 	}
-	st, err := openStoreWith(ctx, cfg, cfgDir, storeOptions{readOnly: true, probe: true})
+	st, err := OpenStoreWith(ctx, cfg, cfgDir, StoreOptions{ReadOnly: true, Probe: true})
 	if errors.Is(err, mysqlstore.ErrNotCreated) {
 		return "state database: no rowhook tables yet (a first start; rowhook run creates them)", nil
 	}
@@ -294,7 +295,7 @@ func checkState(ctx context.Context, cfg *config, cfgDir string) (string, error)
 // stopped before its first transaction would leave no checkpoint, and the
 // next start would resolve `current` anew and skip everything written in
 // between. It returns the checkpoint to read from.
-func storeStartPosition(ctx context.Context, r *cdc.Reader, store *stateStore, logger *slog.Logger) (cdc.Checkpoint, error) {
+func storeStartPosition(ctx context.Context, r *cdc.Reader, store *Store, logger *slog.Logger) (cdc.Checkpoint, error) {
 	cp, ok, err := store.Checkpoint(ctx)
 	if err != nil {
 		return cp, fmt.Errorf("read checkpoint from %s: %w", store.Where, err)

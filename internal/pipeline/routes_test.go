@@ -1,4 +1,4 @@
-package main
+package pipeline
 
 import (
 	"encoding/json"
@@ -86,11 +86,7 @@ bodies:
 // admin page's static files do not. The table must name every route the
 // real server mounts.
 func TestRoutes_AdminToken(t *testing.T) {
-	s, err := mariadbtest.Start(mariadbtest.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { s.Stop() })
+	s := mariadbtest.New(t, mariadbtest.Options{})
 	schema, db := s.NewSchema(t)
 	const secretRow = "Private Customer GmbH"
 	if _, err := db.Exec("CREATE TABLE deals (id INT PRIMARY KEY, customer VARCHAR(64))"); err != nil {
@@ -102,7 +98,7 @@ func TestRoutes_AdminToken(t *testing.T) {
 	const token = "admin-tok-3f9a1c"
 
 	p, logs := startTestPipeline(t, writeConfig(t, t.TempDir(), routesConfig(s, schema, token)))
-	base := "http://" + localAddr(t, p.http.Addr())
+	base := "http://" + localAddr(t, p.Addr())
 
 	// The table against what is mounted, both ways.
 	mounted := p.http.routes()
@@ -192,17 +188,13 @@ func TestRoutes_AdminToken(t *testing.T) {
 // Off loopback without admin.token, `run` warns at start naming the key,
 // and every protected route answers 403 (the public ones still serve).
 func TestRoutes_NoAdminToken(t *testing.T) {
-	s, err := mariadbtest.Start(mariadbtest.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { s.Stop() })
+	s := mariadbtest.New(t, mariadbtest.Options{})
 	schema, db := s.NewSchema(t)
 	if _, err := db.Exec("CREATE TABLE deals (id INT PRIMARY KEY, customer VARCHAR(64))"); err != nil {
 		t.Fatal(err)
 	}
 	p, logs := startTestPipeline(t, writeConfig(t, t.TempDir(), routesConfig(s, schema, "")))
-	base := "http://" + localAddr(t, p.http.Addr())
+	base := "http://" + localAddr(t, p.Addr())
 	for _, c := range routeTable {
 		code, body := request(t, c.method, base+c.path, "some-token")
 		if c.public && (code == http.StatusUnauthorized || code == http.StatusForbidden) {
@@ -220,38 +212,6 @@ func TestRoutes_NoAdminToken(t *testing.T) {
 	}
 	if warn == "" || !strings.Contains(warn, "0.0.0.0:0") || !strings.Contains(warn, "403") {
 		t.Errorf("no start-up warning naming http.listen, admin.token and the 403:\n%s", logs)
-	}
-}
-
-// `rowhook check` warns on stderr, with the place in the file, when the
-// listener is off loopback and admin.token is empty; the config stays valid.
-func TestCheck_AdminTokenWarning(t *testing.T) {
-	for _, tc := range []struct {
-		name, http, admin string
-		warn              bool
-	}{
-		{"all interfaces, no token", "http:\n  listen: 0.0.0.0:9788\n", "", true},
-		{"empty host, no token", "http:\n  listen: ':9788'\n", "", true},
-		{"all interfaces, token", "http:\n  listen: 0.0.0.0:9788\n", "admin:\n  token: t0k\n", false},
-		{"loopback", "http:\n  listen: 127.0.0.1:9788\n", "", false},
-		{"default listener", "", "", false},
-	} {
-		t.Run(tc.name, func(t *testing.T) {
-			path := writeTemp(t, "rowhook.yaml", checkConfig+tc.http+tc.admin)
-			out, errOut, code := runCommand(t, "check", "--config", path, "--offline")
-			if code != 0 || !strings.Contains(out, ": ok:") {
-				t.Fatalf("exit %d: %s%s", code, out, errOut)
-			}
-			line := strings.Count(checkConfig, "\n") + 2
-			want := fmt.Sprintf("warning: %s:%d:", path, line)
-			got := strings.Contains(errOut, want) && strings.Contains(errOut, "http.listen") && strings.Contains(errOut, "set admin.token")
-			if got != tc.warn {
-				t.Errorf("stderr %q; want a warning %v (at %s naming http.listen and admin.token)", errOut, tc.warn, want)
-			}
-			if !tc.warn && errOut != "" {
-				t.Errorf("stderr %q, want nothing", errOut)
-			}
-		})
 	}
 }
 

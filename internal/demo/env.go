@@ -1,4 +1,4 @@
-package main
+package demo
 
 import (
 	"context"
@@ -42,8 +42,8 @@ func ensureMariaDB(ctx context.Context, w io.Writer) error {
 	return nil
 }
 
-// receivedRequest is one request the demo receiver got.
-type receivedRequest struct {
+// Request is one request the demo receiver got.
+type Request struct {
 	Method, Path string
 	Header       http.Header
 	Body         []byte
@@ -53,36 +53,39 @@ type receivedRequest struct {
 	ReplyID string
 }
 
-// demoReceiver stands in for the ERP: it records requests, checks their
+// Receiver stands in for the ERP: it records requests, checks their
 // Standard Webhooks signature, and answers 201 {"id": "ERP-1001", ...}.
-type demoReceiver struct {
+type Receiver struct {
 	srv    *http.Server
 	ln     net.Listener
 	secret string
 	mu     sync.Mutex
-	reqs   []receivedRequest
+	reqs   []Request
 	got    chan struct{}
-	// onRequest, when set, is called with each request (rowhook receiver
+	// OnRequest, when set (before the first request), is called with each
+	// request (rowhook receiver
 	// prints them).
-	onRequest func(receivedRequest)
+	OnRequest func(Request)
 }
 
-func startDemoReceiver(addr, secret string) (*demoReceiver, error) {
+// StartReceiver listens on addr; secret checks signatures ("" skips).
+func StartReceiver(addr, secret string) (*Receiver, error) {
 	ln, err := net.Listen("tcp", addr)
 	if err != nil {
 		return nil, fmt.Errorf("listen %s: %w", addr, err)
 	}
-	r := &demoReceiver{ln: ln, secret: secret, got: make(chan struct{}, 100)}
+	r := &Receiver{ln: ln, secret: secret, got: make(chan struct{}, 100)}
 	r.srv = &http.Server{Handler: http.HandlerFunc(r.serve), ReadHeaderTimeout: 5 * time.Second}
 	go r.srv.Serve(ln)
 	return r, nil
 }
 
-func (r *demoReceiver) URL() string { return "http://" + r.ln.Addr().String() }
+// URL is the receiver's base URL.
+func (r *Receiver) URL() string { return "http://" + r.ln.Addr().String() }
 
-func (r *demoReceiver) serve(w http.ResponseWriter, req *http.Request) {
+func (r *Receiver) serve(w http.ResponseWriter, req *http.Request) {
 	body, _ := io.ReadAll(io.LimitReader(req.Body, 1<<20))
-	rec := receivedRequest{Method: req.Method, Path: req.URL.Path, Header: req.Header.Clone(), Body: body, Signature: "unsigned"}
+	rec := Request{Method: req.Method, Path: req.URL.Path, Header: req.Header.Clone(), Body: body, Signature: "unsigned"}
 	if req.Header.Get("webhook-signature") != "" && r.secret != "" {
 		wh, err := standardwebhooks.NewWebhook(r.secret)
 		if err == nil {
@@ -98,8 +101,8 @@ func (r *demoReceiver) serve(w http.ResponseWriter, req *http.Request) {
 	rec.ReplyID = fmt.Sprintf("ERP-%d", 1001+len(r.reqs))
 	r.reqs = append(r.reqs, rec)
 	r.mu.Unlock()
-	if r.onRequest != nil {
-		r.onRequest(rec)
+	if r.OnRequest != nil {
+		r.OnRequest(rec)
 	}
 	w.Header().Set("Content-Type", "application/json")
 	w.WriteHeader(http.StatusCreated)
@@ -110,14 +113,14 @@ func (r *demoReceiver) serve(w http.ResponseWriter, req *http.Request) {
 	}
 }
 
-func (r *demoReceiver) requests() []receivedRequest {
+func (r *Receiver) requests() []Request {
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	return append([]receivedRequest(nil), r.reqs...)
+	return append([]Request(nil), r.reqs...)
 }
 
 // wait waits until at least n requests arrived.
-func (r *demoReceiver) wait(ctx context.Context, n int) ([]receivedRequest, error) {
+func (r *Receiver) wait(ctx context.Context, n int) ([]Request, error) {
 	for {
 		if reqs := r.requests(); len(reqs) >= n {
 			return reqs, nil
@@ -131,4 +134,5 @@ func (r *demoReceiver) wait(ctx context.Context, n int) ([]receivedRequest, erro
 	}
 }
 
-func (r *demoReceiver) Close() { r.srv.Close() }
+// Close stops the receiver.
+func (r *Receiver) Close() { r.srv.Close() }

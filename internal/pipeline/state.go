@@ -1,10 +1,12 @@
-package main
+package pipeline
 
 import (
 	"context"
 	"database/sql"
 	"errors"
 	"fmt"
+	"os"
+	"path/filepath"
 
 	"github.com/go-sql-driver/mysql"
 
@@ -14,9 +16,9 @@ import (
 	"github.com/rowhook/rowhook/internal/mysqldsn"
 )
 
-// stateStore is the state store rowhook keeps its checkpoint, outbox and
+// Store is the state store rowhook keeps its checkpoint, outbox and
 // delivery log in, with where it lives (for logs and messages).
-type stateStore struct {
+type Store struct {
 	dispatch.Store
 	// Where is the SQLite file, or user@host:port/schema for MySQL.
 	Where string
@@ -26,30 +28,33 @@ type stateStore struct {
 	server string
 }
 
-func isMySQLState(cfg *config) bool { return cfg.Dispatch.State.Driver == dispatch.StateMySQL }
+// IsMySQLState reports whether the state store is MySQL/MariaDB
+// (state.driver: mysql) rather than the SQLite file.
+func IsMySQLState(cfg *Config) bool { return cfg.Dispatch.State.Driver == dispatch.StateMySQL }
 
-// openStore opens the configured store: SQLite at state.path (relative to
+// OpenStore opens the configured store: SQLite at state.path (relative to
 // cfgDir) by default, MySQL/MariaDB at state.dsn with state.driver: mysql.
 // A store that exists but holds no rowhook state is refused with the
 // recovery (see noStateError).
-func openStore(ctx context.Context, cfg *config, cfgDir string, readOnly bool) (*stateStore, error) {
-	return openStoreWith(ctx, cfg, cfgDir, storeOptions{readOnly: readOnly})
+func OpenStore(ctx context.Context, cfg *Config, cfgDir string, readOnly bool) (*Store, error) {
+	return OpenStoreWith(ctx, cfg, cfgDir, StoreOptions{ReadOnly: readOnly})
 }
 
-// storeOptions are how a command opens the state store.
-type storeOptions struct {
-	readOnly bool
-	// init takes a store that holds no rowhook state and creates the
+// StoreOptions are how a command opens the state store.
+type StoreOptions struct {
+	ReadOnly bool
+	// Init takes a store that holds no rowhook state and creates the
 	// tables (rowhook position --set, which stores a checkpoint at once).
-	init bool
-	// probe, with readOnly, also checks what a writable open checks
+	Init bool
+	// Probe, with ReadOnly, also checks what a writable open checks
 	// (rowhook check).
-	probe bool
+	Probe bool
 }
 
-func openStoreWith(ctx context.Context, cfg *config, cfgDir string, o storeOptions) (*stateStore, error) {
-	if isMySQLState(cfg) {
-		s, err := mysqlstore.Open(ctx, cfg.Dispatch.State.DSN, mysqlstore.Options{ReadOnly: o.readOnly, Init: o.init, Probe: o.probe})
+// OpenStoreWith is OpenStore with the options of the command opening it.
+func OpenStoreWith(ctx context.Context, cfg *Config, cfgDir string, o StoreOptions) (*Store, error) {
+	if IsMySQLState(cfg) {
+		s, err := mysqlstore.Open(ctx, cfg.Dispatch.State.DSN, mysqlstore.Options{ReadOnly: o.ReadOnly, Init: o.Init, Probe: o.Probe})
 		if err != nil {
 			return nil, noStateError(err) // names user@host:port/schema, never the password
 		}
@@ -58,14 +63,14 @@ func openStoreWith(ctx context.Context, cfg *config, cfgDir string, o storeOptio
 			s.Close()
 			return nil, fmt.Errorf("state %s: %w", s.Where(), err)
 		}
-		return &stateStore{Store: s, Where: s.Where(), server: id}, nil
+		return &Store{Store: s, Where: s.Where(), server: id}, nil
 	}
-	path := statePath(cfg, cfgDir)
-	s, err := sqlitestore.Open(path, sqlitestore.Options{ReadOnly: o.readOnly, Init: o.init})
+	path := StatePath(cfg, cfgDir)
+	s, err := sqlitestore.Open(path, sqlitestore.Options{ReadOnly: o.ReadOnly, Init: o.Init})
 	if err != nil {
 		return nil, noStateError(err)
 	}
-	return &stateStore{Store: s, Where: path, File: path}, nil
+	return &Store{Store: s, Where: path, File: path}, nil
 }
 
 // noStateError adds the recovery to a store's dispatch.ErrNoState: only a
@@ -81,20 +86,20 @@ func noStateError(err error) error {
 }
 
 // stateID names the state for deriving the HA lock name without opening it.
-func stateID(cfg *config, cfgDir string) string {
-	if isMySQLState(cfg) {
+func stateID(cfg *Config, cfgDir string) string {
+	if IsMySQLState(cfg) {
 		if c, err := mysqldsn.Parse(cfg.Dispatch.State.DSN); err == nil {
 			return "mysql:" + c.Addr + "/" + c.DBName
 		}
 	}
-	return statePath(cfg, cfgDir)
+	return StatePath(cfg, cfgDir)
 }
 
 // checkStateServer refuses a MySQL state on the very server rowhook reads:
 // every state commit would land in the binlog it tails, be read back as a
 // transaction, advance the checkpoint and be committed again. sourceDB is
 // the source's metadata connection.
-func (s *stateStore) checkStateServer(ctx context.Context, sourceDB *sql.DB) error {
+func (s *Store) checkStateServer(ctx context.Context, sourceDB *sql.DB) error {
 	if s.server == "" {
 		return nil
 	}
@@ -134,4 +139,41 @@ func identityOf(ctx context.Context, db *sql.DB) (string, error) {
 		return "", fmt.Errorf("identify server: %w", err)
 	}
 	return fmt.Sprintf("server_id %d on %s:%d, datadir %s", id, host, port, datadir), nil
+}
+
+// OpenStateFile opens the state store for the commands that read or change
+// it from the command line (rowhook deliveries, redeliver): the SQLite file
+// at path, else the store configPath's config names (state.path, or
+// MySQL with state.driver: mysql). With configPath it also returns the
+// dispatch config. The store must exist already.
+func OpenStateFile(ctx context.Context, path, configPath string) (dispatch.Store, *dispatch.Config, error) {
+	var dc *dispatch.Config
+	if configPath != "" {
+		cfg, _, err := LoadSource(ctx, configPath)
+		if err != nil {
+			return nil, nil, err
+		}
+		dc = &cfg.Dispatch
+		if path == "" && IsMySQLState(cfg) {
+			st, err := OpenStore(context.Background(), cfg, filepath.Dir(configPath), false)
+			if err != nil {
+				return nil, nil, err
+			}
+			return st.Store, dc, nil
+		}
+		if path == "" {
+			path = cfg.Dispatch.StatePath(configPath)
+		}
+	}
+	if path == "" {
+		return nil, nil, errors.New("no state store: give a state file or a config")
+	}
+	if _, err := os.Stat(path); err != nil {
+		return nil, nil, fmt.Errorf("state store %s: %w (rowhook run creates it; is the path right?)", path, err)
+	}
+	st, err := sqlitestore.Open(path, sqlitestore.Options{})
+	if err != nil {
+		return nil, nil, err
+	}
+	return st, dc, nil
 }

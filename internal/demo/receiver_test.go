@@ -1,4 +1,4 @@
-package main
+package demo
 
 import (
 	"bytes"
@@ -14,7 +14,7 @@ import (
 
 func TestReceiver_VerifiesAndAnswers(t *testing.T) {
 	secret := "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"
-	r, err := startDemoReceiver("127.0.0.1:0", secret)
+	r, err := StartReceiver("127.0.0.1:0", secret)
 	if err != nil {
 		t.Fatal(err)
 	}

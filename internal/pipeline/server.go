@@ -1,4 +1,4 @@
-package main
+package pipeline
 
 import (
 	"context"
@@ -27,7 +27,7 @@ type readyCheck struct {
 }
 
 // newRegistry returns a registry with Go, process and build-info metrics.
-func newRegistry() *prometheus.Registry {
+func newRegistry(version string) *prometheus.Registry {
 	reg := prometheus.NewRegistry()
 	goVersion := "unknown"
 	if bi, ok := debug.ReadBuildInfo(); ok {
@@ -126,7 +126,7 @@ func (s *httpServer) pattern(r *http.Request) string {
 
 // ruleEvents are the event names the rules produce, the only ones a
 // subscription may name (besides *).
-func ruleEvents(cfg *config) []string {
+func ruleEvents(cfg *Config) []string {
 	out := []string{}
 	for _, r := range cfg.Rules.Rules {
 		out = append(out, r.Event)
@@ -134,24 +134,15 @@ func ruleEvents(cfg *config) []string {
 	return out
 }
 
-// adminTokenWarning is nil, or the warning for a listener that other hosts
+// AdminTokenWarning is nil, or the warning for a listener that other hosts
 // reach while admin.token is empty: every protected route then answers 403.
-func adminTokenWarning(cfg *config) error {
+func AdminTokenWarning(cfg *Config) error {
 	if isLoopback(cfg.HTTP.Listen) || cfg.Dispatch.Admin.Token != "" {
 		return nil
 	}
 	return yamlconf.Errf("http.listen", "%s is not loopback-only and admin.token is not set: the admin API, the perform list "+
 		"(/events/{name}/sample), /soap/lookup and the admin page's data answer 403 to every request; set admin.token "+
 		"(for example admin.token: ${ROWHOOK_ADMIN_TOKEN}) and send it as Authorization: Bearer <token>", cfg.HTTP.Listen)
-}
-
-// warnAdminToken prints adminTokenWarning on stderr for rowhook check,
-// located in the file. The config stays valid: a listener that serves other
-// hosts only the probes and metrics needs no token.
-func warnAdminToken(io stdio, cfg *config, doc *yamlconf.Doc) {
-	if err := adminTokenWarning(cfg); err != nil {
-		fmt.Fprintf(io.err, "warning: %v\n", doc.Locate(err))
-	}
 }
 
 // newHTTPServer listens on addr at once (so a port clash fails start-up,
