@@ -15,6 +15,7 @@ import (
 	standardwebhooks "github.com/standard-webhooks/standard-webhooks/libraries/go"
 
 	"github.com/rowhook/rowhook/dispatch"
+	"github.com/rowhook/rowhook/dispatch/adminapi"
 	"github.com/rowhook/rowhook/dispatch/dispatchtest"
 	"github.com/rowhook/rowhook/rules"
 )
@@ -281,7 +282,7 @@ func TestDispatcher_PermanentAndGone(t *testing.T) {
 	if goneRc.count() != 1 {
 		t.Errorf("gone endpoint got %d requests, want 1", goneRc.count())
 	}
-	admin := h.d.AdminHandler()
+	admin := adminapi.New(h.d)
 	code, body := adminRequest(t, admin, "GET", "/webhooks", "", "")
 	if code != 200 || !strings.Contains(mustJSON(body), `"state":"disabled"`) {
 		t.Errorf("GET /webhooks = %d %v", code, body)
@@ -321,7 +322,7 @@ func TestDispatcher_DeadLetterRedeliver(t *testing.T) {
 		if d.Attempts != 2 {
 			t.Errorf("dead after %d attempts, want 2", d.Attempts)
 		}
-		admin := h.d.AdminHandler()
+		admin := adminapi.New(h.d)
 		if code, _ := adminRequest(t, admin, "POST", "/deliveries/"+d.ID+"/redeliver", "", ""); code != 401 {
 			t.Errorf("redeliver without token = %d, want 401", code)
 		}
@@ -475,7 +476,7 @@ func TestDispatcher_Subscriptions(t *testing.T) {
 	cfg.Admin.Subscriptions.Signing.Secret = whsec
 	cfg.Delivery.Retry = fast()
 	h := start(t, cfg, dispatch.Deps{})
-	admin := h.d.AdminHandler()
+	admin := adminapi.New(h.d)
 	// The SSRF guard refuses private and link-local targets.
 	for _, target := range []string{"http://169.254.169.254/latest/meta-data", "http://10.0.0.5/", "http://[::1]:8080/", "file:///etc/passwd"} {
 		code, body := adminRequest(t, admin, "POST", "/subscriptions", "tok", `{"target_url":"`+target+`","event":"E"}`)
@@ -491,7 +492,7 @@ func TestDispatcher_Subscriptions(t *testing.T) {
 
 	cfg.Admin.Subscriptions.AllowedHosts = []string{"127.0.0.1"}
 	h = start(t, cfg, dispatch.Deps{})
-	admin = h.d.AdminHandler()
+	admin = adminapi.New(h.d)
 	code, body = adminRequest(t, admin, "POST", "/subscriptions", "tok", `{"target_url":"`+rc.URL+`/hook","event":"E"}`)
 	if code != 201 {
 		t.Fatalf("subscribe = %d %v", code, body)
@@ -555,13 +556,13 @@ func TestGuard_DialContext(t *testing.T) {
 func TestDispatcher_AdminAuth(t *testing.T) {
 	cfg := dispatch.Config{}
 	h := start(t, cfg, dispatch.Deps{})
-	if code, _ := adminRequest(t, h.d.AdminHandler(), "GET", "/deliveries", "", ""); code != 403 {
+	if code, _ := adminRequest(t, adminapi.New(h.d), "GET", "/deliveries", "", ""); code != 403 {
 		t.Errorf("no token configured, not loopback: %d, want 403", code)
 	}
 	h.stop()
 	cfg.Admin.Token = "s3cret-admin"
 	h = start(t, cfg, dispatch.Deps{})
-	a := h.d.AdminHandler()
+	a := adminapi.New(h.d)
 	for tok, want := range map[string]int{"": 401, "wrong": 401, "s3cret-admin": 200} {
 		if code, _ := adminRequest(t, a, "GET", "/deliveries", tok, ""); code != want {
 			t.Errorf("token %q: %d, want %d", tok, code, want)
@@ -569,7 +570,7 @@ func TestDispatcher_AdminAuth(t *testing.T) {
 	}
 	h.stop()
 	h = start(t, dispatch.Config{}, dispatch.Deps{AdminOpen: true})
-	if code, _ := adminRequest(t, h.d.AdminHandler(), "GET", "/deliveries?status=bogus", "", ""); code != 400 {
+	if code, _ := adminRequest(t, adminapi.New(h.d), "GET", "/deliveries?status=bogus", "", ""); code != 400 {
 		t.Errorf("bad status filter: %d, want 400", code)
 	}
 }

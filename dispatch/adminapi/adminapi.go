@@ -1,4 +1,8 @@
-package dispatch
+// Package adminapi serves the dispatcher's JSON admin API: the delivery
+// log, re-runs, REST-hook subscriptions and webhook states. It holds no
+// state of its own: every request is one call on a Service (the
+// *dispatch.Dispatcher).
+package adminapi
 
 import (
 	"context"
@@ -8,14 +12,50 @@ import (
 	"fmt"
 	"io"
 	"net/http"
-	"slices"
-	"sort"
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/rowhook/rowhook/dispatch"
 )
 
-// AdminHandler serves the JSON admin API:
+// Accessor says how the admin API admits requests.
+type Accessor interface {
+	// AdminAccess returns the bearer token, whether the listener is
+	// loopback-only (no token needed), the body limit of views and
+	// whether subscriptions are enabled.
+	AdminAccess() dispatch.AdminAccess
+}
+
+// Service is what the admin API calls; *dispatch.Dispatcher implements it.
+// Errors are mapped to statuses with errors.Is and errors.As:
+// dispatch.ErrNotFound 404, dispatch.ErrSubscriptionsDisabled 404,
+// dispatch.ErrRedeliverDisabled 403, *dispatch.UnknownEventError 422.
+type Service interface {
+	Accessor
+	// Now is the clock relative times (?since=24h) are read against.
+	Now() time.Time
+	// Deliveries lists deliveries matching f, newest first.
+	Deliveries(ctx context.Context, f dispatch.Filter) ([]dispatch.Delivery, error)
+	// Delivery returns one delivery with its log.
+	Delivery(ctx context.Context, id string) (dispatch.Delivery, []dispatch.Attempt, error)
+	// Redeliver makes deliveries pending again and returns their ids.
+	Redeliver(ctx context.Context, ids []string, f dispatch.Filter, actor string) ([]string, error)
+	// Subscriptions lists the subscriptions.
+	Subscriptions(ctx context.Context) ([]dispatch.Subscription, error)
+	// Subscribe adds a subscription to event at targetURL.
+	Subscribe(ctx context.Context, targetURL, event string) (dispatch.Subscription, error)
+	// Unsubscribe deletes a subscription.
+	Unsubscribe(ctx context.Context, id string) error
+	// WebhookStates reports each configured webhook's state.
+	WebhookStates() []dispatch.WebhookState
+	// Enable re-enables a webhook disabled by a 410.
+	Enable(ctx context.Context, name string) error
+}
+
+var _ Service = (*dispatch.Dispatcher)(nil)
+
+// New returns the admin API of svc:
 //
 //	GET    /deliveries?webhook=&status=&since=&limit=&before=   newest first
 //	GET    /deliveries/{id}                                      with its log
@@ -32,48 +72,52 @@ import (
 // legacy duplicate "subscription_url" is ignored and "hookUrl" (the name
 // Zapier's CLI examples use) is an alias of "target_url"; any other unknown
 // field is refused. An event no rule produces is refused with 422 and the
-// known events (Deps.Events).
+// known events (dispatch.Deps.Events).
 //
-// Every request needs "Authorization: Bearer <admin.token>" unless
-// Deps.AdminOpen (a loopback-only listener). Mount it under a prefix with
-// http.StripPrefix.
-func (d *Dispatcher) AdminHandler() http.Handler {
+// Every request needs "Authorization: Bearer <admin.token>" unless the
+// access is open (dispatch.Deps.AdminOpen: a loopback-only listener). Mount
+// it under a prefix with http.StripPrefix.
+func New(svc Service) http.Handler {
+	a := &api{svc: svc}
 	mux := http.NewServeMux()
-	mux.HandleFunc("GET /deliveries", d.handleList)
-	mux.HandleFunc("GET /deliveries/{id}", d.handleGet)
-	mux.HandleFunc("POST /deliveries/{id}/redeliver", d.handleRedeliverOne)
-	mux.HandleFunc("POST /deliveries/redeliver", d.handleRedeliverBulk)
-	mux.HandleFunc("GET /subscriptions", d.handleSubscriptions)
-	mux.HandleFunc("POST /subscriptions", d.handleSubscribe)
-	mux.HandleFunc("GET /subscriptions/{id}", d.handleSubscription)
-	mux.HandleFunc("DELETE /subscriptions/{id}", d.handleUnsubscribe)
-	mux.HandleFunc("GET /webhooks", d.handleWebhooks)
-	mux.HandleFunc("POST /webhooks/{name}/enable", d.handleEnable)
-	return d.adminAuth(mux)
+	mux.HandleFunc("GET /deliveries", a.handleList)
+	mux.HandleFunc("GET /deliveries/{id}", a.handleGet)
+	mux.HandleFunc("POST /deliveries/{id}/redeliver", a.handleRedeliverOne)
+	mux.HandleFunc("POST /deliveries/redeliver", a.handleRedeliverBulk)
+	mux.HandleFunc("GET /subscriptions", a.handleSubscriptions)
+	mux.HandleFunc("POST /subscriptions", a.handleSubscribe)
+	mux.HandleFunc("GET /subscriptions/{id}", a.handleSubscription)
+	mux.HandleFunc("DELETE /subscriptions/{id}", a.handleUnsubscribe)
+	mux.HandleFunc("GET /webhooks", a.handleWebhooks)
+	mux.HandleFunc("POST /webhooks/{name}/enable", a.handleEnable)
+	return Protect(svc)(mux)
 }
 
-// Protect puts h behind the admin API's authentication, for other admin
-// endpoints served next to it (the SOAP look-ups).
-func (d *Dispatcher) Protect(h http.Handler) http.Handler { return d.adminAuth(h) }
-
-func (d *Dispatcher) adminAuth(next http.Handler) http.Handler {
-	token := d.cfg.Admin.Token
-	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if !d.adminOpen {
-			if token == "" {
-				writeError(w, http.StatusForbidden, errors.New("admin API needs admin.token when the listener is not loopback-only"))
-				return
+// Protect returns the admin API's authentication as middleware, for other
+// admin endpoints served next to it (the SOAP look-ups, the admin page's
+// data).
+func Protect(acc Accessor) func(http.Handler) http.Handler {
+	return func(next http.Handler) http.Handler {
+		access := acc.AdminAccess()
+		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			if !access.Open {
+				if access.Token == "" {
+					writeError(w, http.StatusForbidden, errors.New("admin API needs admin.token when the listener is not loopback-only"))
+					return
+				}
+				got, ok := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
+				if !ok || subtle.ConstantTimeCompare([]byte(got), []byte(access.Token)) != 1 {
+					w.Header().Set("WWW-Authenticate", `Bearer realm="rowhook"`)
+					writeError(w, http.StatusUnauthorized, errors.New("missing or wrong bearer token"))
+					return
+				}
 			}
-			got, ok := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
-			if !ok || subtle.ConstantTimeCompare([]byte(got), []byte(token)) != 1 {
-				w.Header().Set("WWW-Authenticate", `Bearer realm="rowhook"`)
-				writeError(w, http.StatusUnauthorized, errors.New("missing or wrong bearer token"))
-				return
-			}
-		}
-		next.ServeHTTP(w, r)
-	})
+			next.ServeHTTP(w, r)
+		})
+	}
 }
+
+type api struct{ svc Service }
 
 func writeJSON(w http.ResponseWriter, status int, v any) {
 	w.Header().Set("Content-Type", "application/json")
@@ -87,14 +131,14 @@ func writeError(w http.ResponseWriter, status int, err error) {
 	writeJSON(w, status, map[string]string{"error": err.Error()})
 }
 
-func (d *Dispatcher) filterFromQuery(r *http.Request) (Filter, error) {
+func (a *api) filterFromQuery(r *http.Request) (dispatch.Filter, error) {
 	q := r.URL.Query()
-	f := Filter{Webhook: q.Get("webhook"), Subscription: q.Get("subscription"), Status: Status(q.Get("status"))}
-	if f.Status != "" && !ValidStatus(f.Status) {
+	f := dispatch.Filter{Webhook: q.Get("webhook"), Subscription: q.Get("subscription"), Status: dispatch.Status(q.Get("status"))}
+	if f.Status != "" && !dispatch.ValidStatus(f.Status) {
 		return f, fmt.Errorf("status %q: want pending, ok, failed or dead", f.Status)
 	}
 	var err error
-	if f.Since, err = ParseSince(q.Get("since"), d.clock.Now()); err != nil {
+	if f.Since, err = dispatch.ParseSince(q.Get("since"), a.svc.Now()); err != nil {
 		return f, err
 	}
 	if s := q.Get("limit"); s != "" {
@@ -110,39 +154,40 @@ func (d *Dispatcher) filterFromQuery(r *http.Request) (Filter, error) {
 	return f, nil
 }
 
-func (d *Dispatcher) handleList(w http.ResponseWriter, r *http.Request) {
-	f, err := d.filterFromQuery(r)
+func (a *api) handleList(w http.ResponseWriter, r *http.Request) {
+	f, err := a.filterFromQuery(r)
 	if err != nil {
 		writeError(w, http.StatusBadRequest, err)
 		return
 	}
-	ds, err := d.store.List(r.Context(), f)
+	ds, err := a.svc.Deliveries(r.Context(), f)
 	if err != nil {
 		writeError(w, http.StatusInternalServerError, err)
 		return
 	}
 	out := struct {
-		Deliveries []DeliveryView `json:"deliveries"`
-		Next       string         `json:"next,omitempty"`
-	}{Deliveries: []DeliveryView{}}
+		Deliveries []dispatch.DeliveryView `json:"deliveries"`
+		Next       string                  `json:"next,omitempty"`
+	}{Deliveries: []dispatch.DeliveryView{}}
+	limit := a.svc.AdminAccess().BodyLimit
 	for _, dl := range ds {
-		v := ViewDelivery(dl, nil, d.cfg.State.BodyLimit)
+		v := dispatch.ViewDelivery(dl, nil, limit)
 		v.Body, v.BodyBase64 = "", ""
 		out.Deliveries = append(out.Deliveries, v)
 	}
-	limit := f.Limit
-	if limit == 0 {
-		limit = 100
+	n := f.Limit
+	if n == 0 {
+		n = 100
 	}
-	if len(ds) == limit {
+	if len(ds) == n {
 		out.Next = strconv.FormatInt(ds[len(ds)-1].Seq, 10)
 	}
 	writeJSON(w, http.StatusOK, out)
 }
 
-func (d *Dispatcher) handleGet(w http.ResponseWriter, r *http.Request) {
-	dl, log, err := d.store.Get(r.Context(), r.PathValue("id"))
-	if errors.Is(err, ErrNotFound) {
+func (a *api) handleGet(w http.ResponseWriter, r *http.Request) {
+	dl, log, err := a.svc.Delivery(r.Context(), r.PathValue("id"))
+	if errors.Is(err, dispatch.ErrNotFound) {
 		writeError(w, http.StatusNotFound, err)
 		return
 	}
@@ -150,61 +195,26 @@ func (d *Dispatcher) handleGet(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusInternalServerError, err)
 		return
 	}
-	writeJSON(w, http.StatusOK, ViewDelivery(dl, log, d.cfg.State.BodyLimit))
-}
-
-// Redeliver makes deliveries pending again (ids, or all matching f when ids
-// is empty; never every delivery: f needs a status), when the configuration
-// allows re-runs. actor is logged with the re-run.
-func (d *Dispatcher) Redeliver(ctx context.Context, ids []string, f Filter, actor string) ([]string, error) {
-	if !d.cfg.Admin.AllowRedeliver {
-		return nil, ErrRedeliverDisabled
-	}
-	if len(ids) == 0 && f.Status == "" {
-		return nil, errors.New("redeliver: give delivery ids or a status (failed, dead, ok)")
-	}
-	done, err := d.store.Redeliver(ctx, ids, f, d.clock.Now(), actor)
-	if err != nil {
-		return nil, err
-	}
-	d.log.Info("deliveries re-run", "actor", actor, "count", len(done), "ids", truncList(done, 20))
-	// Wake every queue: the re-run deliveries may belong to any.
-	d.qmu.Lock()
-	qs := make([]*queue, 0, len(d.queues))
-	for _, q := range d.queues {
-		qs = append(qs, q)
-	}
-	d.qmu.Unlock()
-	for _, q := range qs {
-		q.wake()
-	}
-	return done, nil
-}
-
-func truncList(s []string, n int) []string {
-	if len(s) > n {
-		return append(s[:n:n], fmt.Sprintf("… %d more", len(s)-n))
-	}
-	return s
+	writeJSON(w, http.StatusOK, dispatch.ViewDelivery(dl, log, a.svc.AdminAccess().BodyLimit))
 }
 
 func actorOf(r *http.Request) string { return "admin api from " + r.RemoteAddr }
 
-func (d *Dispatcher) redeliverStatus(err error) int {
+func redeliverStatus(err error) int {
 	switch {
-	case errors.Is(err, ErrRedeliverDisabled):
+	case errors.Is(err, dispatch.ErrRedeliverDisabled):
 		return http.StatusForbidden
-	case errors.Is(err, ErrNotFound):
+	case errors.Is(err, dispatch.ErrNotFound):
 		return http.StatusNotFound
 	}
 	return http.StatusInternalServerError
 }
 
-func (d *Dispatcher) handleRedeliverOne(w http.ResponseWriter, r *http.Request) {
+func (a *api) handleRedeliverOne(w http.ResponseWriter, r *http.Request) {
 	id := r.PathValue("id")
-	done, err := d.Redeliver(r.Context(), []string{id}, Filter{}, actorOf(r))
+	done, err := a.svc.Redeliver(r.Context(), []string{id}, dispatch.Filter{}, actorOf(r))
 	if err != nil {
-		writeError(w, d.redeliverStatus(err), err)
+		writeError(w, redeliverStatus(err), err)
 		return
 	}
 	if len(done) == 0 {
@@ -214,8 +224,8 @@ func (d *Dispatcher) handleRedeliverOne(w http.ResponseWriter, r *http.Request) 
 	writeJSON(w, http.StatusAccepted, map[string]any{"redelivered": done})
 }
 
-func (d *Dispatcher) handleRedeliverBulk(w http.ResponseWriter, r *http.Request) {
-	f, err := d.filterFromQuery(r)
+func (a *api) handleRedeliverBulk(w http.ResponseWriter, r *http.Request) {
+	f, err := a.filterFromQuery(r)
 	if err != nil {
 		writeError(w, http.StatusBadRequest, err)
 		return
@@ -233,9 +243,9 @@ func (d *Dispatcher) handleRedeliverBulk(w http.ResponseWriter, r *http.Request)
 		writeError(w, http.StatusBadRequest, errors.New("give ids in the body or ?status= (failed, dead, ok)"))
 		return
 	}
-	done, err := d.Redeliver(r.Context(), body.IDs, f, actorOf(r))
+	done, err := a.svc.Redeliver(r.Context(), body.IDs, f, actorOf(r))
 	if err != nil {
-		writeError(w, d.redeliverStatus(err), err)
+		writeError(w, redeliverStatus(err), err)
 		return
 	}
 	if done == nil {
@@ -244,33 +254,49 @@ func (d *Dispatcher) handleRedeliverBulk(w http.ResponseWriter, r *http.Request)
 	writeJSON(w, http.StatusAccepted, map[string]any{"redelivered": done})
 }
 
-var errSubscriptionsDisabled = errors.New("subscriptions are disabled (admin.subscriptions.enabled)")
+// subscriptionsOff answers 404 when subscriptions are disabled, before
+// the request is looked at.
+func (a *api) subscriptionsOff(w http.ResponseWriter) bool {
+	if a.svc.AdminAccess().Subscriptions {
+		return false
+	}
+	writeError(w, http.StatusNotFound, dispatch.ErrSubscriptionsDisabled)
+	return true
+}
 
-func (d *Dispatcher) handleSubscriptions(w http.ResponseWriter, r *http.Request) {
-	if d.subEndpoint == nil {
-		writeError(w, http.StatusNotFound, errSubscriptionsDisabled)
+// subscriptionError answers a failed subscription call.
+func subscriptionError(w http.ResponseWriter, err error) {
+	switch {
+	case errors.Is(err, dispatch.ErrSubscriptionsDisabled), errors.Is(err, dispatch.ErrNotFound):
+		writeError(w, http.StatusNotFound, err)
+	default:
+		writeError(w, http.StatusInternalServerError, err)
+	}
+}
+
+func (a *api) handleSubscriptions(w http.ResponseWriter, r *http.Request) {
+	if a.subscriptionsOff(w) {
 		return
 	}
-	subs, err := d.store.Subscriptions(r.Context())
+	subs, err := a.svc.Subscriptions(r.Context())
 	if err != nil {
-		writeError(w, http.StatusInternalServerError, err)
+		subscriptionError(w, err)
 		return
 	}
 	if subs == nil {
-		subs = []Subscription{}
+		subs = []dispatch.Subscription{}
 	}
 	writeJSON(w, http.StatusOK, map[string]any{"subscriptions": subs})
 }
 
-func (d *Dispatcher) handleSubscription(w http.ResponseWriter, r *http.Request) {
-	if d.subEndpoint == nil {
-		writeError(w, http.StatusNotFound, errSubscriptionsDisabled)
+func (a *api) handleSubscription(w http.ResponseWriter, r *http.Request) {
+	if a.subscriptionsOff(w) {
 		return
 	}
 	id := r.PathValue("id")
-	subs, err := d.store.Subscriptions(r.Context())
+	subs, err := a.svc.Subscriptions(r.Context())
 	if err != nil {
-		writeError(w, http.StatusInternalServerError, err)
+		subscriptionError(w, err)
 		return
 	}
 	for _, s := range subs {
@@ -279,65 +305,11 @@ func (d *Dispatcher) handleSubscription(w http.ResponseWriter, r *http.Request) 
 			return
 		}
 	}
-	writeError(w, http.StatusNotFound, fmt.Errorf("subscription %q: %w", id, ErrNotFound))
+	writeError(w, http.StatusNotFound, fmt.Errorf("subscription %q: %w", id, dispatch.ErrNotFound))
 }
 
-// UnknownEventError refuses a subscription to an event no rule produces.
-type UnknownEventError struct {
-	// Event is the name asked for.
-	Event string
-	// Known are the event names the rules produce, sorted.
-	Known []string
-}
-
-func (e *UnknownEventError) Error() string {
-	if len(e.Known) == 0 {
-		return fmt.Sprintf("event %q: no rule produces it (no rule is configured; or subscribe to *)", e.Event)
-	}
-	return fmt.Sprintf("event %q: no rule produces it; known events: %s (or * for every event)", e.Event, strings.Join(e.Known, ", "))
-}
-
-// sortedEvents is names sorted without duplicates; nil stays nil (any
-// event accepted).
-func sortedEvents(names []string) []string {
-	if names == nil {
-		return nil
-	}
-	out := append([]string{}, names...)
-	sort.Strings(out)
-	return slices.Compact(out)
-}
-
-// Subscribe adds a subscription after the SSRF check.
-func (d *Dispatcher) Subscribe(ctx context.Context, targetURL, event string) (Subscription, error) {
-	if d.subEndpoint == nil {
-		return Subscription{}, errSubscriptionsDisabled
-	}
-	if strings.TrimSpace(event) == "" {
-		return Subscription{}, errors.New("event: missing (an event name, or * for every event)")
-	}
-	if d.events != nil && event != "*" {
-		if _, ok := slices.BinarySearch(d.events, event); !ok {
-			return Subscription{}, &UnknownEventError{Event: event, Known: d.events}
-		}
-	}
-	if err := d.guard.CheckURL(ctx, targetURL, d.resolver); err != nil {
-		return Subscription{}, err
-	}
-	s := Subscription{ID: newSubscriptionID(), URL: targetURL, Event: event, CreatedAt: d.clock.Now().UTC()}
-	if err := d.store.AddSubscription(ctx, s); err != nil {
-		return Subscription{}, err
-	}
-	d.smu.Lock()
-	d.subs[s.ID] = s
-	d.smu.Unlock()
-	d.log.Info("subscription added", "subscription", s.ID, "event", event, "target_url", newRedactor(WebhookConfig{}).url(targetURL))
-	return s, nil
-}
-
-func (d *Dispatcher) handleSubscribe(w http.ResponseWriter, r *http.Request) {
-	if d.subEndpoint == nil {
-		writeError(w, http.StatusNotFound, errSubscriptionsDisabled)
+func (a *api) handleSubscribe(w http.ResponseWriter, r *http.Request) {
+	if a.subscriptionsOff(w) {
 		return
 	}
 	var body struct {
@@ -361,8 +333,8 @@ func (d *Dispatcher) handleSubscribe(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusBadRequest, errors.New("body: target_url and hookUrl differ; give one"))
 		return
 	}
-	s, err := d.Subscribe(r.Context(), target, body.Event)
-	var ue *UnknownEventError
+	s, err := a.svc.Subscribe(r.Context(), target, body.Event)
+	var ue *dispatch.UnknownEventError
 	if errors.As(err, &ue) {
 		writeJSON(w, http.StatusUnprocessableEntity, map[string]any{"error": err.Error(), "events": ue.Known})
 		return
@@ -375,91 +347,24 @@ func (d *Dispatcher) handleSubscribe(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, http.StatusCreated, s)
 }
 
-func (d *Dispatcher) handleUnsubscribe(w http.ResponseWriter, r *http.Request) {
-	if d.subEndpoint == nil {
-		writeError(w, http.StatusNotFound, errSubscriptionsDisabled)
+func (a *api) handleUnsubscribe(w http.ResponseWriter, r *http.Request) {
+	if a.subscriptionsOff(w) {
 		return
 	}
-	id := r.PathValue("id")
-	err := d.removeSubscription(r.Context(), id, "subscription deleted")
-	if errors.Is(err, ErrNotFound) {
-		writeError(w, http.StatusNotFound, err)
+	if err := a.svc.Unsubscribe(r.Context(), r.PathValue("id")); err != nil {
+		subscriptionError(w, err)
 		return
 	}
-	if err != nil {
-		writeError(w, http.StatusInternalServerError, err)
-		return
-	}
-	d.log.Info("subscription deleted", "subscription", id)
 	w.WriteHeader(http.StatusNoContent)
 }
 
-// WebhookState is a webhook's delivery state in GET /webhooks.
-type WebhookState struct {
-	Name         string     `json:"name"`
-	State        string     `json:"state"` // active, paused, disabled
-	Reason       string     `json:"reason,omitempty"`
-	FailingSince *time.Time `json:"failing_since,omitempty"`
-	PausedUntil  *time.Time `json:"paused_until,omitempty"`
-	InFlight     int        `json:"in_flight"`
-	// Circuit is the endpoint circuit: closed, open or half_open.
-	Circuit string `json:"circuit"`
-	// NextProbeAt is when an open circuit sends its next probe.
-	NextProbeAt *time.Time `json:"next_probe_at,omitempty"`
+func (a *api) handleWebhooks(w http.ResponseWriter, _ *http.Request) {
+	writeJSON(w, http.StatusOK, map[string]any{"webhooks": a.svc.WebhookStates()})
 }
 
-// WebhookStates reports each configured webhook's state.
-func (d *Dispatcher) WebhookStates() []WebhookState {
-	var out []WebhookState
-	for name := range d.endpoints {
-		st := WebhookState{Name: name, State: "active", Circuit: CircuitClosed}
-		d.qmu.Lock()
-		q := d.queues[queueKey{webhook: name}]
-		d.qmu.Unlock()
-		if q != nil {
-			q.mu.Lock()
-			st.InFlight = len(q.inflight)
-			st.Circuit, st.FailingSince, st.NextProbeAt = q.cb.view()
-			if q.cb.paused {
-				st.State, st.PausedUntil = "paused", st.NextProbeAt
-			}
-			if q.disabled != "" {
-				st.State, st.Reason = "disabled", q.disabled
-			}
-			q.mu.Unlock()
-		}
-		out = append(out, st)
-	}
-	sort.Slice(out, func(i, j int) bool { return out[i].Name < out[j].Name })
-	return out
-}
-
-func (d *Dispatcher) handleWebhooks(w http.ResponseWriter, _ *http.Request) {
-	writeJSON(w, http.StatusOK, map[string]any{"webhooks": d.WebhookStates()})
-}
-
-// Enable re-enables a webhook disabled by a 410.
-func (d *Dispatcher) Enable(ctx context.Context, name string) error {
-	if _, ok := d.endpoints[name]; !ok {
-		return fmt.Errorf("webhook %q: %w", name, ErrNotFound)
-	}
-	if err := d.store.SetWebhookDisabled(ctx, name, "", d.clock.Now()); err != nil {
-		return err
-	}
-	q := d.queue(queueKey{webhook: name})
-	q.mu.Lock()
-	q.disabled = ""
-	d.resetCircuit(q)
-	q.mu.Unlock()
-	d.m.paused.WithLabelValues(name).Set(0)
-	d.log.Info("webhook enabled", "webhook", name)
-	q.wake()
-	return nil
-}
-
-func (d *Dispatcher) handleEnable(w http.ResponseWriter, r *http.Request) {
-	err := d.Enable(r.Context(), r.PathValue("name"))
-	if errors.Is(err, ErrNotFound) {
+func (a *api) handleEnable(w http.ResponseWriter, r *http.Request) {
+	err := a.svc.Enable(r.Context(), r.PathValue("name"))
+	if errors.Is(err, dispatch.ErrNotFound) {
 		writeError(w, http.StatusNotFound, err)
 		return
 	}
