@@ -8,6 +8,8 @@ import (
 	"sort"
 	"strings"
 	"time"
+
+	"github.com/rowhook/rowhook/dispatch/send"
 )
 
 // The operations behind the admin API (package dispatch/adminapi serves
@@ -142,7 +144,7 @@ func (d *Dispatcher) Subscribe(ctx context.Context, targetURL, event string) (Su
 	d.smu.Lock()
 	d.subs[s.ID] = s
 	d.smu.Unlock()
-	d.log.Info("subscription added", "subscription", s.ID, "event", event, "target_url", newRedactor(WebhookConfig{}).url(targetURL))
+	d.log.Info("subscription added", "subscription", s.ID, "event", event, "target_url", send.RedactURL(targetURL))
 	return s, nil
 }
 

@@ -15,6 +15,7 @@ import (
 	"github.com/rowhook/rowhook/dispatch"
 	"github.com/rowhook/rowhook/dispatch/adminapi"
 	"github.com/rowhook/rowhook/dispatch/dispatchtest"
+	"github.com/rowhook/rowhook/dispatch/send"
 	"github.com/rowhook/rowhook/rules"
 	"github.com/rowhook/rowhook/writeback"
 )
@@ -72,7 +73,7 @@ func TestDispatcher_CircuitBacklogEndpointDown(t *testing.T) {
 			failed++
 			return 503, nil, "down"
 		}
-		ok[r.Header.Get(dispatch.HeaderWebhookID)]++
+		ok[r.Header.Get(send.HeaderWebhookID)]++
 		return 200, nil, ""
 	})
 	w := hook(rc.URL)

@@ -17,6 +17,7 @@ import (
 	"github.com/rowhook/rowhook/dispatch"
 	"github.com/rowhook/rowhook/dispatch/adminapi"
 	"github.com/rowhook/rowhook/dispatch/dispatchtest"
+	"github.com/rowhook/rowhook/dispatch/send"
 	"github.com/rowhook/rowhook/rules"
 )
 
@@ -184,7 +185,7 @@ func TestDispatcher_Auth(t *testing.T) {
 			t.Errorf("secret %q found in logs or delivery log", s)
 		}
 	}
-	if !strings.Contains(logText.String(), dispatch.Redacted) {
+	if !strings.Contains(logText.String(), send.Redacted) {
 		t.Error("delivery log shows no redaction at all")
 	}
 }
@@ -537,14 +538,14 @@ func TestGuard_DialContext(t *testing.T) {
 	// localhost names no allow-listed host: the dial-time check refuses
 	// 127.0.0.1 even though the name passed no URL check (as after a DNS
 	// rebinding).
-	g, _ := dispatch.NewGuard(nil)
+	g, _ := send.NewGuard(nil)
 	client := &http.Client{Transport: &http.Transport{DialContext: g.DialContext(&net0)}}
 	u := strings.Replace(srv.URL, "127.0.0.1", "localhost", 1)
 	_, err := client.Get(u)
 	if err == nil || !strings.Contains(err.Error(), "not allowed") {
 		t.Errorf("dial to loopback: %v", err)
 	}
-	g2, _ := dispatch.NewGuard([]string{"127.0.0.0/8"})
+	g2, _ := send.NewGuard([]string{"127.0.0.0/8"})
 	client = &http.Client{Transport: &http.Transport{DialContext: g2.DialContext(&net0)}}
 	resp, err := client.Get(u)
 	if err != nil {
@@ -763,7 +764,7 @@ func TestDispatcher_BacklogReadAhead(t *testing.T) {
 	seen := map[string]int{}
 	rc.mu.Lock()
 	for _, r := range rc.requests {
-		seen[r.Header.Get(dispatch.HeaderWebhookID)]++
+		seen[r.Header.Get(send.HeaderWebhookID)]++
 	}
 	rc.mu.Unlock()
 	for id, n := range seen {

@@ -12,6 +12,7 @@ import (
 
 	"github.com/rowhook/rowhook/dispatch"
 	"github.com/rowhook/rowhook/dispatch/adminapi"
+	"github.com/rowhook/rowhook/dispatch/send"
 	"github.com/rowhook/rowhook/internal/peers"
 )
 
@@ -143,7 +144,7 @@ func TestDispatcher_SignaturesVerifyWithThirdPartyLibraries(t *testing.T) {
 		}),
 		alter("other secret", func(r *peers.Request) {
 			h := http.Header(r.Header)
-			h.Set("webhook-signature", dispatch.Sign(otherKey, h.Get("webhook-id"), time.Unix(ts, 0), r.Body))
+			h.Set("webhook-signature", send.Sign(otherKey, h.Get("webhook-id"), time.Unix(ts, 0), r.Body))
 		}),
 	}
 	results := peers.Verify(t, whsec, append(append([]peers.Request(nil), reqs...), tampered...))

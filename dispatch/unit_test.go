@@ -3,19 +3,12 @@ package dispatch
 import (
 	"errors"
 	"net/http"
-	"net/netip"
 	"strings"
 	"testing"
 	"time"
 
-	standardwebhooks "github.com/standard-webhooks/standard-webhooks/libraries/go"
-
-	"github.com/rowhook/rowhook/cdc"
 	"github.com/rowhook/rowhook/internal/yamlconf"
-	"github.com/rowhook/rowhook/rules"
 )
-
-const testSecret = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"
 
 func TestConfig_Validate(t *testing.T) {
 	ok := WebhookConfig{URL: "https://erp.example.com/deals/{{ row.potentialid }}"}
@@ -196,151 +189,6 @@ func TestClassify(t *testing.T) {
 		ae, retry := retryable(err)
 		if retry != tt.retry || ae.Gone != tt.gone || ae.RetryAfter != tt.after {
 			t.Errorf("%d: retry=%v gone=%v after=%v", tt.status, retry, ae.Gone, ae.RetryAfter)
-		}
-	}
-}
-
-func testEvent() *rules.Event {
-	return &rules.Event{
-		ID: "0-1-42:0:new-deal", Rule: "new-deal", Name: "NewOpportunity", Key: "crm.vtiger_potential:7",
-		Body: rules.Body{
-			{Name: "id", Value: int64(7)},
-			{Name: "name", Value: "Tom & Jerry <Ltd>"},
-			{Name: "amount", Value: cdc.Decimal("1250.50")},
-			{Name: "closed", Value: nil},
-			{Name: "contact", Value: rules.Body{{Name: "email", Value: "a@b.c"}}},
-			{Name: "tags", Value: []any{"x", int64(2)}},
-		},
-		Change: &cdc.Change{Schema: "crm", Table: "vtiger_potential", Op: cdc.OpInsert,
-			After: cdc.Row{"potentialid": int64(7), "potentialname": "a/b c"}, PK: cdc.Row{"potentialid": int64(7)}},
-	}
-}
-
-func TestBuiltinEncoder_Encode(t *testing.T) {
-	tests := []struct {
-		name, method, ct string
-		wantCT, wantBody string
-		wantQuery        string
-	}{
-		{"json", "POST", ContentJSON, "application/json",
-			`{"id":7,"name":"Tom \u0026 Jerry \u003cLtd\u003e","amount":"1250.50","closed":null,"contact":{"email":"a@b.c"},"tags":["x",2]}`, ""},
-		{"form", "POST", ContentForm, "application/x-www-form-urlencoded",
-			`id=7&name=Tom+%26+Jerry+%3CLtd%3E&amount=1250.50&closed=&contact=%7B%22email%22%3A%22a%40b.c%22%7D&tags=%5B%22x%22%2C2%5D`, ""},
-		{"xml", "PUT", ContentXML, "application/xml; charset=utf-8",
-			`<?xml version="1.0" encoding="UTF-8"?>` + "\n" + `<deal><id>7</id><name>Tom &amp; Jerry &lt;Ltd&gt;</name><amount>1250.50</amount><closed></closed><contact><email>a@b.c</email></contact><tags><item>x</item><item>2</item></tags></deal>`, ""},
-		{"text", "POST", ContentText, "text/plain; charset=utf-8",
-			"id: 7\nname: Tom & Jerry <Ltd>\namount: 1250.50\nclosed: \ncontact: {\"email\":\"a@b.c\"}\ntags: [\"x\",2]\n", ""},
-		{"get", "GET", ContentJSON, "", "", "id=7&name=Tom+%26+Jerry+%3CLtd%3E&amount=1250.50&closed=&contact=%7B%22email%22%3A%22a%40b.c%22%7D&tags=%5B%22x%22%2C2%5D"},
-	}
-	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			cfg := WebhookConfig{URL: "https://x/", Method: tt.method, ContentType: tt.ct, XMLRoot: "deal"}.withDefaults(Config{}.WithDefaults().Delivery)
-			enc, ok := builtinEncoder(cfg)
-			if !ok {
-				t.Fatal("no encoder")
-			}
-			p, err := enc.Encode(testEvent())
-			if err != nil {
-				t.Fatal(err)
-			}
-			if p.ContentType != tt.wantCT || string(p.Body) != tt.wantBody {
-				t.Errorf("got %q\n%s\nwant %q\n%s", p.ContentType, p.Body, tt.wantCT, tt.wantBody)
-			}
-			if tt.wantQuery != "" {
-				u, _ := appendQuery("https://x/?a=1", testEvent().Body, p.Query)
-				if u != "https://x/?a=1&"+tt.wantQuery {
-					t.Errorf("url = %s", u)
-				}
-			}
-		})
-	}
-}
-
-func TestURLTemplate_Render(t *testing.T) {
-	tests := []struct {
-		tmpl, want, err string
-	}{
-		{"https://erp/deals/{{ row.potentialid }}", "https://erp/deals/7", ""},
-		{"https://erp/d/{{row.potentialname}}?n={{ row.potentialname }}&e={{ event.name }}", "https://erp/d/a%2Fb%20c?n=a%2Fb+c&e=NewOpportunity", ""},
-		{"https://erp/{{ pk.potentialid }}/{{ body.amount }}", "https://erp/7/1250.50", ""},
-		{"https://erp/{{ old.potentialid }}", "", "old.potentialid has no value"},
-	}
-	for _, tt := range tests {
-		tp, err := parseURLTemplate(tt.tmpl)
-		if err != nil {
-			t.Fatalf("%s: %v", tt.tmpl, err)
-		}
-		got, err := tp.render(testEvent())
-		if tt.err != "" {
-			if err == nil || !strings.Contains(err.Error(), tt.err) {
-				t.Errorf("%s: err = %v, want %q", tt.tmpl, err, tt.err)
-			}
-			continue
-		}
-		if err != nil || got != tt.want {
-			t.Errorf("%s = %q (%v), want %q", tt.tmpl, got, err, tt.want)
-		}
-	}
-}
-
-func TestSign(t *testing.T) {
-	key, err := decodeSecret(testSecret)
-	if err != nil {
-		t.Fatal(err)
-	}
-	wh, err := standardwebhooks.NewWebhook(testSecret)
-	if err != nil {
-		t.Fatal(err)
-	}
-	body := []byte(`{"id":7}`)
-	now := time.Now()
-	h := http.Header{}
-	h.Set(HeaderWebhookID, "msg_abc")
-	signRequest(h, key, "msg_abc", now, body)
-	if err := wh.Verify(body, h); err != nil {
-		t.Fatalf("standard-webhooks rejects our signature: %v", err)
-	}
-	if err := wh.Verify([]byte(`{"id":8}`), h); err == nil {
-		t.Fatal("tampered body verified")
-	}
-}
-
-func TestRedactor(t *testing.T) {
-	cfg := WebhookConfig{
-		Auth:          AuthConfig{Type: "api_key", Name: "apikey", Value: "s3cr3t-key", In: "query"},
-		SecretHeaders: []string{"X-Erp-Session"},
-		Headers:       map[string]string{"X-Erp-Session": "sess-12345"},
-		Signing:       SigningConfig{Secret: testSecret},
-	}
-	r := newRedactor(cfg)
-	u := r.url("https://user:pw@erp/x?apikey=s3cr3t-key&id=7")
-	if strings.Contains(u, "s3cr3t") || strings.Contains(u, ":pw@") || !strings.Contains(u, "id=7") {
-		t.Errorf("url = %s", u)
-	}
-	h := r.header(http.Header{"X-Erp-Session": {"sess-12345"}, "Authorization": {"Bearer t"}, "Webhook-Signature": {"v1,x"}, "X-Other": {"contains s3cr3t-key"}})
-	for _, k := range []string{"X-Erp-Session", "Authorization", "Webhook-Signature"} {
-		if h[k][0] != Redacted {
-			t.Errorf("%s = %v", k, h[k])
-		}
-	}
-	if h["X-Other"][0] != "contains "+Redacted {
-		t.Errorf("X-Other = %v", h["X-Other"])
-	}
-}
-
-func TestGuard_AllowedIP(t *testing.T) {
-	g, err := NewGuard([]string{"10.1.0.0/16", "192.168.5.5"})
-	if err != nil {
-		t.Fatal(err)
-	}
-	tests := map[string]bool{
-		"8.8.8.8": true, "127.0.0.1": false, "::1": false, "10.0.0.1": false, "10.1.2.3": true,
-		"192.168.5.5": true, "192.168.5.6": false, "169.254.169.254": false, "fe80::1": false,
-		"100.64.0.1": false, "0.0.0.0": false, "::ffff:127.0.0.1": false, "224.0.0.1": false, "2606:4700::1111": true,
-	}
-	for ip, want := range tests {
-		if got := g.AllowedIP(netip.MustParseAddr(ip)); got != want {
-			t.Errorf("AllowedIP(%s) = %v, want %v", ip, got, want)
 		}
 	}
 }
