@@ -44,6 +44,10 @@ type Deps struct {
 	WritebackRetry RetryConfig
 	// Encoders adds content types (soap) by factory.
 	Encoders map[string]EncoderFactory
+	// NewSender builds the Sender of one webhook (name SubscriptionWebhook:
+	// of all subscriptions) from its settings and codec. Default:
+	// send.New.
+	NewSender func(name string, cfg send.Config, codec send.Codec) (Sender, error)
 	// AdminOpen lets the admin API answer without the bearer token: set it
 	// only when the listener is bound to loopback.
 	AdminOpen bool
@@ -82,6 +86,7 @@ type Dispatcher struct {
 	events      []string // sorted; nil: any event may be subscribed to
 	drain       time.Duration
 	poll        time.Duration
+	newSender   func(name string, cfg send.Config, codec send.Codec) (Sender, error)
 
 	cmu        sync.Mutex
 	cur        *commitBatch
@@ -132,6 +137,9 @@ func New(cfg Config, store Store, deps Deps) (*Dispatcher, error) {
 	}
 	if d.jitter == nil {
 		d.jitter = defaultJitter
+	}
+	if d.newSender = deps.NewSender; d.newSender == nil {
+		d.newSender = func(_ string, cfg send.Config, codec send.Codec) (Sender, error) { return send.New(cfg, codec) }
 	}
 	if d.drain <= 0 {
 		d.drain = 10 * time.Second
@@ -209,7 +217,7 @@ func (d *Dispatcher) newEndpoint(name string, w WebhookConfig, base *http.Transp
 	} else {
 		return nil, fmt.Errorf("content_type %s: no encoder registered (is the SOAP package wired in?)", w.ContentType)
 	}
-	sender, err := send.New(send.Config{
+	sender, err := d.newSender(name, send.Config{
 		URL: w.URL, PerDeliveryURL: name == SubscriptionWebhook, Method: w.Method,
 		Headers: w.Headers, SecretHeaders: w.SecretHeaders, Auth: w.Auth, TLS: w.TLS, Signing: w.Signing,
 		Timeout: w.Timeout, MaxResponseBytes: d.cfg.Delivery.MaxResponseBytes, BodyLimit: d.cfg.State.BodyLimit,
@@ -217,6 +225,9 @@ func (d *Dispatcher) newEndpoint(name string, w WebhookConfig, base *http.Transp
 	}, codec)
 	if err != nil {
 		return nil, err
+	}
+	if sender == nil {
+		return nil, errors.New("Deps.NewSender returned no sender")
 	}
 	ep.sender = sender
 	if w.RateLimit != "" {
