@@ -84,9 +84,10 @@ func (r *Registry) Run(ctx context.Context) error {
 	return g.Wait()
 }
 
-// Encoder is the dispatcher's view of a SOAP webhook: Encode builds the
-// stored request; Endpoint, Authorize, CheckResponse and Secrets are the
-// per-attempt hooks the dispatcher calls for SOAP webhooks.
+// Encoder is the dispatcher's view of a SOAP webhook, a send.Codec: Encode
+// builds the stored request; Authorize, CheckResponse and Secrets act on
+// every attempt. Endpoint and ResponseTree serve rowhook's wiring and
+// writeback.
 type Encoder struct{ w *Webhook }
 
 var _ send.Codec = (*Encoder)(nil)
