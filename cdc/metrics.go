@@ -6,6 +6,14 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 )
 
+// Metric names are namespace_subsystem_name (prometheus.BuildFQName): binlog_*
+// for what the reader reads; the lag keeps its rowhook_cdc_ name, which
+// dashboards and alerts use.
+const (
+	namespace = "rowhook"
+	subsystem = "binlog"
+)
+
 type metrics struct {
 	events       prometheus.Counter
 	bytes        prometheus.Counter
@@ -22,25 +30,25 @@ type metrics struct {
 func newMetrics(reg prometheus.Registerer, r *Reader) *metrics {
 	m := &metrics{
 		events: prometheus.NewCounter(prometheus.CounterOpts{
-			Name: "rowhook_binlog_events_total", Help: "Binlog events read from the source, heartbeats included.",
+			Namespace: namespace, Subsystem: subsystem, Name: "events_total", Help: "Binlog events read from the source, heartbeats included.",
 		}),
 		bytes: prometheus.NewCounter(prometheus.CounterOpts{
-			Name: "rowhook_binlog_bytes_total", Help: "Bytes of binlog events read from the source.",
+			Namespace: namespace, Subsystem: subsystem, Name: "bytes_total", Help: "Bytes of binlog events read from the source.",
 		}),
 		rows: prometheus.NewCounterVec(prometheus.CounterOpts{
-			Name: "rowhook_binlog_rows_total", Help: "Row changes read from the binlog after table filters, by operation.",
+			Namespace: namespace, Subsystem: subsystem, Name: "rows_total", Help: "Row changes read from the binlog after table filters, by operation.",
 		}, []string{"op"}),
 		transactions: prometheus.NewCounter(prometheus.CounterOpts{
-			Name: "rowhook_binlog_transactions_total", Help: "Committed binlog transactions read.",
+			Namespace: namespace, Subsystem: subsystem, Name: "transactions_total", Help: "Committed binlog transactions read.",
 		}),
 		reconnects: prometheus.NewCounter(prometheus.CounterOpts{
-			Name: "rowhook_binlog_reconnects_total", Help: "Times the binlog connection was re-established after a failure.",
+			Namespace: namespace, Subsystem: subsystem, Name: "reconnects_total", Help: "Times the binlog connection was re-established after a failure.",
 		}),
 		connected: prometheus.NewGauge(prometheus.GaugeOpts{
-			Name: "rowhook_binlog_connected", Help: "1 while the binlog stream is connected.",
+			Namespace: namespace, Subsystem: subsystem, Name: "connected", Help: "1 while the binlog stream is connected.",
 		}),
 		skipped: prometheus.NewCounterVec(prometheus.CounterOpts{
-			Name: "rowhook_binlog_transactions_skipped_total",
+			Namespace: namespace, Subsystem: subsystem, Name: "transactions_skipped_total",
 			Help: "Transactions read from the binlog but not handed on, by reason; already_applied: the source sent again a transaction the checkpoint covers.",
 		}, []string{"reason"}),
 	}
@@ -60,13 +68,13 @@ func newMetrics(reg prometheus.Registerer, r *Reader) *metrics {
 type positionCollector struct{ r *Reader }
 
 var (
-	lagDesc = prometheus.NewDesc("rowhook_cdc_lag_seconds",
+	lagDesc = prometheus.NewDesc(prometheus.BuildFQName(namespace, "cdc", "lag_seconds"),
 		"Seconds between now and the commit time of the last binlog event read; 0 while the source is idle and fully read.", nil, nil)
-	lastCommitDesc = prometheus.NewDesc("rowhook_binlog_last_commit_timestamp_seconds",
+	lastCommitDesc = prometheus.NewDesc(prometheus.BuildFQName(namespace, subsystem, "last_commit_timestamp_seconds"),
 		"Commit time (Unix seconds) of the last transaction read.", nil, nil)
-	posDesc = prometheus.NewDesc("rowhook_binlog_position_info",
+	posDesc = prometheus.NewDesc(prometheus.BuildFQName(namespace, subsystem, "position_info"),
 		"The binlog position after the last transaction read, as labels (value 1).", []string{"file", "gtid_set"}, nil)
-	offsetDesc = prometheus.NewDesc("rowhook_binlog_file_offset_bytes",
+	offsetDesc = prometheus.NewDesc(prometheus.BuildFQName(namespace, subsystem, "file_offset_bytes"),
 		"Offset in the current binlog file after the last transaction read.", nil, nil)
 )
 

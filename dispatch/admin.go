@@ -2,155 +2,53 @@ package dispatch
 
 import (
 	"context"
-	"crypto/subtle"
-	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
-	"net/http"
 	"slices"
 	"sort"
-	"strconv"
 	"strings"
 	"time"
+
+	"github.com/rowhook/rowhook/dispatch/send"
 )
 
-// AdminHandler serves the JSON admin API:
-//
-//	GET    /deliveries?webhook=&status=&since=&limit=&before=   newest first
-//	GET    /deliveries/{id}                                      with its log
-//	POST   /deliveries/{id}/redeliver
-//	POST   /deliveries/redeliver?status=dead&since=24h&webhook=  bulk
-//	GET    /subscriptions
-//	POST   /subscriptions {"target_url": "...", "event": "..."} → 201
-//	GET    /subscriptions/{id}
-//	DELETE /subscriptions/{id}
-//	GET    /webhooks                                             state of each webhook
-//	POST   /webhooks/{name}/enable                               after a 410
-//
-// POST /subscriptions takes Zapier's REST-hook body as it is sent: the
-// legacy duplicate "subscription_url" is ignored and "hookUrl" (the name
-// Zapier's CLI examples use) is an alias of "target_url"; any other unknown
-// field is refused. An event no rule produces is refused with 422 and the
-// known events (Deps.Events).
-//
-// Every request needs "Authorization: Bearer <admin.token>" unless
-// Deps.AdminOpen (a loopback-only listener). Mount it under a prefix with
-// http.StripPrefix.
-func (d *Dispatcher) AdminHandler() http.Handler {
-	mux := http.NewServeMux()
-	mux.HandleFunc("GET /deliveries", d.handleList)
-	mux.HandleFunc("GET /deliveries/{id}", d.handleGet)
-	mux.HandleFunc("POST /deliveries/{id}/redeliver", d.handleRedeliverOne)
-	mux.HandleFunc("POST /deliveries/redeliver", d.handleRedeliverBulk)
-	mux.HandleFunc("GET /subscriptions", d.handleSubscriptions)
-	mux.HandleFunc("POST /subscriptions", d.handleSubscribe)
-	mux.HandleFunc("GET /subscriptions/{id}", d.handleSubscription)
-	mux.HandleFunc("DELETE /subscriptions/{id}", d.handleUnsubscribe)
-	mux.HandleFunc("GET /webhooks", d.handleWebhooks)
-	mux.HandleFunc("POST /webhooks/{name}/enable", d.handleEnable)
-	return d.adminAuth(mux)
+// The operations behind the admin API (package dispatch/adminapi serves
+// them over HTTP; rowhook's commands call some directly).
+
+// ErrSubscriptionsDisabled: a subscription call while
+// admin.subscriptions.enabled is off.
+var ErrSubscriptionsDisabled = errors.New("subscriptions are disabled (admin.subscriptions.enabled)")
+
+// AdminAccess is how the admin API admits and renders requests.
+type AdminAccess struct {
+	// Token is admin.token: the bearer token every request needs unless
+	// Open.
+	Token string
+	// Open is Deps.AdminOpen: the listener is bound to loopback.
+	Open bool
+	// BodyLimit is state.body_limit: how much of a body a view shows.
+	BodyLimit int
+	// Subscriptions is admin.subscriptions.enabled.
+	Subscriptions bool
 }
 
-// Protect puts h behind the admin API's authentication, for other admin
-// endpoints served next to it (the SOAP look-ups).
-func (d *Dispatcher) Protect(h http.Handler) http.Handler { return d.adminAuth(h) }
-
-func (d *Dispatcher) adminAuth(next http.Handler) http.Handler {
-	token := d.cfg.Admin.Token
-	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if !d.adminOpen {
-			if token == "" {
-				writeError(w, http.StatusForbidden, errors.New("admin API needs admin.token when the listener is not loopback-only"))
-				return
-			}
-			got, ok := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
-			if !ok || subtle.ConstantTimeCompare([]byte(got), []byte(token)) != 1 {
-				w.Header().Set("WWW-Authenticate", `Bearer realm="rowhook"`)
-				writeError(w, http.StatusUnauthorized, errors.New("missing or wrong bearer token"))
-				return
-			}
-		}
-		next.ServeHTTP(w, r)
-	})
+// AdminAccess returns the admin API's access settings.
+func (d *Dispatcher) AdminAccess() AdminAccess {
+	return AdminAccess{Token: d.cfg.Admin.Token, Open: d.adminOpen, BodyLimit: d.cfg.State.BodyLimit,
+		Subscriptions: d.subEndpoint != nil}
 }
 
-func writeJSON(w http.ResponseWriter, status int, v any) {
-	w.Header().Set("Content-Type", "application/json")
-	w.WriteHeader(status)
-	enc := json.NewEncoder(w)
-	enc.SetIndent("", "  ")
-	_ = enc.Encode(v)
+// Now is the dispatcher's clock (Deps.Clock).
+func (d *Dispatcher) Now() time.Time { return d.clock.Now() }
+
+// Deliveries lists deliveries matching f, newest first.
+func (d *Dispatcher) Deliveries(ctx context.Context, f Filter) ([]Delivery, error) {
+	return d.store.List(ctx, f)
 }
 
-func writeError(w http.ResponseWriter, status int, err error) {
-	writeJSON(w, status, map[string]string{"error": err.Error()})
-}
-
-func (d *Dispatcher) filterFromQuery(r *http.Request) (Filter, error) {
-	q := r.URL.Query()
-	f := Filter{Webhook: q.Get("webhook"), Subscription: q.Get("subscription"), Status: Status(q.Get("status"))}
-	if f.Status != "" && !ValidStatus(f.Status) {
-		return f, fmt.Errorf("status %q: want pending, ok, failed or dead", f.Status)
-	}
-	var err error
-	if f.Since, err = ParseSince(q.Get("since"), d.clock.Now()); err != nil {
-		return f, err
-	}
-	if s := q.Get("limit"); s != "" {
-		if f.Limit, err = strconv.Atoi(s); err != nil || f.Limit < 1 || f.Limit > 1000 {
-			return f, fmt.Errorf("limit %q: want 1 to 1000", s)
-		}
-	}
-	if s := q.Get("before"); s != "" {
-		if f.AfterSeq, err = strconv.ParseInt(s, 10, 64); err != nil {
-			return f, fmt.Errorf("before %q: want a sequence number", s)
-		}
-	}
-	return f, nil
-}
-
-func (d *Dispatcher) handleList(w http.ResponseWriter, r *http.Request) {
-	f, err := d.filterFromQuery(r)
-	if err != nil {
-		writeError(w, http.StatusBadRequest, err)
-		return
-	}
-	ds, err := d.store.List(r.Context(), f)
-	if err != nil {
-		writeError(w, http.StatusInternalServerError, err)
-		return
-	}
-	out := struct {
-		Deliveries []DeliveryView `json:"deliveries"`
-		Next       string         `json:"next,omitempty"`
-	}{Deliveries: []DeliveryView{}}
-	for _, dl := range ds {
-		v := ViewDelivery(dl, nil, d.cfg.State.BodyLimit)
-		v.Body, v.BodyBase64 = "", ""
-		out.Deliveries = append(out.Deliveries, v)
-	}
-	limit := f.Limit
-	if limit == 0 {
-		limit = 100
-	}
-	if len(ds) == limit {
-		out.Next = strconv.FormatInt(ds[len(ds)-1].Seq, 10)
-	}
-	writeJSON(w, http.StatusOK, out)
-}
-
-func (d *Dispatcher) handleGet(w http.ResponseWriter, r *http.Request) {
-	dl, log, err := d.store.Get(r.Context(), r.PathValue("id"))
-	if errors.Is(err, ErrNotFound) {
-		writeError(w, http.StatusNotFound, err)
-		return
-	}
-	if err != nil {
-		writeError(w, http.StatusInternalServerError, err)
-		return
-	}
-	writeJSON(w, http.StatusOK, ViewDelivery(dl, log, d.cfg.State.BodyLimit))
+// Delivery returns one delivery and its log; ErrNotFound when unknown.
+func (d *Dispatcher) Delivery(ctx context.Context, id string) (Delivery, []Attempt, error) {
+	return d.store.Get(ctx, id)
 }
 
 // Redeliver makes deliveries pending again (ids, or all matching f when ids
@@ -188,98 +86,13 @@ func truncList(s []string, n int) []string {
 	return s
 }
 
-func actorOf(r *http.Request) string { return "admin api from " + r.RemoteAddr }
-
-func (d *Dispatcher) redeliverStatus(err error) int {
-	switch {
-	case errors.Is(err, ErrRedeliverDisabled):
-		return http.StatusForbidden
-	case errors.Is(err, ErrNotFound):
-		return http.StatusNotFound
-	}
-	return http.StatusInternalServerError
-}
-
-func (d *Dispatcher) handleRedeliverOne(w http.ResponseWriter, r *http.Request) {
-	id := r.PathValue("id")
-	done, err := d.Redeliver(r.Context(), []string{id}, Filter{}, actorOf(r))
-	if err != nil {
-		writeError(w, d.redeliverStatus(err), err)
-		return
-	}
-	if len(done) == 0 {
-		writeError(w, http.StatusConflict, fmt.Errorf("delivery %s is already pending", id))
-		return
-	}
-	writeJSON(w, http.StatusAccepted, map[string]any{"redelivered": done})
-}
-
-func (d *Dispatcher) handleRedeliverBulk(w http.ResponseWriter, r *http.Request) {
-	f, err := d.filterFromQuery(r)
-	if err != nil {
-		writeError(w, http.StatusBadRequest, err)
-		return
-	}
-	var body struct {
-		IDs []string `json:"ids"`
-	}
-	if r.ContentLength != 0 {
-		if err := json.NewDecoder(io.LimitReader(r.Body, 1<<20)).Decode(&body); err != nil && !errors.Is(err, io.EOF) {
-			writeError(w, http.StatusBadRequest, fmt.Errorf("body: %w", err))
-			return
-		}
-	}
-	if len(body.IDs) == 0 && f.Status == "" {
-		writeError(w, http.StatusBadRequest, errors.New("give ids in the body or ?status= (failed, dead, ok)"))
-		return
-	}
-	done, err := d.Redeliver(r.Context(), body.IDs, f, actorOf(r))
-	if err != nil {
-		writeError(w, d.redeliverStatus(err), err)
-		return
-	}
-	if done == nil {
-		done = []string{}
-	}
-	writeJSON(w, http.StatusAccepted, map[string]any{"redelivered": done})
-}
-
-var errSubscriptionsDisabled = errors.New("subscriptions are disabled (admin.subscriptions.enabled)")
-
-func (d *Dispatcher) handleSubscriptions(w http.ResponseWriter, r *http.Request) {
+// Subscriptions lists the REST-hook subscriptions;
+// ErrSubscriptionsDisabled when they are off.
+func (d *Dispatcher) Subscriptions(ctx context.Context) ([]Subscription, error) {
 	if d.subEndpoint == nil {
-		writeError(w, http.StatusNotFound, errSubscriptionsDisabled)
-		return
+		return nil, ErrSubscriptionsDisabled
 	}
-	subs, err := d.store.Subscriptions(r.Context())
-	if err != nil {
-		writeError(w, http.StatusInternalServerError, err)
-		return
-	}
-	if subs == nil {
-		subs = []Subscription{}
-	}
-	writeJSON(w, http.StatusOK, map[string]any{"subscriptions": subs})
-}
-
-func (d *Dispatcher) handleSubscription(w http.ResponseWriter, r *http.Request) {
-	if d.subEndpoint == nil {
-		writeError(w, http.StatusNotFound, errSubscriptionsDisabled)
-		return
-	}
-	id := r.PathValue("id")
-	subs, err := d.store.Subscriptions(r.Context())
-	if err != nil {
-		writeError(w, http.StatusInternalServerError, err)
-		return
-	}
-	for _, s := range subs {
-		if s.ID == id {
-			writeJSON(w, http.StatusOK, s)
-			return
-		}
-	}
-	writeError(w, http.StatusNotFound, fmt.Errorf("subscription %q: %w", id, ErrNotFound))
+	return d.store.Subscriptions(ctx)
 }
 
 // UnknownEventError refuses a subscription to an event no rule produces.
@@ -311,7 +124,7 @@ func sortedEvents(names []string) []string {
 // Subscribe adds a subscription after the SSRF check.
 func (d *Dispatcher) Subscribe(ctx context.Context, targetURL, event string) (Subscription, error) {
 	if d.subEndpoint == nil {
-		return Subscription{}, errSubscriptionsDisabled
+		return Subscription{}, ErrSubscriptionsDisabled
 	}
 	if strings.TrimSpace(event) == "" {
 		return Subscription{}, errors.New("event: missing (an event name, or * for every event)")
@@ -331,67 +144,21 @@ func (d *Dispatcher) Subscribe(ctx context.Context, targetURL, event string) (Su
 	d.smu.Lock()
 	d.subs[s.ID] = s
 	d.smu.Unlock()
-	d.log.Info("subscription added", "subscription", s.ID, "event", event, "target_url", newRedactor(WebhookConfig{}).url(targetURL))
+	d.log.Info("subscription added", "subscription", s.ID, "event", event, "target_url", send.RedactURL(targetURL))
 	return s, nil
 }
 
-func (d *Dispatcher) handleSubscribe(w http.ResponseWriter, r *http.Request) {
+// Unsubscribe deletes a subscription and fails its pending deliveries;
+// ErrNotFound when unknown, ErrSubscriptionsDisabled when they are off.
+func (d *Dispatcher) Unsubscribe(ctx context.Context, id string) error {
 	if d.subEndpoint == nil {
-		writeError(w, http.StatusNotFound, errSubscriptionsDisabled)
-		return
+		return ErrSubscriptionsDisabled
 	}
-	var body struct {
-		TargetURL string `json:"target_url"`
-		HookURL   string `json:"hookUrl"` // alias of target_url
-		Event     string `json:"event"`
-		// Zapier sends its legacy duplicate of target_url too: ignored.
-		SubscriptionURL json.RawMessage `json:"subscription_url"`
-	}
-	dec := json.NewDecoder(io.LimitReader(r.Body, 64<<10))
-	dec.DisallowUnknownFields()
-	if err := dec.Decode(&body); err != nil {
-		writeError(w, http.StatusBadRequest, fmt.Errorf("body: want {\"target_url\": ..., \"event\": ...}: %w", err))
-		return
-	}
-	target := body.TargetURL
-	switch {
-	case target == "":
-		target = body.HookURL
-	case body.HookURL != "" && body.HookURL != target:
-		writeError(w, http.StatusBadRequest, errors.New("body: target_url and hookUrl differ; give one"))
-		return
-	}
-	s, err := d.Subscribe(r.Context(), target, body.Event)
-	var ue *UnknownEventError
-	if errors.As(err, &ue) {
-		writeJSON(w, http.StatusUnprocessableEntity, map[string]any{"error": err.Error(), "events": ue.Known})
-		return
-	}
-	if err != nil {
-		writeError(w, http.StatusBadRequest, err)
-		return
-	}
-	w.Header().Set("Location", "subscriptions/"+s.ID)
-	writeJSON(w, http.StatusCreated, s)
-}
-
-func (d *Dispatcher) handleUnsubscribe(w http.ResponseWriter, r *http.Request) {
-	if d.subEndpoint == nil {
-		writeError(w, http.StatusNotFound, errSubscriptionsDisabled)
-		return
-	}
-	id := r.PathValue("id")
-	err := d.removeSubscription(r.Context(), id, "subscription deleted")
-	if errors.Is(err, ErrNotFound) {
-		writeError(w, http.StatusNotFound, err)
-		return
-	}
-	if err != nil {
-		writeError(w, http.StatusInternalServerError, err)
-		return
+	if err := d.removeSubscription(ctx, id, "subscription deleted"); err != nil {
+		return err
 	}
 	d.log.Info("subscription deleted", "subscription", id)
-	w.WriteHeader(http.StatusNoContent)
+	return nil
 }
 
 // WebhookState is a webhook's delivery state in GET /webhooks.
@@ -434,10 +201,6 @@ func (d *Dispatcher) WebhookStates() []WebhookState {
 	return out
 }
 
-func (d *Dispatcher) handleWebhooks(w http.ResponseWriter, _ *http.Request) {
-	writeJSON(w, http.StatusOK, map[string]any{"webhooks": d.WebhookStates()})
-}
-
 // Enable re-enables a webhook disabled by a 410.
 func (d *Dispatcher) Enable(ctx context.Context, name string) error {
 	if _, ok := d.endpoints[name]; !ok {
@@ -455,17 +218,4 @@ func (d *Dispatcher) Enable(ctx context.Context, name string) error {
 	d.log.Info("webhook enabled", "webhook", name)
 	q.wake()
 	return nil
-}
-
-func (d *Dispatcher) handleEnable(w http.ResponseWriter, r *http.Request) {
-	err := d.Enable(r.Context(), r.PathValue("name"))
-	if errors.Is(err, ErrNotFound) {
-		writeError(w, http.StatusNotFound, err)
-		return
-	}
-	if err != nil {
-		writeError(w, http.StatusInternalServerError, err)
-		return
-	}
-	w.WriteHeader(http.StatusNoContent)
 }

@@ -13,7 +13,9 @@ import (
 	"time"
 
 	"github.com/rowhook/rowhook/dispatch"
+	"github.com/rowhook/rowhook/dispatch/adminapi"
 	"github.com/rowhook/rowhook/dispatch/dispatchtest"
+	"github.com/rowhook/rowhook/dispatch/send"
 	"github.com/rowhook/rowhook/rules"
 	"github.com/rowhook/rowhook/writeback"
 )
@@ -71,7 +73,7 @@ func TestDispatcher_CircuitBacklogEndpointDown(t *testing.T) {
 			failed++
 			return 503, nil, "down"
 		}
-		ok[r.Header.Get(dispatch.HeaderWebhookID)]++
+		ok[r.Header.Get(send.HeaderWebhookID)]++
 		return 200, nil, ""
 	})
 	w := hook(rc.URL)
@@ -221,7 +223,7 @@ func TestDispatcher_CircuitProbes(t *testing.T) {
 	if circuitGauge(h, "erp", dispatch.CircuitOpen) != 1 || circuitGauge(h, "erp", dispatch.CircuitClosed) != 0 {
 		t.Error("circuit gauge does not say open")
 	}
-	if code, body := adminRequest(t, h.d.AdminHandler(), "GET", "/webhooks", "", ""); code != 200 ||
+	if code, body := adminRequest(t, adminapi.New(h.d), "GET", "/webhooks", "", ""); code != 200 ||
 		!strings.Contains(mustJSON(body), `"circuit":"open"`) || !strings.Contains(mustJSON(body), `"next_probe_at":"2026-11-23T10:01:00Z"`) {
 		t.Errorf("GET /webhooks = %d %v", code, body)
 	}
@@ -406,7 +408,7 @@ func TestDispatcher_CircuitPerSubscription(t *testing.T) {
 	cfg.Delivery.Concurrency = 2
 	cfg.Delivery.Circuit.FailureThreshold = 3
 	h := start(t, cfg, dispatch.Deps{})
-	admin := h.d.AdminHandler()
+	admin := adminapi.New(h.d)
 	subs := map[string]string{}
 	for _, path := range []string{"/down", "/up"} {
 		code, body := adminRequest(t, admin, "POST", "/subscriptions", "tok", `{"target_url":"`+rc.URL+path+`","event":"E"}`)

@@ -4,7 +4,6 @@ package dispatch
 
 import (
 	"crypto/x509"
-	"encoding/base64"
 	"errors"
 	"fmt"
 	"net/url"
@@ -18,6 +17,7 @@ import (
 	"go.yaml.in/yaml/v3"
 	"golang.org/x/time/rate"
 
+	"github.com/rowhook/rowhook/dispatch/send"
 	"github.com/rowhook/rowhook/internal/yamlconf"
 )
 
@@ -172,39 +172,13 @@ type WebhookConfig struct {
 	SOAP yaml.Node `yaml:"soap"`
 }
 
-// AuthConfig is a webhook's `auth:` block.
-type AuthConfig struct {
-	// Type is none, basic, bearer, api_key or oauth2_client_credentials.
-	Type     string `yaml:"type"`
-	Username string `yaml:"username"`
-	Password string `yaml:"password"`
-	Token    string `yaml:"token"`
-	// Name is the api_key header or query parameter name; Value its value;
-	// In is header (default) or query.
-	Name  string `yaml:"name"`
-	Value string `yaml:"value"`
-	In    string `yaml:"in"`
-	// OAuth2 client credentials.
-	ClientID     string            `yaml:"client_id"`
-	ClientSecret string            `yaml:"client_secret"`
-	TokenURL     string            `yaml:"token_url"`
-	Scopes       []string          `yaml:"scopes"`
-	Params       map[string]string `yaml:"params"`
-}
-
-// TLSConfig is a webhook's `tls:` block.
-type TLSConfig struct {
-	InsecureSkipVerify bool   `yaml:"insecure_skip_verify"`
-	CAFile             string `yaml:"ca_file"`
-	ClientCertFile     string `yaml:"client_cert_file"`
-	ClientKeyFile      string `yaml:"client_key_file"`
-	ServerName         string `yaml:"server_name"`
-}
-
-// SigningConfig is a Standard Webhooks signing secret ("whsec_" + base64).
-type SigningConfig struct {
-	Secret string `yaml:"secret"`
-}
+// AuthConfig, TLSConfig and SigningConfig are the webhook's `auth:`,
+// `tls:` and `signing:` blocks; package send, which applies them, owns them.
+type (
+	AuthConfig    = send.AuthConfig
+	TLSConfig     = send.TLSConfig
+	SigningConfig = send.SigningConfig
+)
 
 // State store drivers (state.driver).
 const (
@@ -229,11 +203,11 @@ const (
 
 // Content types, modes and orderings.
 const (
-	ContentJSON = "json"
-	ContentForm = "form"
-	ContentXML  = "xml"
-	ContentText = "text"
-	ContentSOAP = "soap"
+	ContentJSON = send.ContentJSON
+	ContentForm = send.ContentForm
+	ContentXML  = send.ContentXML
+	ContentText = send.ContentText
+	ContentSOAP = send.ContentSOAP
 
 	ModeImmediate = "immediate"
 	ModeScheduled = "scheduled"
@@ -416,7 +390,7 @@ func (c Config) Validate() error {
 		}
 	}
 	if s := c.Admin.Subscriptions.Signing.Secret; s != "" {
-		if _, err := decodeSecret(s); err != nil {
+		if _, err := send.DecodeSecret(s); err != nil {
 			add("admin.subscriptions.signing.secret", "%v", err)
 		}
 	}
@@ -438,7 +412,7 @@ func (w WebhookConfig) validate(p string) []error {
 	}
 	if w.URL == "" {
 		add(".url", "missing")
-	} else if _, err := parseURLTemplate(w.URL); err != nil {
+	} else if err := send.CheckURLTemplate(w.URL); err != nil {
 		add(".url", "%v", err)
 	}
 	if !validMethods[w.Method] {
@@ -449,7 +423,7 @@ func (w WebhookConfig) validate(p string) []error {
 	default:
 		add(".content_type", "unknown content type %q (json, form, xml, text, soap)", w.ContentType)
 	}
-	if w.ContentType == ContentXML && !validXMLName(w.XMLRoot) {
+	if w.ContentType == ContentXML && !send.ValidXMLName(w.XMLRoot) {
 		add(".xml_root", "%q is not an XML element name", w.XMLRoot)
 	}
 	for k := range w.Headers {
@@ -532,7 +506,7 @@ func (w WebhookConfig) validate(p string) []error {
 		add(".retry.max_interval", "%s is less than initial_interval %s", w.Retry.MaxInterval, w.Retry.InitialInterval)
 	}
 	if w.Signing.Secret != "" {
-		if _, err := decodeSecret(w.Signing.Secret); err != nil {
+		if _, err := send.DecodeSecret(w.Signing.Secret); err != nil {
 			add(".signing.secret", "%v", err)
 		}
 	}
@@ -551,18 +525,6 @@ func (w WebhookConfig) validate(p string) []error {
 		add(".circuit.failure_threshold", "must be at least 1, got %d", n)
 	}
 	return errs
-}
-
-// decodeSecret decodes a Standard Webhooks secret: "whsec_" and base64.
-func decodeSecret(s string) ([]byte, error) {
-	key, err := base64.StdEncoding.DecodeString(strings.TrimPrefix(s, "whsec_"))
-	if err != nil {
-		return nil, errors.New("not a Standard Webhooks secret (whsec_ followed by base64)")
-	}
-	if len(key) < 24 {
-		return nil, fmt.Errorf("secret is %d bytes; use at least 24 random bytes", len(key))
-	}
-	return key, nil
 }
 
 // parseRate parses "50/s", "100/m", "10/h" or "5/500ms".

@@ -15,7 +15,9 @@ import (
 	standardwebhooks "github.com/standard-webhooks/standard-webhooks/libraries/go"
 
 	"github.com/rowhook/rowhook/dispatch"
+	"github.com/rowhook/rowhook/dispatch/adminapi"
 	"github.com/rowhook/rowhook/dispatch/dispatchtest"
+	"github.com/rowhook/rowhook/dispatch/send"
 	"github.com/rowhook/rowhook/rules"
 )
 
@@ -183,7 +185,7 @@ func TestDispatcher_Auth(t *testing.T) {
 			t.Errorf("secret %q found in logs or delivery log", s)
 		}
 	}
-	if !strings.Contains(logText.String(), dispatch.Redacted) {
+	if !strings.Contains(logText.String(), send.Redacted) {
 		t.Error("delivery log shows no redaction at all")
 	}
 }
@@ -281,7 +283,7 @@ func TestDispatcher_PermanentAndGone(t *testing.T) {
 	if goneRc.count() != 1 {
 		t.Errorf("gone endpoint got %d requests, want 1", goneRc.count())
 	}
-	admin := h.d.AdminHandler()
+	admin := adminapi.New(h.d)
 	code, body := adminRequest(t, admin, "GET", "/webhooks", "", "")
 	if code != 200 || !strings.Contains(mustJSON(body), `"state":"disabled"`) {
 		t.Errorf("GET /webhooks = %d %v", code, body)
@@ -321,7 +323,7 @@ func TestDispatcher_DeadLetterRedeliver(t *testing.T) {
 		if d.Attempts != 2 {
 			t.Errorf("dead after %d attempts, want 2", d.Attempts)
 		}
-		admin := h.d.AdminHandler()
+		admin := adminapi.New(h.d)
 		if code, _ := adminRequest(t, admin, "POST", "/deliveries/"+d.ID+"/redeliver", "", ""); code != 401 {
 			t.Errorf("redeliver without token = %d, want 401", code)
 		}
@@ -475,7 +477,7 @@ func TestDispatcher_Subscriptions(t *testing.T) {
 	cfg.Admin.Subscriptions.Signing.Secret = whsec
 	cfg.Delivery.Retry = fast()
 	h := start(t, cfg, dispatch.Deps{})
-	admin := h.d.AdminHandler()
+	admin := adminapi.New(h.d)
 	// The SSRF guard refuses private and link-local targets.
 	for _, target := range []string{"http://169.254.169.254/latest/meta-data", "http://10.0.0.5/", "http://[::1]:8080/", "file:///etc/passwd"} {
 		code, body := adminRequest(t, admin, "POST", "/subscriptions", "tok", `{"target_url":"`+target+`","event":"E"}`)
@@ -491,7 +493,7 @@ func TestDispatcher_Subscriptions(t *testing.T) {
 
 	cfg.Admin.Subscriptions.AllowedHosts = []string{"127.0.0.1"}
 	h = start(t, cfg, dispatch.Deps{})
-	admin = h.d.AdminHandler()
+	admin = adminapi.New(h.d)
 	code, body = adminRequest(t, admin, "POST", "/subscriptions", "tok", `{"target_url":"`+rc.URL+`/hook","event":"E"}`)
 	if code != 201 {
 		t.Fatalf("subscribe = %d %v", code, body)
@@ -536,14 +538,14 @@ func TestGuard_DialContext(t *testing.T) {
 	// localhost names no allow-listed host: the dial-time check refuses
 	// 127.0.0.1 even though the name passed no URL check (as after a DNS
 	// rebinding).
-	g, _ := dispatch.NewGuard(nil)
+	g, _ := send.NewGuard(nil)
 	client := &http.Client{Transport: &http.Transport{DialContext: g.DialContext(&net0)}}
 	u := strings.Replace(srv.URL, "127.0.0.1", "localhost", 1)
 	_, err := client.Get(u)
 	if err == nil || !strings.Contains(err.Error(), "not allowed") {
 		t.Errorf("dial to loopback: %v", err)
 	}
-	g2, _ := dispatch.NewGuard([]string{"127.0.0.0/8"})
+	g2, _ := send.NewGuard([]string{"127.0.0.0/8"})
 	client = &http.Client{Transport: &http.Transport{DialContext: g2.DialContext(&net0)}}
 	resp, err := client.Get(u)
 	if err != nil {
@@ -555,13 +557,13 @@ func TestGuard_DialContext(t *testing.T) {
 func TestDispatcher_AdminAuth(t *testing.T) {
 	cfg := dispatch.Config{}
 	h := start(t, cfg, dispatch.Deps{})
-	if code, _ := adminRequest(t, h.d.AdminHandler(), "GET", "/deliveries", "", ""); code != 403 {
+	if code, _ := adminRequest(t, adminapi.New(h.d), "GET", "/deliveries", "", ""); code != 403 {
 		t.Errorf("no token configured, not loopback: %d, want 403", code)
 	}
 	h.stop()
 	cfg.Admin.Token = "s3cret-admin"
 	h = start(t, cfg, dispatch.Deps{})
-	a := h.d.AdminHandler()
+	a := adminapi.New(h.d)
 	for tok, want := range map[string]int{"": 401, "wrong": 401, "s3cret-admin": 200} {
 		if code, _ := adminRequest(t, a, "GET", "/deliveries", tok, ""); code != want {
 			t.Errorf("token %q: %d, want %d", tok, code, want)
@@ -569,7 +571,7 @@ func TestDispatcher_AdminAuth(t *testing.T) {
 	}
 	h.stop()
 	h = start(t, dispatch.Config{}, dispatch.Deps{AdminOpen: true})
-	if code, _ := adminRequest(t, h.d.AdminHandler(), "GET", "/deliveries?status=bogus", "", ""); code != 400 {
+	if code, _ := adminRequest(t, adminapi.New(h.d), "GET", "/deliveries?status=bogus", "", ""); code != 400 {
 		t.Errorf("bad status filter: %d, want 400", code)
 	}
 }
@@ -762,7 +764,7 @@ func TestDispatcher_BacklogReadAhead(t *testing.T) {
 	seen := map[string]int{}
 	rc.mu.Lock()
 	for _, r := range rc.requests {
-		seen[r.Header.Get(dispatch.HeaderWebhookID)]++
+		seen[r.Header.Get(send.HeaderWebhookID)]++
 	}
 	rc.mu.Unlock()
 	for id, n := range seen {

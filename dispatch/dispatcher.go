@@ -16,6 +16,7 @@ import (
 	"golang.org/x/time/rate"
 
 	"github.com/rowhook/rowhook/cdc"
+	"github.com/rowhook/rowhook/dispatch/send"
 	"github.com/rowhook/rowhook/rules"
 )
 
@@ -43,6 +44,10 @@ type Deps struct {
 	WritebackRetry RetryConfig
 	// Encoders adds content types (soap) by factory.
 	Encoders map[string]EncoderFactory
+	// NewSender builds the Sender of one webhook (name SubscriptionWebhook:
+	// of all subscriptions) from its settings and codec. Default:
+	// send.New.
+	NewSender func(name string, cfg send.Config, codec send.Codec) (Sender, error)
 	// AdminOpen lets the admin API answer without the bearer token: set it
 	// only when the listener is bound to loopback.
 	AdminOpen bool
@@ -75,12 +80,13 @@ type Dispatcher struct {
 	wbRetry     RetryConfig
 	endpoints   map[string]*endpoint
 	subEndpoint *endpoint
-	guard       *Guard
+	guard       *send.Guard
 	resolver    *net.Resolver
 	adminOpen   bool
 	events      []string // sorted; nil: any event may be subscribed to
 	drain       time.Duration
 	poll        time.Duration
+	newSender   func(name string, cfg send.Config, codec send.Codec) (Sender, error)
 
 	cmu        sync.Mutex
 	cur        *commitBatch
@@ -132,6 +138,9 @@ func New(cfg Config, store Store, deps Deps) (*Dispatcher, error) {
 	if d.jitter == nil {
 		d.jitter = defaultJitter
 	}
+	if d.newSender = deps.NewSender; d.newSender == nil {
+		d.newSender = func(_ string, cfg send.Config, codec send.Codec) (Sender, error) { return send.New(cfg, codec) }
+	}
 	if d.drain <= 0 {
 		d.drain = 10 * time.Second
 	}
@@ -146,7 +155,7 @@ func New(cfg Config, store Store, deps Deps) (*Dispatcher, error) {
 	d.m.queueCollect.now = d.clock.Now
 	base := deps.Transport
 	if base == nil {
-		base = defaultTransport()
+		base = send.DefaultTransport()
 	}
 	names := make([]string, 0, len(cfg.Webhooks))
 	for n := range cfg.Webhooks {
@@ -173,7 +182,7 @@ func New(cfg Config, store Store, deps Deps) (*Dispatcher, error) {
 		for _, st := range circuitStates {
 			d.m.circuit.WithLabelValues(SubscriptionWebhook, st).Set(0)
 		}
-		g, err := NewGuard(cfg.Admin.Subscriptions.AllowedHosts)
+		g, err := send.NewGuard(cfg.Admin.Subscriptions.AllowedHosts)
 		if err != nil {
 			return nil, fmt.Errorf("admin.subscriptions.allowed_hosts: %w", err)
 		}
@@ -186,68 +195,41 @@ func New(cfg Config, store Store, deps Deps) (*Dispatcher, error) {
 		if err != nil {
 			return nil, fmt.Errorf("subscriptions: %w", err)
 		}
-		ep.tmpl = nil
 		d.subEndpoint = ep
 	}
 	d.m.initSeries(cfg, d.wb != nil)
 	return d, nil
 }
 
-func defaultTransport() *http.Transport {
-	return &http.Transport{
-		Proxy:                 http.ProxyFromEnvironment,
-		DialContext:           (&net.Dialer{Timeout: 10 * time.Second, KeepAlive: 30 * time.Second}).DialContext,
-		ForceAttemptHTTP2:     true,
-		MaxIdleConns:          512,
-		MaxIdleConnsPerHost:   64,
-		IdleConnTimeout:       90 * time.Second,
-		TLSHandshakeTimeout:   10 * time.Second,
-		ExpectContinueTimeout: time.Second,
-	}
-}
-
 func (d *Dispatcher) newEndpoint(name string, w WebhookConfig, base *http.Transport, encoders map[string]EncoderFactory, ua string) (*endpoint, error) {
-	ep := &endpoint{name: name, cfg: w, red: newRedactor(w), maxResp: d.cfg.Delivery.MaxResponseBytes,
-		bodyLimit: d.cfg.State.BodyLimit, userAgent: ua}
-	var err error
-	if ep.tmpl, err = parseURLTemplate(w.URL); err != nil {
-		return nil, fmt.Errorf("url: %w", err)
-	}
+	ep := &endpoint{name: name, cfg: w}
+	var codec send.Codec
 	if f, ok := encoders[w.ContentType]; ok {
-		if ep.enc, err = f(name, w); err != nil {
+		var err error
+		if codec, err = f(name, w); err != nil {
 			return nil, fmt.Errorf("content_type %s: %w", w.ContentType, err)
 		}
-	} else if enc, ok := builtinEncoder(w); ok {
-		ep.enc = enc
+		if codec == nil {
+			return nil, fmt.Errorf("content_type %s: the encoder factory returned no codec", w.ContentType)
+		}
+	} else if enc, ok := send.Builtin(w.Method, w.ContentType, w.XMLRoot); ok {
+		codec = send.Plain(enc)
 	} else {
 		return nil, fmt.Errorf("content_type %s: no encoder registered (is the SOAP package wired in?)", w.ContentType)
 	}
-	if sl, ok := ep.enc.(secretLister); ok {
-		for _, v := range sl.Secrets() {
-			if len(v) >= 4 {
-				ep.red.values = append(ep.red.values, v)
-			}
-		}
-	}
-	tr := base
-	tc, err := w.TLS.tlsConfig()
+	sender, err := d.newSender(name, send.Config{
+		URL: w.URL, PerDeliveryURL: name == SubscriptionWebhook, Method: w.Method,
+		Headers: w.Headers, SecretHeaders: w.SecretHeaders, Auth: w.Auth, TLS: w.TLS, Signing: w.Signing,
+		Timeout: w.Timeout, MaxResponseBytes: d.cfg.Delivery.MaxResponseBytes, BodyLimit: d.cfg.State.BodyLimit,
+		UserAgent: ua, Transport: base, Now: d.clock.Now,
+	}, codec)
 	if err != nil {
-		return nil, fmt.Errorf("tls: %w", err)
-	}
-	if tc != nil {
-		tr = base.Clone()
-		tr.TLSClientConfig = tc
-	}
-	ep.client = &http.Client{Transport: tr, CheckRedirect: noRedirect}
-	tokenClient := &http.Client{Transport: tr, Timeout: w.Timeout}
-	if ep.auth, err = newAuthenticator(w.Auth, tokenClient); err != nil {
 		return nil, err
 	}
-	if w.Signing.Secret != "" {
-		if ep.key, err = decodeSecret(w.Signing.Secret); err != nil {
-			return nil, fmt.Errorf("signing: %w", err)
-		}
+	if sender == nil {
+		return nil, errors.New("Deps.NewSender returned no sender")
 	}
+	ep.sender = sender
 	if w.RateLimit != "" {
 		lim, burst, err := parseRate(w.RateLimit)
 		if err != nil {
@@ -344,24 +326,10 @@ func (d *Dispatcher) newDelivery(ev *rules.Event, ep *endpoint, webhook, sub, su
 	if ep.sched != nil {
 		nd.NextAt = ep.sched.Next(now)
 	}
-	var errs []error
-	u := subURL
-	if ep.tmpl != nil {
-		var err error
-		if u, err = ep.tmpl.render(ev); err != nil {
-			errs = append(errs, err)
-		}
-	}
-	p, err := ep.enc.Encode(ev)
-	if err != nil {
-		errs = append(errs, fmt.Errorf("encode body: %w", err))
-	}
-	if u != "" && len(p.Query) > 0 {
-		u, _ = appendQuery(u, ev.Body, p.Query)
-	}
+	u, p, err := ep.sender.Build(ev, subURL)
 	nd.URL, nd.ContentType, nd.Body, nd.Headers = u, p.ContentType, p.Body, p.Headers
-	if len(errs) > 0 {
-		nd.Error = errors.Join(errs...).Error()
+	if err != nil {
+		nd.Error = err.Error()
 		d.log.Error("delivery cannot be built; stored as failed", "delivery_id", nd.ID, "webhook", webhook, "event_id", ev.ID, "error", nd.Error)
 	}
 	return nd

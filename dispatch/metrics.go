@@ -8,6 +8,10 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 )
 
+// Metric names are namespace_name: the dispatcher's names (rowhook_deliveries_total,
+// rowhook_queue_depth, …) predate a subsystem and keep their exported names.
+const namespace = "rowhook"
+
 type metrics struct {
 	deliveries   *prometheus.CounterVec
 	attemptDur   *prometheus.HistogramVec
@@ -34,52 +38,52 @@ const (
 func newMetrics(reg prometheus.Registerer, st Store) *metrics {
 	m := &metrics{
 		deliveries: prometheus.NewCounterVec(prometheus.CounterOpts{
-			Name: "rowhook_deliveries_total",
+			Namespace: namespace, Name: "deliveries_total",
 			Help: "Delivery attempts by webhook and outcome (ok, retry, failed, dead, gone).",
 		}, []string{"webhook", "outcome"}),
 		attemptDur: prometheus.NewHistogramVec(prometheus.HistogramOpts{
-			Name:    "rowhook_delivery_attempt_duration_seconds",
+			Namespace: namespace, Name: "delivery_attempt_duration_seconds",
 			Help:    "Duration of delivery attempts, request to response body read.",
 			Buckets: []float64{.005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5, 10, 30},
 		}, []string{"webhook"}),
 		retries: prometheus.NewCounterVec(prometheus.CounterOpts{
-			Name: "rowhook_delivery_retries_total",
+			Namespace: namespace, Name: "delivery_retries_total",
 			Help: "Failed attempts scheduled for another try.",
 		}, []string{"webhook"}),
 		deadLetters: prometheus.NewCounterVec(prometheus.CounterOpts{
-			Name: "rowhook_dead_letters_total",
+			Namespace: namespace, Name: "dead_letters_total",
 			Help: "Deliveries given up on (dead after the last attempt, or failed permanently).",
 		}, []string{"webhook"}),
 		commitDur: prometheus.NewHistogram(prometheus.HistogramOpts{
-			Name:    "rowhook_store_commit_duration_seconds",
+			Namespace: namespace, Name: "store_commit_duration_seconds",
 			Help:    "Duration of state store commits of deliveries and checkpoint.",
 			Buckets: []float64{.0001, .00025, .0005, .001, .0025, .005, .01, .025, .05, .1, .25, 1},
 		}),
 		enqueued: prometheus.NewCounter(prometheus.CounterOpts{
-			Name: "rowhook_deliveries_enqueued_total",
+			Namespace: namespace, Name: "deliveries_enqueued_total",
 			Help: "Deliveries written to the outbox (duplicates from replays not counted).",
 		}),
 		paused: prometheus.NewGaugeVec(prometheus.GaugeOpts{
-			Name: "rowhook_webhook_paused",
+			Namespace: namespace, Name: "webhook_paused",
 			Help: "1 when a webhook is paused after failing continuously, 2 when disabled (410).",
 		}, []string{"webhook"}),
 		writebacks: prometheus.NewCounterVec(prometheus.CounterOpts{
-			Name: "rowhook_writeback_attempts_total",
+			Namespace: namespace, Name: "writeback_attempts_total",
 			Help: "Writeback applications by outcome (ok, retry, failed).",
 		}, []string{"outcome"}),
 		storeErrors: prometheus.NewCounter(prometheus.CounterOpts{
-			Name: "rowhook_store_errors_total",
+			Namespace: namespace, Name: "store_errors_total",
 			Help: "State store operations that failed (retried).",
 		}),
 		queueCollect: &queueCollector{store: st,
-			depth: prometheus.NewDesc("rowhook_queue_depth", "Deliveries in the store by webhook and state (pending, failed, dead).",
+			depth: prometheus.NewDesc(prometheus.BuildFQName(namespace, "", "queue_depth"), "Deliveries in the store by webhook and state (pending, failed, dead).",
 				[]string{"webhook", "state"}, nil),
-			oldest: prometheus.NewDesc("rowhook_oldest_pending_age_seconds", "Age of the oldest pending delivery by webhook.",
+			oldest: prometheus.NewDesc(prometheus.BuildFQName(namespace, "", "oldest_pending_age_seconds"), "Age of the oldest pending delivery by webhook.",
 				[]string{"webhook"}, nil),
 		},
 	}
 	m.circuit = prometheus.NewGaugeVec(prometheus.GaugeOpts{
-		Name: "rowhook_webhook_circuit_state",
+		Namespace: namespace, Name: "webhook_circuit_state",
 		Help: "Endpoint circuit by webhook and state (closed, open, half_open): 1 for the webhook's state, 0 for the others; for webhook=\"subscription\", how many subscriptions are in each state.",
 	}, []string{"webhook", "state"})
 	if reg != nil {

@@ -11,6 +11,8 @@ import (
 	"unicode/utf8"
 
 	"github.com/rowhook/rowhook/dispatch"
+	"github.com/rowhook/rowhook/dispatch/adminapi"
+	"github.com/rowhook/rowhook/dispatch/send"
 	"github.com/rowhook/rowhook/internal/peers"
 )
 
@@ -56,7 +58,7 @@ func TestDispatcher_SignaturesVerifyWithThirdPartyLibraries(t *testing.T) {
 	cfg.Admin.Subscriptions.Signing.Secret = whsec
 	cfg.Admin.Subscriptions.AllowedHosts = []string{"127.0.0.1"}
 	h := start(t, cfg, dispatch.Deps{})
-	admin := h.d.AdminHandler()
+	admin := adminapi.New(h.d)
 	if code, body := adminRequest(t, admin, "POST", "/subscriptions", "tok", `{"target_url":"`+rc.URL+`/sub","event":"Intl"}`); code != 201 {
 		t.Fatalf("subscribe = %d %v", code, body)
 	}
@@ -142,7 +144,7 @@ func TestDispatcher_SignaturesVerifyWithThirdPartyLibraries(t *testing.T) {
 		}),
 		alter("other secret", func(r *peers.Request) {
 			h := http.Header(r.Header)
-			h.Set("webhook-signature", dispatch.Sign(otherKey, h.Get("webhook-id"), time.Unix(ts, 0), r.Body))
+			h.Set("webhook-signature", send.Sign(otherKey, h.Get("webhook-id"), time.Unix(ts, 0), r.Body))
 		}),
 	}
 	results := peers.Verify(t, whsec, append(append([]peers.Request(nil), reqs...), tampered...))

@@ -391,7 +391,7 @@ func (d *Dispatcher) send(ctx context.Context, q *queue, row *Delivery) {
 		}
 	}
 	n := row.Attempts + 1
-	a, resp, err := ep.attempt(ctx, row, n, d.clock)
+	a, resp, err := d.attempt(ctx, ep, row, n)
 	if err != nil && ctx.Err() != nil {
 		// Shutdown cut the attempt short: it stays pending, to be sent
 		// again (same webhook-id) after the restart.

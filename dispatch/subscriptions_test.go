@@ -6,6 +6,7 @@ import (
 	"testing"
 
 	"github.com/rowhook/rowhook/dispatch"
+	"github.com/rowhook/rowhook/dispatch/adminapi"
 )
 
 // REST hooks as Zapier sends them: its legacy subscription_url beside
@@ -18,7 +19,7 @@ func TestDispatcher_SubscriptionsZapier(t *testing.T) {
 	cfg.Admin.Subscriptions.Enabled = true
 	cfg.Admin.Subscriptions.AllowedHosts = []string{"127.0.0.1"}
 	h := start(t, cfg, dispatch.Deps{Events: []string{"NewOpportunity", "ContactCreated", "NewOpportunity"}})
-	admin := h.d.AdminHandler()
+	admin := adminapi.New(h.d)
 
 	zapier := fmt.Sprintf(`{"subscription_url": "%[1]s/hooks/standard/1/abc", "target_url": "%[1]s/hooks/standard/1/abc", "event": "NewOpportunity"}`, rc.URL)
 	code, body := adminRequest(t, admin, "POST", "/subscriptions", "tok", zapier)
@@ -100,13 +101,13 @@ func TestDispatcher_SubscribeWithoutEvents(t *testing.T) {
 	cfg.Admin.Subscriptions.Enabled = true
 	cfg.Admin.Subscriptions.AllowedHosts = []string{"127.0.0.1"}
 	h := start(t, cfg, dispatch.Deps{AdminOpen: true})
-	if code, body := adminRequest(t, h.d.AdminHandler(), "POST", "/subscriptions", "", `{"target_url": "`+rc.URL+`/a", "event": "Anything"}`); code != 201 {
+	if code, body := adminRequest(t, adminapi.New(h.d), "POST", "/subscriptions", "", `{"target_url": "`+rc.URL+`/a", "event": "Anything"}`); code != 201 {
 		t.Errorf("= %d %v, want 201", code, body)
 	}
 	// An empty list (no rules) refuses every name but *.
 	h.stop()
 	h = start(t, cfg, dispatch.Deps{AdminOpen: true, Events: []string{}})
-	code, body := adminRequest(t, h.d.AdminHandler(), "POST", "/subscriptions", "", `{"target_url": "`+rc.URL+`/a", "event": "Anything"}`)
+	code, body := adminRequest(t, adminapi.New(h.d), "POST", "/subscriptions", "", `{"target_url": "`+rc.URL+`/a", "event": "Anything"}`)
 	if code != 422 || mustJSON(body["events"]) != `[]` {
 		t.Errorf("no rules: = %d %v, want 422 with events []", code, body)
 	}

@@ -78,14 +78,14 @@ func ViewDelivery(d Delivery, log []Attempt, bodyLimit int) DeliveryView {
 	if bodyLimit <= 0 {
 		bodyLimit = DefaultBodyLimit
 	}
-	v.Body, v.BodyBase64 = textOrBase64(truncate(d.Body, bodyLimit))
+	v.Body, v.BodyBase64 = textOrBase64(d.Body[:min(len(d.Body), bodyLimit)])
 	if d.Status == StatusPending {
 		t := d.NextAt
 		v.NextAt = &t
 	}
 	for _, a := range log {
 		if a.Kind == KindAttempt && a.RequestBody == nil {
-			a.RequestBody = truncate(d.Body, bodyLimit)
+			a.RequestBody = d.Body[:min(len(d.Body), bodyLimit)]
 		}
 		v.Log = append(v.Log, ViewAttempt(a))
 	}

@@ -2,6 +2,12 @@ package rules
 
 import "github.com/prometheus/client_golang/prometheus"
 
+// Metric names are namespace_subsystem_name (prometheus.BuildFQName).
+const (
+	namespace = "rowhook"
+	subsystem = "rule"
+)
+
 // metrics are the engine's Prometheus metrics. Rule names label the
 // counters: they come from the config, so their number is bounded.
 type metrics struct {
@@ -14,16 +20,16 @@ type metrics struct {
 func newMetrics(reg prometheus.Registerer, e *Engine) *metrics {
 	m := &metrics{
 		events: prometheus.NewCounterVec(prometheus.CounterOpts{
-			Name: "rowhook_rule_events_total", Help: "Events produced by a rule (returned by the engine, ready for delivery).",
+			Namespace: namespace, Subsystem: subsystem, Name: "events_total", Help: "Events produced by a rule (returned by the engine, ready for delivery).",
 		}, []string{"rule"}),
 		conditionErrors: prometheus.NewCounterVec(prometheus.CounterOpts{
-			Name: "rowhook_rule_condition_errors_total", Help: "Row changes on which a rule's condition failed at run time (the rule did not fire).",
+			Namespace: namespace, Subsystem: subsystem, Name: "condition_errors_total", Help: "Row changes on which a rule's condition failed at run time (the rule did not fire).",
 		}, []string{"rule"}),
 		bodyErrors: prometheus.NewCounterVec(prometheus.CounterOpts{
-			Name: "rowhook_rule_body_field_errors_total", Help: "Events sent with a YAML body field set to null: its expression failed, or it reads a column the row's table does not have (renamed or dropped).",
+			Namespace: namespace, Subsystem: subsystem, Name: "body_field_errors_total", Help: "Events sent with a YAML body field set to null: its expression failed, or it reads a column the row's table does not have (renamed or dropped).",
 		}, []string{"rule"}),
 		dropped: prometheus.NewCounterVec(prometheus.CounterOpts{
-			Name: "rowhook_rule_events_dropped_total", Help: "Vtiger preset events dropped when their settle window closed, by reason.",
+			Namespace: namespace, Subsystem: subsystem, Name: "events_dropped_total", Help: "Vtiger preset events dropped when their settle window closed, by reason.",
 		}, []string{"rule", "reason"}),
 	}
 	if reg != nil {
@@ -50,9 +56,9 @@ func (m *metrics) initRule(r *rule) {
 }
 
 var (
-	heldEventsDesc = prometheus.NewDesc("rowhook_rule_held_events",
+	heldEventsDesc = prometheus.NewDesc(prometheus.BuildFQName(namespace, subsystem, "held_events"),
 		"Events waiting for a settle window to close (or behind one, to keep binlog order).", nil, nil)
-	openWindowsDesc = prometheus.NewDesc("rowhook_rule_settle_windows",
+	openWindowsDesc = prometheus.NewDesc(prometheus.BuildFQName(namespace, subsystem, "settle_windows"),
 		"Vtiger records whose rows are being collected in an open settle window.", nil, nil)
 )
 

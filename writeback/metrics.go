@@ -8,6 +8,13 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 )
 
+// Metric names are namespace_subsystem_name (prometheus.BuildFQName);
+// rowhook_writebacks_total predates the subsystem and keeps its name.
+const (
+	namespace = "rowhook"
+	subsystem = "writeback"
+)
+
 // metrics are the writeback metrics; a nil *metrics records nothing.
 type metrics struct {
 	total    *prometheus.CounterVec
@@ -23,20 +30,20 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 	}
 	m := &metrics{
 		total: prometheus.NewCounterVec(prometheus.CounterOpts{
-			Name: "rowhook_writebacks_total",
+			Namespace: namespace, Name: "writebacks_total",
 			Help: "Writebacks attempted, by table and outcome (ok, skipped, conversion_error, expression_error, not_found, transient_error, permanent_error).",
 		}, []string{"table", "outcome"}),
 		duration: prometheus.NewHistogramVec(prometheus.HistogramOpts{
-			Name:    "rowhook_writeback_duration_seconds",
+			Namespace: namespace, Subsystem: subsystem, Name: "duration_seconds",
 			Help:    "Time to evaluate and write one writeback, by table.",
 			Buckets: []float64{.001, .0025, .005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5, 10},
 		}, []string{"table"}),
 		own: prometheus.NewCounterVec(prometheus.CounterOpts{
-			Name: "rowhook_writeback_own_changes_skipped_total",
+			Namespace: namespace, Subsystem: subsystem, Name: "own_changes_skipped_total",
 			Help: "Updates recognised as rowhook's own writeback only by repeating its recent values (no annotation or marker said so), by table; not fired. Above 0, annotations or markers are missing.",
 		}, []string{"table"}),
 		mode: prometheus.NewGaugeVec(prometheus.GaugeOpts{
-			Name: "rowhook_writeback_mode",
+			Namespace: namespace, Subsystem: subsystem, Name: "mode",
 			Help: "How rowhook recognises its own writes now: 1 for the current mode (annotate or marker), 0 for the other.",
 		}, []string{"mode"}),
 	}

@@ -13,6 +13,7 @@ import (
 
 	"github.com/rowhook/rowhook/cdc"
 	"github.com/rowhook/rowhook/dispatch"
+	"github.com/rowhook/rowhook/dispatch/send"
 	"github.com/rowhook/rowhook/dispatch/sqlitestore"
 )
 
@@ -38,7 +39,7 @@ func seedState(t *testing.T, dir string) (path, okID, deadID string) {
 	}
 	err = st.Record(ctx, []dispatch.Result{
 		{Attempt: dispatch.Attempt{DeliveryID: a.ID, N: 1, Kind: dispatch.KindAttempt, At: now, Duration: 12 * time.Millisecond, Method: "POST",
-			URL: a.URL, RequestHeaders: map[string][]string{"Authorization": {dispatch.Redacted}}, Status: 201, ResponseBody: []byte(`{"erp":"E-1"}`)},
+			URL: a.URL, RequestHeaders: map[string][]string{"Authorization": {send.Redacted}}, Status: 201, ResponseBody: []byte(`{"erp":"E-1"}`)},
 			Status: dispatch.StatusOK, Attempts: 1},
 		{Attempt: dispatch.Attempt{DeliveryID: b.ID, N: 1, Kind: dispatch.KindAttempt, At: now, Method: "POST", URL: b.URL, Status: 503, Error: "http 503 Service Unavailable"},
 			Status: dispatch.StatusDead, Attempts: 1},

@@ -8,6 +8,8 @@ import (
 	"time"
 
 	"github.com/rowhook/rowhook/dispatch"
+	"github.com/rowhook/rowhook/dispatch/send"
+	"github.com/rowhook/rowhook/rules"
 )
 
 // Clock is a manual dispatch.Clock: time moves only with Advance or Set,
@@ -103,4 +105,30 @@ func (w *Writebacker) Apply(ctx context.Context, id string, ev dispatch.StoredEv
 		return nil
 	}
 	return w.ApplyFunc(ctx, id, ev, resp)
+}
+
+// Sender is a dispatch.Sender whose behaviour is set by function fields: a
+// nil BuildFunc returns rawURL and an empty payload, a nil SendFunc
+// answers 200.
+type Sender struct {
+	BuildFunc func(ev *rules.Event, rawURL string) (string, send.Payload, error)
+	SendFunc  func(ctx context.Context, r send.Request) (send.Result, error)
+}
+
+var _ dispatch.Sender = (*Sender)(nil)
+
+// Build calls BuildFunc.
+func (s *Sender) Build(ev *rules.Event, rawURL string) (string, send.Payload, error) {
+	if s.BuildFunc == nil {
+		return rawURL, send.Payload{}, nil
+	}
+	return s.BuildFunc(ev, rawURL)
+}
+
+// Send calls SendFunc.
+func (s *Sender) Send(ctx context.Context, r send.Request) (send.Result, error) {
+	if s.SendFunc == nil {
+		return send.Result{Status: 200}, nil
+	}
+	return s.SendFunc(ctx, r)
 }

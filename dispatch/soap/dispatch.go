@@ -10,6 +10,7 @@ import (
 	"golang.org/x/sync/errgroup"
 
 	"github.com/rowhook/rowhook/dispatch"
+	"github.com/rowhook/rowhook/dispatch/send"
 	"github.com/rowhook/rowhook/rules"
 )
 
@@ -35,7 +36,7 @@ func NewRegistry(deps Deps) *Registry {
 // so an unreachable WSDL or a mapping that does not fit it fails start-up
 // with an error naming webhooks.<name>.soap.
 func (r *Registry) Factory(ctx context.Context) dispatch.EncoderFactory {
-	return func(name string, cfg dispatch.WebhookConfig) (dispatch.Encoder, error) {
+	return func(name string, cfg dispatch.WebhookConfig) (send.Codec, error) {
 		path := "webhooks." + name + ".soap"
 		c, err := DecodeConfig(&cfg.SOAP, path)
 		if err != nil {
@@ -83,20 +84,21 @@ func (r *Registry) Run(ctx context.Context) error {
 	return g.Wait()
 }
 
-// Encoder is the dispatcher's view of a SOAP webhook: Encode builds the
-// stored request; Endpoint, Authorize, CheckResponse and Secrets are the
-// per-attempt hooks the dispatcher calls for SOAP webhooks.
+// Encoder is the dispatcher's view of a SOAP webhook, a send.Codec: Encode
+// builds the stored request; Authorize, CheckResponse and Secrets act on
+// every attempt. Endpoint and ResponseTree serve rowhook's wiring and
+// writeback.
 type Encoder struct{ w *Webhook }
 
-var _ dispatch.Encoder = (*Encoder)(nil)
+var _ send.Codec = (*Encoder)(nil)
 
 // Encode builds the envelope of ev (without WS-Security: see Authorize).
-func (e *Encoder) Encode(ev *rules.Event) (dispatch.Payload, error) {
+func (e *Encoder) Encode(ev *rules.Event) (send.Payload, error) {
 	req, err := e.w.Encode(ev)
 	if err != nil {
-		return dispatch.Payload{}, err
+		return send.Payload{}, err
 	}
-	return dispatch.Payload{ContentType: req.ContentType, Body: req.Body, Headers: req.Headers}, nil
+	return send.Payload{ContentType: req.ContentType, Body: req.Body, Headers: req.Headers}, nil
 }
 
 // Webhook returns the underlying SOAP webhook.

@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/rowhook/rowhook/dispatch"
+	"github.com/rowhook/rowhook/dispatch/send"
 )
 
 // BenchmarkStore_Record records attempt results in batches of 64, as the
@@ -26,7 +27,7 @@ func BenchmarkStore_Record(b *testing.B) {
 	if _, err := s.Commit(ctx, cp(1), ds); err != nil {
 		b.Fatal(err)
 	}
-	hdr := map[string][]string{"Content-Type": {"application/json"}, "Webhook-Id": {"msg_x"}, "Authorization": {dispatch.Redacted}}
+	hdr := map[string][]string{"Content-Type": {"application/json"}, "Webhook-Id": {"msg_x"}, "Authorization": {send.Redacted}}
 	b.ResetTimer()
 	start := time.Now()
 	const batch = 64

@@ -23,6 +23,7 @@ import (
 
 	"github.com/rowhook/rowhook/cdc"
 	"github.com/rowhook/rowhook/dispatch"
+	"github.com/rowhook/rowhook/dispatch/send"
 )
 
 // Run runs the conformance suite. open must return a fresh, empty store and
@@ -478,7 +479,7 @@ func testRecord(t *testing.T, s dispatch.Store) {
 	retryAt := T0.Add(30 * time.Second)
 	err := s.Record(ctx, []dispatch.Result{
 		{Attempt: dispatch.Attempt{DeliveryID: a.ID, N: 1, Kind: dispatch.KindAttempt, At: T0, Duration: 5 * time.Millisecond,
-			Method: "POST", URL: "http://x/", Status: 201, RequestHeaders: map[string][]string{"Authorization": {dispatch.Redacted}},
+			Method: "POST", URL: "http://x/", Status: 201, RequestHeaders: map[string][]string{"Authorization": {send.Redacted}},
 			RequestBody: []byte(`{"a":1}`), ResponseHeaders: map[string][]string{"Content-Type": {"application/json"}}, ResponseBody: []byte(`{"id":7}`)},
 			Status: dispatch.StatusOK, Attempts: 1, Writeback: resp},
 		// No kind: stored as an attempt.
@@ -503,7 +504,7 @@ func testRecord(t *testing.T, s dispatch.Store) {
 	l := log[0]
 	if l.DeliveryID != a.ID || l.N != 1 || l.Kind != dispatch.KindAttempt || !l.At.Equal(T0) || l.Duration != 5*time.Millisecond ||
 		l.Method != "POST" || l.URL != "http://x/" || l.Status != 201 || string(l.RequestBody) != `{"a":1}` || string(l.ResponseBody) != `{"id":7}` ||
-		l.RequestHeaders["Authorization"][0] != dispatch.Redacted || l.ResponseHeaders["Content-Type"][0] != "application/json" {
+		l.RequestHeaders["Authorization"][0] != send.Redacted || l.ResponseHeaders["Content-Type"][0] != "application/json" {
 		t.Errorf("log entry = %+v", l)
 	}
 

@@ -5,7 +5,7 @@
 //
 // The page is static HTML, CSS and JavaScript embedded in the binary (no CDN,
 // no external fonts). It reads the dispatcher's JSON admin API
-// ((*dispatch.Dispatcher).AdminHandler) from the same origin, and the status
+// (dispatch/adminapi.New) from the same origin, and the status
 // this package serves at <prefix>api/status from Options.Status.
 package adminui
 

@@ -18,6 +18,7 @@ import (
 
 	"github.com/rowhook/rowhook/cdc"
 	"github.com/rowhook/rowhook/dispatch"
+	"github.com/rowhook/rowhook/dispatch/adminapi"
 	"github.com/rowhook/rowhook/dispatch/sqlitestore"
 	"github.com/rowhook/rowhook/internal/adminui"
 	"github.com/rowhook/rowhook/rules"
@@ -156,7 +157,7 @@ func startEnv(t *testing.T) *env {
 		return st
 	}
 	mux := http.NewServeMux()
-	mux.Handle("/", e.d.AdminHandler())
+	mux.Handle("/", adminapi.New(e.d))
 	mux.Handle("/ui/", adminui.Handler(adminui.Options{Prefix: "/ui/", Status: status, AllowRedeliver: true, Token: adminToken}))
 	mux.Handle("/ui-readonly/", adminui.Handler(adminui.Options{Prefix: "/ui-readonly/", Status: status, Token: adminToken}))
 	e.srv = httptest.NewServer(mux)

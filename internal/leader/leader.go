@@ -24,6 +24,12 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 )
 
+// Metric names are namespace_subsystem_name (prometheus.BuildFQName).
+const (
+	namespace = "rowhook"
+	subsystem = "ha"
+)
+
 // Config says which lock to take, where, and how often to check it.
 type Config struct {
 	// Server is the MySQL/MariaDB server holding the lock. Locks are per
@@ -378,11 +384,11 @@ type metrics struct {
 func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 	m := &metrics{
 		leader: prometheus.NewGauge(prometheus.GaugeOpts{
-			Name: "rowhook_ha_leader",
+			Namespace: namespace, Subsystem: subsystem, Name: "leader",
 			Help: "1 while this process holds the HA lock and runs the pipeline, 0 while standby.",
 		}),
 		takeovers: prometheus.NewCounter(prometheus.CounterOpts{
-			Name: "rowhook_ha_takeovers_total",
+			Namespace: namespace, Subsystem: subsystem, Name: "takeovers_total",
 			Help: "Times this process acquired the HA lock and became active.",
 		}),
 	}

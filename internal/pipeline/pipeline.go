@@ -17,6 +17,7 @@ import (
 
 	"github.com/rowhook/rowhook/cdc"
 	"github.com/rowhook/rowhook/dispatch"
+	"github.com/rowhook/rowhook/dispatch/adminapi"
 	"github.com/rowhook/rowhook/dispatch/soap"
 	"github.com/rowhook/rowhook/internal/adminui"
 	"github.com/rowhook/rowhook/rules"
@@ -163,9 +164,9 @@ func open(ctx context.Context, cfg *Config, o Options, host *host) (_ *Pipeline,
 	// Every route is public or protected (the admin token off loopback);
 	// TestRoutes_AdminToken lists each. The perform list returns records'
 	// bodies: Zapier-style tools send the token as Authorization: Bearer.
-	mux := newRoutes(p.disp.Protect)
+	mux := newRoutes(adminapi.Protect(p.disp))
 	mux.protected("GET /events/{name}/sample", p.engine.SampleHandler())
-	mux.protected("/", p.disp.AdminHandler())
+	mux.protected("/", adminapi.New(p.disp))
 	// The SOAP look-ups a UI builds a mapping with. Only admins reach it,
 	// and they may point it at the internal hosts their webhooks call, so
 	// no SSRF guard here; local files are refused by the handler.

@@ -77,7 +77,7 @@ type routes struct {
 }
 
 // newRoutes returns an empty mux whose protected routes go through
-// protect: the admin API's authentication (dispatch.Dispatcher.Protect:
+// protect: the admin API's authentication (adminapi.Protect:
 // "Authorization: Bearer <admin.token>" unless the listener is
 // loopback-only, 403 when it is not and admin.token is empty).
 func newRoutes(protect func(http.Handler) http.Handler) *routes {

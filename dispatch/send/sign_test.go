@@ -1,4 +1,4 @@
-package dispatch
+package send
 
 import (
 	"net/http"
@@ -11,7 +11,7 @@ import (
 const testSecret = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"
 
 func TestSign(t *testing.T) {
-	key, err := decodeSecret(testSecret)
+	key, err := DecodeSecret(testSecret)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -1,4 +1,4 @@
-package dispatch
+package send
 
 import (
 	"testing"
@@ -23,7 +23,7 @@ func testEvent() *rules.Event {
 	}
 }
 
-func TestBuiltinEncoder_Encode(t *testing.T) {
+func TestBuiltin_Encode(t *testing.T) {
 	tests := []struct {
 		name, method, ct string
 		wantCT, wantBody string
@@ -41,8 +41,7 @@ func TestBuiltinEncoder_Encode(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			cfg := WebhookConfig{URL: "https://x/", Method: tt.method, ContentType: tt.ct, XMLRoot: "deal"}.withDefaults(Config{}.WithDefaults().Delivery)
-			enc, ok := builtinEncoder(cfg)
+			enc, ok := Builtin(tt.method, tt.ct, "deal")
 			if !ok {
 				t.Fatal("no encoder")
 			}

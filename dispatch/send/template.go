@@ -1,4 +1,4 @@
-package dispatch
+package send
 
 import (
 	"fmt"
@@ -24,6 +24,13 @@ type urlPart struct {
 }
 
 var templateScopes = map[string]bool{"row": true, "old": true, "pk": true, "event": true, "body": true}
+
+// CheckURLTemplate reports what is wrong with a webhook URL template (for
+// config validation), nil when Build can use it.
+func CheckURLTemplate(s string) error {
+	_, err := parseURLTemplate(s)
+	return err
+}
 
 func parseURLTemplate(s string) (*urlTemplate, error) {
 	t := &urlTemplate{}

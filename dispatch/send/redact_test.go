@@ -1,4 +1,4 @@
-package dispatch
+package send
 
 import (
 	"net/http"
@@ -7,7 +7,7 @@ import (
 )
 
 func TestRedactor(t *testing.T) {
-	cfg := WebhookConfig{
+	cfg := Config{
 		Auth:          AuthConfig{Type: "api_key", Name: "apikey", Value: "s3cr3t-key", In: "query"},
 		SecretHeaders: []string{"X-Erp-Session"},
 		Headers:       map[string]string{"X-Erp-Session": "sess-12345"},

@@ -1,4 +1,4 @@
-package dispatch
+package send
 
 import (
 	"net/http"
@@ -19,7 +19,7 @@ type redactor struct {
 	values  []string
 }
 
-func newRedactor(cfg WebhookConfig) *redactor {
+func newRedactor(cfg Config) *redactor {
 	r := &redactor{headers: map[string]bool{}, query: map[string]bool{}}
 	for _, h := range []string{"Authorization", "Proxy-Authorization", "Cookie", "Set-Cookie", HeaderWebhookSignature, "X-Api-Key", "Api-Key"} {
 		r.headers[http.CanonicalHeaderKey(h)] = true

@@ -1,11 +1,13 @@
-package dispatch
+package send
 
 import (
 	"bytes"
+	"context"
 	"encoding/base64"
 	"encoding/json"
 	"encoding/xml"
 	"fmt"
+	"net/http"
 	"net/url"
 	"strconv"
 	"strings"
@@ -35,10 +37,37 @@ type Encoder interface {
 	Encode(ev *rules.Event) (Payload, error)
 }
 
-// EncoderFactory builds the Encoder of one webhook from its configuration;
-// Deps.Encoders maps a content_type to its factory, so that transports such
-// as SOAP plug in from their own package.
-type EncoderFactory func(webhook string, cfg WebhookConfig) (Encoder, error)
+// Codec is a content type's whole part in a delivery: Encode builds the
+// request stored when the event is enqueued, the other methods act on every
+// attempt. Built-in content types use Plain, whose attempt methods do
+// nothing; SOAP implements all four (WS-Security nonces, fault parsing), so
+// a codec cannot lack one without a compile error.
+type Codec interface {
+	Encoder
+	// Authorize adds per-attempt credentials to the request (HTTP Basic, a
+	// WS-Security header with a fresh nonce). It runs after the webhook's
+	// own auth, before signing.
+	Authorize(ctx context.Context, req *http.Request) error
+	// CheckResponse judges a response the content type understands better
+	// than its HTTP status (a SOAP Fault in a 500, or in a 200). A non-nil
+	// error fails the attempt; when it has a Permanent() bool method, that
+	// decides whether the attempt is retried. nil leaves the verdict to
+	// the HTTP status.
+	CheckResponse(status int, header http.Header, body []byte) error
+	// Secrets names values (passwords) to redact from the delivery log.
+	Secrets() []string
+}
+
+// Plain makes a Codec of an Encoder that needs nothing per attempt.
+func Plain(e Encoder) Codec { return plain{e} }
+
+type plain struct{ Encoder }
+
+func (plain) Authorize(context.Context, *http.Request) error { return nil }
+func (plain) CheckResponse(int, http.Header, []byte) error   { return nil }
+func (plain) Secrets() []string                              { return nil }
+
+var _ Codec = plain{}
 
 // EncoderFunc adapts a function to Encoder.
 type EncoderFunc func(ev *rules.Event) (Payload, error)
@@ -48,15 +77,18 @@ func (f EncoderFunc) Encode(ev *rules.Event) (Payload, error) { return f(ev) }
 
 var _ Encoder = EncoderFunc(nil)
 
-// builtinEncoder returns the encoder for json, form, xml and text.
-func builtinEncoder(cfg WebhookConfig) (Encoder, bool) {
-	if cfg.Method == "GET" {
+// Builtin returns the encoder of content type contentType (json, form,
+// xml, text) for a webhook sending with method (GET sends the fields as
+// query parameters); xmlRoot names the root element of xml bodies. false:
+// no built-in encoder for contentType.
+func Builtin(method, contentType, xmlRoot string) (Encoder, bool) {
+	if method == "GET" {
 		return EncoderFunc(func(ev *rules.Event) (Payload, error) {
 			q, err := formValues(ev.Body)
 			return Payload{Query: q}, err
 		}), true
 	}
-	switch cfg.ContentType {
+	switch contentType {
 	case ContentJSON:
 		return EncoderFunc(func(ev *rules.Event) (Payload, error) {
 			b, err := ev.Body.MarshalJSON()
@@ -71,7 +103,7 @@ func builtinEncoder(cfg WebhookConfig) (Encoder, bool) {
 			return Payload{ContentType: "application/x-www-form-urlencoded", Body: []byte(encodeOrdered(ev.Body, q))}, nil
 		}), true
 	case ContentXML:
-		root := cfg.XMLRoot
+		root := xmlRoot
 		return EncoderFunc(func(ev *rules.Event) (Payload, error) {
 			b, err := encodeXML(root, ev.Body)
 			return Payload{ContentType: "application/xml; charset=utf-8", Body: b}, err
@@ -248,7 +280,8 @@ func xmlName(s string) string {
 	return out
 }
 
-func validXMLName(s string) bool { return s != "" && xmlName(s) == s }
+// ValidXMLName reports whether s can name an XML element as it is.
+func ValidXMLName(s string) bool { return s != "" && xmlName(s) == s }
 
 // encodeText sends a one-field body as its bare value, and any other body as
 // "name: value" lines.
