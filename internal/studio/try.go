@@ -136,6 +136,10 @@ func (s *Studio) Try(ctx context.Context, src []byte) (*Result, []Problem, error
 	switch {
 	case len(rd.Body) > 0 && rd.Event != "":
 		probs = append(probs, locate(doc, yamlconf.Errf("event", "give event: (a body function) or body: (fields), not both")))
+	case len(rd.Body) == 0 && rd.Event == "":
+		// Nothing to build the body with yet: show the row.
+		rd.Body = rules.Fields{{Name: "row", Expr: "row"}}
+		fallthrough
 	case len(rd.Body) > 0:
 		rd.Event = InlineBody
 		cfg.Bodies[InlineBody] = rules.BodyConfig{Fields: rd.Body}
