@@ -13,6 +13,7 @@ import (
 	"github.com/rowhook/rowhook/cdc"
 	"github.com/rowhook/rowhook/dispatch"
 	"github.com/rowhook/rowhook/internal/leader"
+	"github.com/rowhook/rowhook/internal/studio"
 	"github.com/rowhook/rowhook/internal/yamlconf"
 	"github.com/rowhook/rowhook/rules"
 	"github.com/rowhook/rowhook/writeback"
@@ -27,6 +28,7 @@ type config struct {
 	Writeback writeback.Config `yaml:"writeback"`
 	HTTP      httpConfig       `yaml:"http"`
 	HA        haConfig         `yaml:"ha"`
+	Studio    studio.Config    `yaml:"studio"`
 }
 
 // httpConfig is the `http:` section: rowhook's listener.
@@ -155,6 +157,7 @@ func defaultConfig() config {
 		Writeback: writeback.DefaultConfig(),
 		HTTP:      httpConfig{Listen: "127.0.0.1:9788", ReadyMaxLag: 5 * time.Minute},
 		HA:        haConfig{Interval: time.Second, Takeover: 10 * time.Second},
+		Studio:    studio.DefaultConfig(),
 	}
 }
 

@@ -334,6 +334,10 @@ func startPipelineOn(ctx context.Context, cfg *config, cfgDir string, logger *sl
 	})
 	mux.public("/ui/", ui)        // the page's HTML, JS and CSS: no data; it asks for the token
 	mux.protected("/ui/api/", ui) // the page's data
+
+	// studio (issue 16): /studio/try, /studio/changes, /studio/meta,
+	// protected; the ring the reader fills below, nil when studio is off.
+	studioRing := mountStudio(mux, cfg, srcDB, deps.Encoders)
 	if err := adminTokenWarning(cfg); err != nil {
 		logger.Warn(err.Error())
 	}
@@ -400,7 +404,11 @@ func startPipelineOn(ctx context.Context, cfg *config, cfgDir string, logger *sl
 	}
 	g.Go(func() error {
 		defer stopDisp()
-		err := p.reader.Run(gctx, from, h)
+		var rh cdc.Handler = h
+		if studioRing != nil { // studio (issue 16): the reader fills the ring
+			rh = &studioFeed{pipelineHandler: h, ring: studioRing}
+		}
+		err := p.reader.Run(gctx, from, rh)
 		fctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
 		defer cancel()
 		ferr := h.flushDeferred(fctx)

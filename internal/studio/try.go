@@ -78,7 +78,10 @@ type Problem struct {
 	Line int `json:"line"`
 	Col  int `json:"col"`
 	// Path is the key ("when", "body.total", "webhooks[0]").
-	Path    string `json:"path"`
+	Path string `json:"path"`
+	// Offset is the character offset inside the value at Path (the
+	// expression), for an editor to mark; 0 when unknown.
+	Offset  int    `json:"offset"`
 	Message string `json:"message"`
 }
 
@@ -158,7 +161,23 @@ func (s *Studio) Try(ctx context.Context, src []byte) (*Result, []Problem, error
 	col := &collector{}
 	eng, err := rules.New(ctx, cfg, rules.Deps{Source: s.deps.Source, Logger: slog.New(col)})
 	if err != nil {
-		probs = append(probs, problems(doc.Locate(remap(err)))...)
+		re := remap(err)
+		located := problems(doc.Locate(re))
+		var offsets []int
+		walk(re, func(e error) {
+			var pe *yamlconf.PathError
+			if errors.As(e, &pe) {
+				offsets = append(offsets, pe.Offset)
+			} else {
+				offsets = append(offsets, 0)
+			}
+		})
+		if len(offsets) == len(located) {
+			for i := range located {
+				located[i].Offset = offsets[i]
+			}
+		}
+		probs = append(probs, located...)
 	}
 	if len(probs) > 0 {
 		return nil, probs, nil
