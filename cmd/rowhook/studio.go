@@ -55,7 +55,7 @@ func newStudio(cfg *config, src *sql.DB, encoders map[string]dispatch.EncoderFac
 	d := cfg.Dispatch.WithDefaults()
 	return studio.New(studio.Deps{
 		Rules: cfg.Rules, Webhooks: d.Webhooks, Delivery: d.Delivery, Encoders: encoders, Source: src,
-		Changes: func() []cdc.Change { return ring.Changes(nil) },
+		Changes: func() []cdc.Change { return ring.Changes(nil) }, Columns: ring.ColumnsFor,
 	})
 }
 

@@ -292,6 +292,11 @@ func TestStudio_Offline(t *testing.T) {
 	if code != 200 || len(a.Matches) != 2 || a.Scanned != 4 {
 		t.Fatalf("try: %d %+v", code, a)
 	}
+	// Offline, column names are checked against the binlog's own.
+	code, a = studioTry(t, base, "", "table: deals\nwhen: row.stgae == 'Open'\n")
+	if code != 422 || len(a.Errors) != 1 || !strings.Contains(a.Errors[0].Message, `did you mean "stage"`) || a.Errors[0].Line != 2 {
+		t.Errorf("misspelt column offline: %d %+v", code, a.Errors)
+	}
 	if !strings.Contains(errOut.String(), "4 changes kept") {
 		t.Errorf("stderr: %s", errOut.String())
 	}

@@ -293,3 +293,29 @@ func (r *Ring) Changes(match func(schema, table string) bool) []cdc.Change {
 	}
 	return out
 }
+
+// ColumnsFor returns the union of the latest column lists of the kept
+// tables that pattern ("table" or "schema.table", globs allowed) names; nil
+// when none is kept.
+func (r *Ring) ColumnsFor(pattern string) []string {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	var out []string
+	seen := map[string]bool{}
+	for key, tr := range r.tables {
+		name := key
+		if !strings.Contains(pattern, ".") {
+			name = key[strings.IndexByte(key, '.')+1:]
+		}
+		if ok, _ := path.Match(pattern, name); !ok || len(tr.entries) == 0 {
+			continue
+		}
+		for _, c := range tr.entries[len(tr.entries)-1].ch.Columns {
+			if !seen[c] {
+				seen[c] = true
+				out = append(out, c)
+			}
+		}
+	}
+	return out
+}

@@ -35,6 +35,9 @@ type Deps struct {
 	Encoders map[string]dispatch.EncoderFactory
 	// Source, when set, checks column names as rowhook check does.
 	Source *sql.DB
+	// Columns, used when Source is nil, returns the column names of the
+	// tables a rule's table pattern names (Ring.ColumnsFor), nil if unknown.
+	Columns func(pattern string) []string
 	// Changes returns the recent changes to evaluate over, in binlog order.
 	Changes func() []cdc.Change
 	// Budget bounds one evaluation's time; 0 means DefaultBudget. expr's
@@ -161,23 +164,13 @@ func (s *Studio) Try(ctx context.Context, src []byte) (*Result, []Problem, error
 	col := &collector{}
 	eng, err := rules.New(ctx, cfg, rules.Deps{Source: s.deps.Source, Logger: slog.New(col)})
 	if err != nil {
-		re := remap(err)
-		located := problems(doc.Locate(re))
-		var offsets []int
-		walk(re, func(e error) {
-			var pe *yamlconf.PathError
-			if errors.As(e, &pe) {
-				offsets = append(offsets, pe.Offset)
-			} else {
-				offsets = append(offsets, 0)
-			}
-		})
-		if len(offsets) == len(located) {
-			for i := range located {
-				located[i].Offset = offsets[i]
-			}
+		probs = append(probs, locateAll(doc, err)...)
+	}
+	if err == nil && s.deps.Source == nil && s.deps.Columns != nil {
+		// Offline: column names checked against those the binlog showed.
+		if err := cfg.CheckColumns(s.deps.Columns); err != nil {
+			probs = append(probs, locateAll(doc, err)...)
 		}
-		probs = append(probs, located...)
 	}
 	if len(probs) > 0 {
 		return nil, probs, nil
@@ -310,6 +303,28 @@ func walk(err error, fn func(error)) {
 	if err != nil {
 		fn(err)
 	}
+}
+
+// locateAll turns the compiler's errors for the one-rule config into
+// problems located in the rule text, with the offset inside the value.
+func locateAll(doc *yamlconf.Doc, err error) []Problem {
+	re := remap(err)
+	located := problems(doc.Locate(re))
+	var offsets []int
+	walk(re, func(e error) {
+		var pe *yamlconf.PathError
+		if errors.As(e, &pe) {
+			offsets = append(offsets, pe.Offset)
+		} else {
+			offsets = append(offsets, 0)
+		}
+	})
+	if len(offsets) == len(located) {
+		for i := range located {
+			located[i].Offset = offsets[i]
+		}
+	}
+	return located
 }
 
 func locate(doc *yamlconf.Doc, err error) Problem {
