@@ -18,8 +18,21 @@ import (
 	"github.com/rowhook/rowhook/rules"
 )
 
-// InlineBody is the body function name a rule's inline `body:` fields get.
-const InlineBody = "studio_body"
+// inlineName is the body function name a rule's inline `body:` fields
+// get: the rule's name made an identifier, plus "_body" (the name the
+// YAML block gives it too).
+func inlineName(rule string) string {
+	b := []byte(rule)
+	for i, c := range b {
+		if !(c == '_' || c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9') {
+			b[i] = '_'
+		}
+	}
+	if len(b) == 0 || b[0] >= '0' && b[0] <= '9' {
+		b = append([]byte("_"), b...)
+	}
+	return string(b) + "_body"
+}
 
 // DefaultBudget is how long one evaluation may run.
 const DefaultBudget = 3 * time.Second
@@ -139,6 +152,7 @@ func (s *Studio) Try(ctx context.Context, src []byte) (*Result, []Problem, error
 		cfg.Bodies = map[string]rules.BodyConfig{}
 	}
 	var probs []Problem
+	inline := ""
 	switch {
 	case len(rd.Body) > 0 && rd.Event != "":
 		probs = append(probs, locate(doc, yamlconf.Errf("event", "give event: (a body function) or body: (fields), not both")))
@@ -147,8 +161,9 @@ func (s *Studio) Try(ctx context.Context, src []byte) (*Result, []Problem, error
 		rd.Body = rules.Fields{{Name: "row", Expr: "row"}}
 		fallthrough
 	case len(rd.Body) > 0:
-		rd.Event = InlineBody
-		cfg.Bodies[InlineBody] = rules.BodyConfig{Fields: rd.Body}
+		rd.Event = inlineName(rd.Name)
+		inline = rd.Event
+		cfg.Bodies[inline] = rules.BodyConfig{Fields: rd.Body}
 	}
 	for i, w := range rd.Webhooks {
 		if _, ok := s.deps.Webhooks[w]; !ok {
@@ -164,12 +179,12 @@ func (s *Studio) Try(ctx context.Context, src []byte) (*Result, []Problem, error
 	col := &collector{}
 	eng, err := rules.New(ctx, cfg, rules.Deps{Source: s.deps.Source, Logger: slog.New(col)})
 	if err != nil {
-		probs = append(probs, locateAll(doc, err)...)
+		probs = append(probs, locateAll(doc, err, inline)...)
 	}
 	if err == nil && s.deps.Source == nil && s.deps.Columns != nil {
 		// Offline: column names checked against those the binlog showed.
 		if err := cfg.CheckColumns(s.deps.Columns); err != nil {
-			probs = append(probs, locateAll(doc, err)...)
+			probs = append(probs, locateAll(doc, err, inline)...)
 		}
 	}
 	if len(probs) > 0 {
@@ -202,7 +217,7 @@ func (s *Studio) Try(ctx context.Context, src []byte) (*Result, []Problem, error
 			return nil, nil, o.err
 		}
 		o.res.Warnings = col.messages()
-		o.res.YAML = ruleYAML(rd)
+		o.res.YAML = ruleYAML(rd, inline)
 		return o.res, nil, nil
 	case <-ectx.Done():
 		if ctx.Err() != nil {
@@ -275,14 +290,14 @@ func (s *Studio) evaluate(ctx context.Context, eng *rules.Engine, rc rules.RuleC
 
 // remap renames the paths rules.New reports for the one-rule config into
 // the rule document's own paths.
-func remap(err error) error {
+func remap(err error, inline string) error {
 	var out []error
 	walk(err, func(e error) {
 		var pe *yamlconf.PathError
 		if errors.As(e, &pe) {
 			p := pe.Path
 			p = strings.TrimPrefix(strings.TrimPrefix(p, "rules[0]"), ".")
-			if rest, ok := strings.CutPrefix(p, "bodies."+InlineBody); ok {
+			if rest, ok := strings.CutPrefix(p, "bodies."+inline); ok && inline != "" {
 				p = "body" + strings.TrimPrefix(rest, ".fields")
 			}
 			out = append(out, &yamlconf.PathError{Path: p, Offset: pe.Offset, Err: pe.Err})
@@ -307,8 +322,8 @@ func walk(err error, fn func(error)) {
 
 // locateAll turns the compiler's errors for the one-rule config into
 // problems located in the rule text, with the offset inside the value.
-func locateAll(doc *yamlconf.Doc, err error) []Problem {
-	re := remap(err)
+func locateAll(doc *yamlconf.Doc, err error, inline string) []Problem {
+	re := remap(err, inline)
 	located := problems(doc.Locate(re))
 	var offsets []int
 	walk(re, func(e error) {

@@ -124,3 +124,37 @@ func bodyJSON(b rules.Body) string {
 	out, _ := b.MarshalJSON()
 	return string(out)
 }
+
+// An evaluation over its time budget answers with a located problem at
+// once; while it still runs, the next one is refused (ErrBusy) instead of
+// piling up; once it ends, evaluations run again.
+func TestStudio_TryBudget(t *testing.T) {
+	release := make(chan struct{})
+	var calls atomic.Int64
+	s := New(Deps{Budget: 100 * time.Millisecond, Changes: func() []cdc.Change {
+		if calls.Add(1) == 1 {
+			<-release // an evaluation that does not end by itself
+		}
+		return []cdc.Change{change("deals", 1, nil)}
+	}})
+	rule := []byte("table: deals\nwhen: row.id > 0\n")
+	_, probs, err := s.Try(context.Background(), rule)
+	if err != nil || len(probs) != 1 || !strings.Contains(probs[0].Message, "time budget of 100ms") || probs[0].Path != "when" || probs[0].Line != 2 {
+		t.Fatalf("over budget: %v %+v", err, probs)
+	}
+	if _, _, err := s.Try(context.Background(), rule); err != ErrBusy {
+		t.Fatalf("while the first still runs: %v, want ErrBusy", err)
+	}
+	close(release)
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		res, probs, err := s.Try(context.Background(), rule)
+		if err == nil && len(probs) == 0 && len(res.Matches) == 1 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("after the first ended: %v %+v %+v", err, probs, res)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}

@@ -1,14 +1,12 @@
 package studio
 
 import (
-	"strings"
-
 	"go.yaml.in/yaml/v3"
 )
 
 // ruleYAML is the block to paste into the config: the rule under rules:
 // and, for inline fields, a body function under bodies: named after it.
-func ruleYAML(rd RuleDoc) string {
+func ruleYAML(rd RuleDoc, inline string) string {
 	str := func(s string) *yaml.Node { return &yaml.Node{Kind: yaml.ScalarNode, Value: s} }
 	rule := &yaml.Node{Kind: yaml.MappingNode}
 	add := func(m *yaml.Node, k string, v *yaml.Node) { m.Content = append(m.Content, str(k), v) }
@@ -26,8 +24,7 @@ func ruleYAML(rd RuleDoc) string {
 	}
 	event := rd.Event
 	var bodies *yaml.Node
-	if event == InlineBody {
-		event = strings.NewReplacer("-", "_", ".", "_").Replace(rd.Name) + "_body"
+	if event == inline && inline != "" {
 		fields := &yaml.Node{Kind: yaml.MappingNode}
 		for _, f := range rd.Body {
 			add(fields, f.Name, str(f.Expr))
