@@ -91,12 +91,18 @@ func runStudio(ctx context.Context, args []string, io stdio) error {
 	if len(binlogs) == 0 {
 		return usagef("studio: name at least one binlog file with --binlog")
 	}
-	cfg, _, err := loadConfigAll(ctx, *configPath)
+	cfg, doc, err := loadConfigAll(ctx, *configPath)
 	if err != nil {
 		return err
 	}
+	// studio.enabled is for run; here its other keys must hold anyway.
+	sc := cfg.Studio
+	sc.Enabled = true
+	if err := doc.Locate(sc.Validate()); err != nil {
+		return err
+	}
 	logger := slog.New(slog.NewTextHandler(io.err, &slog.HandlerOptions{Level: slog.LevelWarn}))
-	ring := studio.NewRing(cfg.Studio)
+	ring := studio.NewRing(sc)
 	dcfg := cdc.DecoderConfig{Flavor: cfg.Source.Flavor, Filter: cdc.NewFilter(cfg.Source.Include, cfg.Source.Exclude), Logger: logger}
 	var txs int
 	err = cdc.ReadFiles(ctx, binlogs, dcfg, cdc.FileRange{}, func(tx *cdc.Transaction) error {

@@ -301,3 +301,19 @@ func TestStudio_Offline(t *testing.T) {
 		t.Errorf("stderr: %s", errOut.String())
 	}
 }
+
+// A bad studio: section is refused with the place in the file.
+func TestStudio_ConfigErrors(t *testing.T) {
+	path := writeTemp(t, "rowhook.yaml", checkConfig+"studio:\n  enabled: true\n  size: 0\n  redact: ['[']\n")
+	_, errOut, code := runCommand(t, "check", "--config", path, "--offline")
+	line := strings.Count(checkConfig, "\n") + 3
+	if code != 1 || !strings.Contains(errOut, fmt.Sprintf("%s:%d:", path, line)) || !strings.Contains(errOut, "studio.size: must be between 1 and 100000") ||
+		!strings.Contains(errOut, "studio.redact[0]") {
+		t.Errorf("exit %d: %s", code, errOut)
+	}
+	// Off by default: no /studio routes.
+	path = writeTemp(t, "rowhook.yaml", checkConfig)
+	if out, errOut, code := runCommand(t, "check", "--config", path, "--offline"); code != 0 {
+		t.Errorf("default config: %d %s %s", code, out, errOut)
+	}
+}
