@@ -13,6 +13,7 @@ import (
 	"github.com/rowhook/rowhook/dispatch"
 	"github.com/rowhook/rowhook/internal/adminui"
 	"github.com/rowhook/rowhook/internal/studio"
+	"github.com/rowhook/rowhook/rules"
 )
 
 // studioEnv serves the admin page and the studio API over a ring of deal
@@ -36,6 +37,10 @@ func studioEnv(t *testing.T) (*httptest.Server, *receiver) {
 		Webhooks: map[string]dispatch.WebhookConfig{"erp": {URL: recv.URL + "/erp/{{ row.id }}", Auth: dispatch.AuthConfig{Type: "bearer", Token: "erp-secret-value"}}},
 		Changes:  func() []cdc.Change { return ring.Changes(nil) },
 		Columns:  ring.ColumnsFor,
+		Rules: rules.Config{
+			Rules:  []rules.RuleConfig{{Name: "studio-rule", Table: "deals", When: "row.amount > 1000", Event: "deal_body", Webhooks: []string{"erp"}}},
+			Bodies: map[string]rules.BodyConfig{"deal_body": {Fields: rules.Fields{{Name: "deal", Expr: "row.id"}}}},
+		},
 	})
 	api := st.Handler(ring)
 	mux := http.NewServeMux()
@@ -104,6 +109,11 @@ func TestStudio_Browser(t *testing.T) {
 	if n := recv.count("/erp/9") + recv.count("/erp/8") + recv.count("/erp/10"); n != 0 {
 		t.Errorf("the receiver got %d requests", n)
 	}
+	// The diff against the running config's rule of the same name.
+	b.click("#diff-toggle")
+	b.waitJS("the diff", `(() => { const d = document.getElementById('diff'); return !d.hidden &&
+		Array.from(d.querySelectorAll('.del')).some(e => e.textContent.includes('when: row.amount > 1000')) &&
+		Array.from(d.querySelectorAll('.add')).some(e => e.textContent.includes('when: row.amount > 3600')); })()`)
 	if p := os.Getenv("STUDIO_SCREENSHOT"); p != "" {
 		b.screenshot(p)
 	}

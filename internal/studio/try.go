@@ -125,6 +125,9 @@ type Result struct {
 	// expression over its memory budget), each once.
 	Warnings []string `json:"warnings,omitempty"`
 	YAML     string   `json:"yaml"`
+	// Running is the same block for the running config's rule of the same
+	// name ("" when there is none), for a diff.
+	Running string `json:"running,omitempty"`
 }
 
 // ErrBusy: an earlier evaluation is still running.
@@ -161,7 +164,7 @@ func (s *Studio) Try(ctx context.Context, src []byte) (*Result, []Problem, error
 		rd.Body = rules.Fields{{Name: "row", Expr: "row"}}
 		fallthrough
 	case len(rd.Body) > 0:
-		rd.Event = inlineName(rd.Name)
+		rd.Event = s.inlineFor(rd.Name)
 		inline = rd.Event
 		cfg.Bodies[inline] = rules.BodyConfig{Fields: rd.Body}
 	}
@@ -218,6 +221,7 @@ func (s *Studio) Try(ctx context.Context, src []byte) (*Result, []Problem, error
 		}
 		o.res.Warnings = col.messages()
 		o.res.YAML = ruleYAML(rd, inline)
+		o.res.Running = s.runningYAML(rd.Name)
 		return o.res, nil, nil
 	case <-ectx.Done():
 		if ctx.Err() != nil {
@@ -396,4 +400,33 @@ func (c *collector) messages() []string {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	return append([]string(nil), c.list...)
+}
+
+// runningYAML is the YAML block of the running config's rule called name,
+// with its body's fields when its body function is defined in YAML.
+func (s *Studio) runningYAML(name string) string {
+	for _, r := range s.deps.Rules.Rules {
+		if r.Name != name {
+			continue
+		}
+		rd := RuleDoc{Name: r.Name, Table: r.Table, On: r.On, When: r.When, Event: r.Event, Webhooks: r.Webhooks, Once: r.Once}
+		inline := ""
+		if bc, ok := s.deps.Rules.Bodies[r.Event]; ok {
+			rd.Body, inline = bc.Fields, r.Event
+		}
+		return ruleYAML(rd, inline)
+	}
+	return ""
+}
+
+// inlineFor names the inline body of the rule called name: the running
+// rule's YAML body function when it has one (so the block replaces it),
+// else inlineName.
+func (s *Studio) inlineFor(name string) string {
+	for _, r := range s.deps.Rules.Rules {
+		if _, ok := s.deps.Rules.Bodies[r.Event]; ok && r.Name == name {
+			return r.Event
+		}
+	}
+	return inlineName(name)
 }

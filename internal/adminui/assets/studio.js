@@ -111,6 +111,37 @@
     }
   }
 
+  // lineDiff is a line diff (LCS) of a → b: [[' '|'-'|'+', line], …].
+  function lineDiff(a, b) {
+    const x = a.split('\n'), y = b.split('\n');
+    const n = x.length, m = y.length;
+    const L = Array.from({ length: n + 1 }, () => new Array(m + 1).fill(0));
+    for (let i = n - 1; i >= 0; i--) for (let j = m - 1; j >= 0; j--)
+      L[i][j] = x[i] === y[j] ? L[i + 1][j + 1] + 1 : Math.max(L[i + 1][j], L[i][j + 1]);
+    const out = [];
+    let i = 0, j = 0;
+    while (i < n || j < m) {
+      if (i < n && j < m && x[i] === y[j]) { out.push([' ', x[i]]); i++; j++; }
+      else if (j < m && (i >= n || L[i][j + 1] >= L[i + 1][j])) { out.push(['+', y[j]]); j++; }
+      else { out.push(['-', x[i]]); i++; }
+    }
+    return out;
+  }
+  let last = null;
+  function showDiff() {
+    const box = $('diff');
+    box.replaceChildren();
+    if (box.hidden || !last) return;
+    if (!last.running) {
+      box.appendChild(el('span', 'The running config has no rule named "' + ($('name').value.trim() || 'studio-rule') + '": the block adds one.'));
+      return;
+    }
+    for (const [op, line] of lineDiff(last.running.trimEnd(), last.yaml.trimEnd())) {
+      box.appendChild(el('span', op + ' ' + line, op === '+' ? 'add' : op === '-' ? 'del' : ''));
+      if (op === ' ') box.appendChild(document.createTextNode('\n'));
+    }
+  }
+
   async function tryRule() {
     const my = ++seq;
     const yaml = ruleYAML();
@@ -135,6 +166,8 @@
     showErrors([]);
     showMatches(data);
     $('yaml').textContent = data.yaml;
+    last = data;
+    showDiff();
   }
   function schedule() {
     document.body.dataset.state = 'pending';
@@ -260,6 +293,7 @@
     for (const id of ['once']) $(id).addEventListener('change', schedule);
     document.querySelectorAll('.op').forEach((c) => c.addEventListener('change', schedule));
     $('table').addEventListener('change', () => { loadChanges(); schedule(); });
+    $('diff-toggle').addEventListener('click', () => { $('diff').hidden = !$('diff').hidden; showDiff(); });
     $('copy').addEventListener('click', () => navigator.clipboard && navigator.clipboard.writeText($('yaml').textContent));
     init();
   });
