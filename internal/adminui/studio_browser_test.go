@@ -82,6 +82,7 @@ func TestStudio_Browser(t *testing.T) {
 	b.click("#complete-when li")
 	b.typeText(" > 3600")
 	b.waitJS("three matches", `document.getElementById('when').value === 'row.amount > 3600' && document.body.dataset.state === 'done' &&
+		document.getElementById('summary').textContent.startsWith('3 of 10 changes committed 2026-12-02T09:01:00Z') &&
 		document.querySelectorAll('#matches tr.match').length === 3`)
 	var keys []string
 	b.eval(`Array.from(document.querySelectorAll('#matches tr.match')).map(r => r.dataset.key)`, &keys)

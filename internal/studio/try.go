@@ -119,8 +119,12 @@ type Match struct {
 
 // Result is the answer to a rule that compiled.
 type Result struct {
-	Scanned int     `json:"scanned"`
-	Matches []Match `json:"matches"`
+	Scanned int `json:"scanned"`
+	// From and To are the commit times of the oldest and newest change
+	// evaluated (absent when there were none).
+	From    *time.Time `json:"from,omitempty"`
+	To      *time.Time `json:"to,omitempty"`
+	Matches []Match    `json:"matches"`
 	// Warnings are evaluation errors (a condition failing on a change, an
 	// expression over its memory budget), each once.
 	Warnings []string `json:"warnings,omitempty"`
@@ -240,6 +244,10 @@ func budgetProblem(doc *yamlconf.Doc, budget time.Duration) Problem {
 func (s *Studio) evaluate(ctx context.Context, eng *rules.Engine, rc rules.RuleConfig) (*Result, error) {
 	changes := s.deps.Changes()
 	res := &Result{Scanned: len(changes), Matches: []Match{}}
+	if n := len(changes); n > 0 {
+		from, to := changes[0].Timestamp.UTC(), changes[n-1].Timestamp.UTC()
+		res.From, res.To = &from, &to
+	}
 	seen := map[string]bool{}
 	emit := func(evs []rules.Event) {
 		for i := range evs {

@@ -42,7 +42,7 @@
   function ruleYAML() {
     const lines = ['name: ' + q($('name').value.trim() || 'studio-rule')];
     const table = $('table').value;
-    lines.push('table: ' + q(table.includes('.') ? table.split('.').slice(1).join('.') : table));
+    lines.push('table: ' + q(table)); // schema.table: exactly the table picked
     const ops = [...document.querySelectorAll('.op:checked')].map((c) => c.value);
     if (ops.length) lines.push('on: [' + ops.join(', ') + ']');
     if ($('when').value.trim()) lines.push('when: ' + q($('when').value));
@@ -85,7 +85,7 @@
     const tb = $('matches');
     tb.replaceChildren();
     const n = res ? res.matches.length : 0;
-    $('summary').textContent = res ? n + ' of ' + res.scanned + ' changes' : '';
+    $('summary').textContent = res ? n + ' of ' + res.scanned + ' changes' + (res.from ? ' committed ' + res.from + ' – ' + res.to : '') : '';
     $('warnings').hidden = !(res && res.warnings && res.warnings.length);
     $('warnings').textContent = res && res.warnings ? res.warnings.join('\n') : '';
     if (!res) return;
