@@ -197,53 +197,17 @@ func (e *Endpoint) Build(ev *rules.Event, rawURL string) (string, Payload, error
 // when r cannot be sent; any other error when no response came (network,
 // timeout, credentials). Every error's text is redacted.
 func (e *Endpoint) Send(ctx context.Context, r Request) (Result, error) {
+	ctx, cancel := context.WithTimeout(ctx, e.cfg.Timeout)
+	defer cancel()
 	start := e.now()
 	res := Result{Start: start}
 	fail := func(err error) (Result, error) {
 		res.Duration = e.now().Sub(start)
 		return res, &redactedError{msg: e.red.scrub(err.Error()), err: err}
 	}
-	if r.URL == "" {
-		return fail(&RequestError{Err: errors.New("delivery has no URL (its URL template failed at enqueue: see the first log entry)")})
-	}
-	ctx, cancel := context.WithTimeout(ctx, e.cfg.Timeout)
-	defer cancel()
-	req, err := http.NewRequestWithContext(ctx, r.Method, r.URL, bytes.NewReader(r.Body))
+	req, err := e.request(ctx, r, &res, false)
 	if err != nil {
-		res.URL = e.red.url(r.URL)
-		return fail(&RequestError{Err: fmt.Errorf("build request: %w", err)})
-	}
-	if len(r.Body) == 0 {
-		req.Body, req.ContentLength = http.NoBody, 0
-	}
-	for k, v := range e.cfg.Headers {
-		req.Header.Set(k, v)
-	}
-	for k, v := range r.Headers {
-		req.Header.Set(k, v)
-	}
-	if r.ContentType != "" {
-		req.Header.Set("Content-Type", r.ContentType)
-	}
-	req.Header.Set("User-Agent", e.cfg.UserAgent)
-	req.Header.Set(HeaderWebhookID, r.ID)
-	req.Header.Set(HeaderEvent, r.Event)
-	authErr := e.auth.apply(ctx, req)
-	if authErr == nil {
-		authErr = e.codec.Authorize(ctx, req)
-	}
-	if e.key != nil {
-		signRequest(req.Header, e.key, r.ID, e.now(), r.Body)
-	}
-	res.URL = e.red.url(req.URL.String())
-	res.RequestHeaders = e.red.header(req.Header)
-	// The request body is the delivery's own body, stored once with the
-	// delivery; the log keeps a copy only when redaction changed it.
-	if rb := e.red.scrubBytes(truncate(r.Body, e.cfg.BodyLimit)); !bytes.Equal(rb, truncate(r.Body, e.cfg.BodyLimit)) {
-		res.RequestBody = rb
-	}
-	if authErr != nil {
-		return fail(authErr)
+		return fail(err)
 	}
 	resp, err := e.client.Do(req)
 	if err != nil {
@@ -269,6 +233,72 @@ func (e *Endpoint) Send(ctx context.Context, r Request) (Result, error) {
 	}
 	if terr := e.codec.CheckResponse(resp.StatusCode, resp.Header, body); terr != nil {
 		return res, &RejectedError{Err: &redactedError{msg: e.red.scrub(terr.Error()), err: terr}}
+	}
+	return res, nil
+}
+
+// request builds the HTTP request Send sends for r, with the configured
+// and codec headers, the authentication and the signature, and fills the
+// Result's log fields (redacted). preview leaves the network alone: an
+// OAuth2 token is not fetched (its header shows as redacted).
+func (e *Endpoint) request(ctx context.Context, r Request, res *Result, preview bool) (*http.Request, error) {
+	if r.URL == "" {
+		return nil, &RequestError{Err: errors.New("delivery has no URL (its URL template failed at enqueue: see the first log entry)")}
+	}
+	req, err := http.NewRequestWithContext(ctx, r.Method, r.URL, bytes.NewReader(r.Body))
+	if err != nil {
+		res.URL = e.red.url(r.URL)
+		return nil, &RequestError{Err: fmt.Errorf("build request: %w", err)}
+	}
+	if len(r.Body) == 0 {
+		req.Body, req.ContentLength = http.NoBody, 0
+	}
+	for k, v := range e.cfg.Headers {
+		req.Header.Set(k, v)
+	}
+	for k, v := range r.Headers {
+		req.Header.Set(k, v)
+	}
+	if r.ContentType != "" {
+		req.Header.Set("Content-Type", r.ContentType)
+	}
+	req.Header.Set("User-Agent", e.cfg.UserAgent)
+	req.Header.Set(HeaderWebhookID, r.ID)
+	req.Header.Set(HeaderEvent, r.Event)
+	var authErr error
+	if preview && e.cfg.Auth.Type == "oauth2_client_credentials" {
+		req.Header.Set("Authorization", Redacted)
+	} else {
+		authErr = e.auth.apply(ctx, req)
+	}
+	if authErr == nil {
+		authErr = e.codec.Authorize(ctx, req)
+	}
+	if e.key != nil {
+		signRequest(req.Header, e.key, r.ID, e.now(), r.Body)
+	}
+	res.URL = e.red.url(req.URL.String())
+	res.RequestHeaders = e.red.header(req.Header)
+	// The request body is the delivery's own body, stored once with the
+	// delivery; the log keeps a copy only when redaction changed it.
+	if rb := e.red.scrubBytes(truncate(r.Body, e.cfg.BodyLimit)); !bytes.Equal(rb, truncate(r.Body, e.cfg.BodyLimit)) {
+		res.RequestBody = rb
+	}
+	return req, authErr
+}
+
+// Preview is what Send would send for r, built by the same code with
+// every secret masked, and not sent: Result's URL, RequestHeaders and the
+// redacted body in RequestBody. Nothing leaves the process (an OAuth2
+// token is not fetched). The rule studio shows it.
+func (e *Endpoint) Preview(ctx context.Context, r Request) (Result, error) {
+	res := Result{Start: e.now()}
+	_, err := e.request(ctx, r, &res, true)
+	if res.RequestBody == nil {
+		res.RequestBody = e.red.scrubBytes(r.Body)
+	}
+	if err != nil {
+		return res, &redactedError{msg: e.red.scrub(err.Error()), err: err}
 	}
 	return res, nil
 }

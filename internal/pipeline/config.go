@@ -21,6 +21,7 @@ import (
 	"github.com/rowhook/rowhook/dispatch/soap"
 	"github.com/rowhook/rowhook/internal/leader"
 	"github.com/rowhook/rowhook/internal/mysqldsn"
+	"github.com/rowhook/rowhook/internal/studio"
 	"github.com/rowhook/rowhook/internal/yamlconf"
 	"github.com/rowhook/rowhook/rules"
 	"github.com/rowhook/rowhook/writeback"
@@ -39,6 +40,7 @@ type Config struct {
 	RuleWriteback []*writeback.Mapping `yaml:"-"`
 	HTTP          HTTPConfig           `yaml:"http"`
 	HA            HAConfig             `yaml:"ha"`
+	Studio        studio.Config        `yaml:"studio"`
 }
 
 // HTTPConfig is the `http:` section: rowhook's listener.
@@ -168,6 +170,7 @@ func DefaultConfig() Config {
 		Writeback: writeback.DefaultConfig(),
 		HTTP:      HTTPConfig{Listen: "127.0.0.1:9788", ReadyMaxLag: 5 * time.Minute},
 		HA:        HAConfig{Interval: time.Second, Takeover: 10 * time.Second},
+		Studio:    studio.DefaultConfig(),
 	}
 }
 

@@ -20,6 +20,7 @@ import (
 	"github.com/rowhook/rowhook/dispatch/adminapi"
 	"github.com/rowhook/rowhook/dispatch/soap"
 	"github.com/rowhook/rowhook/internal/adminui"
+	"github.com/rowhook/rowhook/internal/studio"
 	"github.com/rowhook/rowhook/rules"
 	"github.com/rowhook/rowhook/writeback"
 )
@@ -36,6 +37,8 @@ type Pipeline struct {
 	wb     *writeback.Writer
 	http   *httpServer
 	logger *slog.Logger
+	// studioRing keeps recent changes for the rule studio (nil when off).
+	studioRing *studio.Ring
 	// unmount takes the pipeline's routes off a listener it does not own
 	// (HA) before the components close.
 	unmount func()
@@ -180,6 +183,9 @@ func open(ctx context.Context, cfg *Config, o Options, host *host) (_ *Pipeline,
 	})
 	mux.public("/ui/", ui)        // the page's HTML, JS and CSS: no data; it asks for the token
 	mux.protected("/ui/api/", ui) // the page's data
+	// The rule studio: /studio/try, /studio/changes, /studio/meta,
+	// protected; the ring the reader fills, nil when studio is off.
+	p.studioRing = mountStudio(mux, cfg, srcDB, deps.Encoders)
 	if err := AdminTokenWarning(cfg); err != nil {
 		logger.Warn(err.Error())
 	}
@@ -267,7 +273,11 @@ func (p *Pipeline) Start(ctx context.Context) {
 	}
 	g.Go(func() error {
 		defer stopDisp()
-		err := p.reader.Run(gctx, from, h)
+		var rh cdc.Handler = h
+		if p.studioRing != nil { // the reader fills the studio's ring too
+			rh = &studioFeed{handler: h, ring: p.studioRing}
+		}
+		err := p.reader.Run(gctx, from, rh)
 		fctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
 		defer cancel()
 		ferr := h.flushDeferred(fctx)

@@ -38,6 +38,10 @@ var routeTable = []routeCase{
 	// The perform list: records' bodies.
 	{"GET", "/events/Deal/sample?limit=100", "GET /events/{name}/sample", false},
 	{"GET", "/soap/lookup", "GET /soap/lookup", false},
+	// The rule studio: recent CRM changes and what a rule would send.
+	{"POST", "/studio/try", "POST /studio/try", false},
+	{"GET", "/studio/changes", "GET /studio/changes", false},
+	{"GET", "/studio/meta", "GET /studio/meta", false},
 	// The admin API (and every unknown path, which falls to it).
 	{"GET", "/deliveries", "/", false},
 	{"GET", "/deliveries/d_nope", "/", false},
@@ -65,6 +69,8 @@ http:
   listen: 0.0.0.0:0
 state:
   path: state.db
+studio:
+  enabled: true
 admin:
   token: '%s'
   allow_redeliver: true
