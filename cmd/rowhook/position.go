@@ -1,6 +1,7 @@
 package main
 
 import (
+	"cmp"
 	"context"
 	"encoding/json"
 	"errors"
@@ -133,7 +134,7 @@ func runPosition(ctx context.Context, args []string, io stdio) error {
 			return fmt.Errorf("position: %w", err)
 		}
 	} else {
-		st.Note = fmt.Sprintf("no checkpoint yet: rowhook run starts at source.start (%s)", nonEmpty(cfg.Source.Start, "current"))
+		st.Note = fmt.Sprintf("no checkpoint yet: rowhook run starts at source.start (%s)", cmp.Or(cfg.Source.Start, "current"))
 		st.Resumable = true
 	}
 	if *asJSON {

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"cmp"
 	"context"
 	"encoding/json"
 	"flag"
@@ -106,12 +107,12 @@ func printOperations(io stdio, svc *soap.Service, asJSON bool) error {
 		enc.SetIndent("", "  ")
 		return enc.Encode(soap.NewOperationsDoc(svc))
 	}
-	fmt.Fprintf(io.out, "%s (%s): %d operations\n\n", nonEmpty(svc.Name, "service"), svc.Location, len(ops))
+	fmt.Fprintf(io.out, "%s (%s): %d operations\n\n", cmp.Or(svc.Name, "service"), svc.Location, len(ops))
 	tw := tabwriter.NewWriter(io.out, 0, 4, 2, ' ', 0)
 	fmt.Fprintln(tw, "OPERATION\tSOAP\tSTYLE\tSOAP ACTION\tINPUT\tOUTPUT\tENDPOINT")
 	for _, o := range ops {
 		fmt.Fprintf(tw, "%s\t%s\t%s/%s\t%s\t%s\t%s\t%s\n", o.Name, o.Version, o.Style, o.Use,
-			nonEmpty(o.Action, `""`), o.Input, nonEmpty(o.Output, "(one-way)"), nonEmpty(o.Endpoint, "(none: set endpoint)"))
+			cmp.Or(o.Action, `""`), o.Input, cmp.Or(o.Output, "(one-way)"), cmp.Or(o.Endpoint, "(none: set endpoint)"))
 	}
 	if err := tw.Flush(); err != nil {
 		return err
@@ -127,13 +128,6 @@ func printOperations(io stdio, svc *soap.Service, asJSON bool) error {
 		}
 	}
 	return nil
-}
-
-func nonEmpty(s, def string) string {
-	if s == "" {
-		return def
-	}
-	return s
 }
 
 func printParams(io stdio, op *soap.Operation, params []*soap.Param, asJSON bool) error {

@@ -10,9 +10,7 @@ import (
 	"net/http"
 	"time"
 
-	"github.com/rowhook/rowhook/cdc"
 	"github.com/rowhook/rowhook/internal/pipeline"
-	"github.com/rowhook/rowhook/internal/studio"
 )
 
 func init() {
@@ -56,20 +54,8 @@ func runStudio(ctx context.Context, args []string, io stdio) error {
 		return err
 	}
 	// studio.enabled is for run; here its other keys must hold anyway.
-	sc := cfg.Studio
-	sc.Enabled = true
-	if err := doc.Locate(sc.Validate()); err != nil {
-		return err
-	}
 	logger := slog.New(slog.NewTextHandler(io.err, &slog.HandlerOptions{Level: slog.LevelWarn}))
-	ring := studio.NewRing(sc)
-	dcfg := cdc.DecoderConfig{Flavor: cfg.Source.Flavor, Filter: cdc.NewFilter(cfg.Source.Include, cfg.Source.Exclude), Logger: logger}
-	var txs int
-	err = cdc.ReadFiles(ctx, binlogs, dcfg, cdc.FileRange{}, func(tx *cdc.Transaction) error {
-		txs++
-		ring.Add(tx)
-		return nil
-	}, nil)
+	ring, txs, err := pipeline.StudioRingFromFiles(ctx, cfg, doc, binlogs, logger)
 	if err != nil {
 		return fmt.Errorf("studio: %w", err)
 	}

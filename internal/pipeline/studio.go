@@ -12,6 +12,7 @@ import (
 	"github.com/rowhook/rowhook/dispatch"
 	"github.com/rowhook/rowhook/internal/adminui"
 	"github.com/rowhook/rowhook/internal/studio"
+	"github.com/rowhook/rowhook/internal/yamlconf"
 )
 
 // studioFeed is the pipeline's binlog handler that also keeps each
@@ -51,6 +52,28 @@ func newStudio(cfg *Config, src *sql.DB, encoders map[string]dispatch.EncoderFac
 		Rules: cfg.Rules, Webhooks: d.Webhooks, Delivery: d.Delivery, Encoders: encoders, Source: src,
 		Changes: func() []cdc.Change { return ring.Changes(nil) }, Columns: ring.ColumnsFor,
 	})
+}
+
+// StudioRingFromFiles reads binlog files (oldest first) as rowhook replay
+// does and keeps the changes cfg's studio: section names, for `rowhook
+// studio`: studio.enabled is for run, but the section's other keys must
+// hold here too (located in doc). It returns the ring and the number of
+// transactions read.
+func StudioRingFromFiles(ctx context.Context, cfg *Config, doc *yamlconf.Doc, files []string, logger *slog.Logger) (*studio.Ring, int, error) {
+	sc := cfg.Studio
+	sc.Enabled = true
+	if err := doc.Locate(sc.Validate()); err != nil {
+		return nil, 0, err
+	}
+	ring := studio.NewRing(sc)
+	dcfg := cdc.DecoderConfig{Flavor: cfg.Source.Flavor, Filter: cdc.NewFilter(cfg.Source.Include, cfg.Source.Exclude), Logger: logger}
+	txs := 0
+	err := cdc.ReadFiles(ctx, files, dcfg, cdc.FileRange{}, func(tx *cdc.Transaction) error {
+		txs++
+		ring.Add(tx)
+		return nil
+	}, nil)
+	return ring, txs, err
 }
 
 // OfflineStudio is the handler `rowhook studio` serves on listen: the
