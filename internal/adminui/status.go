@@ -1,7 +1,7 @@
 package adminui
 
 import (
-	"net/url"
+	"github.com/rowhook/rowhook/internal/redact"
 	"sort"
 	"strings"
 	"time"
@@ -73,33 +73,8 @@ func NewWebhookStatuses(states []dispatch.WebhookState, cfg map[string]dispatch.
 	return out
 }
 
-// RedactURL returns raw without its password and with every query value
-// replaced by "redacted", for display. A URL that does not parse (a
-// template, say) is cut before its query and credentials are dropped.
-func RedactURL(raw string) string {
-	u, err := url.Parse(raw)
-	if err != nil {
-		s, _, _ := strings.Cut(raw, "?")
-		if scheme, rest, ok := strings.Cut(s, "://"); ok {
-			if at := strings.LastIndex(rest, "@"); at >= 0 && !strings.Contains(rest[:at], "/") {
-				rest = rest[at+1:]
-			}
-			s = scheme + "://" + rest
-		}
-		return s
-	}
-	if u.User != nil {
-		if _, has := u.User.Password(); has {
-			u.User = url.UserPassword(u.User.Username(), "redacted")
-		}
-	}
-	if u.RawQuery != "" {
-		q := u.Query()
-		for k := range q {
-			q[k] = []string{"redacted"}
-		}
-		u.RawQuery = q.Encode()
-	}
-	u.Fragment = ""
-	return u.String()
-}
+// RedactURL is internal/redact's URL (the one redactor: no user
+// information, every query value "redacted", no fragment), for display. A
+// URL that does not parse (a template, say) is cut before its query and
+// credentials are dropped.
+func RedactURL(raw string) string { return redact.URL(raw) }
