@@ -115,6 +115,7 @@ const (
 
 func startComposeDBs(t *testing.T) composeDBs {
 	t.Helper()
+	mariadbtest.NeedBinary(t)
 	if _, err := exec.LookPath("mariadb"); err != nil {
 		t.Fatal("the mariadb client is needed to run the compose init scripts (apt-get install mariadb-client)")
 	}

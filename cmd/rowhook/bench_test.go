@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/rowhook/rowhook/internal/bench"
+	"github.com/rowhook/rowhook/internal/mariadbtest"
 )
 
 // The rss measure re-executes the running binary as 'rowhook run'; under
@@ -65,6 +66,7 @@ var wantBenchLines = []struct {
 // shape and that each figure is a positive number; whether the goals are
 // met is the full run's business (docs/benchmarks.md).
 func TestBench_Quick(t *testing.T) {
+	mariadbtest.NeedBinary(t)
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
 	defer cancel()
 	var out, errOut bytes.Buffer
@@ -121,6 +123,7 @@ func TestBench_Quick(t *testing.T) {
 // TestBench_JSONOnly runs one measure with --json: the same figures, as a
 // document.
 func TestBench_JSONOnly(t *testing.T) {
+	mariadbtest.NeedBinary(t)
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
 	defer cancel()
 	var out, errOut bytes.Buffer

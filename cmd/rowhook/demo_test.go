@@ -6,11 +6,14 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/rowhook/rowhook/internal/mariadbtest"
 )
 
 // The README's first command: the demo runs end to end and shows the
 // delivery, the written-back value and the metrics.
 func TestDemo_RunsEndToEnd(t *testing.T) {
+	mariadbtest.NeedBinary(t)
 	var out, errOut bytes.Buffer
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
 	defer cancel()

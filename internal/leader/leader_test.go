@@ -25,6 +25,7 @@ func TestMain(m *testing.M) { os.Exit(mariadbtest.Main(m, &srv, mariadbtest.Opti
 const interval = 500 * time.Millisecond
 
 func newElector(t *testing.T, name string) (*leader.Elector, *prometheus.Registry) {
+	mariadbtest.Need(t)
 	t.Helper()
 	dcfg, err := mysql.ParseDSN(srv.DSN(""))
 	if err != nil {
@@ -66,6 +67,7 @@ func waitFor(t *testing.T, what string, cond func() bool) {
 }
 
 func TestElector_KilledHolderLosesAndWaiterAcquires(t *testing.T) {
+	mariadbtest.Need(t)
 	name := "rowhook-test-" + t.Name()
 	a, regA := newElector(t, name)
 	b, regB := newElector(t, name)
@@ -144,6 +146,7 @@ func TestElector_KilledHolderLosesAndWaiterAcquires(t *testing.T) {
 }
 
 func TestLease_ReleaseHandsOver(t *testing.T) {
+	mariadbtest.Need(t)
 	name := "rowhook-test-" + t.Name()
 	a, _ := newElector(t, name)
 	b, _ := newElector(t, name)
@@ -183,6 +186,7 @@ func TestLease_ReleaseHandsOver(t *testing.T) {
 // having heard nothing for wait_timeout, end the session and let the
 // standby in. The order is the fence docs/ha.md argues for.
 func TestElector_PartitionedHolderStopsBeforeTakeover(t *testing.T) {
+	mariadbtest.Need(t)
 	name := "rowhook-test-" + t.Name()
 	px := newFreezingProxy(t, fmt.Sprintf("%s:%d", srv.Host, srv.Port))
 	dcfg, err := mysql.ParseDSN(srv.DSN(""))
@@ -313,6 +317,7 @@ func (p *freezingProxy) pump(src, dst net.Conn) {
 }
 
 func TestNew_Validates(t *testing.T) {
+	mariadbtest.Need(t)
 	dcfg, _ := mysql.ParseDSN(srv.DSN(""))
 	for _, tc := range []struct {
 		name string
@@ -362,6 +367,7 @@ func (g gathered) Collect(ch chan<- prometheus.Metric) {
 // An unreachable lock server: Acquire keeps trying until its context ends,
 // and Status says what is wrong and where.
 func TestElector_UnreachableServer(t *testing.T) {
+	mariadbtest.Need(t)
 	dcfg, err := mysql.ParseDSN(srv.DSN(""))
 	if err != nil {
 		t.Fatal(err)

@@ -91,6 +91,16 @@ func Need(tb testing.TB) {
 	}
 }
 
+// NeedBinary skips the test (or fails it under RequireEnv) where mariadbd
+// is not installed: for tests that start servers through something else
+// (rowhook demo, rowhook bench, a compose-like harness).
+func NeedBinary(tb testing.TB) {
+	tb.Helper()
+	if _, err := mariadb.Binary(); err != nil {
+		mariadb.Absent(tb, err)
+	}
+}
+
 // absent decides what Main does when mariadbd is missing: fail at once
 // under RequireEnv, else say so in one line and run the tests without it.
 func absent(err error) (fail bool) {

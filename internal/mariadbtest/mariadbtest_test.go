@@ -7,6 +7,7 @@ import (
 )
 
 func TestStart_BinlogSettings(t *testing.T) {
+	NeedBinary(t)
 	s, err := Start(Options{ServerID: 7})
 	if err != nil {
 		t.Fatal(err)
@@ -27,6 +28,7 @@ func TestStart_BinlogSettings(t *testing.T) {
 }
 
 func TestStartPair_Replicates(t *testing.T) {
+	NeedBinary(t)
 	p, err := StartPair(Options{})
 	if err != nil {
 		t.Fatal(err)
@@ -53,6 +55,7 @@ func TestStartPair_Replicates(t *testing.T) {
 // Test packages run in parallel, each starting servers: concurrent
 // bootstraps must not collide (they did on a shared tmpdir).
 func TestStart_Concurrent(t *testing.T) {
+	NeedBinary(t)
 	errs := make(chan error, 4)
 	for i := 0; i < 4; i++ {
 		go func() {
