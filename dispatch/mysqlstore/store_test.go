@@ -367,6 +367,24 @@ func TestStore_Kill(t *testing.T) {
 		t.Fatal(err)
 	}
 	_ = cmd.Wait()
+	// The server finishes a COMMIT the killed child had already sent: wait
+	// until the child's sessions are gone, so the checkpoint and the
+	// deliveries are read after the last transaction that will ever
+	// commit, not across it.
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		var busy int
+		if err := srv.DB().QueryRow("SELECT COUNT(*) FROM information_schema.PROCESSLIST WHERE DB = ? AND COMMAND <> 'Sleep'", name).Scan(&busy); err != nil {
+			t.Fatal(err)
+		}
+		if busy == 0 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("the killed child's %d sessions on %s are still busy after 10s", busy, name)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
 
 	storetest.CheckAfterKill(t, s)
 }
