@@ -38,7 +38,7 @@ func RunHA(ctx context.Context, cfg *Config, o Options) error {
 		return err
 	}
 	defer el.Close()
-	lockCheck := readyCheck{"ha", func(context.Context) error {
+	lockCheck := readyCheck{name: "ha", check: func(context.Context) error {
 		st := el.Status()
 		switch {
 		case st.Leader:

@@ -190,19 +190,19 @@ func open(ctx context.Context, cfg *Config, o Options, host *host) (_ *Pipeline,
 		logger.Warn(err.Error())
 	}
 	checks := []readyCheck{
-		{"binlog", func(context.Context) error {
+		{name: "binlog", check: func(context.Context) error {
 			if !p.reader.Connected() {
 				return errors.New("binlog stream not connected")
 			}
 			return nil
 		}},
-		{"lag", func(context.Context) error {
+		{name: "lag", check: func(context.Context) error {
 			if lag := p.reader.Lag(); cfg.HTTP.ReadyMaxLag > 0 && lag > cfg.HTTP.ReadyMaxLag {
 				return fmt.Errorf("lag %s over http.ready_max_lag %s", lag.Round(time.Second), cfg.HTTP.ReadyMaxLag)
 			}
 			return nil
-		}},
-		{"store", func(ctx context.Context) error {
+		}, advisory: true},
+		{name: "store", check: func(ctx context.Context) error {
 			if _, _, err := p.store.Checkpoint(ctx); err != nil {
 				return fmt.Errorf("state store: %w", err)
 			}

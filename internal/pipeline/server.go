@@ -24,6 +24,10 @@ import (
 type readyCheck struct {
 	name  string
 	check func(ctx context.Context) error
+	// advisory checks are reported but keep /readyz at 200 unless the
+	// request names them (/readyz?lag=1): lag while catching up is an alert,
+	// not a reason to take the admin page and API out of a Service.
+	advisory bool
 }
 
 // newRegistry returns a registry with Go, process and build-info metrics.
@@ -164,16 +168,20 @@ func newHTTPServer(addr string, reg *prometheus.Registry, checks []readyCheck, l
 		ctx, cancel := context.WithTimeout(r.Context(), 5*time.Second)
 		defer cancel()
 		type result struct {
-			Check string `json:"check"`
-			OK    bool   `json:"ok"`
-			Error string `json:"error,omitempty"`
+			Check    string `json:"check"`
+			OK       bool   `json:"ok"`
+			Error    string `json:"error,omitempty"`
+			Advisory bool   `json:"advisory,omitempty"`
 		}
 		var results []result
 		ready := true
 		for _, c := range *s.checks.Load() {
-			res := result{Check: c.name, OK: true}
+			res := result{Check: c.name, OK: true, Advisory: c.advisory}
 			if err := c.check(ctx); err != nil {
-				res.OK, res.Error, ready = false, err.Error(), false
+				res.OK, res.Error = false, err.Error()
+				if !c.advisory || r.URL.Query().Get(c.name) == "1" {
+					ready = false
+				}
 			}
 			results = append(results, res)
 		}
