@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"database/sql"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -75,6 +76,27 @@ writeback:
   dsn: mysql://root@127.0.0.1:%d/%s
   mode: %s
 `, source.URL(), schema, start, schema, schema, erpURL, primary.Port, schema, mode)
+}
+
+// newLoopPair starts a primary + replica with a fresh schema holding the
+// loop-prone deals table, replicated, and returns the replica's binlog
+// position to start reading at.
+func newLoopPair(t *testing.T) (pair *mariadbtest.Pair, schema string, db *sql.DB, start string) {
+	t.Helper()
+	pair = mariadbtest.NewPair(t, mariadbtest.Options{})
+	schema, db = pair.Primary.NewSchema(t)
+	if _, err := db.Exec("CREATE TABLE deals (id INT PRIMARY KEY, name VARCHAR(80), amount DECIMAL(10,2), erp_ref VARCHAR(20))"); err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	if err := pair.WaitSync(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if err := pair.Replica.DB().QueryRow("SELECT @@gtid_binlog_pos").Scan(&start); err != nil {
+		t.Fatal(err)
+	}
+	return pair, schema, db, start
 }
 
 // assertQuiet waits until the reader has read everything source has
@@ -154,20 +176,8 @@ func TestRun_SelfTrigger_annotationsOffOnRestart(t *testing.T) {
 // replicate_annotate_row_events=OFF while rowhook runs: in mode auto rowhook
 // switches to the marker table, and one insert is one delivery.
 func TestRun_SelfTrigger_replicaDropsAnnotations(t *testing.T) {
-	pair := mariadbtest.NewPair(t, mariadbtest.Options{})
-	t.Cleanup(pair.Stop)
-	schema, db := pair.Primary.NewSchema(t)
-	if _, err := db.Exec("CREATE TABLE deals (id INT PRIMARY KEY, name VARCHAR(80), amount DECIMAL(10,2), erp_ref VARCHAR(20))"); err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-	defer cancel()
-	if err := pair.WaitSync(ctx); err != nil {
-		t.Fatal(err)
-	}
+	pair, schema, db, start := newLoopPair(t)
 	erp := newLoopERP(t)
-	var start string
-	pair.Replica.DB().QueryRow("SELECT @@gtid_binlog_pos").Scan(&start)
 	p, logs := startTestPipeline(t, writeConfig(t, t.TempDir(), loopConfig(pair.Replica, pair.Primary, schema, start, erp.srv.URL, "auto")))
 	if p.Writeback().Mode() != writeback.ModeAnnotate {
 		t.Fatalf("mode %s at start, want annotate (the replica keeps annotations)", p.Writeback().Mode())
@@ -200,12 +210,7 @@ func TestRun_SelfTrigger_replicaDropsAnnotations(t *testing.T) {
 // replication was stopped while the ERP answered) carries neither
 // annotation nor marker: the recent-writes guard alone recognises it.
 func TestRun_SelfTrigger_writebackBeforeTheSwitch(t *testing.T) {
-	pair := mariadbtest.NewPair(t, mariadbtest.Options{})
-	t.Cleanup(pair.Stop)
-	schema, db := pair.Primary.NewSchema(t)
-	if _, err := db.Exec("CREATE TABLE deals (id INT PRIMARY KEY, name VARCHAR(80), amount DECIMAL(10,2), erp_ref VARCHAR(20))"); err != nil {
-		t.Fatal(err)
-	}
+	pair, schema, db, start := newLoopPair(t)
 	sync := func() {
 		t.Helper()
 		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
@@ -214,11 +219,8 @@ func TestRun_SelfTrigger_writebackBeforeTheSwitch(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	sync()
 	erp := newLoopERP(t)
 	erp.hold = make(chan int64)
-	var start string
-	pair.Replica.DB().QueryRow("SELECT @@gtid_binlog_pos").Scan(&start)
 	p, logs := startTestPipeline(t, writeConfig(t, t.TempDir(), loopConfig(pair.Replica, pair.Primary, schema, start, erp.srv.URL, "auto")))
 
 	if _, err := db.Exec("INSERT INTO deals (id, name, amount) VALUES (1, 'Acme', 12.50)"); err != nil {
@@ -258,20 +260,8 @@ func TestRun_SelfTrigger_writebackBeforeTheSwitch(t *testing.T) {
 // In mode annotate, a replica restarted without annotations stops rowhook
 // with the setting to change; nothing is delivered twice.
 func TestRun_SelfTrigger_annotateModeStops(t *testing.T) {
-	pair := mariadbtest.NewPair(t, mariadbtest.Options{})
-	t.Cleanup(pair.Stop)
-	schema, db := pair.Primary.NewSchema(t)
-	if _, err := db.Exec("CREATE TABLE deals (id INT PRIMARY KEY, name VARCHAR(80), amount DECIMAL(10,2), erp_ref VARCHAR(20))"); err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-	defer cancel()
-	if err := pair.WaitSync(ctx); err != nil {
-		t.Fatal(err)
-	}
+	pair, schema, _, start := newLoopPair(t)
 	erp := newLoopERP(t)
-	var start string
-	pair.Replica.DB().QueryRow("SELECT @@gtid_binlog_pos").Scan(&start)
 	cfgPath := writeConfig(t, t.TempDir(), loopConfig(pair.Replica, pair.Primary, schema, start, erp.srv.URL, "annotate"))
 	cfg, _, err := pipeline.Load(context.Background(), cfgPath)
 	if err != nil {
