@@ -10,6 +10,7 @@ import (
 	"net/http"
 	"sort"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -87,6 +88,7 @@ type Dispatcher struct {
 	drain       time.Duration
 	poll        time.Duration
 	newSender   func(name string, cfg send.Config, codec send.Codec) (Sender, error)
+	outcomes    *outcomeLog
 
 	cmu        sync.Mutex
 	cur        *commitBatch
@@ -108,6 +110,7 @@ type Dispatcher struct {
 
 	results chan *recordReq
 	wbWake  chan struct{}
+	drained atomic.Pointer[DrainReport]
 }
 
 // New builds a Dispatcher for cfg (validated here too) over store.
@@ -135,6 +138,7 @@ func New(cfg Config, store Store, deps Deps) (*Dispatcher, error) {
 	if d.clock == nil {
 		d.clock = realClock{}
 	}
+	d.outcomes = newOutcomeLog(cfg.Log, d.log, d.clock.Now())
 	if d.jitter == nil {
 		d.jitter = defaultJitter
 	}
@@ -568,6 +572,11 @@ func (d *Dispatcher) Run(ctx context.Context) error {
 		defer background.Done()
 		d.cleanupLoop(ctx)
 	}()
+	background.Add(1)
+	go func() {
+		defer background.Done()
+		d.outcomes.run(ctx, d.clock)
+	}()
 loop:
 	for {
 		select {
@@ -587,21 +596,26 @@ loop:
 	d.running = false
 	d.qmu.Unlock()
 	pumps.Wait()
+	inFlight := d.sending()
 	drained := make(chan struct{})
 	go func() {
 		attempts.Wait()
 		close(drained)
 	}()
+	left := 0
 	select {
 	case <-drained:
 	case <-time.After(d.drain):
-		d.log.Warn("drain timeout: cancelling in-flight attempts; they stay pending and are sent again on restart", "timeout", d.drain)
+		left = d.sending()
+		d.log.Warn("drain timeout: cancelling in-flight attempts; they stay pending and are sent again on restart", "timeout", d.drain, "cancelled", left)
 		cancelAttempts()
 		<-drained
 	}
+	d.drained.Store(&DrainReport{InFlight: inFlight, Finished: inFlight - left, LeftPending: left})
 	close(d.results)
 	<-recorderDone
 	background.Wait()
+	d.outcomes.flush(d.clock.Now())
 	fctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
 	defer cancel()
 	err := d.Flush(fctx)

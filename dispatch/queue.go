@@ -424,7 +424,6 @@ func (d *Dispatcher) send(ctx context.Context, q *queue, row *Delivery) {
 		}
 		d.m.deliveries.WithLabelValues(label, outcomeOK).Inc()
 		d.attemptOK(q)
-		log.Debug("delivered", "status", a.Status, "duration", a.Duration)
 	case ae != nil && ae.Gone:
 		gone = true
 		res.Status = StatusFailed
@@ -451,6 +450,7 @@ func (d *Dispatcher) send(ctx context.Context, q *queue, row *Delivery) {
 		d.m.deadLetters.WithLabelValues(label).Inc()
 		log.Warn("delivery failed permanently", "status", a.Status, "error", a.Error)
 	}
+	d.outcomes.record(label, res.Status, a.Duration, log, a.Status) // log.delivery_success
 	// Free the slot once the circuit has counted the outcome (no attempt
 	// starts past an open circuit), but before the result is stored: the
 	// next attempt may start while this one waits for the recorder's

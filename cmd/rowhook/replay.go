@@ -94,7 +94,7 @@ func runReplay(ctx context.Context, args []string, io stdio) error {
 	if err != nil {
 		return err
 	}
-	logger := slog.New(slog.NewTextHandler(io.err, &slog.HandlerOptions{Level: slog.LevelWarn}))
+	logger := slog.New(slog.NewTextHandler(io.err, &slog.HandlerOptions{Level: slog.LevelWarn, ReplaceAttr: pipeline.DurationSeconds}))
 	eng, err := rules.New(ctx, cfg.Rules, rules.Deps{Logger: logger})
 	if err != nil {
 		return doc.Locate(err)

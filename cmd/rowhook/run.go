@@ -4,8 +4,6 @@ import (
 	"context"
 	"flag"
 	"fmt"
-	"io"
-	"log/slog"
 	"path/filepath"
 
 	"github.com/rowhook/rowhook/internal/pipeline"
@@ -40,7 +38,7 @@ func runRun(ctx context.Context, args []string, io stdio) error {
 	if *configPath == "" {
 		return usagef("run: --config is required")
 	}
-	logger, err := newLogger(io.err, *logFormat, *logLevel)
+	logger, err := pipeline.NewLogger(io.err, *logFormat, *logLevel)
 	if err != nil {
 		return usagef("run: %v", err)
 	}
@@ -58,21 +56,4 @@ func runRun(ctx context.Context, args []string, io stdio) error {
 	}
 	defer p.Close()
 	return p.Run(ctx)
-}
-
-// newLogger builds the process logger; secrets never reach it (components
-// log redacted addresses only).
-func newLogger(w io.Writer, format, level string) (*slog.Logger, error) {
-	var lv slog.Level
-	if err := lv.UnmarshalText([]byte(level)); err != nil {
-		return nil, fmt.Errorf("bad --log-level %q: use debug, info, warn or error", level)
-	}
-	opts := &slog.HandlerOptions{Level: lv}
-	switch format {
-	case "text":
-		return slog.New(slog.NewTextHandler(w, opts)), nil
-	case "json":
-		return slog.New(slog.NewJSONHandler(w, opts)), nil
-	}
-	return nil, fmt.Errorf("bad --log-format %q: use text or json", format)
 }

@@ -54,7 +54,7 @@ func runStudio(ctx context.Context, args []string, io stdio) error {
 		return err
 	}
 	// studio.enabled is for run; here its other keys must hold anyway.
-	logger := slog.New(slog.NewTextHandler(io.err, &slog.HandlerOptions{Level: slog.LevelWarn}))
+	logger := slog.New(slog.NewTextHandler(io.err, &slog.HandlerOptions{Level: slog.LevelWarn, ReplaceAttr: pipeline.DurationSeconds}))
 	ring, txs, err := pipeline.StudioRingFromFiles(ctx, cfg, doc, binlogs, logger)
 	if err != nil {
 		return fmt.Errorf("studio: %w", err)

@@ -106,7 +106,7 @@ func runTail(ctx context.Context, args []string, io stdio) error {
 	if *verbose {
 		level = slog.LevelDebug
 	}
-	logger := slog.New(slog.NewTextHandler(io.err, &slog.HandlerOptions{Level: level}))
+	logger := slog.New(slog.NewTextHandler(io.err, &slog.HandlerOptions{Level: level, ReplaceAttr: pipeline.DurationSeconds}))
 	reader, err := cdc.New(cfg, cdc.Deps{Logger: logger})
 	if err != nil {
 		return fmt.Errorf("tail: %w", err)

@@ -238,8 +238,9 @@ func open(ctx context.Context, cfg *Config, o Options, host *host) (_ *Pipeline,
 	}
 
 	p.from, p.ownHTTP = from, host == nil
-	logger.Info("rowhook started", "source", p.reader.Source().Redacted(), "flavor", insp.Flavor,
-		"rules", len(cfg.Rules.Rules), "webhooks", len(cfg.Dispatch.Webhooks), "state", p.store.Where, "listen", p.http.Addr())
+	logger.Info("rowhook started", append([]any{"source", p.reader.Source().Redacted(), "flavor", insp.Flavor,
+		"rules", len(cfg.Rules.Rules), "webhooks", len(cfg.Dispatch.Webhooks), "state", p.store.Where, "listen", p.http.Addr()},
+		adminPageAttrs(p.http.Addr(), cfg.Dispatch.Admin.Token != "")...)...)
 	return p, nil
 }
 
@@ -331,7 +332,9 @@ func (p *Pipeline) Start(ctx context.Context) {
 		if p.unmount != nil {
 			p.unmount()
 		}
+		stopped := p.stopAttrs(ctx)
 		p.close()
+		logger.Info("rowhook stopped", append(stopped, "store_closed", p.store.Where)...)
 		close(p.done)
 	}()
 }
