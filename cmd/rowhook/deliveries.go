@@ -5,15 +5,14 @@ import (
 	"encoding/json"
 	"flag"
 	"fmt"
-	"io"
 	"os"
 	"os/user"
-	"slices"
 	"strings"
 	"text/tabwriter"
 	"time"
 
 	"github.com/rowhook/rowhook/dispatch"
+	"github.com/rowhook/rowhook/internal/cli"
 	"github.com/rowhook/rowhook/internal/pipeline"
 )
 
@@ -145,45 +144,10 @@ func runDeliveriesList(ctx context.Context, args []string, io stdio) error {
 	tw := tabwriter.NewWriter(io.out, 0, 4, 2, ' ', 0)
 	fmt.Fprintln(tw, "ID\tSTATUS\tWEBHOOK\tEVENT\tATTEMPTS\tLAST\tCREATED")
 	for _, d := range ds {
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%d\t%s\t%s\n", d.ID, d.Status, webhookName(d), d.Event, d.Attempts,
-			lastOutcome(d), d.CreatedAt.Local().Format("2006-01-02 15:04:05"))
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%d\t%s\t%s\n", d.ID, d.Status, cli.WebhookName(d), d.Event, d.Attempts,
+			cli.LastOutcome(d), d.CreatedAt.Local().Format("2006-01-02 15:04:05"))
 	}
 	return tw.Flush()
-}
-
-func webhookName(d dispatch.Delivery) string {
-	if d.Subscription != "" {
-		return d.Webhook + ":" + d.Subscription
-	}
-	return d.Webhook
-}
-
-func lastOutcome(d dispatch.Delivery) string {
-	var s string
-	if d.LastStatus != 0 {
-		s = fmt.Sprint(d.LastStatus)
-	}
-	if d.LastError != "" {
-		e := d.LastError
-		if len(e) > 60 {
-			e = e[:57] + "..."
-		}
-		if s != "" {
-			s += " "
-		}
-		s += e
-	}
-	if d.Status == dispatch.StatusPending && !d.NextAt.IsZero() {
-		if s != "" {
-			s += "; "
-		}
-		// A full date-time: a retry may be days away (Retry-After, max_interval).
-		s += "next " + d.NextAt.Local().Format("2006-01-02 15:04:05")
-	}
-	if s == "" {
-		s = "-"
-	}
-	return s
 }
 
 func runDeliveriesShow(ctx context.Context, args []string, io stdio) error {
@@ -217,82 +181,8 @@ func runDeliveriesShow(ctx context.Context, args []string, io stdio) error {
 		enc.SetIndent("", "  ")
 		return enc.Encode(v)
 	}
-	printDelivery(io.out, v)
+	cli.PrintDelivery(io.out, v)
 	return nil
-}
-
-func printDelivery(w io.Writer, v dispatch.DeliveryView) {
-	fmt.Fprintf(w, "Delivery %s\n", v.ID)
-	fmt.Fprintf(w, "  status:     %s (%d attempts", v.Status, v.Attempts)
-	if v.Redelivered > 0 {
-		fmt.Fprintf(w, ", redelivered %d×", v.Redelivered)
-	}
-	fmt.Fprintln(w, ")")
-	if v.NextAt != nil {
-		fmt.Fprintf(w, "  next try:   %s\n", v.NextAt.Local().Format(time.RFC3339))
-	}
-	if v.LastError != "" {
-		fmt.Fprintf(w, "  last error: %s\n", v.LastError)
-	}
-	target := v.Webhook
-	if v.Subscription != "" {
-		target += " " + v.Subscription
-	}
-	fmt.Fprintf(w, "  webhook:    %s\n", target)
-	fmt.Fprintf(w, "  event:      %s (rule %s, event id %s)\n", v.Event, v.Rule, v.EventID)
-	fmt.Fprintf(w, "  record:     %s\n", v.Key)
-	fmt.Fprintf(w, "  request:    %s %s\n", v.Method, v.URL)
-	if v.Writeback != "" {
-		fmt.Fprintf(w, "  writeback:  %s %s\n", v.Writeback, v.WritebackError)
-	}
-	fmt.Fprintf(w, "  created:    %s (binlog commit %s)\n", v.CreatedAt.Local().Format(time.RFC3339), v.EventTime.Local().Format(time.RFC3339))
-	if v.Body != "" {
-		fmt.Fprintf(w, "  body:       %s\n", indentLines(v.Body, "              "))
-	}
-	for _, a := range v.Log {
-		fmt.Fprintln(w)
-		switch a.Kind {
-		case dispatch.KindAttempt:
-			fmt.Fprintf(w, "Attempt %d at %s (%.1f ms)\n", a.N, a.At.Local().Format(time.RFC3339), a.DurationMS)
-			if a.Request != nil {
-				fmt.Fprintf(w, "  > %s %s\n", a.Request.Method, a.Request.URL)
-				printHeaders(w, "  > ", a.Request.Headers)
-			}
-			if a.Response != nil {
-				fmt.Fprintf(w, "  < %d\n", a.Response.Status)
-				printHeaders(w, "  < ", a.Response.Headers)
-				if a.Response.Body != "" {
-					fmt.Fprintf(w, "  < %s\n", indentLines(a.Response.Body, "  < "))
-				}
-			}
-			if a.Error != "" {
-				fmt.Fprintf(w, "  error: %s\n", a.Error)
-			}
-		default:
-			fmt.Fprintf(w, "%s at %s: %s", a.Kind, a.At.Local().Format(time.RFC3339), a.Note)
-			if a.Error != "" {
-				fmt.Fprintf(w, " (%s)", a.Error)
-			}
-			fmt.Fprintln(w)
-		}
-	}
-}
-
-func printHeaders(w io.Writer, prefix string, h map[string][]string) {
-	keys := make([]string, 0, len(h))
-	for k := range h {
-		keys = append(keys, k)
-	}
-	slices.Sort(keys)
-	for _, k := range keys {
-		for _, v := range h[k] {
-			fmt.Fprintf(w, "%s%s: %s\n", prefix, k, v)
-		}
-	}
-}
-
-func indentLines(s, prefix string) string {
-	return strings.ReplaceAll(strings.TrimRight(s, "\n"), "\n", "\n"+prefix)
 }
 
 func runRedeliver(ctx context.Context, args []string, io stdio) error {
