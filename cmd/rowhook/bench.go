@@ -13,7 +13,7 @@ import (
 )
 
 func init() {
-	register(command{name: "bench", summary: "measure decode, catch-up, delivery, latency and memory against a private MariaDB and print a table", run: runBench})
+	register(command{name: "bench", summary: "measure decode, catch-up, delivery, latency and memory against a private MariaDB and print a table", example: []string{"rowhook bench --quick", "rowhook bench --only latency --json"}, run: runBench})
 }
 
 func runBench(ctx context.Context, args []string, io stdio) error {

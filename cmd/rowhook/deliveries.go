@@ -17,8 +17,8 @@ import (
 )
 
 func init() {
-	register(command{name: "deliveries", summary: "list deliveries and show one with its attempts (from the state store)", run: runDeliveries})
-	register(command{name: "redeliver", summary: "re-run deliveries by id, or all failed/dead ones since a time", run: runRedeliver})
+	register(command{name: "deliveries", summary: "list deliveries and show one with its attempts (from the state store)", example: []string{"rowhook deliveries list --config rowhook.yaml --status dead --since 24h", "rowhook deliveries show msg_2fq7xbkk3tqz4rnwy5cvhm6e --config rowhook.yaml"}, run: runDeliveries})
+	register(command{name: "redeliver", summary: "re-run deliveries by id, or all failed/dead ones since a time", example: []string{"rowhook redeliver --config rowhook.yaml msg_2fq7xbkk3tqz4rnwy5cvhm6e", "rowhook redeliver --config rowhook.yaml --status dead --since 24h --webhook erp"}, run: runRedeliver})
 }
 
 // stateFlags locates the state store: --state, or state.path from --config.
@@ -41,9 +41,10 @@ func (s *stateFlags) open(ctx context.Context, cmd string) (dispatch.Store, *dis
 }
 
 func runDeliveries(ctx context.Context, args []string, io stdio) error {
-	usage := func() {
-		fmt.Fprintln(io.err, "Usage: rowhook deliveries list [--webhook W] [--status pending|ok|failed|dead] [--since 1h] [--limit N] [--json] (--state FILE | --config FILE)")
-		fmt.Fprintln(io.err, "       rowhook deliveries show ID [--json] (--state FILE | --config FILE)")
+	usage := func() { // each subcommand's usage and flags
+		runDeliveriesList(ctx, []string{"--help"}, io)
+		fmt.Fprintln(io.err)
+		runDeliveriesShow(ctx, []string{"--help"}, io)
 	}
 	if len(args) == 0 || args[0] == "-h" || args[0] == "--help" {
 		usage()
@@ -102,6 +103,10 @@ func runDeliveriesList(ctx context.Context, args []string, io stdio) error {
 	since := fs.String("since", "", "only deliveries created since: a duration back (1h, 24h) or an RFC 3339 time")
 	limit := fs.Int("limit", 100, "at most this many, newest first")
 	asJSON := fs.Bool("json", false, "one JSON object per line")
+	fs.Usage = func() {
+		fmt.Fprintln(io.err, "Usage: rowhook deliveries list [--webhook W] [--status pending|ok|failed|dead] [--since 1h] [--limit N] [--json] (--state FILE | --config FILE)")
+		fs.PrintDefaults()
+	}
 	if help, err := parseFlags(fs, interleave(args)); help || err != nil {
 		return err
 	}
@@ -156,6 +161,10 @@ func runDeliveriesShow(ctx context.Context, args []string, io stdio) error {
 	var sf stateFlags
 	sf.register(fs)
 	asJSON := fs.Bool("json", false, "print the delivery and its log as JSON")
+	fs.Usage = func() {
+		fmt.Fprintln(io.err, "Usage: rowhook deliveries show ID [--json] (--state FILE | --config FILE)")
+		fs.PrintDefaults()
+	}
 	if help, err := parseFlags(fs, interleave(args)); help || err != nil {
 		return err
 	}

@@ -11,7 +11,7 @@ import (
 )
 
 func init() {
-	register(command{name: "test", summary: "run rule unit tests: row changes in, expected events and bodies out (offline)", run: runRuleTest})
+	register(command{name: "test", summary: "run rule unit tests: row changes in, expected events and bodies out (offline)", example: []string{"rowhook test --config rowhook.yaml -v rules_test.yaml"}, run: runRuleTest})
 }
 
 func runRuleTest(ctx context.Context, args []string, io stdio) error {

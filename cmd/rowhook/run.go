@@ -10,7 +10,7 @@ import (
 )
 
 func init() {
-	register(command{name: "run", summary: "run rowhook: binlog → rules → durable delivery → writeback", run: runRun})
+	register(command{name: "run", summary: "run rowhook: binlog → rules → durable delivery → writeback", example: []string{"rowhook run --config /etc/rowhook/rowhook.yaml --log-format json"}, run: runRun})
 }
 
 func runRun(ctx context.Context, args []string, io stdio) error {

@@ -15,7 +15,7 @@ import (
 )
 
 func init() {
-	register(command{name: "tail", summary: "print the source's row changes as JSON lines (what rowhook sees)", run: runTail})
+	register(command{name: "tail", summary: "print the source's row changes as JSON lines (what rowhook sees)", example: []string{"rowhook tail --source 'mysql://rowhook:secret@replica:3306/' --include 'vtiger.*'"}, run: runTail})
 }
 
 // stringList is a repeatable flag.
