@@ -17,7 +17,9 @@ func init() {
 func runVersion(_ context.Context, args []string, io stdio) error {
 	fs := flag.NewFlagSet("version", flag.ContinueOnError)
 	fs.SetOutput(io.err)
-	fs.Usage = func() { fmt.Fprintln(io.err, "Usage: rowhook version (or rowhook --version): prints the version and the Go release; no flags.") }
+	fs.Usage = func() {
+		fmt.Fprintln(io.err, "Usage: rowhook version (or rowhook --version): prints the version and the Go release; no flags.")
+	}
 	if help, err := parseFlags(fs, args); help || err != nil {
 		return err
 	}
