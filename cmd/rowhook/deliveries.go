@@ -209,6 +209,8 @@ func runRedeliver(ctx context.Context, args []string, io stdio) error {
 		fmt.Fprintln(io.err)
 		fmt.Fprintln(io.err, "Makes deliveries pending again; a running rowhook sends them within a second. Re-runs need")
 		fmt.Fprintln(io.err, "admin.allow_redeliver: true in the config, and are recorded in each delivery's log.")
+		fmt.Fprintln(io.err, cli.RedeliverNote)
+		fmt.Fprintln(io.err, "Prints each re-queued delivery: ID<TAB>METHOD URL.")
 		fmt.Fprintln(io.err)
 		fs.PrintDefaults()
 	}
@@ -245,13 +247,13 @@ func runRedeliver(ctx context.Context, args []string, io stdio) error {
 	if err != nil {
 		return err
 	}
-	for _, id := range done {
-		fmt.Fprintln(io.out, id)
+	if err := cli.PrintRequeued(ctx, io.out, st, done); err != nil {
+		return err
 	}
 	if skipped := len(ids) - len(done); len(ids) > 0 && skipped > 0 {
 		fmt.Fprintf(io.err, "rowhook: %d of %d already pending, left alone\n", skipped, len(ids))
 	}
-	fmt.Fprintf(io.err, "rowhook: %d deliveries re-queued\n", len(done))
+	fmt.Fprintf(io.err, "rowhook: %d deliveries re-queued; each is sent again as stored (method, URL, payload headers, body), with authentication and a fresh signature from the running config\n", len(done))
 	return nil
 }
 

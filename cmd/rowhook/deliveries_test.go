@@ -127,15 +127,20 @@ func TestRedeliver(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if strings.TrimSpace(out) != deadID {
-		t.Errorf("redeliver --status dead printed %q, want %s", out, deadID)
+	// Each line: the id, and the stored request it sends again.
+	if want := deadID + "\tPOST https://erp.example.com/deals/7\n"; out != want {
+		t.Errorf("redeliver --status dead printed %q, want %q", out, want)
 	}
 	out, stderr, err := runCmd("redeliver", okID, deadID, "--state", path, "--force")
 	if err != nil {
 		t.Fatal(err)
 	}
-	if strings.TrimSpace(out) != okID || !strings.Contains(stderr, "1 of 2 already pending") {
+	if strings.Fields(out)[0] != okID || !strings.Contains(stderr, "1 of 2 already pending") || !strings.Contains(stderr, "sent again as stored (method, URL, payload headers, body)") {
 		t.Errorf("redeliver ids: out %q err %q", out, stderr)
+	}
+	_, help, _ := runCmd("redeliver", "--help")
+	if !strings.Contains(help, "A re-run sends the stored request again: the method, URL, payload headers and body") {
+		t.Errorf("redeliver --help does not say what is sent:\n%s", help)
 	}
 	st, err := sqlitestore.Open(path, sqlitestore.Options{})
 	if err != nil {

@@ -3,6 +3,7 @@
 package cli
 
 import (
+	"context"
 	"fmt"
 	"io"
 	"slices"
@@ -124,4 +125,25 @@ func printHeaders(w io.Writer, prefix string, h map[string][]string) {
 
 func indentLines(s, prefix string) string {
 	return strings.ReplaceAll(strings.TrimRight(s, "\n"), "\n", "\n"+prefix)
+}
+
+// RedeliverNote is what rowhook redeliver's help and output say a re-run
+// sends.
+const RedeliverNote = "A re-run sends the stored request again: the method, URL, payload headers and body as they were built\n" +
+	"when the event was enqueued (rowhook deliveries show ID prints them), with the same webhook-id. What is\n" +
+	"added per attempt comes from the running config: authentication, configured headers, a fresh signature.\n" +
+	"A request is not rebuilt with today's rules, body functions or webhook URL: the row change it was built\n" +
+	"from is not kept for every delivery (only for rules that write back)."
+
+// PrintRequeued prints one line per re-queued delivery: its id, then the
+// stored method and URL it will be sent to again.
+func PrintRequeued(ctx context.Context, w io.Writer, st dispatch.Store, ids []string) error {
+	for _, id := range ids {
+		d, _, err := st.Get(ctx, id)
+		if err != nil {
+			return fmt.Errorf("re-queued %s, but cannot read it back: %w", id, err)
+		}
+		fmt.Fprintf(w, "%s\t%s %s\n", id, d.Method, d.URL)
+	}
+	return nil
 }
