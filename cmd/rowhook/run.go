@@ -29,6 +29,9 @@ func runRun(ctx context.Context, args []string, io stdio) error {
 		fmt.Fprintln(io.err, "the others wait as standbys (readyz 503) for the lock on ha.dsn; see docs/ha.md.")
 		fmt.Fprintln(io.err, "A first start (no state) stores its source.start position as the checkpoint before it is ready;")
 		fmt.Fprintln(io.err, "a state that exists but holds no rowhook state (an empty file) is refused: see rowhook position --set.")
+		fmt.Fprintln(io.err, "Logs (stderr): durations in seconds (key_seconds), the admin page URL at start, successful deliveries")
+		fmt.Fprintln(io.err, "as log.delivery_success says (default: a summary per webhook per minute), what was flushed at stop;")
+		fmt.Fprintln(io.err, "see docs/deploy.md, Logs.")
 		fmt.Fprintln(io.err)
 		fs.PrintDefaults()
 	}
