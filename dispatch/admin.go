@@ -80,11 +80,12 @@ func (d *Dispatcher) Redeliver(ctx context.Context, ids []string, f Filter, acto
 }
 
 // RedeliverNote is the delivery log's note on a manual re-run: who asked
-// (the admin page or API and how it was admitted, or the CLI user), when, in
-// UTC to the second, and the status it had. Stores write it with the
-// re-run, so a re-run from any of the three reads the same in the log.
+// (the admin page or API and how it was admitted, or the CLI user), when
+// (RFC 3339 in UTC, to the second; the admin page shows it in its own
+// format), and the status it had. Stores write it with the re-run, so a
+// re-run from any of the three reads the same in the log.
 func RedeliverNote(actor string, was Status, at time.Time) string {
-	return fmt.Sprintf("redelivered by %s at %s (was %s)", actor, at.UTC().Format("2006-01-02 15:04:05 UTC"), was)
+	return fmt.Sprintf("redelivered by %s at %s (was %s)", actor, at.UTC().Format(time.RFC3339), was)
 }
 
 func truncList(s []string, n int) []string {

@@ -783,7 +783,7 @@ func testRedeliver(t *testing.T, s dispatch.Store) {
 		!got.UpdatedAt.Equal(now) || got.LastError != "" {
 		t.Errorf("after redeliver: %+v", got)
 	}
-	if last := log[len(log)-1]; last.Kind != dispatch.KindRedeliver || last.N != 0 || last.Note != "redelivered by alice at 2026-11-23 10:01:00 UTC (was ok)" || !last.At.Equal(now) {
+	if last := log[len(log)-1]; last.Kind != dispatch.KindRedeliver || last.N != 0 || last.Note != "redelivered by alice at 2026-11-23T10:01:00Z (was ok)" || !last.At.Equal(now) {
 		t.Errorf("redeliver note = %+v", last)
 	}
 	if got, log := get(t, s, c.ID); got.Redelivered != 0 || len(log) != 0 {
@@ -798,7 +798,7 @@ func testRedeliver(t *testing.T, s dispatch.Store) {
 	if got.Status != dispatch.StatusPending || got.Attempts != 0 || got.Redelivered != 1 || got.LastError != "" {
 		t.Errorf("b after redeliver: %+v", got)
 	}
-	if last := log[len(log)-1]; last.Note != "redelivered by test at 2026-11-23 10:01:00 UTC (was dead)" {
+	if last := log[len(log)-1]; last.Note != "redelivered by test at 2026-11-23T10:01:00Z (was dead)" {
 		t.Errorf("b redeliver note = %+v", last)
 	}
 	if got, _ := get(t, s, d.ID); got.Status != dispatch.StatusDead {
