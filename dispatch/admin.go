@@ -183,9 +183,8 @@ type WebhookState struct {
 	// NextProbeAt is when an open circuit sends its next probe.
 	NextProbeAt *time.Time `json:"next_probe_at,omitempty"`
 	// Pending counts the webhook's pending deliveries, OldestPending is
-	// when the oldest of them was queued (as rowhook_queue_depth and
-	// rowhook_queue_oldest_pending_seconds). Pending is -1 when the store
-	// could not be read (QueueError says why).
+	// when the oldest of them was queued (as the queue gauges count them).
+	// Pending is -1 when the store could not be read (QueueError says why).
 	Pending       int64      `json:"pending"`
 	OldestPending *time.Time `json:"oldest_pending,omitempty"`
 	QueueError    string     `json:"queue_error,omitempty"`

@@ -24,7 +24,8 @@ import (
 // absolute time range and to a record key, event id or delivery id, and a
 // re-run from the page is logged with who and when.
 //
-// ADMINUI_DOCS=docs writes the screenshots docs/admin.md shows.
+// ADMINUI_DOCS=$PWD/docs (from the repository root) writes the screenshots
+// docs/admin.md shows.
 func TestHandler_BrowserOperator(t *testing.T) {
 	e := startEnv(t)
 	shots := t.TempDir()
