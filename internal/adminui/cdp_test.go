@@ -521,7 +521,13 @@ func (b *browser) emulate(width, height int, timezone string) {
 	if err := b.cdp.call("Emulation.setDeviceMetricsOverride", map[string]any{"width": width, "height": height, "deviceScaleFactor": 1, "mobile": false}, nil); err != nil {
 		b.t.Fatal(err)
 	}
-	if err := b.cdp.call("Emulation.setTimezoneOverride", map[string]any{"timezoneId": timezone}, nil); err != nil {
+	b.timezone(timezone)
+}
+
+// timezone sets the page's time zone (an IANA name).
+func (b *browser) timezone(name string) {
+	b.t.Helper()
+	if err := b.cdp.call("Emulation.setTimezoneOverride", map[string]any{"timezoneId": name}, nil); err != nil {
 		b.t.Fatal(err)
 	}
 }
