@@ -345,7 +345,7 @@ func TestDispatcher_DeadLetterRedeliver(t *testing.T) {
 		}
 		code, body = adminRequest(t, admin, "GET", "/deliveries/"+d.ID, "admin-token", "")
 		text := mustJSON(body)
-		if code != 200 || !strings.Contains(text, `"kind":"redeliver"`) || !strings.Contains(text, "admin api from 127.0.0.1") {
+		if code != 200 || !strings.Contains(text, `"kind":"redeliver"`) || !strings.Contains(text, "redelivered by admin API (token-authenticated, from 127.0.0.1) at ") {
 			t.Errorf("GET delivery after redeliver = %d %s", code, text)
 		}
 		if !strings.Contains(h.logs.String(), "deliveries re-run") {

@@ -102,6 +102,7 @@ func runDeliveriesList(ctx context.Context, args []string, io stdio) error {
 	status := fs.String("status", "", "only this status: pending, ok, failed or dead")
 	since := fs.String("since", "", "only deliveries created since: a duration back (1h, 24h) or an RFC 3339 time")
 	limit := fs.Int("limit", 100, "at most this many, newest first")
+	search := fs.String("search", "", "only deliveries whose record key (crm.vtiger_potential:101), event id or delivery id is this")
 	asJSON := fs.Bool("json", false, "one JSON object per line")
 	fs.Usage = func() {
 		fmt.Fprintln(io.err, "Usage: rowhook deliveries list [--webhook W] [--status pending|ok|failed|dead] [--since 1h] [--limit N] [--json] (--state FILE | --config FILE)")
@@ -113,7 +114,7 @@ func runDeliveriesList(ctx context.Context, args []string, io stdio) error {
 	if fs.NArg() > 0 {
 		return usagef("deliveries list: unexpected argument %q", fs.Arg(0))
 	}
-	f := dispatch.Filter{Webhook: *webhook, Status: dispatch.Status(*status), Limit: *limit}
+	f := dispatch.Filter{Webhook: *webhook, Status: dispatch.Status(*status), Limit: *limit, Search: *search}
 	if f.Status != "" && !dispatch.ValidStatus(f.Status) {
 		return usagef("deliveries list: --status %q: want pending, ok, failed or dead", *status)
 	}

@@ -73,6 +73,11 @@ func TestDeliveries_ListShow(t *testing.T) {
 	if err := json.Unmarshal([]byte(out), &v); err != nil || v.ID != deadID || v.Status != dispatch.StatusDead {
 		t.Errorf("list --json --status dead: %s (%v)", out, err)
 	}
+	// --search: a delivery id (or an event id or record key) finds only its own.
+	out, _, err = runCmd("deliveries", "list", "--state", path, "--search", okID)
+	if err != nil || !strings.Contains(out, okID) || strings.Contains(out, deadID) {
+		t.Errorf("list --search %s: %s (%v), want only it", okID, out, err)
+	}
 	out, _, err = runCmd("deliveries", "show", okID, "--state", path)
 	if err != nil {
 		t.Fatal(err)

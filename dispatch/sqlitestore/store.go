@@ -717,7 +717,7 @@ func (s *Store) Redeliver(ctx context.Context, ids []string, f dispatch.Filter, 
 		if _, err := tx.ExecContext(ctx, `UPDATE deliveries `+shared.RedeliverSet+` WHERE id = ?`, storesql.Nanos(now), storesql.Nanos(now), id); err != nil {
 			return nil, fmt.Errorf("redeliver %s: %w", id, err)
 		}
-		note := fmt.Sprintf("redelivered by %s (was %s)", actor, status)
+		note := dispatch.RedeliverNote(actor, dispatch.Status(status), now)
 		if err := s.insertAttempt(ctx, tx, &dispatch.Attempt{DeliveryID: id, Kind: dispatch.KindRedeliver, At: now, Note: note}); err != nil {
 			return nil, fmt.Errorf("redeliver %s: %w", id, err)
 		}

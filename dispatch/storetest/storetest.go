@@ -46,6 +46,7 @@ func Run(t *testing.T, open func(t *testing.T) dispatch.Store) {
 		{"RecordBySeq", testRecordBySeq},
 		{"Writebacks", testWritebacks},
 		{"List", testList},
+		{"ListSearch", testListSearch},
 		{"Get", testGet},
 		{"Redeliver", testRedeliver},
 		{"Fail", testFail},
@@ -666,6 +667,71 @@ func testList(t *testing.T, s dispatch.Store) {
 	}
 }
 
+// testListSearch checks the admin page's searches: an absolute time range,
+// a record key (exact or a prefix), an event id, a delivery id, and one
+// search box for the three; each also selects what a bulk re-run takes.
+func testListSearch(t *testing.T, s dispatch.Store) {
+	mk := func(event, webhook, key string, sec int) dispatch.NewDelivery {
+		d := ND(event, webhook)
+		d.Key, d.CreatedAt = key, T0.Add(time.Duration(sec)*time.Second)
+		return d
+	}
+	a := mk("0-1-10:0", "erp", "crm.vtiger_potential:101", 0)
+	b := mk("0-1-10:0", "crm", "crm.vtiger_potential:101", 0)
+	c := mk("0-1-11:0", "erp", "crm.vtiger_potential:1010", 60)
+	d := mk("0-1-12:0", "erp", "crm.Vtiger_potential:7", 120)
+	e := mk("0-1-13:0", "erp", "crm.vtiger_account:7", 180)
+	f := mk("0-1-14:0", "erp", "crm.x_y:1", 240)
+	g := mk("0-1-15:0", "erp", "crm.xzy:1", 240)
+	commit(t, s, a, b, c, d, e, f, g)
+	at := func(sec int) time.Time { return T0.Add(time.Duration(sec) * time.Second) }
+	tests := []struct {
+		name string
+		f    dispatch.Filter
+		want []dispatch.NewDelivery
+	}{
+		{"range", dispatch.Filter{Since: at(60), Until: at(180)}, []dispatch.NewDelivery{d, c}},
+		{"until excludes its instant", dispatch.Filter{Until: at(60)}, []dispatch.NewDelivery{b, a}},
+		{"until with nanoseconds", dispatch.Filter{Until: T0.Add(1)}, []dispatch.NewDelivery{b, a}},
+		{"empty range", dispatch.Filter{Since: at(180), Until: at(180)}, nil},
+		{"key", dispatch.Filter{Key: "crm.vtiger_potential:101"}, []dispatch.NewDelivery{b, a}},
+		{"key with webhook", dispatch.Filter{Key: "crm.vtiger_potential:101", Webhook: "erp"}, []dispatch.NewDelivery{a}},
+		{"key prefix", dispatch.Filter{Key: "crm.vtiger_potential:*"}, []dispatch.NewDelivery{c, b, a}},
+		{"key prefix is case-sensitive", dispatch.Filter{Key: "crm.Vtiger_*"}, []dispatch.NewDelivery{d}},
+		{"key prefix has no wildcards", dispatch.Filter{Key: "crm.x_*"}, []dispatch.NewDelivery{f}},
+		{"key is not a prefix", dispatch.Filter{Key: "crm.vtiger_potential:10"}, nil},
+		{"event id", dispatch.Filter{EventID: "0-1-10:0"}, []dispatch.NewDelivery{b, a}},
+		{"id", dispatch.Filter{ID: c.ID}, []dispatch.NewDelivery{c}},
+		{"search by key", dispatch.Filter{Search: "crm.vtiger_account:7"}, []dispatch.NewDelivery{e}},
+		{"search by event id", dispatch.Filter{Search: "0-1-11:0"}, []dispatch.NewDelivery{c}},
+		{"search by id", dispatch.Filter{Search: d.ID}, []dispatch.NewDelivery{d}},
+		{"search finds nothing", dispatch.Filter{Search: "crm.vtiger_account"}, nil},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			got, err := s.List(ctx, tt.f)
+			if err != nil {
+				t.Fatal(err)
+			}
+			want := []string{}
+			for _, d := range tt.want {
+				want = append(want, d.ID)
+			}
+			if !slices.Equal(IDs(got), want) {
+				t.Errorf("list %+v = %v, want %v", tt.f, IDs(got), want)
+			}
+		})
+	}
+	// A bulk re-run takes the same filter.
+	if err := s.Record(ctx, []dispatch.Result{ok(a.ID, T0), ok(b.ID, T0), ok(c.ID, T0)}); err != nil {
+		t.Fatal(err)
+	}
+	done, err := s.Redeliver(ctx, nil, dispatch.Filter{Status: dispatch.StatusOK, Key: "crm.vtiger_potential:101"}, at(300), "test")
+	if err != nil || !slices.Equal(done, []string{a.ID, b.ID}) {
+		t.Errorf("redeliver by key = %v (err %v), want a, b", done, err)
+	}
+}
+
 func testGet(t *testing.T, s dispatch.Store) {
 	if _, _, err := s.Get(ctx, "msg_nope"); !errors.Is(err, dispatch.ErrNotFound) {
 		t.Errorf("get unknown: %v, want ErrNotFound", err)
@@ -717,7 +783,7 @@ func testRedeliver(t *testing.T, s dispatch.Store) {
 		!got.UpdatedAt.Equal(now) || got.LastError != "" {
 		t.Errorf("after redeliver: %+v", got)
 	}
-	if last := log[len(log)-1]; last.Kind != dispatch.KindRedeliver || last.N != 0 || last.Note != "redelivered by alice (was ok)" || !last.At.Equal(now) {
+	if last := log[len(log)-1]; last.Kind != dispatch.KindRedeliver || last.N != 0 || last.Note != "redelivered by alice at 2026-11-23T10:01:00Z (was ok)" || !last.At.Equal(now) {
 		t.Errorf("redeliver note = %+v", last)
 	}
 	if got, log := get(t, s, c.ID); got.Redelivered != 0 || len(log) != 0 {
@@ -732,7 +798,7 @@ func testRedeliver(t *testing.T, s dispatch.Store) {
 	if got.Status != dispatch.StatusPending || got.Attempts != 0 || got.Redelivered != 1 || got.LastError != "" {
 		t.Errorf("b after redeliver: %+v", got)
 	}
-	if last := log[len(log)-1]; last.Note != "redelivered by test (was dead)" {
+	if last := log[len(log)-1]; last.Note != "redelivered by test at 2026-11-23T10:01:00Z (was dead)" {
 		t.Errorf("b redeliver note = %+v", last)
 	}
 	if got, _ := get(t, s, d.ID); got.Status != dispatch.StatusDead {

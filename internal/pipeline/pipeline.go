@@ -183,6 +183,8 @@ func open(ctx context.Context, cfg *Config, o Options, host *host) (_ *Pipeline,
 	})
 	mux.public("/ui/", ui)        // the page's HTML, JS and CSS: no data; it asks for the token
 	mux.protected("/ui/api/", ui) // the page's data
+	// A browser pointed at rowhook gets the page.
+	mux.public("GET /{$}", http.RedirectHandler("/ui/", http.StatusFound))
 	// The rule studio: /studio/try, /studio/changes, /studio/meta,
 	// protected; the ring the reader fills, nil when studio is off.
 	p.studioRing = mountStudio(mux, cfg, srcDB, deps.Encoders)
