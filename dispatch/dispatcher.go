@@ -319,7 +319,7 @@ func (d *Dispatcher) build(events []rules.Event) ([]NewDelivery, error) {
 
 func (d *Dispatcher) newDelivery(ev *rules.Event, ep *endpoint, webhook, sub, subURL string, now time.Time, change json.RawMessage) NewDelivery {
 	nd := NewDelivery{
-		ID: DeliveryID(ev.ID, webhook, sub), EventID: ev.ID, Rule: ev.Rule, Event: ev.Name, Webhook: webhook,
+		ID: DeliveryID(ev.Timestamp, ev.ID, webhook, sub), EventID: ev.ID, Rule: ev.Rule, Event: ev.Name, Webhook: webhook,
 		Subscription: sub, Key: ev.Key, Once: ev.Once, Method: ep.cfg.Method, EventTime: ev.Timestamp,
 		CreatedAt: now, NextAt: now, Change: change,
 	}
