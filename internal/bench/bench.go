@@ -409,11 +409,7 @@ func (b *bencher) startBenchPipeline(ctx context.Context, schema, table, from, w
 		if err := p.Wait(); err != nil {
 			b.logf("bench: pipeline: %v", err)
 		}
-		if os.Getenv("KEEPDIR") == "" {
-			os.RemoveAll(dir)
-		} else {
-			b.logf("kept %s", dir)
-		}
+		os.RemoveAll(dir)
 	}
 	return p, stop, nil
 }
