@@ -439,14 +439,7 @@ func (d *Dispatcher) storeCommit(b *commitBatch) error {
 		return fmt.Errorf("enqueue: %w", err)
 	}
 	d.m.enqueued.Add(float64(n))
-	seen := map[queueKey]bool{}
-	for i := range b.ds {
-		k := queueKey{b.ds[i].Webhook, b.ds[i].Subscription}
-		if !seen[k] {
-			seen[k] = true
-			d.wake(k)
-		}
-	}
+	d.committed(b.ds, n == len(b.ds))
 	return nil
 }
 
