@@ -812,9 +812,9 @@ func (b *bencher) latencyAt(ctx context.Context, rate int) ([]Result, error) {
 	if rate <= 500 {
 		goal = 10
 	}
-	at := fmt.Sprintf(" (%s commits/s)", formatFigure(float64(rate)))
+	at := fmt.Sprintf(" (%s commits/s)", formatCount(rate))
 	if b.o.Busy {
-		at = fmt.Sprintf(" (%s commits/s, one core busy)", formatFigure(float64(rate)))
+		at = fmt.Sprintf(" (%s commits/s, one core busy)", formatCount(rate))
 	}
 	return []Result{
 		{Measure: "latency commit rate achieved" + at, Value: achieved, Unit: "commits/s"},
@@ -1247,7 +1247,11 @@ func PrintTable(w io.Writer, rep Report) {
 	m := rep.Machine
 	fmt.Fprintf(w, "machine: %s, %d cores, %s, MariaDB %s, GOGC %s, GOMEMLIMIT %s\n", m.CPU, m.Cores, m.Go, m.MariaDB, m.GOGC, m.MemLimit)
 	fmt.Fprintf(w, "binlog: %d rows, 100 per transaction\n\n", rep.Rows)
-	fmt.Fprintf(w, "%-38s %14s %-7s %-10s %s\n", "measure", "value", "unit", "goal", "result")
+	width := 38
+	for _, r := range rep.Results {
+		width = max(width, len(r.Measure))
+	}
+	fmt.Fprintf(w, "%-*s %14s %-9s %-10s %s\n", width, "measure", "value", "unit", "goal", "result")
 	for _, r := range rep.Results {
 		goal, res := "-", "-"
 		if r.Goal != "" {
@@ -1256,13 +1260,22 @@ func PrintTable(w io.Writer, rep Report) {
 				res = "pass"
 			}
 		}
-		fmt.Fprintf(w, "%-38s %14s %-7s %-10s %s\n", r.Measure, formatFigure(r.Value), r.Unit, goal, res)
+		fmt.Fprintf(w, "%-*s %14s %-9s %-10s %s\n", width, r.Measure, formatFigure(r.Value), r.Unit, goal, res)
 	}
 }
 
-// formatFigure prints large rates with thousands separators and small
-// figures with two decimals.
+// formatCount is n with thousands separators.
+func formatCount(n int) string {
+	if n < 1000 {
+		return strconv.Itoa(n)
+	}
+	return formatFigure(float64(n))
+}
+
 func formatFigure(v float64) string {
+	if v < 0 {
+		return "-" + formatFigure(-v)
+	}
 	if v < 1000 {
 		return strconv.FormatFloat(v, 'f', 2, 64)
 	}
