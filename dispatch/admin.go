@@ -74,6 +74,9 @@ func (d *Dispatcher) Redeliver(ctx context.Context, ids []string, f Filter, acto
 	}
 	d.qmu.Unlock()
 	for _, q := range qs {
+		q.mu.Lock()
+		q.unknown()
+		q.mu.Unlock()
 		q.wake()
 	}
 	return done, nil
@@ -244,6 +247,8 @@ func (d *Dispatcher) Enable(ctx context.Context, name string) error {
 	q := d.queue(queueKey{webhook: name})
 	q.mu.Lock()
 	q.disabled = ""
+	// Its pending deliveries were failed when it was disabled.
+	q.forget()
 	d.resetCircuit(q)
 	q.mu.Unlock()
 	d.m.paused.WithLabelValues(name).Set(0)

@@ -426,7 +426,7 @@ func TestDispatcher_CircuitPerSubscription(t *testing.T) {
 	}
 	h.enqueue(evs...)
 	for _, ev := range evs {
-		id := dispatch.DeliveryID(ev.ID, dispatch.SubscriptionWebhook, subs["/up"])
+		id := dispatch.DeliveryID(ev.Timestamp, ev.ID, dispatch.SubscriptionWebhook, subs["/up"])
 		waitFor(t, "delivery to /up", func() bool {
 			d, _, err := h.store.Get(context.Background(), id)
 			return err == nil && d.Status == dispatch.StatusOK

@@ -323,7 +323,7 @@ func (d *Dispatcher) build(events []rules.Event) ([]NewDelivery, error) {
 
 func (d *Dispatcher) newDelivery(ev *rules.Event, ep *endpoint, webhook, sub, subURL string, now time.Time, change json.RawMessage) NewDelivery {
 	nd := NewDelivery{
-		ID: DeliveryID(ev.ID, webhook, sub), EventID: ev.ID, Rule: ev.Rule, Event: ev.Name, Webhook: webhook,
+		ID: DeliveryID(ev.Timestamp, ev.ID, webhook, sub), EventID: ev.ID, Rule: ev.Rule, Event: ev.Name, Webhook: webhook,
 		Subscription: sub, Key: ev.Key, Once: ev.Once, Method: ep.cfg.Method, EventTime: ev.Timestamp,
 		CreatedAt: now, NextAt: now, Change: change,
 	}
@@ -443,14 +443,7 @@ func (d *Dispatcher) storeCommit(b *commitBatch) error {
 		return fmt.Errorf("enqueue: %w", err)
 	}
 	d.m.enqueued.Add(float64(n))
-	seen := map[queueKey]bool{}
-	for i := range b.ds {
-		k := queueKey{b.ds[i].Webhook, b.ds[i].Subscription}
-		if !seen[k] {
-			seen[k] = true
-			d.wake(k)
-		}
-	}
+	d.committed(b.ds, n == len(b.ds))
 	return nil
 }
 

@@ -28,7 +28,7 @@ func seedState(t *testing.T, dir string) (path, okID, deadID string) {
 	defer st.Close()
 	now := time.Now().UTC()
 	mk := func(ev string) dispatch.NewDelivery {
-		return dispatch.NewDelivery{ID: dispatch.DeliveryID(ev, "erp", ""), EventID: ev, Rule: "new-deal", Event: "NewOpportunity",
+		return dispatch.NewDelivery{ID: dispatch.DeliveryID(time.Time{}, ev, "erp", ""), EventID: ev, Rule: "new-deal", Event: "NewOpportunity",
 			Webhook: "erp", Key: "crm.vtiger_potential:7", Method: "POST", URL: "https://erp.example.com/deals/7",
 			ContentType: "application/json", Body: []byte(`{"id":7}`), EventTime: now, CreatedAt: now, NextAt: now}
 	}
@@ -174,7 +174,7 @@ func TestDeliveries_ListNextAttemptDate(t *testing.T) {
 	}
 	now := time.Now().UTC()
 	next := now.Add(50 * time.Hour).Truncate(time.Second)
-	d := dispatch.NewDelivery{ID: dispatch.DeliveryID("e9", "erp", ""), EventID: "e9", Rule: "new-deal", Event: "NewOpportunity",
+	d := dispatch.NewDelivery{ID: dispatch.DeliveryID(time.Time{}, "e9", "erp", ""), EventID: "e9", Rule: "new-deal", Event: "NewOpportunity",
 		Webhook: "erp", Key: "crm.vtiger_potential:9", Method: "POST", URL: "https://erp.example.com/deals/9",
 		ContentType: "application/json", Body: []byte(`{"id":9}`), EventTime: now, CreatedAt: now, NextAt: now}
 	ctx := context.Background()

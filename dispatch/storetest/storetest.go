@@ -17,6 +17,7 @@ import (
 	"net/http"
 	"reflect"
 	"slices"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -39,6 +40,7 @@ func Run(t *testing.T, open func(t *testing.T) dispatch.Store) {
 		{"CommitDuplicates", testCommitDuplicates},
 		{"CommitOnce", testCommitOnce},
 		{"CommitLargeBatch", testCommitLargeBatch},
+		{"CommitPlainBatch", testCommitPlainBatch},
 		{"Checkpoint", testCheckpoint},
 		{"Pending", testPending},
 		{"NextDue", testNextDue},
@@ -68,7 +70,7 @@ var T0 = time.Date(2026, 11, 23, 10, 0, 0, 123456789, time.UTC)
 // ND returns a pending delivery of event to webhook, due at T0.
 func ND(event, webhook string) dispatch.NewDelivery {
 	return dispatch.NewDelivery{
-		ID: dispatch.DeliveryID(event, webhook, ""), EventID: event, Rule: "r", Event: "E", Webhook: webhook,
+		ID: dispatch.DeliveryID(time.Time{}, event, webhook, ""), EventID: event, Rule: "r", Event: "E", Webhook: webhook,
 		Key: "crm.t:1", Method: "POST", URL: "http://x/", ContentType: "application/json", Body: []byte(`{"a":1}`),
 		EventTime: T0, CreatedAt: T0, NextAt: T0,
 	}
@@ -211,7 +213,7 @@ func testCommitAtomic(t *testing.T, s dispatch.Store) {
 	if err != nil || got.Pos != 100 {
 		t.Errorf("checkpoint = %d (err %v) after a failed commit, want 100", got.Pos, err)
 	}
-	if _, _, err := s.Get(ctx, dispatch.DeliveryID("b", "erp", "")); !errors.Is(err, dispatch.ErrNotFound) {
+	if _, _, err := s.Get(ctx, dispatch.DeliveryID(time.Time{}, "b", "erp", "")); !errors.Is(err, dispatch.ErrNotFound) {
 		t.Errorf("delivery of a failed commit: err = %v, want ErrNotFound", err)
 	}
 	// The store still works afterwards.
@@ -336,6 +338,56 @@ func testCommitLargeBatch(t *testing.T, s dispatch.Store) {
 	}
 }
 
+// testCommitPlainBatch commits a large batch without once markers (the
+// catch-up case, which stores may insert many rows per statement), with
+// duplicates inside one statement's worth, across statements and of
+// stored deliveries, and a once delivery in the middle.
+func testCommitPlainBatch(t *testing.T, s dispatch.Store) {
+	var ds []dispatch.NewDelivery
+	for i := 0; i < 1000; i++ {
+		d := ND(fmt.Sprintf("p%d", i), "erp")
+		d.Body = fmt.Appendf(nil, `{"i":%d}`, i)
+		ds = append(ds, d)
+	}
+	first := ds[:300]
+	if n, err := s.Commit(ctx, CP(1), first); err != nil || n != 300 {
+		t.Fatalf("first commit: n=%d err=%v, want 300", n, err)
+	}
+	once := ND("p-once", "erp")
+	once.Once, once.Key = true, "crm.t:once"
+	var batch []dispatch.NewDelivery
+	batch = append(batch, ds[250:500]...) // 50 already stored
+	batch = append(batch, ds[500:510]...) // the same ten twice in a row
+	batch = append(batch, ds[500:510]...)
+	batch = append(batch, once)
+	batch = append(batch, ds[510:]...)
+	batch = append(batch, ds[600:700]...) // duplicates many rows later
+	n, err := s.Commit(ctx, CP(2), batch)
+	if err != nil || n != 701 {
+		t.Fatalf("second commit: n=%d err=%v, want 701 (700 new deliveries and the once one)", n, err)
+	}
+	all, err := s.Pending(ctx, dispatch.PendingQuery{Webhook: "erp", Limit: 2000})
+	if err != nil || len(all) != 1001 {
+		t.Fatalf("pending: %d (err %v), want 1001", len(all), err)
+	}
+	var want []string
+	for i := 0; i < 510; i++ {
+		want = append(want, fmt.Sprintf("p%d", i))
+	}
+	want = append(want, "p-once")
+	for i := 510; i < 1000; i++ {
+		want = append(want, fmt.Sprintf("p%d", i))
+	}
+	for i, d := range all {
+		if d.EventID != want[i] {
+			t.Fatalf("pending[%d] = %s, want %s: order lost", i, d.EventID, want[i])
+		}
+		if d.EventID != "p-once" && string(d.Body) != fmt.Sprintf(`{"i":%s}`, strings.TrimPrefix(d.EventID, "p")) {
+			t.Fatalf("pending[%d] %s body %s: columns shifted", i, d.EventID, d.Body)
+		}
+	}
+}
+
 func testCheckpoint(t *testing.T, s dispatch.Store) {
 	ts := time.Date(2026, 11, 23, 9, 59, 58, 987654321, time.FixedZone("CET", 3600))
 	tests := []cdc.Checkpoint{
@@ -368,9 +420,9 @@ func testPending(t *testing.T, s dispatch.Store) {
 	d.NextAt = T0.Add(2 * time.Second)
 	other := ND("a", "crm")
 	sub := ND("a", dispatch.SubscriptionWebhook)
-	sub.ID, sub.Subscription = dispatch.DeliveryID("a", dispatch.SubscriptionWebhook, "sub_1"), "sub_1"
+	sub.ID, sub.Subscription = dispatch.DeliveryID(time.Time{}, "a", dispatch.SubscriptionWebhook, "sub_1"), "sub_1"
 	sub2 := ND("a", dispatch.SubscriptionWebhook)
-	sub2.ID, sub2.Subscription = dispatch.DeliveryID("a", dispatch.SubscriptionWebhook, "sub_2"), "sub_2"
+	sub2.ID, sub2.Subscription = dispatch.DeliveryID(time.Time{}, "a", dispatch.SubscriptionWebhook, "sub_2"), "sub_2"
 	done, dead := ND("done", "erp"), ND("dead", "erp")
 	done.NextAt, dead.NextAt = T0.Add(-time.Hour), T0.Add(-time.Hour)
 	commit(t, s, done, a, b, c, d, other, sub, sub2, dead)
@@ -610,7 +662,7 @@ func testList(t *testing.T, s dispatch.Store) {
 		ds = append(ds, d)
 	}
 	sub := ND("s", dispatch.SubscriptionWebhook)
-	sub.ID, sub.Subscription = dispatch.DeliveryID("s", dispatch.SubscriptionWebhook, "sub_1"), "sub_1"
+	sub.ID, sub.Subscription = dispatch.DeliveryID(time.Time{}, "s", dispatch.SubscriptionWebhook, "sub_1"), "sub_1"
 	ds = append(ds, sub)
 	commit(t, s, ds...)
 	if err := s.Record(ctx, []dispatch.Result{ok(ds[4].ID, T0), ok(ds[5].ID, T0)}); err != nil {
@@ -823,7 +875,7 @@ func testRedeliver(t *testing.T, s dispatch.Store) {
 func testFail(t *testing.T, s dispatch.Store) {
 	sub := func(event, id string) dispatch.NewDelivery {
 		d := ND(event, dispatch.SubscriptionWebhook)
-		d.ID, d.Subscription = dispatch.DeliveryID(event, dispatch.SubscriptionWebhook, id), id
+		d.ID, d.Subscription = dispatch.DeliveryID(time.Time{}, event, dispatch.SubscriptionWebhook, id), id
 		return d
 	}
 	a, b, c, other, erp := sub("a", "sub_1"), sub("b", "sub_1"), sub("c", "sub_1"), sub("a", "sub_2"), ND("a", "erp")

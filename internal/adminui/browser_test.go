@@ -129,7 +129,7 @@ func startEnv(t *testing.T) *env {
 				After: cdc.Row{"potentialid": int64(100 + i)}, PK: cdc.Row{"potentialid": int64(100 + i)}, PKColumns: []string{"potentialid"}},
 		})
 		for _, w := range []string{"crm", "erp"} {
-			e.ids[w] = append(e.ids[w], dispatch.DeliveryID(events[i-1].ID, w, ""))
+			e.ids[w] = append(e.ids[w], dispatch.DeliveryID(events[i-1].Timestamp, events[i-1].ID, w, ""))
 		}
 	}
 	legacy := rules.Event{ID: "0-1-4:0:account", Rule: "account", Name: "AccountChanged", Webhooks: []string{"legacy"},
@@ -138,7 +138,7 @@ func startEnv(t *testing.T) *env {
 		Change: &cdc.Change{Schema: "crm", Table: "vtiger_account", Op: cdc.OpUpdate,
 			After: cdc.Row{"accountid": int64(7)}, PK: cdc.Row{"accountid": int64(7)}, PKColumns: []string{"accountid"}}}
 	events = append(events, legacy)
-	e.ids["legacy"] = []string{dispatch.DeliveryID(legacy.ID, "legacy", "")}
+	e.ids["legacy"] = []string{dispatch.DeliveryID(legacy.Timestamp, legacy.ID, "legacy", "")}
 	if err := e.d.Enqueue(context.Background(), cdc.Checkpoint{Flavor: "mariadb", File: "bin.000001", Pos: 4}, events); err != nil {
 		t.Fatal(err)
 	}

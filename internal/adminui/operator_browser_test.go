@@ -60,7 +60,7 @@ func TestHandler_BrowserOperator(t *testing.T) {
 	if err := e.d.Flush(context.Background()); err != nil {
 		t.Fatal(err)
 	}
-	invoice := dispatch.DeliveryID(invoices[0].ID, "nightly", "")
+	invoice := dispatch.DeliveryID(invoices[0].Timestamp, invoices[0].ID, "nightly", "")
 
 	b := startBrowser(t)
 	b.emulate(1280, 900, "Europe/Berlin")
@@ -165,7 +165,7 @@ func TestHandler_BrowserOperator(t *testing.T) {
 		want []string
 	}{
 		{xssKey, []string{e.ids["erp"][1], e.ids["crm"][1]}},
-		{"crm.vtiger_invoice:*", []string{dispatch.DeliveryID(invoices[1].ID, "nightly", ""), invoice}},
+		{"crm.vtiger_invoice:*", []string{dispatch.DeliveryID(invoices[1].Timestamp, invoices[1].ID, "nightly", ""), invoice}},
 		{"0-1-1:0:new-opportunity", []string{e.ids["erp"][0], e.ids["crm"][0]}},
 		{e.ids["legacy"][0], e.ids["legacy"]},
 	} {
