@@ -556,7 +556,9 @@ func runToEnd(ctx context.Context, p *pipeline.Pipeline, end mysql.GTIDSet, name
 		if time.Since(start) > 30*time.Minute {
 			return 0, 0, fmt.Errorf("%s: checkpoint at %s after 30m, want %s", name, cp.GTIDSet, end)
 		}
-		if err := sleepCtx(ctx, 2*time.Millisecond); err != nil {
+		// Each look is a read transaction in this process: often enough
+		// to time a run of seconds, rarely enough not to weigh on it.
+		if err := sleepCtx(ctx, 20*time.Millisecond); err != nil {
 			return 0, 0, err
 		}
 	}
