@@ -3,6 +3,7 @@ package dispatch
 import (
 	"context"
 	"sort"
+	"sync"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -75,13 +76,8 @@ func newMetrics(reg prometheus.Registerer, st Store) *metrics {
 			Namespace: namespace, Name: "store_errors_total",
 			Help: "State store operations that failed (retried).",
 		}),
-		queueCollect: &queueCollector{store: st,
-			depth: prometheus.NewDesc(prometheus.BuildFQName(namespace, "", "queue_depth"), "Deliveries in the store by webhook and state (pending, failed, dead).",
-				[]string{"webhook", "state"}, nil),
-			oldest: prometheus.NewDesc(prometheus.BuildFQName(namespace, "", "oldest_pending_age_seconds"), "Age of the oldest pending delivery by webhook.",
-				[]string{"webhook"}, nil),
-		},
 	}
+	m.queueCollect = newQueueCollector(st, m.storeErrors)
 	m.circuit = prometheus.NewGaugeVec(prometheus.GaugeOpts{
 		Namespace: namespace, Name: "webhook_circuit_state",
 		Help: "Endpoint circuit by webhook and state (closed, open, half_open): 1 for the webhook's state, 0 for the others; for webhook=\"subscription\", how many subscriptions are in each state.",
@@ -96,54 +92,149 @@ func newMetrics(reg prometheus.Registerer, st Store) *metrics {
 	return m
 }
 
-// queueCollector reads queue gauges from the store at scrape time, so they
-// are right even when another process (rowhook redeliver) changed the store.
+// Queue gauges are read from the store in the background, never by the
+// scrape: with a million pending deliveries the read takes seconds
+// (BenchmarkScrape_1MPending), and a long read transaction keeps SQLite from
+// checkpointing its WAL.
+const (
+	// queueStatsWait is how long a scrape waits for the read it started
+	// before serving the previous values.
+	queueStatsWait = 50 * time.Millisecond
+	// queueStatsSpacing: the next read starts no sooner than this many
+	// times the last read's duration after it ended, so the store spends at
+	// most a tenth of its time in this read whatever the scrape interval.
+	queueStatsSpacing = 10
+	// queueStatsMaxGap bounds that pause; queueStatsTimeout bounds a read.
+	queueStatsMaxGap  = 10 * time.Minute
+	queueStatsTimeout = 5 * time.Minute
+)
+
+// queueCollector serves the queue gauges from the last read of the store
+// (Store.Stats). A scrape starts a read when none is running and the last
+// one ended long enough ago, waits for that read up to queueStatsWait, and serves
+// whatever is newest, with its age: a slow or failing store makes the
+// values older, never the scrape slow or failed. The store is read rather
+// than counted in memory so the gauges are right when another process
+// (rowhook redeliver, prune) changed it.
 type queueCollector struct {
-	store  Store
-	depth  *prometheus.Desc
-	oldest *prometheus.Desc
-	now    func() time.Time
+	store                        Store
+	errors                       prometheus.Counter
+	depth, terminal, oldest, age *prometheus.Desc
+	now                          func() time.Time
 	// webhooks are the webhook labels known at start: their series are
 	// reported at 0 when the store has no delivery for them.
 	webhooks []string
+
+	mu      sync.Mutex
+	stats   []QueueStat
+	readAt  time.Time     // when stats were read (c.now); zero before the first read
+	since   time.Time     // when the collector was made (c.now), for the age before it
+	running chan struct{} // closed when the read in flight ends; nil when none
+	next    time.Time     // earliest start of the next read (wall clock)
+}
+
+func newQueueCollector(st Store, errors prometheus.Counter) *queueCollector {
+	return &queueCollector{store: st, errors: errors, now: time.Now,
+		depth: prometheus.NewDesc(prometheus.BuildFQName(namespace, "", "queue_depth"),
+			"Pending deliveries (waiting for their first or next attempt) by webhook.", []string{"webhook"}, nil),
+		terminal: prometheus.NewDesc(prometheus.BuildFQName(namespace, "", "dead_letter_queue_depth"),
+			"Deliveries given up on and kept in the store by webhook and status: dead (out of attempts) or failed (refused for good, 410 Gone, failed by an operator); they leave when re-delivered or pruned.",
+			[]string{"webhook", "status"}, nil),
+		oldest: prometheus.NewDesc(prometheus.BuildFQName(namespace, "", "oldest_pending_age_seconds"),
+			"Age of the oldest pending delivery by webhook (0 when none).", []string{"webhook"}, nil),
+		age: prometheus.NewDesc(prometheus.BuildFQName(namespace, "", "queue_stats_age_seconds"),
+			"Seconds since rowhook_queue_depth, rowhook_dead_letter_queue_depth and rowhook_oldest_pending_age_seconds were read from the store (since start before the first read).", nil, nil),
+	}
 }
 
 func (c *queueCollector) Describe(ch chan<- *prometheus.Desc) {
 	ch <- c.depth
+	ch <- c.terminal
 	ch <- c.oldest
+	ch <- c.age
 }
 
 func (c *queueCollector) Collect(ch chan<- prometheus.Metric) {
-	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-	defer cancel()
-	stats, err := c.store.Stats(ctx)
-	if err != nil {
-		ch <- prometheus.NewInvalidMetric(c.depth, err)
+	// Wait only for a read this scrape started: one already running for
+	// longer is slow, and waiting for it would make every scrape slow.
+	var started chan struct{}
+	c.mu.Lock()
+	if c.running == nil && !time.Now().Before(c.next) {
+		started = make(chan struct{})
+		c.running = started
+		go c.read(started)
+	}
+	c.mu.Unlock()
+	if started != nil {
+		t := time.NewTimer(queueStatsWait)
+		select {
+		case <-started:
+		case <-t.C:
+		}
+		t.Stop()
+	}
+	c.mu.Lock()
+	stats, readAt, since := c.stats, c.readAt, c.since
+	c.mu.Unlock()
+	now := c.now()
+	if readAt.IsZero() {
+		ch <- prometheus.MustNewConstMetric(c.age, prometheus.GaugeValue, max(0, now.Sub(since).Seconds()))
 		return
 	}
-	now := time.Now()
-	if c.now != nil {
-		now = c.now()
+	ch <- prometheus.MustNewConstMetric(c.age, prometheus.GaugeValue, max(0, now.Sub(readAt).Seconds()))
+	type key struct {
+		webhook string
+		status  Status
 	}
-	seen := map[QueueStat]bool{}
+	seen := map[key]bool{}
 	for _, s := range stats {
-		ch <- prometheus.MustNewConstMetric(c.depth, prometheus.GaugeValue, float64(s.Count), s.Webhook, string(s.Status))
-		seen[QueueStat{Webhook: s.Webhook, Status: s.Status}] = true
-		if s.Status == StatusPending && !s.OldestPending.IsZero() {
-			ch <- prometheus.MustNewConstMetric(c.oldest, prometheus.GaugeValue, now.Sub(s.OldestPending).Seconds(), s.Webhook)
-			seen[QueueStat{Webhook: s.Webhook}] = true
+		switch s.Status {
+		case StatusPending:
+			ch <- prometheus.MustNewConstMetric(c.depth, prometheus.GaugeValue, float64(s.Count), s.Webhook)
+			age := 0.0
+			if !s.OldestPending.IsZero() {
+				// From the current clock: a stale read still shows
+				// the oldest delivery growing older.
+				age = max(0, now.Sub(s.OldestPending).Seconds())
+			}
+			ch <- prometheus.MustNewConstMetric(c.oldest, prometheus.GaugeValue, age, s.Webhook)
+		case StatusDead, StatusFailed:
+			ch <- prometheus.MustNewConstMetric(c.terminal, prometheus.GaugeValue, float64(s.Count), s.Webhook, string(s.Status))
+		default:
+			continue
 		}
+		seen[key{s.Webhook, s.Status}] = true
 	}
 	for _, w := range c.webhooks {
-		for _, st := range []Status{StatusPending, StatusFailed, StatusDead} {
-			if !seen[QueueStat{Webhook: w, Status: st}] {
-				ch <- prometheus.MustNewConstMetric(c.depth, prometheus.GaugeValue, 0, w, string(st))
-			}
-		}
-		if !seen[QueueStat{Webhook: w}] {
+		if !seen[key{w, StatusPending}] {
+			ch <- prometheus.MustNewConstMetric(c.depth, prometheus.GaugeValue, 0, w)
 			ch <- prometheus.MustNewConstMetric(c.oldest, prometheus.GaugeValue, 0, w)
 		}
+		for _, st := range []Status{StatusDead, StatusFailed} {
+			if !seen[key{w, st}] {
+				ch <- prometheus.MustNewConstMetric(c.terminal, prometheus.GaugeValue, 0, w, string(st))
+			}
+		}
 	}
+}
+
+// read reads the store's queue stats and closes done.
+func (c *queueCollector) read(done chan struct{}) {
+	start := time.Now()
+	ctx, cancel := context.WithTimeout(context.Background(), queueStatsTimeout)
+	stats, err := c.store.Stats(ctx)
+	cancel()
+	took := time.Since(start)
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if err == nil {
+		c.stats, c.readAt = stats, c.now()
+	} else {
+		c.errors.Inc()
+	}
+	c.next = time.Now().Add(min(queueStatsSpacing*took, queueStatsMaxGap))
+	c.running = nil
+	close(done)
 }
 
 // initSeries creates at 0 the series whose label values are known at
@@ -171,6 +262,7 @@ func (m *metrics) initSeries(cfg Config, writeback bool) {
 		m.paused.WithLabelValues(n)
 	}
 	m.queueCollect.webhooks = names
+	m.queueCollect.since = m.queueCollect.now()
 	if writeback {
 		for _, o := range []string{outcomeOK, outcomeRetry, outcomeFailed} {
 			m.writebacks.WithLabelValues(o)

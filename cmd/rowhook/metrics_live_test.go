@@ -138,8 +138,18 @@ writeback:
 		time.Sleep(20 * time.Millisecond)
 	}
 
-	// At start, before any row: the known series exist at 0.
+	// At start, before any row: the known series exist at 0. The queue
+	// gauges come from a background read of the store that the first
+	// scrape starts: wait for it.
 	fams := scrape(t, listen)
+	deadline = time.Now().Add(30 * time.Second)
+	for _, ok := fams.series[`rowhook_queue_depth{webhook="erp"}`]; !ok; _, ok = fams.series[`rowhook_queue_depth{webhook="erp"}`] {
+		if time.Now().After(deadline) {
+			t.Fatal("rowhook_queue_depth not served within 30s of the start")
+		}
+		time.Sleep(20 * time.Millisecond)
+		fams = scrape(t, listen)
+	}
 	var atZero []string
 	for _, w := range []string{"erp", "archive"} {
 		atZero = append(atZero,
@@ -148,8 +158,9 @@ writeback:
 			`rowhook_webhook_paused{webhook="`+w+`"}`,
 			`rowhook_oldest_pending_age_seconds{webhook="`+w+`"}`,
 		)
-		for _, st := range []string{"pending", "failed", "dead"} {
-			atZero = append(atZero, `rowhook_queue_depth{state="`+st+`",webhook="`+w+`"}`)
+		atZero = append(atZero, `rowhook_queue_depth{webhook="`+w+`"}`)
+		for _, st := range []string{"failed", "dead"} {
+			atZero = append(atZero, `rowhook_dead_letter_queue_depth{status="`+st+`",webhook="`+w+`"}`)
 		}
 		for _, o := range []string{"ok", "retry", "failed", "dead", "gone"} {
 			atZero = append(atZero, `rowhook_deliveries_total{outcome="`+o+`",webhook="`+w+`"}`)
