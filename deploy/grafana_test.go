@@ -121,7 +121,8 @@ func TestDashboard_Coverage(t *testing.T) {
 		"sum by (op) (rate(rowhook_binlog_rows_total",
 		"rowhook_binlog_transactions_total",
 		"rowhook_binlog_reconnects_total",
-		"sum by (webhook, outcome) (rate(rowhook_deliveries_total",
+		"sum by (webhook, class) (rate(rowhook_delivery_attempts_total",
+		"rowhook_delivery_latency_seconds_bucket",
 		"histogram_quantile(0.5, sum by (le, webhook) (rate(rowhook_delivery_attempt_duration_seconds_bucket",
 		"histogram_quantile(0.95, sum by (le, webhook) (rate(rowhook_delivery_attempt_duration_seconds_bucket",
 		"histogram_quantile(0.99, sum by (le, webhook) (rate(rowhook_delivery_attempt_duration_seconds_bucket",
@@ -130,7 +131,7 @@ func TestDashboard_Coverage(t *testing.T) {
 		"rowhook_oldest_pending_age_seconds",
 		"rowhook_dead_letters_total",
 		"sum by (table, outcome) (rate(rowhook_writebacks_total",
-		"rowhook_webhook_paused",
+		"rowhook_webhook_state",
 		"rowhook_store_commit_duration_seconds_bucket",
 		"rowhook_build_info",
 	} {

@@ -2,50 +2,76 @@ package dispatch
 
 import (
 	"context"
+	"errors"
+	"net"
 	"sort"
 	"sync"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/rowhook/rowhook/dispatch/send"
 )
 
-// Metric names are namespace_name: the dispatcher's names (rowhook_deliveries_total,
-// rowhook_queue_depth, …) predate a subsystem and keep their exported names.
+// Metric names are namespace_name: the dispatcher's names
+// (rowhook_delivery_attempts_total, rowhook_queue_depth, …) predate a
+// subsystem and keep their exported names.
 const namespace = "rowhook"
 
 type metrics struct {
-	deliveries   *prometheus.CounterVec
+	attempts     *prometheus.CounterVec
 	attemptDur   *prometheus.HistogramVec
+	latency      *prometheus.HistogramVec
 	retries      *prometheus.CounterVec
 	deadLetters  *prometheus.CounterVec
 	commitDur    prometheus.Histogram
 	enqueued     prometheus.Counter
-	paused       *prometheus.GaugeVec
-	writebacks   *prometheus.CounterVec
+	state        *prometheus.GaugeVec
 	storeErrors  prometheus.Counter
 	queueCollect *queueCollector
 	circuit      *prometheus.GaugeVec
 }
 
-// Delivery outcomes (label values of rowhook_deliveries_total).
+// Attempt classes (label class of rowhook_delivery_attempts_total): what
+// came back, a fixed set.
 const (
-	outcomeOK     = "ok"
-	outcomeRetry  = "retry"
-	outcomeFailed = "failed"
-	outcomeDead   = "dead"
-	outcomeGone   = "gone"
+	class2xx      = "2xx"
+	class3xx      = "3xx"
+	class4xx      = "4xx"
+	class5xx      = "5xx"
+	classRejected = "rejected" // a 2xx the response check refused (a SOAP fault)
+	classTimeout  = "timeout"  // no answer within the webhook's timeout
+	classNetwork  = "network"  // no answer: connection refused or reset, DNS, TLS, a blocked address
+	classRequest  = "request"  // not sent: the request could not be built (no URL, credentials)
 )
+
+var attemptClasses = []string{class2xx, class3xx, class4xx, class5xx, classRejected, classTimeout, classNetwork, classRequest}
+
+// Webhook states (label state of rowhook_webhook_state), one-hot.
+const (
+	stateRunning  = "running"
+	statePaused   = "paused"
+	stateDisabled = "disabled"
+)
+
+var webhookStates = []string{stateRunning, statePaused, stateDisabled}
 
 func newMetrics(reg prometheus.Registerer, st Store) *metrics {
 	m := &metrics{
-		deliveries: prometheus.NewCounterVec(prometheus.CounterOpts{
-			Namespace: namespace, Name: "deliveries_total",
-			Help: "Delivery attempts by webhook and outcome (ok, retry, failed, dead, gone).",
-		}, []string{"webhook", "outcome"}),
+		attempts: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Namespace: namespace, Name: "delivery_attempts_total",
+			Help: "Delivery attempts by webhook and class of answer: 2xx, 3xx, 4xx, 5xx, rejected (a 2xx the response check refused), timeout, network (no answer), request (not sent).",
+		}, []string{"webhook", "class"}),
 		attemptDur: prometheus.NewHistogramVec(prometheus.HistogramOpts{
 			Namespace: namespace, Name: "delivery_attempt_duration_seconds",
 			Help:    "Duration of delivery attempts, request to response body read.",
 			Buckets: []float64{.005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5, 10, 30},
+		}, []string{"webhook"}),
+		latency: prometheus.NewHistogramVec(prometheus.HistogramOpts{
+			Namespace: namespace, Name: "delivery_latency_seconds",
+			Help: "Seconds from the binlog commit of the row change (the event time) to the receiver's successful answer, by webhook. " +
+				"From the event time: a re-delivery, a backlog or a scheduled webhook shows as a large value.",
+			Buckets: []float64{.005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5, 10, 30, 60, 300, 900, 3600, 4 * 3600, 24 * 3600},
 		}, []string{"webhook"}),
 		retries: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Namespace: namespace, Name: "delivery_retries_total",
@@ -64,17 +90,13 @@ func newMetrics(reg prometheus.Registerer, st Store) *metrics {
 			Namespace: namespace, Name: "deliveries_enqueued_total",
 			Help: "Deliveries written to the outbox (duplicates from replays not counted).",
 		}),
-		paused: prometheus.NewGaugeVec(prometheus.GaugeOpts{
-			Namespace: namespace, Name: "webhook_paused",
-			Help: "1 when a webhook is paused after failing continuously, 2 when disabled (410).",
-		}, []string{"webhook"}),
-		writebacks: prometheus.NewCounterVec(prometheus.CounterOpts{
-			Namespace: namespace, Name: "writeback_attempts_total",
-			Help: "Writeback applications by outcome (ok, retry, failed).",
-		}, []string{"outcome"}),
+		state: prometheus.NewGaugeVec(prometheus.GaugeOpts{
+			Namespace: namespace, Name: "webhook_state",
+			Help: "Webhook state, 1 for the current one and 0 for the others: running, paused (failing continuously for delivery.pause_after), disabled (410 Gone, until re-enabled).",
+		}, []string{"webhook", "state"}),
 		storeErrors: prometheus.NewCounter(prometheus.CounterOpts{
 			Namespace: namespace, Name: "store_errors_total",
-			Help: "State store operations that failed (retried).",
+			Help: "State store operations that failed (retried), queue gauge reads included.",
 		}),
 	}
 	m.queueCollect = newQueueCollector(st, m.storeErrors)
@@ -86,8 +108,8 @@ func newMetrics(reg prometheus.Registerer, st Store) *metrics {
 		reg.MustRegister(m.circuit)
 	}
 	if reg != nil {
-		reg.MustRegister(m.deliveries, m.attemptDur, m.retries, m.deadLetters, m.commitDur, m.enqueued, m.paused,
-			m.writebacks, m.storeErrors, m.queueCollect)
+		reg.MustRegister(m.attempts, m.attemptDur, m.latency, m.retries, m.deadLetters, m.commitDur, m.enqueued, m.state,
+			m.storeErrors, m.queueCollect)
 	}
 	return m
 }
@@ -239,11 +261,10 @@ func (c *queueCollector) read(done chan struct{}) {
 
 // initSeries creates at 0 the series whose label values are known at
 // start: each configured webhook (and the subscriptions' label when
-// subscriptions are on) with every delivery outcome, and the writeback
-// outcomes when writeback is wired. A series that first appears at 1 hides
-// that event from increase() and rate(), so RowhookDeadLetters would miss
-// the first dead letter.
-func (m *metrics) initSeries(cfg Config, writeback bool) {
+// subscriptions are on) with every attempt class and webhook state. A
+// series that first appears at 1 hides that event from increase() and
+// rate(), so RowhookDeadLetters would miss the first dead letter.
+func (m *metrics) initSeries(cfg Config) {
 	names := make([]string, 0, len(cfg.Webhooks)+1)
 	for n := range cfg.Webhooks {
 		names = append(names, n)
@@ -253,19 +274,60 @@ func (m *metrics) initSeries(cfg Config, writeback bool) {
 	}
 	sort.Strings(names)
 	for _, n := range names {
-		for _, o := range []string{outcomeOK, outcomeRetry, outcomeFailed, outcomeDead, outcomeGone} {
-			m.deliveries.WithLabelValues(n, o)
+		for _, c := range attemptClasses {
+			m.attempts.WithLabelValues(n, c)
 		}
 		m.attemptDur.WithLabelValues(n)
+		m.latency.WithLabelValues(n)
 		m.retries.WithLabelValues(n)
 		m.deadLetters.WithLabelValues(n)
-		m.paused.WithLabelValues(n)
+		m.setWebhookState(n, stateRunning)
 	}
 	m.queueCollect.webhooks = names
 	m.queueCollect.since = m.queueCollect.now()
-	if writeback {
-		for _, o := range []string{outcomeOK, outcomeRetry, outcomeFailed} {
-			m.writebacks.WithLabelValues(o)
+}
+
+// setWebhookState sets webhook's state gauge to 1 for state, 0 for the others.
+func (m *metrics) setWebhookState(webhook, state string) {
+	for _, s := range webhookStates {
+		v := 0.0
+		if s == state {
+			v = 1
 		}
+		m.state.WithLabelValues(webhook, s).Set(v)
 	}
+}
+
+// attempted counts an attempt by the class of what came back (a, err from
+// Dispatcher.attempt) and, when it succeeded, the delivery's latency from
+// its event time to now.
+func (m *metrics) attempted(webhook string, a Attempt, err error, eventTime, now time.Time) {
+	m.attempts.WithLabelValues(webhook, attemptClass(a.Status, err)).Inc()
+	if err == nil && !eventTime.IsZero() {
+		m.latency.WithLabelValues(webhook).Observe(max(0, now.Sub(eventTime).Seconds()))
+	}
+}
+
+// attemptClass is the class label of an attempt that got status (0 when no
+// answer came) and err.
+func attemptClass(status int, err error) string {
+	var reqErr *send.RequestError
+	var netErr net.Error
+	switch {
+	case status >= 500:
+		return class5xx
+	case status >= 400:
+		return class4xx
+	case status >= 300:
+		return class3xx
+	case status > 0 && err != nil:
+		return classRejected
+	case status > 0:
+		return class2xx
+	case errors.As(err, &reqErr):
+		return classRequest
+	case errors.Is(err, context.DeadlineExceeded), errors.As(err, &netErr) && netErr.Timeout():
+		return classTimeout
+	}
+	return classNetwork
 }

@@ -79,16 +79,23 @@ func TestDispatcher_SeriesStartAtZero(t *testing.T) {
 		want = append(want,
 			"rowhook_dead_letters_total{webhook="+w+"}",
 			"rowhook_delivery_retries_total{webhook="+w+"}",
-			"rowhook_webhook_paused{webhook="+w+"}",
+			"rowhook_webhook_state{state=paused,webhook="+w+"}",
+			"rowhook_webhook_state{state=disabled,webhook="+w+"}",
+			"rowhook_delivery_latency_seconds{webhook="+w+"}",
 			"rowhook_oldest_pending_age_seconds{webhook="+w+"}",
 			"rowhook_delivery_attempt_duration_seconds{webhook="+w+"}",
 		)
-		for _, o := range []string{"ok", "retry", "failed", "dead", "gone"} {
-			want = append(want, "rowhook_deliveries_total{outcome="+o+",webhook="+w+"}")
+		for _, c := range []string{"2xx", "3xx", "4xx", "5xx", "rejected", "timeout", "network", "request"} {
+			want = append(want, "rowhook_delivery_attempts_total{class="+c+",webhook="+w+"}")
 		}
 		want = append(want, "rowhook_queue_depth{webhook="+w+"}")
 		for _, s := range []string{"failed", "dead"} {
 			want = append(want, "rowhook_dead_letter_queue_depth{status="+s+",webhook="+w+"}")
+		}
+	}
+	for _, w := range []string{"erp", "crm", dispatch.SubscriptionWebhook} {
+		if v := at0["rowhook_webhook_state{state=running,webhook="+w+"}"]; v != 1 {
+			t.Errorf("rowhook_webhook_state{state=running,webhook=%s} = %v at start, want 1", w, v)
 		}
 	}
 	for _, s := range want {
@@ -107,18 +114,108 @@ func TestDispatcher_SeriesStartAtZero(t *testing.T) {
 		return s["rowhook_dead_letter_queue_depth{status=dead,webhook=erp}"] == 1
 	})
 	for s, v := range map[string]float64{
+		"rowhook_webhook_state{state=running,webhook=erp}":         1,
 		"rowhook_dead_letters_total{webhook=erp}":                  1,
-		"rowhook_deliveries_total{outcome=dead,webhook=erp}":       1,
+		"rowhook_delivery_attempts_total{class=5xx,webhook=erp}":   1,
+		"rowhook_delivery_latency_seconds{webhook=erp}":            0,
 		"rowhook_dead_letter_queue_depth{status=dead,webhook=erp}": 1,
 		"rowhook_queue_depth{webhook=erp}":                         0,
 		"rowhook_oldest_pending_age_seconds{webhook=erp}":          0,
 		"rowhook_dead_letters_total{webhook=crm}":                  0,
 		"rowhook_dead_letter_queue_depth{status=dead,webhook=crm}": 0,
-		"rowhook_deliveries_total{outcome=dead,webhook=crm}":       0,
+		"rowhook_delivery_attempts_total{class=5xx,webhook=crm}":   0,
 		"rowhook_delivery_attempt_duration_seconds{webhook=erp}":   1,
 	} {
 		if got, ok := after[s]; !ok || got != v {
 			t.Errorf("after a dead letter: %s = %v (present %v), want %v", s, got, ok, v)
+		}
+	}
+}
+
+// webhookStateIs reports whether rowhook_webhook_state is 1 for webhook's
+// state and 0 for the others.
+func webhookStateIs(h *harness, webhook, state string) bool {
+	s := series(h.t, h.reg)
+	for _, st := range []string{"running", "paused", "disabled"} {
+		want := 0.0
+		if st == state {
+			want = 1
+		}
+		if v, ok := s["rowhook_webhook_state{state="+st+",webhook="+webhook+"}"]; !ok || v != want {
+			return false
+		}
+	}
+	return true
+}
+
+// Each attempt counts under the class of what came back, from real
+// receivers (timeouts and the rest: TestAttemptClass); the successful one is observed in the end-to-end latency from
+// the event's commit time.
+func TestDispatcher_AttemptClasses(t *testing.T) {
+	answer := func(status int) string {
+		rc := newReceiver(t, func(int, *http.Request, []byte) (int, http.Header, string) { return status, nil, "" })
+		return rc.URL
+	}
+	closed := httptest.NewServer(http.NotFoundHandler())
+	closed.Close()
+	webhooks := map[string]dispatch.WebhookConfig{}
+	want := map[string]string{}
+	for name, tc := range map[string]struct {
+		url   string
+		class string
+	}{
+		"ok": {answer(200), "2xx"}, "moved": {answer(302), "3xx"}, "missing": {answer(404), "4xx"},
+		"down": {answer(503), "5xx"}, "closed": {closed.URL, "network"},
+	} {
+		w := hook(tc.url)
+		w.Retry.MaxAttempts = 1
+		webhooks[name] = w
+		want[name] = tc.class
+	}
+	h := start(t, dispatch.Config{Webhooks: webhooks}, dispatch.Deps{})
+	ev := event("E", "ok", "moved", "missing", "down", "closed")
+	ev.Timestamp = time.Now().Add(-time.Hour)
+	h.enqueue(ev)
+	h.waitStatus(ev, "ok", dispatch.StatusOK)
+	for name := range want {
+		waitFor(t, "an attempt to "+name, func() bool {
+			d, _ := h.delivery(ev, name)
+			return d.Status != dispatch.StatusPending && d.Status != ""
+		})
+	}
+	got := series(t, h.reg)
+	for name, class := range want {
+		for _, c := range []string{"2xx", "3xx", "4xx", "5xx", "rejected", "timeout", "network", "request"} {
+			n := 0.0
+			if c == class {
+				n = 1
+			}
+			if k := "rowhook_delivery_attempts_total{class=" + c + ",webhook=" + name + "}"; got[k] != n {
+				t.Errorf("%s = %v, want %v", k, got[k], n)
+			}
+		}
+	}
+	if n := got["rowhook_delivery_latency_seconds{webhook=ok}"]; n != 1 {
+		t.Errorf("rowhook_delivery_latency_seconds{webhook=ok} has %v samples, want 1", n)
+	}
+	if n := got["rowhook_delivery_latency_seconds{webhook=down}"]; n != 0 {
+		t.Errorf("rowhook_delivery_latency_seconds{webhook=down} has %v samples, want 0 (observed on success only)", n)
+	}
+	mfs, err := h.reg.Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, mf := range mfs {
+		if mf.GetName() != "rowhook_delivery_latency_seconds" {
+			continue
+		}
+		for _, m := range mf.GetMetric() {
+			if m.GetLabel()[0].GetValue() == "ok" {
+				// One hour old at enqueue: between 3600 s and the next bucket.
+				if sum := m.GetHistogram().GetSampleSum(); sum < 3600 || sum > 4*3600 {
+					t.Errorf("latency of a delivery of an event committed an hour ago = %vs", sum)
+				}
+			}
 		}
 	}
 }
@@ -151,13 +248,16 @@ func TestDispatcher_Metrics(t *testing.T) {
 	h.enqueue(ev)
 	h.waitStatus(ev, "erp", dispatch.StatusOK)
 	expected := `
-# HELP rowhook_deliveries_total Delivery attempts by webhook and outcome (ok, retry, failed, dead, gone).
-# TYPE rowhook_deliveries_total counter
-rowhook_deliveries_total{outcome="dead",webhook="erp"} 0
-rowhook_deliveries_total{outcome="failed",webhook="erp"} 0
-rowhook_deliveries_total{outcome="gone",webhook="erp"} 0
-rowhook_deliveries_total{outcome="ok",webhook="erp"} 1
-rowhook_deliveries_total{outcome="retry",webhook="erp"} 1
+# HELP rowhook_delivery_attempts_total Delivery attempts by webhook and class of answer: 2xx, 3xx, 4xx, 5xx, rejected (a 2xx the response check refused), timeout, network (no answer), request (not sent).
+# TYPE rowhook_delivery_attempts_total counter
+rowhook_delivery_attempts_total{class="2xx",webhook="erp"} 1
+rowhook_delivery_attempts_total{class="3xx",webhook="erp"} 0
+rowhook_delivery_attempts_total{class="4xx",webhook="erp"} 0
+rowhook_delivery_attempts_total{class="5xx",webhook="erp"} 1
+rowhook_delivery_attempts_total{class="network",webhook="erp"} 0
+rowhook_delivery_attempts_total{class="rejected",webhook="erp"} 0
+rowhook_delivery_attempts_total{class="request",webhook="erp"} 0
+rowhook_delivery_attempts_total{class="timeout",webhook="erp"} 0
 # HELP rowhook_delivery_retries_total Failed attempts scheduled for another try.
 # TYPE rowhook_delivery_retries_total counter
 rowhook_delivery_retries_total{webhook="erp"} 1
@@ -165,7 +265,7 @@ rowhook_delivery_retries_total{webhook="erp"} 1
 # TYPE rowhook_deliveries_enqueued_total counter
 rowhook_deliveries_enqueued_total 1
 `
-	if err := testutil.GatherAndCompare(h.reg, strings.NewReader(expected), "rowhook_deliveries_total", "rowhook_delivery_retries_total", "rowhook_deliveries_enqueued_total"); err != nil {
+	if err := testutil.GatherAndCompare(h.reg, strings.NewReader(expected), "rowhook_delivery_attempts_total", "rowhook_delivery_retries_total", "rowhook_deliveries_enqueued_total"); err != nil {
 		t.Error(err)
 	}
 	// Queue gauges come from the store at scrape time.

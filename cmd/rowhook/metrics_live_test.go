@@ -155,15 +155,16 @@ writeback:
 		atZero = append(atZero,
 			`rowhook_dead_letters_total{webhook="`+w+`"}`,
 			`rowhook_delivery_retries_total{webhook="`+w+`"}`,
-			`rowhook_webhook_paused{webhook="`+w+`"}`,
+			`rowhook_webhook_state{state="paused",webhook="`+w+`"}`,
+			`rowhook_webhook_state{state="disabled",webhook="`+w+`"}`,
 			`rowhook_oldest_pending_age_seconds{webhook="`+w+`"}`,
 		)
 		atZero = append(atZero, `rowhook_queue_depth{webhook="`+w+`"}`)
 		for _, st := range []string{"failed", "dead"} {
 			atZero = append(atZero, `rowhook_dead_letter_queue_depth{status="`+st+`",webhook="`+w+`"}`)
 		}
-		for _, o := range []string{"ok", "retry", "failed", "dead", "gone"} {
-			atZero = append(atZero, `rowhook_deliveries_total{outcome="`+o+`",webhook="`+w+`"}`)
+		for _, c := range []string{"2xx", "3xx", "4xx", "5xx", "rejected", "timeout", "network", "request"} {
+			atZero = append(atZero, `rowhook_delivery_attempts_total{class="`+c+`",webhook="`+w+`"}`)
 		}
 	}
 	for _, reason := range []string{"other_module", "no_record", "deleted", "created_in_window", "restored"} {
@@ -176,9 +177,6 @@ writeback:
 	}
 	for _, o := range []string{"not_found", "conversion_error", "expression_error", "transient_error", "permanent_error"} {
 		atZero = append(atZero, `rowhook_writebacks_total{outcome="`+o+`",table="`+schema+`.deals"}`)
-	}
-	for _, o := range []string{"ok", "retry", "failed"} {
-		atZero = append(atZero, `rowhook_writeback_attempts_total{outcome="`+o+`"}`)
 	}
 	for _, k := range atZero {
 		v, ok := fams.series[k]
@@ -198,7 +196,7 @@ writeback:
 	waitValue(t, s, "SELECT COALESCE(erp_ref, '') FROM "+schema+".deals WHERE id = 1", "ERP-1001")
 	wantAfter := map[string]float64{
 		`rowhook_rule_events_total{rule="new-deal"}`:                          1,
-		`rowhook_deliveries_total{outcome="ok",webhook="erp"}`:                1,
+		`rowhook_delivery_attempts_total{class="2xx",webhook="erp"}`:          1,
 		`rowhook_writebacks_total{outcome="ok",table="` + schema + `.deals"}`: 1,
 		`rowhook_ha_leader`: 1,
 	}
