@@ -45,32 +45,6 @@ func BenchmarkScrape_1MPending(b *testing.B) {
 			}
 		}
 	})
-	raw, err := sql.Open("sqlite", "file:"+path+"?mode=ro")
-	if err != nil {
-		b.Fatal(err)
-	}
-	defer raw.Close()
-	// What a Stats split in two would cost: the pending counts from the
-	// partial index deliveries_due, the terminal ones from a table scan.
-	for name, q := range map[string]string{
-		"pending_index": `SELECT webhook, COUNT(*), MIN(seq) FROM deliveries INDEXED BY deliveries_due WHERE status = 'pending' GROUP BY webhook`,
-		"terminal_scan": `SELECT webhook, status, COUNT(*) FROM deliveries WHERE status IN ('dead','failed') GROUP BY webhook, status`,
-	} {
-		b.Run(name, func(b *testing.B) {
-			for i := 0; i < b.N; i++ {
-				rows, err := raw.Query(q)
-				if err != nil {
-					b.Fatal(err)
-				}
-				for rows.Next() {
-				}
-				if err := rows.Err(); err != nil {
-					b.Fatal(err)
-				}
-				rows.Close()
-			}
-		})
-	}
 	srv := httptest.NewServer(promhttp.HandlerFor(reg, promhttp.HandlerOpts{}))
 	defer srv.Close()
 	b.Run("scrape", func(b *testing.B) {
