@@ -105,10 +105,7 @@ func newMetrics(reg prometheus.Registerer, st Store) *metrics {
 		Help: "Endpoint circuit by webhook and state (closed, open, half_open): 1 for the webhook's state, 0 for the others; for webhook=\"subscription\", how many subscriptions are in each state.",
 	}, []string{"webhook", "state"})
 	if reg != nil {
-		reg.MustRegister(m.circuit)
-	}
-	if reg != nil {
-		reg.MustRegister(m.attempts, m.attemptDur, m.latency, m.retries, m.deadLetters, m.commitDur, m.enqueued, m.state,
+		reg.MustRegister(m.circuit, m.attempts, m.attemptDur, m.latency, m.retries, m.deadLetters, m.commitDur, m.enqueued, m.state,
 			m.storeErrors, m.queueCollect)
 	}
 	return m
@@ -133,11 +130,11 @@ const (
 
 // queueCollector serves the queue gauges from the last read of the store
 // (Store.Stats). A scrape starts a read when none is running and the last
-// one ended long enough ago, waits for that read up to queueStatsWait, and serves
-// whatever is newest, with its age: a slow or failing store makes the
-// values older, never the scrape slow or failed. The store is read rather
-// than counted in memory so the gauges are right when another process
-// (rowhook redeliver, prune) changed it.
+// one ended long enough ago, waits for that read up to queueStatsWait, and
+// serves whatever is newest, with its age: a slow or failing store makes
+// the values older, never the scrape slow or failed. The store is read
+// rather than counted in memory so the gauges are right when another
+// process (rowhook redeliver, prune) changed it.
 type queueCollector struct {
 	store                        Store
 	errors                       prometheus.Counter
@@ -150,7 +147,7 @@ type queueCollector struct {
 	mu      sync.Mutex
 	stats   []QueueStat
 	readAt  time.Time     // when stats were read (c.now); zero before the first read
-	since   time.Time     // when the collector was made (c.now), for the age before it
+	since   time.Time     // when the dispatcher was made (c.now), for the age before the first read
 	running chan struct{} // closed when the read in flight ends; nil when none
 	next    time.Time     // earliest start of the next read (wall clock)
 }
