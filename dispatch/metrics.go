@@ -70,7 +70,7 @@ func newMetrics(reg prometheus.Registerer, st Store) *metrics {
 		latency: prometheus.NewHistogramVec(prometheus.HistogramOpts{
 			Namespace: namespace, Name: "delivery_latency_seconds",
 			Help: "Seconds from the binlog commit of the row change (the event time) to the receiver's successful answer, by webhook. " +
-				"From the event time: a re-delivery, a backlog or a scheduled webhook shows as a large value.",
+				"From the event time: a re-delivery, a backlog or a scheduled webhook shows as a large value; the binlog keeps whole seconds, so a value is up to 1 s above the true latency.",
 			Buckets: []float64{.005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5, 10, 30, 60, 300, 900, 3600, 4 * 3600, 24 * 3600},
 		}, []string{"webhook"}),
 		retries: prometheus.NewCounterVec(prometheus.CounterOpts{
