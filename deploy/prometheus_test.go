@@ -125,9 +125,9 @@ func TestAlerts_Complete(t *testing.T) {
 		{"RowhookBinlogDisconnected", "rowhook_binlog_connected"},
 		{"RowhookBinlogLagHigh", "rowhook_cdc_lag_seconds"},
 		{"RowhookDeadLetters", "rowhook_dead_letters_total"},
-		{"RowhookDeliveryFailures", "rowhook_deliveries_total"},
+		{"RowhookDeliveryFailures", "rowhook_delivery_attempts_total"},
 		{"RowhookOldestPendingDeliveryTooOld", "rowhook_oldest_pending_age_seconds"},
-		{"RowhookWebhookPaused", "rowhook_webhook_paused"},
+		{"RowhookWebhookPaused", "rowhook_webhook_state"},
 		{"RowhookWritebackFailures", "rowhook_writebacks_total"},
 	} {
 		r, ok := byName[want.alert]

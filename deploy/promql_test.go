@@ -72,11 +72,11 @@ func TestPromqlMetrics(t *testing.T) {
 	}{
 		{`up{job="rowhook"} == 0`, "up"},
 		{`absent(up{job="rowhook"})`, "up"},
-		{`sum by (webhook, outcome) (rate(rowhook_deliveries_total{instance=~"$instance", webhook=~"$webhook"}[$__rate_interval]))`, "rowhook_deliveries_total"},
+		{`sum by (webhook, class) (rate(rowhook_delivery_attempts_total{instance=~"$instance", webhook=~"$webhook"}[$__rate_interval]))`, "rowhook_delivery_attempts_total"},
 		{`histogram_quantile(0.95, sum by (le, webhook) (rate(rowhook_delivery_attempt_duration_seconds_bucket{webhook=~"${webhook}"}[5m])))`, "rowhook_delivery_attempt_duration_seconds_bucket"},
 		{"(sum by (job) (rate(a_total{outcome!=\"ok\"}[10m])) / sum by (job) (rate(b_total[10m]))) > 0.2\nand sum(increase(c_total[10m])) >= 5", "a_total b_total c_total"},
 		{`rate(x_total[5m] offset 1h) * on (instance) group_left (version) rowhook_build_info`, "rowhook_build_info x_total"},
-		{`label_values(rowhook_deliveries_total{instance=~"$instance"}, webhook)`, "rowhook_deliveries_total"},
+		{`label_values(rowhook_delivery_attempts_total{instance=~"$instance"}, webhook)`, "rowhook_delivery_attempts_total"},
 		{`label_values(rowhook_build_info, instance)`, "rowhook_build_info"},
 		{`vector(1) > bool 1e3`, ""},
 		{`{__name__="odd"}`, ""},

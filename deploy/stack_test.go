@@ -285,7 +285,7 @@ func checkMetrics(t *testing.T, base string) {
 	}
 	for _, want := range []string{
 		"rowhook_binlog_connected 1",
-		`rowhook_deliveries_total{outcome="ok",webhook="erp"} 1`,
+		`rowhook_delivery_attempts_total{class="2xx",webhook="erp"} 1`,
 		`rowhook_writebacks_total{outcome="ok",table="vtiger.vtiger_potentialscf"} 1`,
 		"rowhook_cdc_lag_seconds",
 		"rowhook_build_info{",

@@ -251,7 +251,7 @@ func (d *Dispatcher) Enable(ctx context.Context, name string) error {
 	q.forget()
 	d.resetCircuit(q)
 	q.mu.Unlock()
-	d.m.paused.WithLabelValues(name).Set(0)
+	d.m.setWebhookState(name, stateRunning)
 	d.log.Info("webhook enabled", "webhook", name)
 	q.wake()
 	return nil

@@ -81,7 +81,7 @@ func (d *Dispatcher) attemptOK(q *queue) {
 		d.circuitLog(q).Info("endpoint circuit closed: a delivery succeeded; held deliveries resume", "failing_since", q.cb.failingSince, "failed_probes", q.cb.probes)
 	}
 	if q.cb.paused && q.disabled == "" {
-		d.m.paused.WithLabelValues(metricLabel(q.key)).Set(0)
+		d.m.setWebhookState(metricLabel(q.key), stateRunning)
 	}
 	d.setCircuit(q, CircuitClosed)
 	q.cb = circuit{state: CircuitClosed}
@@ -123,7 +123,7 @@ func (d *Dispatcher) attemptFailed(q *queue, id string, now time.Time, retryAfte
 	if pa := d.cfg.Delivery.PauseAfter; pa >= 0 && !q.cb.paused && now.Sub(q.cb.failingSince) >= pa {
 		q.cb.paused = true
 		if q.disabled == "" {
-			d.m.paused.WithLabelValues(metricLabel(q.key)).Set(1)
+			d.m.setWebhookState(metricLabel(q.key), statePaused)
 		}
 		d.circuitLog(q).Warn("endpoint paused: failing continuously", "failing_since", q.cb.failingSince, "next_probe_at", q.cb.probeAt)
 	}

@@ -257,8 +257,8 @@ func TestDispatcher_CircuitProbes(t *testing.T) {
 		}
 	}
 	// Failing since t0, open at t0+6m: reported paused (pause_after 5m).
-	if st := state(); st.State != "paused" || gaugeValue(h, "rowhook_webhook_paused", "erp") != 1 {
-		t.Errorf("after failing for 6m: %+v, paused gauge %v", st, gaugeValue(h, "rowhook_webhook_paused", "erp"))
+	if st := state(); st.State != "paused" || !webhookStateIs(h, "erp", "paused") {
+		t.Errorf("after failing for 6m: %+v, want rowhook_webhook_state paused", st)
 	}
 	held := 0
 	for _, ev := range evs {
@@ -277,7 +277,7 @@ func TestDispatcher_CircuitProbes(t *testing.T) {
 	if st := state(); st.Circuit != dispatch.CircuitClosed || st.State != "active" || st.FailingSince != nil {
 		t.Errorf("after recovery: %+v", st)
 	}
-	if circuitGauge(h, "erp", dispatch.CircuitClosed) != 1 || circuitGauge(h, "erp", dispatch.CircuitOpen) != 0 || circuitGauge(h, "erp", dispatch.CircuitHalfOpen) != 0 || gaugeValue(h, "rowhook_webhook_paused", "erp") != 0 {
+	if circuitGauge(h, "erp", dispatch.CircuitClosed) != 1 || circuitGauge(h, "erp", dispatch.CircuitOpen) != 0 || circuitGauge(h, "erp", dispatch.CircuitHalfOpen) != 0 || !webhookStateIs(h, "erp", "running") {
 		t.Error("gauges after recovery do not say closed")
 	}
 	if n := rc.count(); n != 6+1+5 {

@@ -98,7 +98,7 @@ type DeliveryConfig struct {
 	// deliveries of a webhook until a probe succeeds.
 	Circuit CircuitConfig `yaml:"circuit"`
 	// PauseAfter reports an endpoint whose circuit has stayed open (failing
-	// continuously) for this long as paused: rowhook_webhook_paused 1, state
+	// continuously) for this long as paused: rowhook_webhook_state{state="paused"} 1, state
 	// paused in GET /webhooks. Default 1h; negative never reports it.
 	PauseAfter time.Duration `yaml:"pause_after"`
 	// PauseFor is the longest wait between two probes of an open circuit

@@ -201,7 +201,7 @@ func New(cfg Config, store Store, deps Deps) (*Dispatcher, error) {
 		}
 		d.subEndpoint = ep
 	}
-	d.m.initSeries(cfg, d.wb != nil)
+	d.m.initSeries(cfg)
 	return d, nil
 }
 
@@ -483,7 +483,7 @@ func (d *Dispatcher) loadState(ctx context.Context) error {
 			q.mu.Lock()
 			q.disabled = reason
 			q.mu.Unlock()
-			d.m.paused.WithLabelValues(name).Set(2)
+			d.m.setWebhookState(name, stateDisabled)
 		}
 	}
 	return nil

@@ -550,6 +550,7 @@ func (d *Dispatcher) send(ctx context.Context, q *queue, row *Delivery) {
 	res := Result{Attempt: a, Attempts: n}
 	label := metricLabel(q.key)
 	d.m.attemptDur.WithLabelValues(label).Observe(a.Duration.Seconds())
+	d.m.attempted(label, a, err, row.EventTime, now)
 	log := &lazyLog{base: d.log, args: []any{"delivery_id", row.ID, "webhook", label, "attempt", n}}
 	if q.key.subscription != "" {
 		log.args = append(log.args, "subscription", q.key.subscription)
@@ -570,17 +571,14 @@ func (d *Dispatcher) send(ctx context.Context, q *queue, row *Delivery) {
 		if d.wb != nil && d.wb.Needs(row.Rule) && resp != nil {
 			res.Writeback = resp
 		}
-		d.m.deliveries.WithLabelValues(label, outcomeOK).Inc()
 		d.attemptOK(q)
 	case ae != nil && ae.Gone:
 		gone = true
 		res.Status = StatusFailed
-		d.m.deliveries.WithLabelValues(label, outcomeGone).Inc()
 		d.m.deadLetters.WithLabelValues(label).Inc()
 	case retry && n < ep.cfg.Retry.MaxAttempts:
 		res.Status = StatusPending
 		res.NextAt = now.Add(ep.cfg.Retry.Backoff(n, after, d.jitter()))
-		d.m.deliveries.WithLabelValues(label, outcomeRetry).Inc()
 		d.m.retries.WithLabelValues(label).Inc()
 		d.attemptFailed(q, row.ID, now, after, a.Status, a.Error)
 		// Debug: a failing endpoint logs its circuit's state changes, not
@@ -588,13 +586,11 @@ func (d *Dispatcher) send(ctx context.Context, q *queue, row *Delivery) {
 		log.Debug("attempt failed; will retry", "status", a.Status, "error", a.Error, "next_at", res.NextAt)
 	case retry:
 		res.Status = StatusDead
-		d.m.deliveries.WithLabelValues(label, outcomeDead).Inc()
 		d.m.deadLetters.WithLabelValues(label).Inc()
 		d.attemptFailed(q, row.ID, now, after, a.Status, a.Error)
 		log.Warn("delivery dead after its last attempt", "status", a.Status, "error", a.Error, "attempts", n)
 	default:
 		res.Status = StatusFailed
-		d.m.deliveries.WithLabelValues(label, outcomeFailed).Inc()
 		d.m.deadLetters.WithLabelValues(label).Inc()
 		log.Warn("delivery failed permanently", "status", a.Status, "error", a.Error)
 	}
@@ -753,7 +749,7 @@ func (d *Dispatcher) gone(q *queue, log interface {
 	q.mu.Lock()
 	q.disabled = reason
 	q.mu.Unlock()
-	d.m.paused.WithLabelValues(q.key.webhook).Set(2)
+	d.m.setWebhookState(q.key.webhook, stateDisabled)
 	log.Error("webhook disabled: the endpoint answered 410 Gone; its deliveries are held until POST /webhooks/{name}/enable")
 }
 
@@ -824,7 +820,6 @@ func (d *Dispatcher) writebackLoop(ctx context.Context) {
 			if err == nil {
 				delete(tries, row.ID)
 				delete(next, row.ID)
-				d.m.writebacks.WithLabelValues("ok").Inc()
 				if ferr := d.store.FinishWriteback(ctx, row.ID, WritebackDone, "", now); ferr != nil {
 					log.Error("record writeback", "error", ferr)
 				}
@@ -839,7 +834,6 @@ func (d *Dispatcher) writebackLoop(ctx context.Context) {
 				status = WritebackFailed
 				delete(tries, row.ID)
 				delete(next, row.ID)
-				d.m.writebacks.WithLabelValues("failed").Inc()
 				log.Error("writeback failed; the delivery itself succeeded and is not sent again", "error", err, "tries", n, "permanent", permanent)
 			} else {
 				t := now.Add(policy.Backoff(n, 0, d.jitter()))
@@ -847,7 +841,6 @@ func (d *Dispatcher) writebackLoop(ctx context.Context) {
 				if w := t.Sub(now); w < wait {
 					wait = w
 				}
-				d.m.writebacks.WithLabelValues("retry").Inc()
 				log.Warn("writeback failed; will retry", "error", err, "tries", n, "next_at", t)
 			}
 			if ferr := d.store.FinishWriteback(ctx, row.ID, status, err.Error(), now); ferr != nil {

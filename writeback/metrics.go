@@ -9,7 +9,9 @@ import (
 )
 
 // Metric names are namespace_subsystem_name (prometheus.BuildFQName);
-// rowhook_writebacks_total predates the subsystem and keeps its name.
+// rowhook_writebacks_total predates the subsystem and keeps its name. It is
+// the one writeback counter: every try, by table and outcome (the
+// dispatcher, which retries, counts none of its own).
 const (
 	namespace = "rowhook"
 	subsystem = "writeback"

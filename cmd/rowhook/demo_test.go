@@ -30,7 +30,7 @@ func TestDemo_RunsEndToEnd(t *testing.T) {
 		`replica: cf_856 = "ERP-1001"`,
 		"deliveries received by the ERP: 1",
 		"status=ok",
-		`rowhook_deliveries_total{outcome="ok",webhook="erp"} 1`,
+		`rowhook_delivery_attempts_total{class="2xx",webhook="erp"} 1`,
 		"done.",
 	} {
 		if !strings.Contains(o, want) {

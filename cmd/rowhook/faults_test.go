@@ -428,7 +428,7 @@ func webhookState(t *testing.T, listen, name string) string {
 // The receiver refuses connections for a while (8s here, 3 minutes with
 // ROWHOOK_FAULTS=long): the endpoint's circuit opens after a few failures,
 // it is probed (at most every pause_for) and reported paused after
-// delivery.pause_after (GET /webhooks, the rowhook_webhook_paused metric),
+// delivery.pause_after (GET /webhooks, the rowhook_webhook_state metric),
 // and once the receiver is back everything is delivered and the endpoint
 // active again.
 func testFaultReceiverDown(t *testing.T, e *faultEnv) {
@@ -458,7 +458,7 @@ webhooks:
 	e.insert(101, 300)
 	waitFor(t, 20*time.Second, "webhook sink reported paused", func() bool { return webhookState(t, e.listen, "sink") == "paused" })
 	pausedAfter := time.Since(wentDown)
-	if m := httpGet(t, "http://"+e.listen+"/metrics"); !strings.Contains(m, `rowhook_webhook_paused{webhook="sink"} 1`) ||
+	if m := httpGet(t, "http://"+e.listen+"/metrics"); !strings.Contains(m, `rowhook_webhook_state{state="paused",webhook="sink"} 1`) ||
 		!strings.Contains(m, `rowhook_webhook_circuit_state{state="closed",webhook="sink"} 0`) {
 		t.Errorf("/metrics does not show sink paused with its circuit not closed")
 	}

@@ -138,21 +138,33 @@ writeback:
 		time.Sleep(20 * time.Millisecond)
 	}
 
-	// At start, before any row: the known series exist at 0.
+	// At start, before any row: the known series exist at 0. The queue
+	// gauges come from a background read of the store that the first
+	// scrape starts: wait for it.
 	fams := scrape(t, listen)
+	deadline = time.Now().Add(30 * time.Second)
+	for _, ok := fams.series[`rowhook_queue_depth{webhook="erp"}`]; !ok; _, ok = fams.series[`rowhook_queue_depth{webhook="erp"}`] {
+		if time.Now().After(deadline) {
+			t.Fatal("rowhook_queue_depth not served within 30s of the start")
+		}
+		time.Sleep(20 * time.Millisecond)
+		fams = scrape(t, listen)
+	}
 	var atZero []string
 	for _, w := range []string{"erp", "archive"} {
 		atZero = append(atZero,
 			`rowhook_dead_letters_total{webhook="`+w+`"}`,
 			`rowhook_delivery_retries_total{webhook="`+w+`"}`,
-			`rowhook_webhook_paused{webhook="`+w+`"}`,
+			`rowhook_webhook_state{state="paused",webhook="`+w+`"}`,
+			`rowhook_webhook_state{state="disabled",webhook="`+w+`"}`,
 			`rowhook_oldest_pending_age_seconds{webhook="`+w+`"}`,
 		)
-		for _, st := range []string{"pending", "failed", "dead"} {
-			atZero = append(atZero, `rowhook_queue_depth{state="`+st+`",webhook="`+w+`"}`)
+		atZero = append(atZero, `rowhook_queue_depth{webhook="`+w+`"}`)
+		for _, st := range []string{"failed", "dead"} {
+			atZero = append(atZero, `rowhook_dead_letter_queue_depth{status="`+st+`",webhook="`+w+`"}`)
 		}
-		for _, o := range []string{"ok", "retry", "failed", "dead", "gone"} {
-			atZero = append(atZero, `rowhook_deliveries_total{outcome="`+o+`",webhook="`+w+`"}`)
+		for _, c := range []string{"2xx", "3xx", "4xx", "5xx", "rejected", "timeout", "network", "request"} {
+			atZero = append(atZero, `rowhook_delivery_attempts_total{class="`+c+`",webhook="`+w+`"}`)
 		}
 	}
 	for _, reason := range []string{"other_module", "no_record", "deleted", "created_in_window", "restored"} {
@@ -165,9 +177,6 @@ writeback:
 	}
 	for _, o := range []string{"not_found", "conversion_error", "expression_error", "transient_error", "permanent_error"} {
 		atZero = append(atZero, `rowhook_writebacks_total{outcome="`+o+`",table="`+schema+`.deals"}`)
-	}
-	for _, o := range []string{"ok", "retry", "failed"} {
-		atZero = append(atZero, `rowhook_writeback_attempts_total{outcome="`+o+`"}`)
 	}
 	for _, k := range atZero {
 		v, ok := fams.series[k]
@@ -187,7 +196,7 @@ writeback:
 	waitValue(t, s, "SELECT COALESCE(erp_ref, '') FROM "+schema+".deals WHERE id = 1", "ERP-1001")
 	wantAfter := map[string]float64{
 		`rowhook_rule_events_total{rule="new-deal"}`:                          1,
-		`rowhook_deliveries_total{outcome="ok",webhook="erp"}`:                1,
+		`rowhook_delivery_attempts_total{class="2xx",webhook="erp"}`:          1,
 		`rowhook_writebacks_total{outcome="ok",table="` + schema + `.deals"}`: 1,
 		`rowhook_ha_leader`: 1,
 	}
