@@ -24,6 +24,7 @@ func runBench(ctx context.Context, args []string, io stdio) error {
 	asJSON := fs.Bool("json", false, "print the results as JSON instead of a table")
 	only := fs.String("only", "", "run one measure: decode, catchup, deliver, latency or rss (default: all)")
 	profDir := fs.String("cpuprofile", "", "write a CPU profile per in-process measure to DIR/<measure>.pprof")
+	state := fs.String("state", "sqlite", "mysql: measure the MySQL state store instead (drain deliveries/s, backlog at 1,000 commits/s)")
 	verbose := fs.Bool("v", false, "show progress and rowhook's warnings on stderr")
 	fs.Usage = func() {
 		fmt.Fprintln(io.err, "Usage: rowhook bench [--rows N] [--quick] [--json] [--only MEASURE] [--cpuprofile DIR]")
@@ -46,7 +47,7 @@ func runBench(ctx context.Context, args []string, io stdio) error {
 	if *only != "" && !slices.Contains(bench.Measures, *only) {
 		return usagef("bench: --only %q: use one of %s", *only, strings.Join(bench.Measures, ", "))
 	}
-	o := bench.Options{Rows: *rows, Deliveries: 50_000, LatencyN: 10_000, Pending: 1_000_000, ProfDir: *profDir, Log: io.err, Version: version}
+	o := bench.Options{Rows: *rows, Deliveries: 50_000, LatencyN: 10_000, Pending: 1_000_000, ProfDir: *profDir, Log: io.err, Version: version, State: *state}
 	if *quick {
 		o.Rows, o.Deliveries, o.LatencyN, o.Pending = 2_000, 1_000, 300, 5_000
 		fs.Visit(func(f *flag.Flag) {

@@ -87,6 +87,8 @@ type Options struct {
 	Log io.Writer
 	// Version is rowhook's version, for the pipelines the bench starts.
 	Version string
+	// State "mysql" runs the MySQL state store measure instead (mysqlstate.go).
+	State string
 }
 
 // Run starts a private MariaDB and runs the measures (only the one named
@@ -94,6 +96,9 @@ type Options struct {
 func Run(ctx context.Context, o Options, only string) (Report, error) {
 	if _, err := mariadb.Binary(); err != nil {
 		return Report{}, fmt.Errorf("bench: the bench starts a private MariaDB and needs its server binaries: install them with 'sudo apt-get install -y mariadb-server' (Debian/Ubuntu) or your system's mariadb-server package, then run it again")
+	}
+	if o.State != "" && o.State != "sqlite" {
+		return runState(ctx, o)
 	}
 	if o.Log == nil {
 		o.Log = io.Discard
