@@ -183,6 +183,9 @@ func TestBench_StateMySQL(t *testing.T) {
 		{"mysql state: drain deliveries/s", true},
 		{"mysql state: rowhook CPU per delivery", false},
 		{"mysql state: mariadbd CPU per delivery", false},
+		{"mysql state: drain per_record deliv/s", false},
+		{"mysql state: per_record rowhook CPU", false},
+		{"mysql state: per_record mariadbd CPU", false},
 		{"mysql state: commits/s enqueued", false},
 		{"mysql state: max backlog at 1000/s", true},
 		{"mysql state: backlog at the end", false},
@@ -197,7 +200,7 @@ func TestBench_StateMySQL(t *testing.T) {
 			t.Errorf("result %d = %+v, want %q with a goal: %v", i, r, w.prefix, w.goal)
 		}
 	}
-	if rep.Results[0].Value <= 0 || rep.Results[1].Value <= 0 || rep.Results[3].Value <= 0 {
+	if rep.Results[0].Value <= 0 || rep.Results[1].Value <= 0 || rep.Results[3].Value <= 0 || rep.Results[6].Value <= 0 {
 		t.Errorf("rates and CPU must be positive: %+v", rep.Results)
 	}
 	err := run(ctx, []string{"bench", "--quick", "--state", "oracle"}, stdio{out: &out, err: &errOut})

@@ -67,7 +67,8 @@ func runState(ctx context.Context, o Options) (Report, error) {
 }
 
 // mysqlState drains an outbox of min(o.Deliveries, 20,000) deliveries held
-// in a MySQL state schema to a local receiver, then enqueues one
+// in a MySQL state schema to a local receiver, once for a webhook without
+// ordering and once for one with per-record ordering; then it enqueues one
 // single-delivery commit at a time at 1,000 commits/s (10 s, 2 s for a
 // quick run) while delivering, and reports the backlog (enqueued, not yet
 // received) at the end of that run and its maximum.
@@ -90,11 +91,11 @@ func (b *bencher) mysqlState(ctx context.Context) ([]Result, error) {
 		return nil, err
 	}
 	defer st.Close()
-	wc := dispatch.WebhookConfig{URL: recv.URL(), Signing: dispatch.SigningConfig{Secret: "whsec_" + demo.RandomBase64(24)}}
-	d, err := dispatch.New(dispatch.Config{Webhooks: map[string]dispatch.WebhookConfig{"recv": wc}}, st, dispatch.Deps{
-		Logger: slog.New(slog.NewTextHandler(b.o.Log, &slog.HandlerOptions{Level: slog.LevelWarn}))})
-	if err != nil {
-		return nil, err
+	// One dispatcher per phase, each with one webhook to the receiver.
+	newDispatcher := func(ordering string) (*dispatch.Dispatcher, error) {
+		wc := dispatch.WebhookConfig{URL: recv.URL(), Ordering: ordering, Signing: dispatch.SigningConfig{Secret: "whsec_" + demo.RandomBase64(24)}}
+		return dispatch.New(dispatch.Config{Webhooks: map[string]dispatch.WebhookConfig{"recv": wc}}, st, dispatch.Deps{
+			Logger: slog.New(slog.NewTextHandler(b.o.Log, &slog.HandlerOptions{Level: slog.LevelWarn}))})
 	}
 	seq := 0
 	event := func() rules.Event {
@@ -109,30 +110,12 @@ func (b *bencher) mysqlState(ctx context.Context) ([]Result, error) {
 		}
 	}
 	cp := func() cdc.Checkpoint { return cdc.Checkpoint{Flavor: "mariadb", GTIDSet: fmt.Sprintf("0-1-%d", seq)} }
-	b.logf("bench: enqueueing %d deliveries into the MySQL state store", n)
-	for i := 0; i < n; i += 100 {
-		var evs []rules.Event
-		for j := i; j < i+100 && j < n; j++ {
-			evs = append(evs, event())
-		}
-		if err := d.Enqueue(ctx, cp(), evs); err != nil {
-			return nil, err
-		}
-	}
-	if err := d.Flush(ctx); err != nil {
-		return nil, err
-	}
-	pending := func() (int, error) {
-		var c int
-		err := b.srv.DB().QueryRowContext(ctx, "SELECT COUNT(*) FROM rowhook_state.rowhook_deliveries WHERE status = 'pending'").Scan(&c)
-		return c, err
-	}
 	// Delivered means received and recorded: nothing pending any more.
 	waitDone := func(total int64, since time.Time) error {
 		for {
 			if recv.count.Load() >= total {
-				c, err := pending()
-				if err != nil {
+				var c int
+				if err := b.srv.DB().QueryRowContext(ctx, "SELECT COUNT(*) FROM rowhook_state.rowhook_deliveries WHERE status = 'pending'").Scan(&c); err != nil {
 					return err
 				}
 				if c == 0 {
@@ -147,33 +130,77 @@ func (b *bencher) mysqlState(ctx context.Context) ([]Result, error) {
 			}
 		}
 	}
-
-	dctx, cancel := context.WithCancel(ctx)
-	defer cancel()
-	done := make(chan error, 1)
-	cpu0, db0 := benchCPUTime(), mariadbCPU(b.srv)
-	start := time.Now()
-	go func() { done <- d.Run(dctx) }()
-	b.logf("bench: draining %d deliveries", n)
-	if err := waitDone(int64(n), start); err != nil {
+	run := func(d *dispatch.Dispatcher) (stop func() error) {
+		dctx, cancel := context.WithCancel(ctx)
+		done := make(chan error, 1)
+		go func() { done <- d.Run(dctx) }()
+		return func() error {
+			cancel()
+			if err := <-done; err != nil {
+				return fmt.Errorf("dispatcher: %w", err)
+			}
+			return nil
+		}
+	}
+	// drain fills the outbox with n deliveries, 100 per commit, then
+	// delivers them: deliveries/s and CPU per delivery of rowhook (the
+	// receiver included) and of mariadbd.
+	drain := func(ordering string) (rate, cpuUS, dbUS float64, err error) {
+		d, err := newDispatcher(ordering)
+		if err != nil {
+			return 0, 0, 0, err
+		}
+		b.logf("bench: enqueueing %d deliveries into the MySQL state store", n)
+		for i := 0; i < n; i += 100 {
+			var evs []rules.Event
+			for j := i; j < i+100 && j < n; j++ {
+				evs = append(evs, event())
+			}
+			if err := d.Enqueue(ctx, cp(), evs); err != nil {
+				return 0, 0, 0, err
+			}
+		}
+		if err := d.Flush(ctx); err != nil {
+			return 0, 0, 0, err
+		}
+		b.logf("bench: draining %d deliveries (ordering %s)", n, ordering)
+		cpu0, db0 := benchCPUTime(), mariadbCPU(b.srv)
+		start := time.Now()
+		stop := run(d)
+		err = waitDone(int64(seq), start)
+		wall := time.Since(start)
+		cpu, db := benchCPUTime()-cpu0, mariadbCPU(b.srv)-db0
+		if serr := stop(); err == nil {
+			err = serr
+		}
+		return float64(n) / wall.Seconds(), float64(cpu.Microseconds()) / float64(n), float64(db.Microseconds()) / float64(n), err
+	}
+	drainRate, cpuUS, dbUS, err := drain(dispatch.OrderingNone)
+	if err != nil {
 		return nil, err
 	}
-	wall := time.Since(start)
-	drainRate := float64(n) / wall.Seconds()
-	cpuUS := float64((benchCPUTime() - cpu0).Microseconds()) / float64(n)
-	dbUS := float64((mariadbCPU(b.srv) - db0).Microseconds()) / float64(n)
+	ordRate, ordCPU, ordDB, err := drain(dispatch.OrderingPerRecord)
+	if err != nil {
+		return nil, err
+	}
 
 	// Sustained: stateCommitRate commits/s of one delivery each, paced on
 	// the wall clock, while the dispatcher delivers.
+	d, err := newDispatcher(dispatch.OrderingNone)
+	if err != nil {
+		return nil, err
+	}
+	stop := run(d)
 	b.logf("bench: %d commits/s for %s", stateCommitRate, sustain)
 	base := int64(seq)
 	var maxBacklog int64
-	start = time.Now()
+	start := time.Now()
 	next := start
 	for sent := 0; time.Since(start) < sustain; {
 		due := int(time.Since(start).Seconds() * stateCommitRate)
 		for ; sent < due; sent++ {
 			if err := d.Enqueue(ctx, cp(), []rules.Event{event()}); err != nil {
+				stop()
 				return nil, err
 			}
 		}
@@ -182,30 +209,32 @@ func (b *bencher) mysqlState(ctx context.Context) ([]Result, error) {
 		}
 		next = next.Add(time.Millisecond)
 		if err := sleepCtx(ctx, time.Until(next)); err != nil {
+			stop()
 			return nil, err
 		}
 	}
 	endBacklog := int64(seq) - recv.count.Load()
-	if endBacklog > maxBacklog {
-		maxBacklog = endBacklog
-	}
+	maxBacklog = max(maxBacklog, endBacklog)
 	sentRate := float64(int64(seq)-base) / time.Since(start).Seconds()
 	endAt := time.Now()
-	if err := d.Flush(ctx); err != nil {
-		return nil, err
-	}
-	if err := waitDone(int64(seq), endAt); err != nil {
-		return nil, err
+	err = d.Flush(ctx)
+	if err == nil {
+		err = waitDone(int64(seq), endAt)
 	}
 	drainAfter := time.Since(endAt)
-	cancel()
-	if err := <-done; err != nil {
-		return nil, fmt.Errorf("dispatcher: %w", err)
+	if serr := stop(); err == nil {
+		err = serr
+	}
+	if err != nil {
+		return nil, err
 	}
 	return []Result{
 		goalResult("mysql state: drain deliveries/s", drainRate, "req/s", fmt.Sprintf("≥ %d", stateGoalRate), drainRate >= stateGoalRate),
 		{Measure: "mysql state: rowhook CPU per delivery", Value: cpuUS, Unit: "µs"},
 		{Measure: "mysql state: mariadbd CPU per delivery", Value: dbUS, Unit: "µs"},
+		{Measure: "mysql state: drain per_record deliv/s", Value: ordRate, Unit: "req/s"},
+		{Measure: "mysql state: per_record rowhook CPU", Value: ordCPU, Unit: "µs"},
+		{Measure: "mysql state: per_record mariadbd CPU", Value: ordDB, Unit: "µs"},
 		{Measure: "mysql state: commits/s enqueued", Value: sentRate, Unit: "tx/s"},
 		// A backlog of 1 s of commits or more is one that builds.
 		goalResult(fmt.Sprintf("mysql state: max backlog at %d/s", stateCommitRate), float64(maxBacklog), "deliv", fmt.Sprintf("< %d", stateCommitRate), maxBacklog < stateCommitRate),
