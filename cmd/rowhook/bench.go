@@ -27,7 +27,7 @@ func runBench(ctx context.Context, args []string, io stdio) error {
 	state := fs.String("state", "sqlite", "mysql: measure the MySQL state store instead (drain deliveries/s, backlog at 1,000 commits/s)")
 	verbose := fs.Bool("v", false, "show progress and rowhook's warnings on stderr")
 	fs.Usage = func() {
-		fmt.Fprintln(io.err, "Usage: rowhook bench [--rows N] [--quick] [--json] [--only MEASURE] [--cpuprofile DIR]")
+		fmt.Fprintln(io.err, "Usage: rowhook bench [--rows N] [--quick] [--json] [--only MEASURE] [--state mysql] [--cpuprofile DIR]")
 		fmt.Fprintln(io.err)
 		fmt.Fprintln(io.err, "Starts a private MariaDB (mariadbd must be installed) and local receivers, and measures:")
 		fmt.Fprintln(io.err, "  decode   binlog rows/s through cdc.Reader vs a bare BinlogSyncer loop (goal ratio ≥ 0.8)")
