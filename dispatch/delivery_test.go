@@ -435,6 +435,54 @@ func TestDispatcher_PerRecordOrdering(t *testing.T) {
 	}
 }
 
+// TestDispatcher_PerRecordOrderingDeepQueue: a record whose first
+// delivery waits for its retry holds back 100 more of its own, and a
+// delivery of another record behind them all still goes at once. A
+// per-record pass reads only the first few dozen pending rows; finding
+// nothing to start there, it reads further.
+func TestDispatcher_PerRecordOrderingDeepQueue(t *testing.T) {
+	var failedOnce atomic.Bool
+	rc := newReceiver(t, func(_ int, _ *http.Request, body []byte) (int, http.Header, string) {
+		if strings.Contains(string(body), `"step":1,"rec":"A"`) && !failedOnce.Swap(true) {
+			return 500, nil, ""
+		}
+		return 200, nil, ""
+	})
+	w := hook(rc.URL)
+	w.Ordering = dispatch.OrderingPerRecord
+	w.Concurrency = 4
+	w.Retry.InitialInterval, w.Retry.MaxInterval = time.Hour, time.Hour
+	h := start(t, dispatch.Config{Webhooks: map[string]dispatch.WebhookConfig{"erp": w}}, dispatch.Deps{Jitter: func() float64 { return 1 }})
+	mk := func(rec string, step int) rulesEvent {
+		ev := event("E", "erp")
+		ev.Key = "crm.t:" + rec
+		ev.Body = append(ev.Body[:0:0], field("step", step), field("rec", rec))
+		return ev
+	}
+	var evs []rulesEvent
+	for i := 1; i <= 101; i++ {
+		evs = append(evs, mk("A", i))
+	}
+	b1 := mk("B", 1)
+	h.enqueue(append(evs, b1)...)
+	h.waitStatus(b1, "erp", dispatch.StatusOK)
+	var order []string
+	for _, r := range rc.got() {
+		var b struct {
+			Step int
+			Rec  string
+		}
+		json.Unmarshal(r.Body, &b)
+		order = append(order, b.Rec+itoa(int64(b.Step)))
+	}
+	if got := strings.Join(order, " "); got != "A1 B1" {
+		t.Errorf("sent %s, want A1 B1 (A2… wait for A1's retry)", got)
+	}
+	if d, _ := h.delivery(evs[0], "erp"); d.Status != dispatch.StatusPending || d.Attempts != 1 {
+		t.Errorf("A1: status %s, %d attempts; want pending after 1", d.Status, d.Attempts)
+	}
+}
+
 func TestDispatcher_SlowDoesNotBlockFast(t *testing.T) {
 	release := make(chan struct{})
 	slow := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {

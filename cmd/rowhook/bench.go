@@ -24,11 +24,12 @@ func runBench(ctx context.Context, args []string, io stdio) error {
 	asJSON := fs.Bool("json", false, "print the results as JSON instead of a table")
 	only := fs.String("only", "", "run one measure: "+strings.Join(bench.Measures, ", ")+" (default: all)")
 	profDir := fs.String("cpuprofile", "", "write a CPU profile per in-process measure to DIR/<measure>.pprof")
+	state := fs.String("state", "sqlite", "mysql: measure the MySQL state store instead (drain deliveries/s, backlog at 1,000 commits/s)")
 	verbose := fs.Bool("v", false, "show progress and rowhook's warnings on stderr")
 	rate := fs.Int("rate", 0, "latency: one commit rate in commits/s (default: 500, then 2,000)")
 	busy := fs.Bool("busy", false, "latency: keep one core busy with a spinning process meanwhile")
 	fs.Usage = func() {
-		fmt.Fprint(io.err, "Usage: rowhook bench [--rows N] [--quick] [--json] [--only MEASURE] [--rate N] [--busy] [--cpuprofile DIR]\n\n"+
+		fmt.Fprint(io.err, "Usage: rowhook bench [--rows N] [--quick] [--json] [--only MEASURE] [--state mysql] [--rate N] [--busy] [--cpuprofile DIR]\n\n"+
 			bench.Help+"\nExample: rowhook bench --only latency --rate 2000 --busy\n\n")
 		fs.PrintDefaults()
 	}
@@ -41,7 +42,7 @@ func runBench(ctx context.Context, args []string, io stdio) error {
 	if *only != "" && !slices.Contains(bench.Measures, *only) {
 		return usagef("bench: --only %q: use one of %s", *only, strings.Join(bench.Measures, ", "))
 	}
-	o := bench.Options{Rows: *rows, Deliveries: 50_000, LatencyN: 10_000, Pending: 1_000_000, ProfDir: *profDir, Log: io.err, Version: version, Busy: *busy}
+	o := bench.Options{Rows: *rows, Deliveries: 50_000, LatencyN: 10_000, Pending: 1_000_000, ProfDir: *profDir, Log: io.err, Version: version, Busy: *busy, State: *state}
 	if *rate > 0 {
 		o.LatencyRates = []int{*rate}
 	}

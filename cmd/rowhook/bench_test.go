@@ -183,3 +183,51 @@ func TestBench_BadFlags(t *testing.T) {
 		}
 	}
 }
+
+// TestBench_StateMySQL runs the MySQL state store measure at CI size
+// (bench --quick --state mysql): drain rate, CPU, and the backlog of the
+// sustained run, each a number, the rates positive, the goals judged.
+func TestBench_StateMySQL(t *testing.T) {
+	mariadbtest.NeedBinary(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
+	defer cancel()
+	var out, errOut bytes.Buffer
+	if err := run(ctx, []string{"bench", "--quick", "--json", "--state", "mysql"}, stdio{out: &out, err: &errOut}); err != nil {
+		t.Fatalf("bench: %v\nstderr:\n%s", err, errOut.String())
+	}
+	var rep bench.Report
+	if err := json.Unmarshal(out.Bytes(), &rep); err != nil {
+		t.Fatalf("output is not JSON: %v\n%s", err, out.String())
+	}
+	want := []struct {
+		prefix string
+		goal   bool
+	}{
+		{"mysql state: drain deliveries/s", true},
+		{"mysql state: rowhook CPU per delivery", false},
+		{"mysql state: mariadbd CPU per delivery", false},
+		{"mysql state: drain per_record deliv/s", false},
+		{"mysql state: per_record rowhook CPU", false},
+		{"mysql state: per_record mariadbd CPU", false},
+		{"mysql state: commits/s enqueued", false},
+		{"mysql state: max backlog at 1000/s", true},
+		{"mysql state: backlog at the end", false},
+		{"mysql state: drained after the end", false},
+	}
+	if len(rep.Results) != len(want) {
+		t.Fatalf("%d results, want %d: %+v", len(rep.Results), len(want), rep.Results)
+	}
+	for i, w := range want {
+		r := rep.Results[i]
+		if r.Measure != w.prefix || r.Value < 0 || (w.goal != (r.Goal != "" && r.Pass != nil)) {
+			t.Errorf("result %d = %+v, want %q with a goal: %v", i, r, w.prefix, w.goal)
+		}
+	}
+	if rep.Results[0].Value <= 0 || rep.Results[1].Value <= 0 || rep.Results[3].Value <= 0 || rep.Results[6].Value <= 0 {
+		t.Errorf("rates and CPU must be positive: %+v", rep.Results)
+	}
+	err := run(ctx, []string{"bench", "--quick", "--state", "oracle"}, stdio{out: &out, err: &errOut})
+	if err == nil || !strings.Contains(err.Error(), `"oracle"`) {
+		t.Errorf("bench --state oracle: err = %v, want one naming it", err)
+	}
+}

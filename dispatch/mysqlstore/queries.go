@@ -5,6 +5,7 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
+	"strings"
 	"time"
 
 	"github.com/rowhook/rowhook/dispatch"
@@ -125,7 +126,11 @@ func insertAttempts(ctx context.Context, tx *sql.Tx, as []*dispatch.Attempt) err
 	return flush()
 }
 
-// Record implements dispatch.Store.
+// Record implements dispatch.Store. A batch costs a handful of round
+// trips whatever its size: one multi-row INSERT for the log and one
+// multi-table UPDATE for the deliveries per maxRows results, in one
+// transaction (one fsync at COMMIT). One UPDATE per result made the
+// recorder, and so the dispatcher, wait for a round trip per delivery.
 func (s *Store) Record(ctx context.Context, rs []dispatch.Result) error {
 	if len(rs) == 0 {
 		return nil
@@ -142,26 +147,128 @@ func (s *Store) Record(ctx context.Context, rs []dispatch.Result) error {
 	if err := insertAttempts(ctx, tx, as); err != nil {
 		return fmt.Errorf("record attempts: %w", classify(err))
 	}
-	for i := range rs {
-		r := &rs[i]
-		var resp any
-		wb := ""
-		if r.Writeback != nil {
-			if resp, err = storesql.JSONText(r.Writeback); err != nil {
-				return fmt.Errorf("record attempt of %s: %w", r.Attempt.DeliveryID, err)
-			}
-			wb = dispatch.WritebackPending
-		}
-		_, err := tx.ExecContext(ctx, tag+`UPDATE rowhook_deliveries `+shared.RecordSet+` WHERE id = ?`, string(r.Status), r.Attempts, storesql.Nanos(r.NextAt), storesql.Nanos(r.Attempt.At.Add(r.Attempt.Duration)),
-			r.Attempt.Status, r.Attempt.Error, wb, wb, wb, resp, r.Attempt.DeliveryID)
-		if err != nil {
-			return fmt.Errorf("record attempt of %s: %w", r.Attempt.DeliveryID, classify(err))
-		}
+	if err := updateResults(ctx, tx, rs); err != nil {
+		return fmt.Errorf("record attempts: %w", err)
 	}
 	if err := tx.Commit(); err != nil {
 		return fmt.Errorf("record attempts: %w", classify(err))
 	}
 	return nil
+}
+
+// resultCols are the columns of the derived table updateResults joins:
+// the delivery (seq and id), its new state, and wb = 1 when writeback is
+// to be pending with resp.
+const resultCols = 10
+
+// updateResults sets each result's delivery state with one UPDATE … JOIN
+// per maxRows results. The join goes by seq, the primary key (the
+// dispatcher passes it as Attempt.DeliverySeq; one indexed SELECT finds
+// the others), and checks the id too: a delivery that is gone is left
+// alone, as a one-row UPDATE matching nothing would. Where a delivery has
+// several results in rs, the last one decides, as one UPDATE per result
+// in order would.
+func updateResults(ctx context.Context, tx *sql.Tx, rs []dispatch.Result) error {
+	last := make(map[string]int, len(rs))
+	var noSeq []string
+	for i := range rs {
+		id := rs[i].Attempt.DeliveryID
+		if _, dup := last[id]; !dup && rs[i].Attempt.DeliverySeq == 0 {
+			noSeq = append(noSeq, id)
+		}
+		last[id] = i
+	}
+	seqs, err := lookupSeqs(ctx, tx, noSeq)
+	if err != nil {
+		return err
+	}
+	args := make([]any, 0, resultCols*min(len(last), maxRows))
+	rows, size := 0, 0
+	flush := func() error {
+		if rows == 0 {
+			return nil
+		}
+		var q strings.Builder
+		q.WriteString(tag + `UPDATE rowhook_deliveries d JOIN (SELECT ? AS seq, ? AS id, ? AS status, ? AS attempts, ? AS next_at,
+			? AS updated_at, ? AS last_status, ? AS last_error, ? AS wb, ? AS resp`)
+		for i := 1; i < rows; i++ {
+			q.WriteString(` UNION ALL SELECT ?,?,?,?,?,?,?,?,?,?`)
+		}
+		// The COLLATE makes resp's collation that of the column, so that
+		// CASE does not mix two implicit collations (error 1267).
+		q.WriteString(`) v ON d.seq = v.seq AND d.id = v.id
+			SET d.status = v.status, d.attempts = v.attempts, d.next_at = v.next_at, d.updated_at = v.updated_at,
+			d.last_status = v.last_status, d.last_error = v.last_error,
+			d.writeback = CASE WHEN v.wb = 1 THEN 'pending' ELSE d.writeback END,
+			d.response = CASE WHEN v.wb = 1 THEN CONVERT(v.resp USING utf8mb4) COLLATE utf8mb4_bin ELSE d.response END`)
+		_, err := tx.ExecContext(ctx, q.String(), args...)
+		args, rows, size = args[:0], 0, 0
+		return classify(err)
+	}
+	for i := range rs {
+		r := &rs[i]
+		id := r.Attempt.DeliveryID
+		if last[id] != i {
+			continue
+		}
+		seq := r.Attempt.DeliverySeq
+		if seq == 0 {
+			if seq = seqs[id]; seq == 0 {
+				continue // no such delivery
+			}
+		}
+		var resp any
+		wb := 0
+		if r.Writeback != nil {
+			if resp, err = storesql.JSONText(r.Writeback); err != nil {
+				return fmt.Errorf("result of %s: %w", id, err)
+			}
+			wb = 1
+		}
+		args = append(args, seq, id, string(r.Status), r.Attempts, storesql.Nanos(r.NextAt),
+			storesql.Nanos(r.Attempt.At.Add(r.Attempt.Duration)), r.Attempt.Status, r.Attempt.Error, wb, resp)
+		rows++
+		size += len(r.Attempt.Error) + 256
+		if r.Writeback != nil {
+			size += len(r.Writeback.Body) * 2
+		}
+		if rows >= maxRows || size >= maxBytes {
+			if err := flush(); err != nil {
+				return err
+			}
+		}
+	}
+	return flush()
+}
+
+// lookupSeqs returns the seq of each delivery id that exists.
+func lookupSeqs(ctx context.Context, tx *sql.Tx, ids []string) (map[string]int64, error) {
+	out := make(map[string]int64, len(ids))
+	for start := 0; start < len(ids); start += maxRows {
+		chunk := ids[start:min(start+maxRows, len(ids))]
+		args := make([]any, len(chunk))
+		for i, id := range chunk {
+			args[i] = id
+		}
+		rows, err := tx.QueryContext(ctx, tag+`SELECT id, seq FROM rowhook_deliveries WHERE id IN `+inList(len(chunk)), args...)
+		if err != nil {
+			return nil, classify(err)
+		}
+		for rows.Next() {
+			var id string
+			var seq int64
+			if err := rows.Scan(&id, &seq); err != nil {
+				rows.Close()
+				return nil, classify(err)
+			}
+			out[id] = seq
+		}
+		rows.Close()
+		if err := rows.Err(); err != nil {
+			return nil, classify(err)
+		}
+	}
+	return out, nil
 }
 
 // Writebacks implements dispatch.Store.

@@ -582,3 +582,90 @@ func TestOpen_MissingTables(t *testing.T) {
 	}
 	s.Close()
 }
+
+// TestStore_RecordBatch records a recorder-sized batch the way Record
+// writes it (one UPDATE … JOIN per 500 results): more than one statement's
+// worth, with seqs and without, a delivery with two results (the last one
+// decides, the log keeps both), a result for a delivery that is gone, one
+// whose seq names another delivery, and a writeback response.
+func TestStore_RecordBatch(t *testing.T) {
+	s, _ := open(t)
+	const n = maxRows + 120
+	var ds []dispatch.NewDelivery
+	for i := range n {
+		ds = append(ds, storetest.ND(fmt.Sprintf("tx%d:0:r", i), "erp"))
+	}
+	if _, err := s.Commit(ctx, storetest.CP(1), ds); err != nil {
+		t.Fatal(err)
+	}
+	rows, err := s.Pending(ctx, dispatch.PendingQuery{Webhook: "erp", Limit: n})
+	if err != nil || len(rows) != n {
+		t.Fatalf("pending: %d rows, err %v", len(rows), err)
+	}
+	at := storetest.T0.Add(time.Second)
+	res := func(i, attempt int, st dispatch.Status) dispatch.Result {
+		return dispatch.Result{Attempt: dispatch.Attempt{DeliveryID: rows[i].ID, N: attempt, Kind: dispatch.KindAttempt, At: at,
+			Duration: time.Millisecond, Status: 200}, Status: st, Attempts: attempt}
+	}
+	var rs []dispatch.Result
+	for i := range n {
+		r := res(i, 1, dispatch.StatusOK)
+		if i%3 != 0 { // every third one without its seq: looked up by id
+			r.Attempt.DeliverySeq = rows[i].Seq
+		}
+		switch i {
+		case 7:
+			// Two results: a retry, then a success; the last decides.
+			retry := res(i, 1, dispatch.StatusPending)
+			retry.Attempt.Status, retry.Attempt.Error, retry.NextAt = 503, "http 503", at.Add(time.Minute)
+			rs = append(rs, retry)
+			r = res(i, 2, dispatch.StatusOK)
+			r.Attempt.DeliverySeq = rows[i].Seq
+		case 8:
+			r.Writeback = &dispatch.Response{Status: 200, Body: []byte(`{"id":8}`)}
+		case 9:
+			// A seq that is delivery 10's: neither is touched.
+			r.Attempt.DeliverySeq = rows[10].Seq
+		case 10:
+			continue
+		}
+		rs = append(rs, r)
+	}
+	gone := res(0, 1, dispatch.StatusOK)
+	gone.Attempt.DeliveryID = "no-such-delivery"
+	rs = append(rs, gone)
+	if err := s.Record(ctx, rs); err != nil {
+		t.Fatal(err)
+	}
+	for i := range n {
+		d, log := mustGet(t, s, rows[i].ID)
+		switch i {
+		case 7:
+			if d.Status != dispatch.StatusOK || d.Attempts != 2 || d.LastError != "" || len(log) != 2 {
+				t.Errorf("delivery 7 (retry then ok): status %s attempts %d error %q, %d log entries", d.Status, d.Attempts, d.LastError, len(log))
+			}
+		case 8:
+			if d.Status != dispatch.StatusOK || d.Writeback != dispatch.WritebackPending || d.Response == nil || string(d.Response.Body) != `{"id":8}` {
+				t.Errorf("delivery 8 (writeback): status %s writeback %q response %+v", d.Status, d.Writeback, d.Response)
+			}
+		case 9, 10:
+			if d.Status != dispatch.StatusPending || d.Attempts != 0 {
+				t.Errorf("delivery %d (a wrong seq / none): status %s attempts %d, want untouched", i, d.Status, d.Attempts)
+			}
+		default:
+			if d.Status != dispatch.StatusOK || d.Attempts != 1 || d.LastStatus != 200 || !d.UpdatedAt.Equal(at.Add(time.Millisecond)) ||
+				d.Writeback != "" || d.Response != nil || len(log) != 1 {
+				t.Errorf("delivery %d: %+v, %d log entries", i, d, len(log))
+			}
+		}
+	}
+}
+
+func mustGet(t *testing.T, s *Store, id string) (dispatch.Delivery, []dispatch.Attempt) {
+	t.Helper()
+	d, log, err := s.Get(ctx, id)
+	if err != nil {
+		t.Fatalf("get %s: %v", id, err)
+	}
+	return d, log
+}

@@ -60,6 +60,8 @@ const Help = `Starts a private MariaDB (mariadbd must be installed) and local re
            and ≤ 20 ms; --rate picks one rate, --busy keeps one core busy meanwhile)
   rss      a 'rowhook run' process holding 1,000,000 pending deliveries: max RSS (goal ≤ 100 MB), the
            time /metrics takes (goal < 100 ms) and the WAL's size against the database's while scraped
+With --state mysql it measures the MySQL state store instead (the HA setup): deliveries/s drained
+to a local receiver (goal ≥ 2,000) and the backlog at 1,000 commits/s.
 `
 
 // Result is one line of the table.
@@ -109,6 +111,8 @@ type Options struct {
 	Log io.Writer
 	// Version is rowhook's version, for the pipelines the bench starts.
 	Version string
+	// State "mysql" runs the MySQL state store measure instead (mysqlstate.go).
+	State string
 }
 
 // Run starts a private MariaDB and runs the measures (only the one named
@@ -116,6 +120,9 @@ type Options struct {
 func Run(ctx context.Context, o Options, only string) (Report, error) {
 	if _, err := mariadb.Binary(); err != nil {
 		return Report{}, fmt.Errorf("bench: the bench starts a private MariaDB and needs its server binaries: install them with 'sudo apt-get install -y mariadb-server' (Debian/Ubuntu) or your system's mariadb-server package, then run it again")
+	}
+	if o.State != "" && o.State != "sqlite" {
+		return runState(ctx, o)
 	}
 	if o.Log == nil {
 		o.Log = io.Discard
