@@ -50,7 +50,8 @@ func RunHA(ctx context.Context, cfg *Config, o Options) error {
 		}
 		return fmt.Errorf("standby: waiting for the lock %q on %s", name, dcfg.Addr)
 	}}
-	srv, err := newHTTPServer(cfg.HTTP.Listen, reg, []readyCheck{lockCheck}, logger)
+	srv, err := newHTTPServer(cfg.HTTP.Listen, reg, reg, []readyCheck{lockCheck},
+		"standby: this rowhook does not hold the HA lock; the active one serves the admin API (see /readyz)", logger)
 	if err != nil {
 		return err
 	}
@@ -101,15 +102,21 @@ func RunHA(ctx context.Context, cfg *Config, o Options) error {
 		return errors.Join(err, finish(nil))
 	}
 	p.Start(pctx)
-	select {
-	case <-lease.Lost():
-		// Stop reading and delivering now, not after a drain: the server
-		// may soon grant the lock to a standby. Returning ends the process;
-		// in-flight deliveries stay pending in the outbox and the next
-		// active process sends them with the same webhook-ids.
-		cancelPipeline()
-		return fmt.Errorf("ha: lost the lock %q on %s: %w; stopped reading and delivering and exiting: restart rowhook and it waits as a standby", name, dcfg.Addr, lease.Err())
-	case <-p.done:
+	for hup := o.Hangup; ; {
+		select {
+		case <-hup:
+			logger.Warn("SIGHUP: with ha.enabled rowhook does not reload its configuration; restart the processes one by one (standbys first) to apply it")
+			continue
+		case <-lease.Lost():
+			// Stop reading and delivering now, not after a drain: the server
+			// may soon grant the lock to a standby. Returning ends the process;
+			// in-flight deliveries stay pending in the outbox and the next
+			// active process sends them with the same webhook-ids.
+			cancelPipeline()
+			return fmt.Errorf("ha: lost the lock %q on %s: %w; stopped reading and delivering and exiting: restart rowhook and it waits as a standby", name, dcfg.Addr, lease.Err())
+		case <-p.done:
+		}
+		break
 	}
 	perr := p.Wait()
 	if rerr := release(); rerr != nil {

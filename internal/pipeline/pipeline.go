@@ -62,6 +62,8 @@ type host struct {
 	http *httpServer
 	// checks run in /readyz before the pipeline's own (the HA lock).
 	checks []readyCheck
+	// reload serves POST /admin/reload (nil: not served, 503).
+	reload func(ctx context.Context, via string) reloadResult
 }
 
 // Options are what Open needs besides the config.
@@ -74,6 +76,10 @@ type Options struct {
 	// Version is rowhook's version, for rowhook_build_info and the admin
 	// page.
 	Version string
+	// Hangup asks Serve to reload the config file (rowhook run passes
+	// SIGHUP); nil never does. RunHA does not reload: it logs that a
+	// restart is needed.
+	Hangup <-chan os.Signal
 }
 
 // Open builds every component, failing fast with the first configuration
@@ -173,6 +179,12 @@ func open(ctx context.Context, cfg *Config, o Options, host *host) (_ *Pipeline,
 	// The SOAP look-ups a UI builds a mapping with. Only admins reach it,
 	// and they may point it at the internal hosts their webhooks call, so
 	// no SSRF guard here; local files are refused by the handler.
+	// Reloading re-reads the config file, secrets included: admins only.
+	var reload func(context.Context, string) reloadResult
+	if host != nil {
+		reload = host.reload
+	}
+	mux.protected("POST /admin/reload", reloadHandler(reload))
 	mux.protected("GET /soap/lookup", soap.LookupHandler(&soap.Loader{Client: &http.Client{Timeout: 30 * time.Second}}))
 	ui := adminui.Handler(adminui.Options{
 		Status:         p.status(cfg, insp.Flavor, o.Version),
@@ -226,7 +238,7 @@ func open(ctx context.Context, cfg *Config, o Options, host *host) (_ *Pipeline,
 		}},
 	}
 	if host == nil {
-		p.http, err = newHTTPServer(cfg.HTTP.Listen, reg, nil, logger)
+		p.http, err = newHTTPServer(cfg.HTTP.Listen, reg, reg, nil, "", logger)
 		if err != nil {
 			return nil, err
 		}
