@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io/fs"
 	"net"
 	"strings"
 	"syscall"
@@ -42,6 +43,10 @@ func TestTransient(t *testing.T) {
 		{"config", yamlconf.Errf("rules[0].table", "not read"), false},
 		{"cancelled", wrap(context.Canceled), false},
 		{"plain", errors.New("state.path: not a directory"), false},
+		// syscall.Errno has Timeout and Temporary: not a net.Error here.
+		{"state directory not writable", fmt.Errorf("state.path: not writable: %w", &fs.PathError{Op: "open", Path: "/x", Err: syscall.EPERM}), false},
+		{"read-only file system", fmt.Errorf("state.path: %w", &fs.PathError{Op: "open", Path: "/x", Err: syscall.EROFS}), false},
+		{"host unreachable", wrap(syscall.EHOSTUNREACH), true},
 	} {
 		if got := Transient(tt.err); got != tt.want {
 			t.Errorf("%s: Transient(%v) = %v, want %v", tt.name, tt.err, got, tt.want)

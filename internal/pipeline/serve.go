@@ -252,12 +252,22 @@ func Transient(err error) bool {
 		}
 		return false
 	}
-	var ne net.Error
-	return errors.As(err, &ne) ||
-		errors.Is(err, driver.ErrBadConn) || errors.Is(err, mysqldriver.ErrInvalidConn) ||
-		errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) ||
-		errors.Is(err, syscall.ECONNREFUSED) || errors.Is(err, syscall.ECONNRESET) ||
-		errors.Is(err, context.DeadlineExceeded)
+	// Not the net.Error interface: syscall.Errno implements it, so a
+	// permission denied on the state directory would pass for a network
+	// problem.
+	var oe *net.OpError
+	var de *net.DNSError
+	if errors.As(err, &oe) || errors.As(err, &de) {
+		return true
+	}
+	for _, e := range []error{driver.ErrBadConn, mysqldriver.ErrInvalidConn, io.EOF, io.ErrUnexpectedEOF,
+		syscall.ECONNREFUSED, syscall.ECONNRESET, syscall.ECONNABORTED, syscall.ETIMEDOUT, syscall.EHOSTUNREACH,
+		syscall.ENETUNREACH, os.ErrDeadlineExceeded, context.DeadlineExceeded} {
+		if errors.Is(err, e) {
+			return true
+		}
+	}
+	return false
 }
 
 // Hangup is Options.Hangup for rowhook run: SIGHUP from now until ctx
