@@ -292,6 +292,17 @@ func TestRun_ReloadRules(t *testing.T) {
 		t.Fatalf("an invalid file ended rowhook: %v", proc.err)
 	}
 
+	// Valid offline, refused by the source (a column the table lacks): the
+	// running configuration opens again, 422 names the column.
+	write(reloadConfig(s, schema, "0.0.0.0:"+port, hs.URL, "row.nosuchcol < 100"))
+	code, body = requestAs(t, "POST", "http://"+listen+"/admin/reload", "reload-tok-1")
+	if code != http.StatusUnprocessableEntity || !strings.Contains(body, "nosuchcol") {
+		t.Errorf("POST /admin/reload naming a missing column: %d %s, want 422 naming it", code, body)
+	}
+	waitReady(t, listen)
+	insert(10005, 80) // the running condition again
+	waitFor(t, 30*time.Second, "row 10005 on /big", func() bool { return slices.Contains(rr.ids("/big"), 10005) })
+
 	// A valid file again, through the admin API: 200, and a setting that
 	// needs a restart is named and kept.
 	write(strings.Replace(reloadConfig(s, schema, "0.0.0.0:"+port, hs.URL, "row.amount < 100"), "path: state.db", "path: other.db", 1))
@@ -309,7 +320,7 @@ func TestRun_ReloadRules(t *testing.T) {
 	metrics := httpGet(t, "http://"+listen+"/metrics")
 	for _, want := range []string{
 		`rowhook_config_reloads_total{result="success"} 2`,
-		`rowhook_config_reloads_total{result="failure"} 2`,
+		`rowhook_config_reloads_total{result="failure"} 3`,
 		`rowhook_config_last_reload_successful 1`,
 		`rowhook_config_last_reload_success_timestamp_seconds `,
 		`rowhook_rule_events_total{rule="big"}`,
@@ -333,14 +344,15 @@ func TestRun_ReloadRules(t *testing.T) {
 			t.Errorf("row %d delivered %d times to /all", id, n)
 		}
 	}
-	if len(seen) != total+2 { // + 10003, 10004
-		t.Errorf("/all got %d distinct rows, want %d", len(seen), total+2)
+	if len(seen) != total+3 { // + 10003, 10004, 10005
+		t.Errorf("/all got %d distinct rows, want %d", len(seen), total+3)
 	}
 	big := rr.ids("/big")
+	t.Logf("%d rows written through the reload and after it, each delivered once to /all; /big got %d", total+3, len(big))
 	for _, tc := range []struct {
 		id   int
 		want bool
-	}{{1, false}, {2, true}, {10001, true}, {10002, false}, {10003, true}, {10004, true}} {
+	}{{1, false}, {2, true}, {10001, true}, {10002, false}, {10003, true}, {10004, true}, {10005, true}} {
 		if slices.Contains(big, tc.id) != tc.want {
 			t.Errorf("row %d on /big: %v, want %v (got %v)", tc.id, !tc.want, tc.want, big)
 		}
