@@ -74,9 +74,21 @@ func (d *Dispatcher) Redeliver(ctx context.Context, ids []string, f Filter, acto
 	}
 	d.qmu.Unlock()
 	for _, q := range qs {
+		q.mu.Lock()
+		q.unknown()
+		q.mu.Unlock()
 		q.wake()
 	}
 	return done, nil
+}
+
+// RedeliverNote is the delivery log's note on a manual re-run: who asked
+// (the admin page or API and how it was admitted, or the CLI user), when
+// (RFC 3339 in UTC, to the second; the admin page shows it in its own
+// format), and the status it had. Stores write it with the re-run, so a
+// re-run from any of the three reads the same in the log.
+func RedeliverNote(actor string, was Status, at time.Time) string {
+	return fmt.Sprintf("redelivered by %s at %s (was %s)", actor, at.UTC().Format(time.RFC3339), was)
 }
 
 func truncList(s []string, n int) []string {
@@ -173,13 +185,36 @@ type WebhookState struct {
 	Circuit string `json:"circuit"`
 	// NextProbeAt is when an open circuit sends its next probe.
 	NextProbeAt *time.Time `json:"next_probe_at,omitempty"`
+	// Pending counts the webhook's pending deliveries, OldestPending is
+	// when the oldest of them was queued (as the queue gauges count them).
+	// Pending is -1 when the store could not be read (QueueError says why).
+	Pending       int64      `json:"pending"`
+	OldestPending *time.Time `json:"oldest_pending,omitempty"`
+	QueueError    string     `json:"queue_error,omitempty"`
 }
 
-// WebhookStates reports each configured webhook's state.
+// WebhookStates reports each configured webhook's state, with its pending
+// deliveries read from the store (as a metrics scrape does, bounded to 5 s:
+// another process, rowhook redeliver, may have changed them).
 func (d *Dispatcher) WebhookStates() []WebhookState {
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	pending := map[string]QueueStat{}
+	stats, statsErr := d.store.Stats(ctx)
+	for _, s := range stats {
+		if s.Status == StatusPending {
+			pending[s.Webhook] = s
+		}
+	}
 	var out []WebhookState
 	for name := range d.endpoints {
-		st := WebhookState{Name: name, State: "active", Circuit: CircuitClosed}
+		st := WebhookState{Name: name, State: "active", Circuit: CircuitClosed, Pending: pending[name].Count}
+		if t := pending[name].OldestPending; !t.IsZero() {
+			st.OldestPending = &t
+		}
+		if statsErr != nil {
+			st.Pending, st.QueueError = -1, fmt.Sprintf("read queue: %v", statsErr)
+		}
 		d.qmu.Lock()
 		q := d.queues[queueKey{webhook: name}]
 		d.qmu.Unlock()
@@ -212,6 +247,8 @@ func (d *Dispatcher) Enable(ctx context.Context, name string) error {
 	q := d.queue(queueKey{webhook: name})
 	q.mu.Lock()
 	q.disabled = ""
+	// Its pending deliveries were failed when it was disabled.
+	q.forget()
 	d.resetCircuit(q)
 	q.mu.Unlock()
 	d.m.paused.WithLabelValues(name).Set(0)

@@ -32,6 +32,8 @@ type Config struct {
 	Admin AdminConfig `yaml:"admin"`
 	// Delivery holds the defaults every webhook inherits.
 	Delivery DeliveryConfig `yaml:"delivery"`
+	// Log says how successful deliveries are logged.
+	Log LogConfig `yaml:"log"`
 }
 
 // StateConfig is the `state:` block.
@@ -234,6 +236,7 @@ func (c Config) WithDefaults() Config {
 	if s.CleanupInterval == 0 {
 		s.CleanupInterval = DefaultCleanupInterval
 	}
+	c.Log = c.Log.withDefaults()
 	d := &c.Delivery
 	if d.Timeout == 0 {
 		d.Timeout = DefaultTimeout
@@ -335,6 +338,7 @@ func (c Config) Validate() error {
 		errs = append(errs, yamlconf.Errf(path, format, args...))
 	}
 	c = c.WithDefaults()
+	errs = append(errs, c.Log.validate()...)
 	switch c.State.Driver {
 	case StateSQLite:
 		if c.State.DSN != "" {

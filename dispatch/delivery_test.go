@@ -73,7 +73,7 @@ func TestDispatcher_ContentTypes(t *testing.T) {
 		if r.Method != w.method || r.Header.Get("Content-Type") != w.ct || string(r.Body) != w.body {
 			t.Errorf("%s: %s %s %q %q, want %s %q %q", name, r.Method, r.URL, r.Header.Get("Content-Type"), r.Body, w.method, w.ct, w.body)
 		}
-		if got := r.Header.Get("webhook-id"); got != dispatch.DeliveryID(ev.ID, name, "") {
+		if got := r.Header.Get("webhook-id"); got != dispatch.DeliveryID(ev.Timestamp, ev.ID, name, "") {
 			t.Errorf("%s: webhook-id %q", name, got)
 		}
 		if r.Header.Get("X-Rowhook-Event") != "NewOpportunity" || r.Header.Get("X-Source") != "crm" {
@@ -345,7 +345,7 @@ func TestDispatcher_DeadLetterRedeliver(t *testing.T) {
 		}
 		code, body = adminRequest(t, admin, "GET", "/deliveries/"+d.ID, "admin-token", "")
 		text := mustJSON(body)
-		if code != 200 || !strings.Contains(text, `"kind":"redeliver"`) || !strings.Contains(text, "admin api from 127.0.0.1") {
+		if code != 200 || !strings.Contains(text, `"kind":"redeliver"`) || !strings.Contains(text, "redelivered by admin API (token-authenticated, from 127.0.0.1) at ") {
 			t.Errorf("GET delivery after redeliver = %d %s", code, text)
 		}
 		if !strings.Contains(h.logs.String(), "deliveries re-run") {
@@ -358,7 +358,7 @@ func TestDispatcher_DeadLetterRedeliver(t *testing.T) {
 		h.waitStatus(ev2, "erp", dispatch.StatusDead)
 		up.Store(true)
 		code, body = adminRequest(t, admin, "POST", "/deliveries/redeliver?status=dead&since=1h", "admin-token", "")
-		if code != 202 || !strings.Contains(mustJSON(body), dispatch.DeliveryID(ev2.ID, "erp", "")) {
+		if code != 202 || !strings.Contains(mustJSON(body), dispatch.DeliveryID(ev2.Timestamp, ev2.ID, "erp", "")) {
 			t.Fatalf("bulk redeliver = %d %v", code, body)
 		}
 		h.waitStatus(ev2, "erp", dispatch.StatusOK)
@@ -502,12 +502,12 @@ func TestDispatcher_Subscriptions(t *testing.T) {
 	ev := event("E", []string{}...)
 	other := event("Other", []string{}...)
 	h.enqueue(ev, other)
-	id := dispatch.DeliveryID(ev.ID, dispatch.SubscriptionWebhook, subID)
+	id := dispatch.DeliveryID(ev.Timestamp, ev.ID, dispatch.SubscriptionWebhook, subID)
 	waitFor(t, "subscription delivery", func() bool {
 		d, _, err := h.store.Get(context.Background(), id)
 		return err == nil && d.Status == dispatch.StatusOK
 	})
-	if _, _, err := h.store.Get(context.Background(), dispatch.DeliveryID(other.ID, dispatch.SubscriptionWebhook, subID)); err == nil {
+	if _, _, err := h.store.Get(context.Background(), dispatch.DeliveryID(other.Timestamp, other.ID, dispatch.SubscriptionWebhook, subID)); err == nil {
 		t.Error("event Other delivered to a subscription to E")
 	}
 	r := rc.got()[0]
@@ -657,7 +657,7 @@ func TestDispatcher_WritebackResumesAfterRestart(t *testing.T) {
 	go func() { done <- d2.Run(ctx) }()
 	select {
 	case id := <-applied:
-		if id != dispatch.DeliveryID(ev.ID, "erp", "") {
+		if id != dispatch.DeliveryID(ev.Timestamp, ev.ID, "erp", "") {
 			t.Errorf("applied %s", id)
 		}
 	case <-time.After(15 * time.Second):

@@ -10,6 +10,7 @@ import (
 	"net/http"
 	"sort"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -87,6 +88,7 @@ type Dispatcher struct {
 	drain       time.Duration
 	poll        time.Duration
 	newSender   func(name string, cfg send.Config, codec send.Codec) (Sender, error)
+	outcomes    *outcomeLog
 
 	cmu        sync.Mutex
 	cur        *commitBatch
@@ -108,6 +110,7 @@ type Dispatcher struct {
 
 	results chan *recordReq
 	wbWake  chan struct{}
+	drained atomic.Pointer[DrainReport]
 }
 
 // New builds a Dispatcher for cfg (validated here too) over store.
@@ -135,6 +138,7 @@ func New(cfg Config, store Store, deps Deps) (*Dispatcher, error) {
 	if d.clock == nil {
 		d.clock = realClock{}
 	}
+	d.outcomes = newOutcomeLog(cfg.Log, d.log, d.clock.Now())
 	if d.jitter == nil {
 		d.jitter = defaultJitter
 	}
@@ -319,7 +323,7 @@ func (d *Dispatcher) build(events []rules.Event) ([]NewDelivery, error) {
 
 func (d *Dispatcher) newDelivery(ev *rules.Event, ep *endpoint, webhook, sub, subURL string, now time.Time, change json.RawMessage) NewDelivery {
 	nd := NewDelivery{
-		ID: DeliveryID(ev.ID, webhook, sub), EventID: ev.ID, Rule: ev.Rule, Event: ev.Name, Webhook: webhook,
+		ID: DeliveryID(ev.Timestamp, ev.ID, webhook, sub), EventID: ev.ID, Rule: ev.Rule, Event: ev.Name, Webhook: webhook,
 		Subscription: sub, Key: ev.Key, Once: ev.Once, Method: ep.cfg.Method, EventTime: ev.Timestamp,
 		CreatedAt: now, NextAt: now, Change: change,
 	}
@@ -439,14 +443,7 @@ func (d *Dispatcher) storeCommit(b *commitBatch) error {
 		return fmt.Errorf("enqueue: %w", err)
 	}
 	d.m.enqueued.Add(float64(n))
-	seen := map[queueKey]bool{}
-	for i := range b.ds {
-		k := queueKey{b.ds[i].Webhook, b.ds[i].Subscription}
-		if !seen[k] {
-			seen[k] = true
-			d.wake(k)
-		}
-	}
+	d.committed(b.ds, n == len(b.ds))
 	return nil
 }
 
@@ -568,6 +565,11 @@ func (d *Dispatcher) Run(ctx context.Context) error {
 		defer background.Done()
 		d.cleanupLoop(ctx)
 	}()
+	background.Add(1)
+	go func() {
+		defer background.Done()
+		d.outcomes.run(ctx, d.clock)
+	}()
 loop:
 	for {
 		select {
@@ -587,21 +589,26 @@ loop:
 	d.running = false
 	d.qmu.Unlock()
 	pumps.Wait()
+	inFlight := d.sending()
 	drained := make(chan struct{})
 	go func() {
 		attempts.Wait()
 		close(drained)
 	}()
+	left := 0
 	select {
 	case <-drained:
 	case <-time.After(d.drain):
-		d.log.Warn("drain timeout: cancelling in-flight attempts; they stay pending and are sent again on restart", "timeout", d.drain)
+		left = d.sending()
+		d.log.Warn("drain timeout: cancelling in-flight attempts; they stay pending and are sent again on restart", "timeout", d.drain, "cancelled", left)
 		cancelAttempts()
 		<-drained
 	}
+	d.drained.Store(&DrainReport{InFlight: inFlight, Finished: inFlight - left, LeftPending: left})
 	close(d.results)
 	<-recorderDone
 	background.Wait()
+	d.outcomes.flush(d.clock.Now())
 	fctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
 	defer cancel()
 	err := d.Flush(fctx)

@@ -128,7 +128,7 @@ func (h *harness) enqueue(events ...rules.Event) {
 
 func (h *harness) delivery(ev rules.Event, webhook string) (dispatch.Delivery, []dispatch.Attempt) {
 	h.t.Helper()
-	d, log, err := h.store.Get(context.Background(), dispatch.DeliveryID(ev.ID, webhook, ""))
+	d, log, err := h.store.Get(context.Background(), dispatch.DeliveryID(ev.Timestamp, ev.ID, webhook, ""))
 	if err != nil {
 		h.t.Fatal(err)
 	}

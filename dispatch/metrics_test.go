@@ -147,7 +147,7 @@ rowhook_deliveries_enqueued_total 1
 	st := h.store
 	now := time.Now().UTC()
 	if _, err := st.Commit(context.Background(), cdc.Checkpoint{File: "b", Pos: 9}, []dispatch.NewDelivery{{
-		ID: dispatch.DeliveryID(ev2.ID, "erp", ""), EventID: ev2.ID, Rule: "rule", Event: "E", Webhook: "erp", Key: "k",
+		ID: dispatch.DeliveryID(ev2.Timestamp, ev2.ID, "erp", ""), EventID: ev2.ID, Rule: "rule", Event: "E", Webhook: "erp", Key: "k",
 		Method: "POST", URL: rc.URL, CreatedAt: now.Add(-90 * time.Second), NextAt: now, EventTime: now}}); err != nil {
 		t.Fatal(err)
 	}

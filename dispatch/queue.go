@@ -49,6 +49,17 @@ type queue struct {
 	// started at (results released since then are stale in its rows).
 	fetching  bool
 	fetchPass uint64
+	// known is set while q.ready and q.inflight hold every pending
+	// delivery of the queue due before knownUntil: a read from the start
+	// of the due rows reached their end with nothing added to the store
+	// meanwhile that was not also handed to q.ready (push). While known,
+	// fill reads nothing from the store; commits push their new
+	// deliveries. gen counts what makes the store hold due rows the queue
+	// has not seen (a commit that could not push, a re-run): a read that
+	// began at another gen proves nothing. Unordered queues only.
+	known      bool
+	knownUntil time.Time
+	gen        uint64
 	// afterAt and afterSeq are where the rows read so far end, in due
 	// order: a read-ahead reads on from there instead of reading again
 	// what is in flight or ready. Zero afterSeq: read from the start (the
@@ -112,10 +123,123 @@ func (d *Dispatcher) wake(k queueKey) {
 	q.wake()
 }
 
+// committed hands the deliveries of a store commit to their queues (push)
+// and wakes them. all tells that the store inserted every one of ds: when
+// it skipped some (duplicates, once markers), which ones is not known, and
+// the queues read the store instead.
+func (d *Dispatcher) committed(ds []NewDelivery, all bool) {
+	now := d.clock.Now()
+	var keys []queueKey
+	byKey := map[queueKey][]Delivery{}
+	for i := range ds {
+		nd := &ds[i]
+		k := queueKey{nd.Webhook, nd.Subscription}
+		rows, seen := byKey[k]
+		if !seen {
+			keys = append(keys, k)
+		}
+		if nd.Error != "" {
+			// Stored as failed: nothing to send.
+			byKey[k] = rows
+			continue
+		}
+		byKey[k] = append(rows, Delivery{NewDelivery: *nd, Status: StatusPending, UpdatedAt: nd.CreatedAt})
+	}
+	for _, k := range keys {
+		d.qmu.Lock()
+		q, ok := d.queues[k]
+		running := d.running
+		d.qmu.Unlock()
+		if !ok {
+			if !running {
+				continue
+			}
+			if q = d.queue(k); q == nil {
+				continue
+			}
+		}
+		if all {
+			q.push(byKey[k], now)
+		} else {
+			q.mu.Lock()
+			q.unknown()
+			q.mu.Unlock()
+		}
+		q.wake()
+	}
+}
+
 func (q *queue) wake() {
 	select {
 	case q.wakeCh <- struct{}{}:
 	default:
+	}
+}
+
+// unknown notes that the store may hold due deliveries q has not seen:
+// the next fill reads them. q.mu is held.
+func (q *queue) unknown() {
+	q.known = false
+	q.gen++
+}
+
+// forget drops what q holds in memory besides its attempts in flight (its
+// ready rows may have changed in the store: a webhook disabled, its
+// pending deliveries failed) and reads again. q.mu is held.
+func (q *queue) forget() {
+	q.unknown()
+	clear(q.ready)
+	q.ready = q.ready[:0]
+	clear(q.readyIDs)
+}
+
+// maxPushed bounds the deliveries a commit hands to a queue's ready list:
+// past it (an endpoint slower than the binlog) the queue reads them from
+// the store as it goes, so memory stays bounded whatever the backlog.
+const maxPushed = 2 * prefetch
+
+// push hands the deliveries a commit just stored to q, when q knows every
+// other due delivery (known): the pump starts them without reading the
+// store. Deliveries due later only move knownUntil. Otherwise, or when q
+// would hold too many, q reads the store at its next fill.
+func (q *queue) push(ds []Delivery, now time.Time) {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	if q.ep.cfg.Ordering == OrderingPerRecord {
+		return
+	}
+	if !q.known || len(q.ready)+len(ds) > maxPushed {
+		q.unknown()
+		return
+	}
+	for i := range ds {
+		d := &ds[i]
+		if d.NextAt.After(now) {
+			if d.NextAt.Before(q.knownUntil) {
+				q.knownUntil = d.NextAt
+			}
+			continue
+		}
+		if q.inflight[d.ID] || q.readyIDs[d.ID] {
+			continue
+		}
+		q.ready = append(q.ready, *d)
+		q.readyIDs[d.ID] = true
+	}
+}
+
+// due notes that delivery id of q is pending again, due at next (an
+// attempt to retry), or, with a zero next, that its result was not
+// stored so it is still pending as it was.
+func (q *queue) due(next time.Time) {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	if next.IsZero() {
+		q.unknown()
+		return
+	}
+	if q.known && next.Before(q.knownUntil) {
+		q.knownUntil = next
 	}
 }
 
@@ -214,11 +338,19 @@ func (d *Dispatcher) fillAt(ctx context.Context, q *queue, now time.Time, attemp
 		return wait
 	}
 	q.mu.Lock()
-	needQuery := ordered || len(q.ready) == 0
+	known := q.known && now.Before(q.knownUntil)
+	if !ordered && known {
+		if w := q.knownUntil.Sub(now); w < wait {
+			wait = w
+		}
+	}
+	needQuery := ordered || (len(q.ready) == 0 && !known)
+	gen := q.gen
 	q.mu.Unlock()
 	var rows []Delivery
+	var pq PendingQuery
 	if needQuery {
-		pq := PendingQuery{Webhook: q.key.webhook, Subscription: q.key.subscription}
+		pq = PendingQuery{Webhook: q.key.webhook, Subscription: q.key.subscription}
 		if ordered {
 			pq.Limit = orderedScan
 		} else {
@@ -281,10 +413,11 @@ func (d *Dispatcher) fillAt(ctx context.Context, q *queue, now time.Time, attemp
 		}
 	} else {
 		if needQuery {
-			q.readTo(rows, inflight+capacity+prefetch)
+			q.readTo(rows, pq.Limit)
 			// Keep the due rows nobody is sending: later passes start
 			// them without reading the store again.
 			q.addReady(rows, pass)
+			q.readAll(rows, pq.Limit, gen, now, d.poll)
 		}
 		for capacity > 0 && len(q.ready) > 0 && canStart() {
 			row := q.ready[0]
@@ -295,17 +428,18 @@ func (d *Dispatcher) fillAt(ctx context.Context, q *queue, now time.Time, attemp
 				start(row)
 			}
 		}
-		if len(q.ready) > 0 && len(q.ready) <= readAhead && !q.fetching {
+		if len(q.ready) > 0 && len(q.ready) <= readAhead && !q.fetching && !q.known {
 			d.readAhead(ctx, q, now, len(q.inflight)+len(q.ready)+prefetch, attempts)
 		}
 	}
 	more := len(q.ready) > 0
 	q.mu.Unlock()
-	if !ordered && !more && capacity > 0 {
+	if !ordered && !more && capacity > 0 && needQuery {
 		if next, ok, err := d.store.NextDue(ctx, q.key.webhook, q.key.subscription); err == nil && ok && next.After(now) {
 			if w := next.Sub(now); w < wait {
 				wait = w
 			}
+			q.due(next)
 		}
 	}
 	return wait
@@ -329,6 +463,16 @@ func (q *queue) readTo(rows []Delivery, limit int) {
 	q.afterAt, q.afterSeq = last.NextAt, last.Seq
 }
 
+// readAll sets q.known when a read of the due rows from their start
+// (rows, with limit) reached their end and nothing was added to the store
+// since gen that q has not seen: q then knows every due delivery until the
+// poll interval has passed. q.mu is held.
+func (q *queue) readAll(rows []Delivery, limit int, gen uint64, now time.Time, poll time.Duration) {
+	if len(rows) < limit && q.gen == gen {
+		q.known, q.knownUntil = true, now.Add(poll)
+	}
+}
+
 // addReady appends to q.ready the rows of a read made at pass that nobody
 // is sending, holding, or finished since the read began. q.mu is held.
 func (q *queue) addReady(rows []Delivery, pass uint64) {
@@ -348,6 +492,7 @@ func (d *Dispatcher) readAhead(ctx context.Context, q *queue, now time.Time, lim
 	q.fetching, q.fetchPass = true, q.pass
 	pass := q.pass
 	pq := PendingQuery{Webhook: q.key.webhook, Subscription: q.key.subscription, DueBy: now, Limit: limit}
+	gen := q.gen
 	if q.afterSeq != 0 {
 		// Rows due before the position that were not read (enqueued with
 		// an earlier due time meanwhile) are read once a read reaches the
@@ -372,6 +517,9 @@ func (d *Dispatcher) readAhead(ctx context.Context, q *queue, now time.Time, lim
 		}
 		q.readTo(rows, pq.Limit)
 		q.addReady(rows, pass)
+		if pq.AfterSeq == 0 {
+			q.readAll(rows, pq.Limit, gen, now, d.poll)
+		}
 	}()
 }
 
@@ -424,7 +572,6 @@ func (d *Dispatcher) send(ctx context.Context, q *queue, row *Delivery) {
 		}
 		d.m.deliveries.WithLabelValues(label, outcomeOK).Inc()
 		d.attemptOK(q)
-		log.Debug("delivered", "status", a.Status, "duration", a.Duration)
 	case ae != nil && ae.Gone:
 		gone = true
 		res.Status = StatusFailed
@@ -451,6 +598,7 @@ func (d *Dispatcher) send(ctx context.Context, q *queue, row *Delivery) {
 		d.m.deadLetters.WithLabelValues(label).Inc()
 		log.Warn("delivery failed permanently", "status", a.Status, "error", a.Error)
 	}
+	d.outcomes.record(label, res.Status, a.Duration, log, a.Status) // log.delivery_success
 	// Free the slot once the circuit has counted the outcome (no attempt
 	// starts past an open circuit), but before the result is stored: the
 	// next attempt may start while this one waits for the recorder's
@@ -460,7 +608,11 @@ func (d *Dispatcher) send(ctx context.Context, q *queue, row *Delivery) {
 		// The recorder logged the batch's error once; one line per
 		// delivery would be hundreds a second.
 		log.Debug("attempt not recorded; the delivery stays pending", "error", err)
+		q.due(time.Time{})
 		return
+	}
+	if res.Status == StatusPending {
+		q.due(res.NextAt)
 	}
 	if res.Writeback != nil {
 		select {

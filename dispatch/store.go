@@ -167,8 +167,17 @@ type Filter struct {
 	Webhook      string
 	Subscription string
 	Status       Status
-	// Since keeps deliveries created at or after it.
-	Since time.Time
+	// Since keeps deliveries created at or after it, Until those created
+	// before it: together an absolute time range.
+	Since, Until time.Time
+	// Key keeps the deliveries of one record key (schema.table:pk); a
+	// trailing * matches keys starting with the rest
+	// ("crm.vtiger_potential:*"). EventID and ID keep one event's
+	// deliveries and one delivery.
+	Key, EventID, ID string
+	// Search keeps deliveries whose id, event id or record key is Search
+	// (one search box for the three).
+	Search string
 	// Limit caps the result (0: store default 100); AfterSeq pages.
 	Limit    int
 	AfterSeq int64

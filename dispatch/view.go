@@ -122,7 +122,13 @@ func ViewAttempt(a Attempt) AttemptView {
 
 // ParseSince reads a --since / ?since= value: a duration back from now
 // ("1h", "24h", "30m") or an RFC 3339 time.
-func ParseSince(s string, now time.Time) (time.Time, error) {
+func ParseSince(s string, now time.Time) (time.Time, error) { return parseTime("since", s, now) }
+
+// ParseUntil reads an --until / ?until= value, the end of a time range, as
+// ParseSince does.
+func ParseUntil(s string, now time.Time) (time.Time, error) { return parseTime("until", s, now) }
+
+func parseTime(name, s string, now time.Time) (time.Time, error) {
 	if s == "" {
 		return time.Time{}, nil
 	}
@@ -134,13 +140,13 @@ func ParseSince(s string, now time.Time) (time.Time, error) {
 	}
 	t, err := time.Parse(time.RFC3339, s)
 	if err != nil {
-		return time.Time{}, &sinceError{s}
+		return time.Time{}, &timeError{name, s}
 	}
-	return t, nil
+	return t.UTC(), nil
 }
 
-type sinceError struct{ s string }
+type timeError struct{ name, s string }
 
-func (e *sinceError) Error() string {
-	return "since " + `"` + e.s + `"` + ": want a duration (1h, 24h) or an RFC 3339 time"
+func (e *timeError) Error() string {
+	return e.name + ` "` + e.s + `"` + ": want a duration (1h, 24h) or an RFC 3339 time"
 }

@@ -13,7 +13,7 @@ import (
 )
 
 func init() {
-	register(command{name: "bench", summary: "measure decode, catch-up, delivery, latency and memory against a private MariaDB and print a table", run: runBench})
+	register(command{name: "bench", summary: "measure decode, catch-up, enqueue, delivery, latency and memory against a private MariaDB and print a table", example: []string{"rowhook bench --quick", "rowhook bench --only latency --rate 2000 --busy", "rowhook bench --only catchup --json"}, run: runBench})
 }
 
 func runBench(ctx context.Context, args []string, io stdio) error {
@@ -22,19 +22,14 @@ func runBench(ctx context.Context, args []string, io stdio) error {
 	rows := fs.Int("rows", 200_000, "binlog rows for the decode and catch-up measures")
 	quick := fs.Bool("quick", false, "CI-sized run: few rows, short latency run, 5,000 pending deliveries")
 	asJSON := fs.Bool("json", false, "print the results as JSON instead of a table")
-	only := fs.String("only", "", "run one measure: decode, catchup, deliver, latency or rss (default: all)")
+	only := fs.String("only", "", "run one measure: "+strings.Join(bench.Measures, ", ")+" (default: all)")
 	profDir := fs.String("cpuprofile", "", "write a CPU profile per in-process measure to DIR/<measure>.pprof")
 	verbose := fs.Bool("v", false, "show progress and rowhook's warnings on stderr")
+	rate := fs.Int("rate", 0, "latency: one commit rate in commits/s (default: 500, then 2,000)")
+	busy := fs.Bool("busy", false, "latency: keep one core busy with a spinning process meanwhile")
 	fs.Usage = func() {
-		fmt.Fprintln(io.err, "Usage: rowhook bench [--rows N] [--quick] [--json] [--only MEASURE] [--cpuprofile DIR]")
-		fmt.Fprintln(io.err)
-		fmt.Fprintln(io.err, "Starts a private MariaDB (mariadbd must be installed) and local receivers, and measures:")
-		fmt.Fprintln(io.err, "  decode   binlog rows/s through cdc.Reader vs a bare BinlogSyncer loop (goal ratio ≥ 0.8)")
-		fmt.Fprintln(io.err, "  catchup  rows/s from the start of a binlog to its end, 0% and 10% of rows matching (goal ≥ 50,000 at 10%)")
-		fmt.Fprintln(io.err, "  deliver  deliveries/s from the outbox vs a bare net/http client (goal ratio ≥ 0.5)")
-		fmt.Fprintln(io.err, "  latency  commit → receiver latency at 1,000 rows/s, one row per commit (goal p99 ≤ 20 ms)")
-		fmt.Fprintln(io.err, "  rss      max RSS of a 'rowhook run' process holding 1,000,000 pending deliveries (goal ≤ 100 MB)")
-		fmt.Fprintln(io.err)
+		fmt.Fprint(io.err, "Usage: rowhook bench [--rows N] [--quick] [--json] [--only MEASURE] [--rate N] [--busy] [--cpuprofile DIR]\n\n"+
+			bench.Help+"\nExample: rowhook bench --only latency --rate 2000 --busy\n\n")
 		fs.PrintDefaults()
 	}
 	if help, err := parseFlags(fs, args); help || err != nil {
@@ -46,7 +41,10 @@ func runBench(ctx context.Context, args []string, io stdio) error {
 	if *only != "" && !slices.Contains(bench.Measures, *only) {
 		return usagef("bench: --only %q: use one of %s", *only, strings.Join(bench.Measures, ", "))
 	}
-	o := bench.Options{Rows: *rows, Deliveries: 50_000, LatencyN: 10_000, Pending: 1_000_000, ProfDir: *profDir, Log: io.err, Version: version}
+	o := bench.Options{Rows: *rows, Deliveries: 50_000, LatencyN: 10_000, Pending: 1_000_000, ProfDir: *profDir, Log: io.err, Version: version, Busy: *busy}
+	if *rate > 0 {
+		o.LatencyRates = []int{*rate}
+	}
 	if *quick {
 		o.Rows, o.Deliveries, o.LatencyN, o.Pending = 2_000, 1_000, 300, 5_000
 		fs.Visit(func(f *flag.Flag) {

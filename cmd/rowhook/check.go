@@ -12,7 +12,7 @@ import (
 )
 
 func init() {
-	register(command{name: "check", summary: "validate a config file and run's start-up inspection: source, rules, webhooks, SOAP mappings, writeback, state", run: runCheck})
+	register(command{name: "check", summary: "validate a config file and run's start-up inspection: source, rules, webhooks, SOAP mappings, writeback, state", example: []string{"rowhook check --config rowhook.yaml", "rowhook check --offline --config rowhook.yaml"}, run: runCheck})
 }
 
 func runCheck(ctx context.Context, args []string, io stdio) error {

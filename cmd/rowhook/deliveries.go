@@ -5,21 +5,20 @@ import (
 	"encoding/json"
 	"flag"
 	"fmt"
-	"io"
 	"os"
 	"os/user"
-	"slices"
 	"strings"
 	"text/tabwriter"
 	"time"
 
 	"github.com/rowhook/rowhook/dispatch"
+	"github.com/rowhook/rowhook/internal/cli"
 	"github.com/rowhook/rowhook/internal/pipeline"
 )
 
 func init() {
-	register(command{name: "deliveries", summary: "list deliveries and show one with its attempts (from the state store)", run: runDeliveries})
-	register(command{name: "redeliver", summary: "re-run deliveries by id, or all failed/dead ones since a time", run: runRedeliver})
+	register(command{name: "deliveries", summary: "list deliveries and show one with its attempts (from the state store)", example: []string{"rowhook deliveries list --config rowhook.yaml --status dead --since 24h", "rowhook deliveries show msg_2fq7xbkk3tqz4rnwy5cvhm6e --config rowhook.yaml"}, run: runDeliveries})
+	register(command{name: "redeliver", summary: "re-run deliveries by id, or all failed/dead ones since a time", example: []string{"rowhook redeliver --config rowhook.yaml msg_2fq7xbkk3tqz4rnwy5cvhm6e", "rowhook redeliver --config rowhook.yaml --status dead --since 24h --webhook erp"}, run: runRedeliver})
 }
 
 // stateFlags locates the state store: --state, or state.path from --config.
@@ -42,9 +41,10 @@ func (s *stateFlags) open(ctx context.Context, cmd string) (dispatch.Store, *dis
 }
 
 func runDeliveries(ctx context.Context, args []string, io stdio) error {
-	usage := func() {
-		fmt.Fprintln(io.err, "Usage: rowhook deliveries list [--webhook W] [--status pending|ok|failed|dead] [--since 1h] [--limit N] [--json] (--state FILE | --config FILE)")
-		fmt.Fprintln(io.err, "       rowhook deliveries show ID [--json] (--state FILE | --config FILE)")
+	usage := func() { // each subcommand's usage and flags
+		runDeliveriesList(ctx, []string{"--help"}, io)
+		fmt.Fprintln(io.err)
+		runDeliveriesShow(ctx, []string{"--help"}, io)
 	}
 	if len(args) == 0 || args[0] == "-h" || args[0] == "--help" {
 		usage()
@@ -102,14 +102,19 @@ func runDeliveriesList(ctx context.Context, args []string, io stdio) error {
 	status := fs.String("status", "", "only this status: pending, ok, failed or dead")
 	since := fs.String("since", "", "only deliveries created since: a duration back (1h, 24h) or an RFC 3339 time")
 	limit := fs.Int("limit", 100, "at most this many, newest first")
+	search := fs.String("search", "", "only deliveries whose record key (crm.vtiger_potential:101), event id or delivery id is this")
 	asJSON := fs.Bool("json", false, "one JSON object per line")
+	fs.Usage = func() {
+		fmt.Fprintln(io.err, "Usage: rowhook deliveries list [--webhook W] [--status pending|ok|failed|dead] [--since 1h] [--limit N] [--json] (--state FILE | --config FILE)")
+		fs.PrintDefaults()
+	}
 	if help, err := parseFlags(fs, interleave(args)); help || err != nil {
 		return err
 	}
 	if fs.NArg() > 0 {
 		return usagef("deliveries list: unexpected argument %q", fs.Arg(0))
 	}
-	f := dispatch.Filter{Webhook: *webhook, Status: dispatch.Status(*status), Limit: *limit}
+	f := dispatch.Filter{Webhook: *webhook, Status: dispatch.Status(*status), Limit: *limit, Search: *search}
 	if f.Status != "" && !dispatch.ValidStatus(f.Status) {
 		return usagef("deliveries list: --status %q: want pending, ok, failed or dead", *status)
 	}
@@ -145,45 +150,10 @@ func runDeliveriesList(ctx context.Context, args []string, io stdio) error {
 	tw := tabwriter.NewWriter(io.out, 0, 4, 2, ' ', 0)
 	fmt.Fprintln(tw, "ID\tSTATUS\tWEBHOOK\tEVENT\tATTEMPTS\tLAST\tCREATED")
 	for _, d := range ds {
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%d\t%s\t%s\n", d.ID, d.Status, webhookName(d), d.Event, d.Attempts,
-			lastOutcome(d), d.CreatedAt.Local().Format("2006-01-02 15:04:05"))
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%d\t%s\t%s\n", d.ID, d.Status, cli.WebhookName(d), d.Event, d.Attempts,
+			cli.LastOutcome(d), d.CreatedAt.Local().Format("2006-01-02 15:04:05"))
 	}
 	return tw.Flush()
-}
-
-func webhookName(d dispatch.Delivery) string {
-	if d.Subscription != "" {
-		return d.Webhook + ":" + d.Subscription
-	}
-	return d.Webhook
-}
-
-func lastOutcome(d dispatch.Delivery) string {
-	var s string
-	if d.LastStatus != 0 {
-		s = fmt.Sprint(d.LastStatus)
-	}
-	if d.LastError != "" {
-		e := d.LastError
-		if len(e) > 60 {
-			e = e[:57] + "..."
-		}
-		if s != "" {
-			s += " "
-		}
-		s += e
-	}
-	if d.Status == dispatch.StatusPending && !d.NextAt.IsZero() {
-		if s != "" {
-			s += "; "
-		}
-		// A full date-time: a retry may be days away (Retry-After, max_interval).
-		s += "next " + d.NextAt.Local().Format("2006-01-02 15:04:05")
-	}
-	if s == "" {
-		s = "-"
-	}
-	return s
 }
 
 func runDeliveriesShow(ctx context.Context, args []string, io stdio) error {
@@ -192,6 +162,10 @@ func runDeliveriesShow(ctx context.Context, args []string, io stdio) error {
 	var sf stateFlags
 	sf.register(fs)
 	asJSON := fs.Bool("json", false, "print the delivery and its log as JSON")
+	fs.Usage = func() {
+		fmt.Fprintln(io.err, "Usage: rowhook deliveries show ID [--json] (--state FILE | --config FILE)")
+		fs.PrintDefaults()
+	}
 	if help, err := parseFlags(fs, interleave(args)); help || err != nil {
 		return err
 	}
@@ -217,82 +191,8 @@ func runDeliveriesShow(ctx context.Context, args []string, io stdio) error {
 		enc.SetIndent("", "  ")
 		return enc.Encode(v)
 	}
-	printDelivery(io.out, v)
+	cli.PrintDelivery(io.out, v)
 	return nil
-}
-
-func printDelivery(w io.Writer, v dispatch.DeliveryView) {
-	fmt.Fprintf(w, "Delivery %s\n", v.ID)
-	fmt.Fprintf(w, "  status:     %s (%d attempts", v.Status, v.Attempts)
-	if v.Redelivered > 0 {
-		fmt.Fprintf(w, ", redelivered %d×", v.Redelivered)
-	}
-	fmt.Fprintln(w, ")")
-	if v.NextAt != nil {
-		fmt.Fprintf(w, "  next try:   %s\n", v.NextAt.Local().Format(time.RFC3339))
-	}
-	if v.LastError != "" {
-		fmt.Fprintf(w, "  last error: %s\n", v.LastError)
-	}
-	target := v.Webhook
-	if v.Subscription != "" {
-		target += " " + v.Subscription
-	}
-	fmt.Fprintf(w, "  webhook:    %s\n", target)
-	fmt.Fprintf(w, "  event:      %s (rule %s, event id %s)\n", v.Event, v.Rule, v.EventID)
-	fmt.Fprintf(w, "  record:     %s\n", v.Key)
-	fmt.Fprintf(w, "  request:    %s %s\n", v.Method, v.URL)
-	if v.Writeback != "" {
-		fmt.Fprintf(w, "  writeback:  %s %s\n", v.Writeback, v.WritebackError)
-	}
-	fmt.Fprintf(w, "  created:    %s (binlog commit %s)\n", v.CreatedAt.Local().Format(time.RFC3339), v.EventTime.Local().Format(time.RFC3339))
-	if v.Body != "" {
-		fmt.Fprintf(w, "  body:       %s\n", indentLines(v.Body, "              "))
-	}
-	for _, a := range v.Log {
-		fmt.Fprintln(w)
-		switch a.Kind {
-		case dispatch.KindAttempt:
-			fmt.Fprintf(w, "Attempt %d at %s (%.1f ms)\n", a.N, a.At.Local().Format(time.RFC3339), a.DurationMS)
-			if a.Request != nil {
-				fmt.Fprintf(w, "  > %s %s\n", a.Request.Method, a.Request.URL)
-				printHeaders(w, "  > ", a.Request.Headers)
-			}
-			if a.Response != nil {
-				fmt.Fprintf(w, "  < %d\n", a.Response.Status)
-				printHeaders(w, "  < ", a.Response.Headers)
-				if a.Response.Body != "" {
-					fmt.Fprintf(w, "  < %s\n", indentLines(a.Response.Body, "  < "))
-				}
-			}
-			if a.Error != "" {
-				fmt.Fprintf(w, "  error: %s\n", a.Error)
-			}
-		default:
-			fmt.Fprintf(w, "%s at %s: %s", a.Kind, a.At.Local().Format(time.RFC3339), a.Note)
-			if a.Error != "" {
-				fmt.Fprintf(w, " (%s)", a.Error)
-			}
-			fmt.Fprintln(w)
-		}
-	}
-}
-
-func printHeaders(w io.Writer, prefix string, h map[string][]string) {
-	keys := make([]string, 0, len(h))
-	for k := range h {
-		keys = append(keys, k)
-	}
-	slices.Sort(keys)
-	for _, k := range keys {
-		for _, v := range h[k] {
-			fmt.Fprintf(w, "%s%s: %s\n", prefix, k, v)
-		}
-	}
-}
-
-func indentLines(s, prefix string) string {
-	return strings.ReplaceAll(strings.TrimRight(s, "\n"), "\n", "\n"+prefix)
 }
 
 func runRedeliver(ctx context.Context, args []string, io stdio) error {
@@ -310,6 +210,8 @@ func runRedeliver(ctx context.Context, args []string, io stdio) error {
 		fmt.Fprintln(io.err)
 		fmt.Fprintln(io.err, "Makes deliveries pending again; a running rowhook sends them within a second. Re-runs need")
 		fmt.Fprintln(io.err, "admin.allow_redeliver: true in the config, and are recorded in each delivery's log.")
+		fmt.Fprintln(io.err, cli.RedeliverNote)
+		fmt.Fprintln(io.err, "Prints each re-queued delivery: ID<TAB>METHOD URL.")
 		fmt.Fprintln(io.err)
 		fs.PrintDefaults()
 	}
@@ -346,13 +248,13 @@ func runRedeliver(ctx context.Context, args []string, io stdio) error {
 	if err != nil {
 		return err
 	}
-	for _, id := range done {
-		fmt.Fprintln(io.out, id)
+	if err := cli.PrintRequeued(ctx, io.out, st, done); err != nil {
+		return err
 	}
 	if skipped := len(ids) - len(done); len(ids) > 0 && skipped > 0 {
 		fmt.Fprintf(io.err, "rowhook: %d of %d already pending, left alone\n", skipped, len(ids))
 	}
-	fmt.Fprintf(io.err, "rowhook: %d deliveries re-queued\n", len(done))
+	fmt.Fprintf(io.err, "rowhook: %d deliveries re-queued; each is sent again as stored (method, URL, payload headers, body), with authentication and a fresh signature from the running config\n", len(done))
 	return nil
 }
 

@@ -28,7 +28,7 @@ func seedState(t *testing.T, dir string) (path, okID, deadID string) {
 	defer st.Close()
 	now := time.Now().UTC()
 	mk := func(ev string) dispatch.NewDelivery {
-		return dispatch.NewDelivery{ID: dispatch.DeliveryID(ev, "erp", ""), EventID: ev, Rule: "new-deal", Event: "NewOpportunity",
+		return dispatch.NewDelivery{ID: dispatch.DeliveryID(time.Time{}, ev, "erp", ""), EventID: ev, Rule: "new-deal", Event: "NewOpportunity",
 			Webhook: "erp", Key: "crm.vtiger_potential:7", Method: "POST", URL: "https://erp.example.com/deals/7",
 			ContentType: "application/json", Body: []byte(`{"id":7}`), EventTime: now, CreatedAt: now, NextAt: now}
 	}
@@ -73,6 +73,11 @@ func TestDeliveries_ListShow(t *testing.T) {
 	if err := json.Unmarshal([]byte(out), &v); err != nil || v.ID != deadID || v.Status != dispatch.StatusDead {
 		t.Errorf("list --json --status dead: %s (%v)", out, err)
 	}
+	// --search: a delivery id (or an event id or record key) finds only its own.
+	out, _, err = runCmd("deliveries", "list", "--state", path, "--search", okID)
+	if err != nil || !strings.Contains(out, okID) || strings.Contains(out, deadID) {
+		t.Errorf("list --search %s: %s (%v), want only it", okID, out, err)
+	}
 	out, _, err = runCmd("deliveries", "show", okID, "--state", path)
 	if err != nil {
 		t.Fatal(err)
@@ -109,7 +114,8 @@ func TestRedeliver(t *testing.T) {
 	path, okID, deadID := seedState(t, dir)
 	cfgPath := filepath.Join(dir, "rowhook.yaml")
 	writeCfg := func(allow bool) {
-		y := "source:\n  dsn: mysql://u:p@127.0.0.1:3306/\nstate:\n  path: state.db\nadmin:\n  allow_redeliver: " + map[bool]string{true: "true", false: "false"}[allow] + "\n"
+		// The source's password is not needed to re-queue: left unset.
+		y := "source:\n  dsn: mysql://u:${ROWHOOK_TEST_UNSET_SOURCE_PW}@127.0.0.1:3306/\nstate:\n  path: state.db\nadmin:\n  allow_redeliver: " + map[bool]string{true: "true", false: "false"}[allow] + "\n"
 		if err := os.WriteFile(cfgPath, []byte(y), 0o600); err != nil {
 			t.Fatal(err)
 		}
@@ -126,15 +132,20 @@ func TestRedeliver(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if strings.TrimSpace(out) != deadID {
-		t.Errorf("redeliver --status dead printed %q, want %s", out, deadID)
+	// Each line: the id, and the stored request it sends again.
+	if want := deadID + "\tPOST https://erp.example.com/deals/7\n"; out != want {
+		t.Errorf("redeliver --status dead printed %q, want %q", out, want)
 	}
 	out, stderr, err := runCmd("redeliver", okID, deadID, "--state", path, "--force")
 	if err != nil {
 		t.Fatal(err)
 	}
-	if strings.TrimSpace(out) != okID || !strings.Contains(stderr, "1 of 2 already pending") {
+	if strings.Fields(out)[0] != okID || !strings.Contains(stderr, "1 of 2 already pending") || !strings.Contains(stderr, "sent again as stored (method, URL, payload headers, body)") {
 		t.Errorf("redeliver ids: out %q err %q", out, stderr)
+	}
+	_, help, _ := runCmd("redeliver", "--help")
+	if !strings.Contains(help, "A re-run sends the stored request again: the method, URL, payload headers and body") {
+		t.Errorf("redeliver --help does not say what is sent:\n%s", help)
 	}
 	st, err := sqlitestore.Open(path, sqlitestore.Options{})
 	if err != nil {
@@ -163,7 +174,7 @@ func TestDeliveries_ListNextAttemptDate(t *testing.T) {
 	}
 	now := time.Now().UTC()
 	next := now.Add(50 * time.Hour).Truncate(time.Second)
-	d := dispatch.NewDelivery{ID: dispatch.DeliveryID("e9", "erp", ""), EventID: "e9", Rule: "new-deal", Event: "NewOpportunity",
+	d := dispatch.NewDelivery{ID: dispatch.DeliveryID(time.Time{}, "e9", "erp", ""), EventID: "e9", Rule: "new-deal", Event: "NewOpportunity",
 		Webhook: "erp", Key: "crm.vtiger_potential:9", Method: "POST", URL: "https://erp.example.com/deals/9",
 		ContentType: "application/json", Body: []byte(`{"id":9}`), EventTime: now, CreatedAt: now, NextAt: now}
 	ctx := context.Background()

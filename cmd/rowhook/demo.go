@@ -9,7 +9,7 @@ import (
 )
 
 func init() {
-	register(command{name: "demo", summary: "run rowhook end to end on a private MariaDB pair, a Vtiger schema and a local receiver", run: runDemo})
+	register(command{name: "demo", summary: "run rowhook end to end on a private MariaDB pair, a Vtiger schema and a local receiver", example: []string{"rowhook demo --keep"}, run: runDemo})
 }
 
 func runDemo(ctx context.Context, args []string, io stdio) error {

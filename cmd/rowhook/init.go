@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"errors"
 	"flag"
 	"fmt"
 
@@ -10,7 +9,7 @@ import (
 )
 
 func init() {
-	register(command{name: "init", summary: "print a ready configuration for a Vtiger database (rowhook.example.yaml)", run: runInitCmd})
+	register(command{name: "init", summary: "print a ready configuration for a Vtiger database (rowhook.example.yaml)", example: []string{"rowhook init > rowhook.yaml && rowhook check --offline --config rowhook.yaml"}, run: runInitCmd})
 }
 
 func runInitCmd(_ context.Context, args []string, io stdio) error {
@@ -22,13 +21,10 @@ func runInitCmd(_ context.Context, args []string, io stdio) error {
 		fmt.Fprintln(io.err, "Prints a configuration for a Vtiger CRM database (the repository's")
 		fmt.Fprintln(io.err, "rowhook.example.yaml): every setting to change is commented, secrets are")
 		fmt.Fprintln(io.err, "${VAR:-…} or ${file:PATH} references, and `rowhook check --offline` accepts")
-		fmt.Fprintln(io.err, "it as printed, with no environment variable set.")
+		fmt.Fprintln(io.err, "it as printed, with no environment variable set. It takes no flags.")
 	}
-	if err := fs.Parse(args); err != nil {
-		if errors.Is(err, flag.ErrHelp) {
-			return nil
-		}
-		return usagef("%v", err)
+	if help, err := parseFlags(fs, args); help || err != nil {
+		return err
 	}
 	if fs.NArg() > 0 {
 		return usagef("init takes no arguments (got %q); redirect its output to a file", fs.Args())

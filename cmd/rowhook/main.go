@@ -13,6 +13,7 @@ import (
 	"os"
 	"os/signal"
 	"runtime/debug"
+	"slices"
 	"sort"
 	"strings"
 	"syscall"
@@ -56,9 +57,9 @@ type stdio struct {
 // command is one rowhook subcommand. Each lives in its own file and adds
 // itself to commands from an init function.
 type command struct {
-	name    string
-	summary string
-	run     func(ctx context.Context, args []string, io stdio) error
+	name, summary string
+	example       []string // command lines shown under "Example:" in --help
+	run           func(ctx context.Context, args []string, io stdio) error
 }
 
 var commands = map[string]command{}
@@ -83,7 +84,7 @@ func run(ctx context.Context, args []string, io stdio) error {
 	if len(args) == 0 || args[0] == "-h" || args[0] == "--help" || args[0] == "help" {
 		if len(args) > 1 {
 			if c, ok := commands[args[1]]; ok {
-				return c.run(ctx, []string{"--help"}, io)
+				return runWithHelp(ctx, c, []string{"--help"}, io)
 			}
 		}
 		printUsage(io.out)
@@ -100,7 +101,16 @@ func run(ctx context.Context, args []string, io stdio) error {
 		printUsage(io.err)
 		return usagef("unknown command %q", args[0])
 	}
-	return c.run(ctx, args[1:], io)
+	return runWithHelp(ctx, c, args[1:], io)
+}
+
+// runWithHelp runs c; after its --help, the examples follow.
+func runWithHelp(ctx context.Context, c command, args []string, io stdio) error {
+	err := c.run(ctx, args, io)
+	if i := slices.IndexFunc(args, func(a string) bool { return a == "-h" || a == "-help" || a == "--help" || a == "--" }); err == nil && i >= 0 && args[i] != "--" {
+		fmt.Fprintf(io.err, "\nExample:\n  %s\n", strings.Join(c.example, "\n  "))
+	}
+	return err
 }
 
 func printUsage(w io.Writer) {
@@ -139,10 +149,16 @@ func exitCode(err error, stderr io.Writer) int {
 	return 1
 }
 
+// onFlagSet, when set (by a test), sees every flag set parseFlags parses.
+var onFlagSet func(*flag.FlagSet)
+
 // parseFlags parses a command's flags: help is true after -h/--help (the
 // usage is printed, the command does nothing more); a bad flag is a usage
 // error named after the flag set ("check: ...").
 func parseFlags(fs *flag.FlagSet, args []string) (help bool, err error) {
+	if onFlagSet != nil {
+		onFlagSet(fs)
+	}
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
 			return true, nil

@@ -18,7 +18,7 @@ import (
 )
 
 func init() {
-	register(command{name: "position", summary: "show the stored binlog position, or set a new one (recovery after a purge)", run: runPosition})
+	register(command{name: "position", summary: "show the stored binlog position, or set a new one (recovery after a purge)", example: []string{"rowhook position --config rowhook.yaml", "rowhook position --config rowhook.yaml --set earliest"}, run: runPosition})
 }
 
 func runPosition(ctx context.Context, args []string, io stdio) error {

@@ -12,7 +12,7 @@ import (
 )
 
 func init() {
-	register(command{name: "receiver", summary: "a local webhook receiver for trying rowhook out: prints requests, answers 201 {\"id\": ...}", run: runReceiver})
+	register(command{name: "receiver", summary: "a local webhook receiver for trying rowhook out: prints requests, answers 201 {\"id\": ...}", example: []string{"rowhook receiver --listen 127.0.0.1:8080 --secret whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"}, run: runReceiver})
 }
 
 func runReceiver(ctx context.Context, args []string, io stdio) error {

@@ -19,7 +19,7 @@ import (
 )
 
 func init() {
-	register(command{name: "replay", summary: "run the rules over binlog files on disk and print the events and bodies (sends nothing)", run: runReplay})
+	register(command{name: "replay", summary: "run the rules over binlog files on disk and print the events and bodies (sends nothing)", example: []string{"rowhook replay --config rowhook.yaml --binlog mysql-bin.000042 --from 4 > events.jsonl"}, run: runReplay})
 }
 
 // replayRecord is one output line of rowhook replay.
@@ -94,7 +94,7 @@ func runReplay(ctx context.Context, args []string, io stdio) error {
 	if err != nil {
 		return err
 	}
-	logger := slog.New(slog.NewTextHandler(io.err, &slog.HandlerOptions{Level: slog.LevelWarn}))
+	logger := slog.New(slog.NewTextHandler(io.err, &slog.HandlerOptions{Level: slog.LevelWarn, ReplaceAttr: pipeline.DurationSeconds}))
 	eng, err := rules.New(ctx, cfg.Rules, rules.Deps{Logger: logger})
 	if err != nil {
 		return doc.Locate(err)

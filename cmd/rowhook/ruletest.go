@@ -11,7 +11,7 @@ import (
 )
 
 func init() {
-	register(command{name: "test", summary: "run rule unit tests: row changes in, expected events and bodies out (offline)", run: runRuleTest})
+	register(command{name: "test", summary: "run rule unit tests: row changes in, expected events and bodies out (offline)", example: []string{"rowhook test --config rowhook.yaml -v rules_test.yaml"}, run: runRuleTest})
 }
 
 func runRuleTest(ctx context.Context, args []string, io stdio) error {
@@ -24,6 +24,7 @@ func runRuleTest(ctx context.Context, args []string, io stdio) error {
 		fmt.Fprintln(io.err)
 		fmt.Fprintln(io.err, "Runs each test's row changes through the config's rules (no database, nothing sent) and compares")
 		fmt.Fprintln(io.err, "the events that fire, and their bodies, with the test's expect: list. See docs/rules.md.")
+		fmt.Fprintln(io.err, "Secrets outside the rules and bodies (source, webhooks, writeback) may be unset: they are not read.")
 		fmt.Fprintln(io.err, "Exit status 0: all passed; 1: a test failed or a file is invalid; 2: bad command line.")
 		fmt.Fprintln(io.err)
 		fs.PrintDefaults()

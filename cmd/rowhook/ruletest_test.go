@@ -154,3 +154,37 @@ func TestRuleTest_BadFiles(t *testing.T) {
 		t.Errorf("no test files: exit %d %s", code, errOut)
 	}
 }
+
+// rowhook test evaluates rules offline: the source's, the webhooks' and
+// the writeback's secrets need not be set, while a rule's own ${VAR} must.
+func TestRuleTest_NoSourceEnvironment(t *testing.T) {
+	const unset = "ROWHOOK_TEST_SURELY_UNSET"
+	withSecrets := strings.Replace(ruleTestConfig, "dsn: mysql://rowhook@127.0.0.1:3306/", "dsn: mysql://rowhook:${"+unset+"_PW}@127.0.0.1:3306/", 1) + `
+webhooks:
+  erp:
+    url: https://erp.example.com/hook
+    auth: { type: bearer, token: '${` + unset + `_TOKEN}' }
+writeback:
+  dsn: 'mysql://crm:${file:/nonexistent/` + unset + `}@primary:3306/crm'
+`
+	cfg := writeTemp(t, "rowhook.yaml", withSecrets)
+	tests := writeTemp(t, "tests.yaml", ruleTests)
+	out, errOut, code := runCommand(t, "test", "--config", cfg, tests)
+	if code != 0 || !strings.Contains(out, "3 passed, 0 failed") {
+		t.Fatalf("exit %d, want 0 without the source's variables:\n%s%s", code, out, errOut)
+	}
+	// replay reads the same way (it fails later, on the missing binlog).
+	if _, errOut, _ := runCommand(t, "replay", "--config", cfg, "--binlog", "/nonexistent/mysql-bin.000001"); strings.Contains(errOut, unset) {
+		t.Errorf("replay needs the source's variables: %s", errOut)
+	}
+	// check reads everything: it still names the first unset variable.
+	if _, errOut, code := runCommand(t, "check", "--offline", "--config", cfg); code != 1 || !strings.Contains(errOut, unset+"_PW") {
+		t.Errorf("check --offline: exit %d, want 1 naming %s_PW: %s", code, unset, errOut)
+	}
+	// A rule's own variable is still required.
+	ruleVar := strings.Replace(withSecrets, "when: row.amount > 1000", "when: row.amount > ${"+unset+"_MIN}", 1)
+	cfg = writeTemp(t, "rowhook2.yaml", ruleVar)
+	if _, errOut, code := runCommand(t, "test", "--config", cfg, tests); code != 1 || !strings.Contains(errOut, "rules[0].when: environment variable "+unset+"_MIN is not set") {
+		t.Errorf("a rule's unset variable: exit %d: %s", code, errOut)
+	}
+}

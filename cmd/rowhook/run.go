@@ -4,15 +4,13 @@ import (
 	"context"
 	"flag"
 	"fmt"
-	"io"
-	"log/slog"
 	"path/filepath"
 
 	"github.com/rowhook/rowhook/internal/pipeline"
 )
 
 func init() {
-	register(command{name: "run", summary: "run rowhook: binlog → rules → durable delivery → writeback", run: runRun})
+	register(command{name: "run", summary: "run rowhook: binlog → rules → durable delivery → writeback", example: []string{"rowhook run --config /etc/rowhook/rowhook.yaml --log-format json"}, run: runRun})
 }
 
 func runRun(ctx context.Context, args []string, io stdio) error {
@@ -32,6 +30,9 @@ func runRun(ctx context.Context, args []string, io stdio) error {
 		fmt.Fprintln(io.err, "one is active, the others wait as standbys (readyz 503) for the lock on ha.dsn; see docs/ha.md.")
 		fmt.Fprintln(io.err, "A first start (no state) stores its source.start position as the checkpoint before it is ready;")
 		fmt.Fprintln(io.err, "a state that exists but holds no rowhook state (an empty file) is refused: see rowhook position --set.")
+		fmt.Fprintln(io.err, "Logs (stderr): durations in seconds (key_seconds), the admin page URL at start, successful deliveries")
+		fmt.Fprintln(io.err, "as log.delivery_success says (default: a summary per webhook per minute), what was flushed at stop;")
+		fmt.Fprintln(io.err, "see docs/deploy.md, Logs.")
 		fmt.Fprintln(io.err)
 		fs.PrintDefaults()
 	}
@@ -41,7 +42,7 @@ func runRun(ctx context.Context, args []string, io stdio) error {
 	if *configPath == "" {
 		return usagef("run: --config is required")
 	}
-	logger, err := newLogger(io.err, *logFormat, *logLevel)
+	logger, err := pipeline.NewLogger(io.err, *logFormat, *logLevel)
 	if err != nil {
 		return usagef("run: %v", err)
 	}
@@ -54,21 +55,4 @@ func runRun(ctx context.Context, args []string, io stdio) error {
 		return pipeline.RunHA(ctx, cfg, o)
 	}
 	return pipeline.Serve(ctx, *configPath, cfg, o)
-}
-
-// newLogger builds the process logger; secrets never reach it (components
-// log redacted addresses only).
-func newLogger(w io.Writer, format, level string) (*slog.Logger, error) {
-	var lv slog.Level
-	if err := lv.UnmarshalText([]byte(level)); err != nil {
-		return nil, fmt.Errorf("bad --log-level %q: use debug, info, warn or error", level)
-	}
-	opts := &slog.HandlerOptions{Level: lv}
-	switch format {
-	case "text":
-		return slog.New(slog.NewTextHandler(w, opts)), nil
-	case "json":
-		return slog.New(slog.NewJSONHandler(w, opts)), nil
-	}
-	return nil, fmt.Errorf("bad --log-format %q: use text or json", format)
 }

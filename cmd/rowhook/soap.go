@@ -18,7 +18,7 @@ import (
 )
 
 func init() {
-	register(command{name: "soap", summary: "list a SOAP service's operations and an operation's parameters (from its WSDL)", run: runSOAP})
+	register(command{name: "soap", summary: "list a SOAP service's operations and an operation's parameters (from its WSDL)", example: []string{"rowhook soap operations --wsdl https://erp.example.com/service?wsdl", "rowhook soap params --wsdl service.wsdl --operation CreateOrder"}, run: runSOAP})
 }
 
 // soapPasswordEnv holds the password for --user (never on the command line).
@@ -36,12 +36,12 @@ func soapUsage(io stdio) {
 }
 
 func runSOAP(ctx context.Context, args []string, io stdio) error {
-	if len(args) == 0 || args[0] == "-h" || args[0] == "--help" || args[0] == "help" {
+	if len(args) == 0 {
 		soapUsage(io)
-		if len(args) == 0 {
-			return usagef("soap: missing subcommand (operations or params)")
-		}
-		return nil
+		return usagef("soap: missing subcommand (operations or params)")
+	}
+	if args[0] == "-h" || args[0] == "--help" || args[0] == "help" {
+		return runSOAP(ctx, []string{"params", "--help"}, io) // params' flags are operations' and two more
 	}
 	sub := args[0]
 	if sub != "operations" && sub != "params" {

@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"errors"
 	"flag"
 	"fmt"
 	"log/slog"
@@ -14,7 +13,7 @@ import (
 )
 
 func init() {
-	register(command{name: "studio", summary: "serve the rule studio offline over binlog files: write a rule, see what it would send (sends nothing)", run: runStudio})
+	register(command{name: "studio", summary: "serve the rule studio offline over binlog files: write a rule, see what it would send (sends nothing)", example: []string{"rowhook studio --config rowhook.yaml --binlog mysql-bin.000042"}, run: runStudio})
 }
 
 func runStudio(ctx context.Context, args []string, io stdio) error {
@@ -36,11 +35,8 @@ func runStudio(ctx context.Context, args []string, io stdio) error {
 		fmt.Fprintln(io.err)
 		fs.PrintDefaults()
 	}
-	if err := fs.Parse(args); err != nil {
-		if errors.Is(err, flag.ErrHelp) {
-			return nil
-		}
-		return usagef("studio: %v", err)
+	if help, err := parseFlags(fs, args); help || err != nil {
+		return err
 	}
 	binlogs = append(binlogs, fs.Args()...)
 	if *configPath == "" {
@@ -54,7 +50,7 @@ func runStudio(ctx context.Context, args []string, io stdio) error {
 		return err
 	}
 	// studio.enabled is for run; here its other keys must hold anyway.
-	logger := slog.New(slog.NewTextHandler(io.err, &slog.HandlerOptions{Level: slog.LevelWarn}))
+	logger := slog.New(slog.NewTextHandler(io.err, &slog.HandlerOptions{Level: slog.LevelWarn, ReplaceAttr: pipeline.DurationSeconds}))
 	ring, txs, err := pipeline.StudioRingFromFiles(ctx, cfg, doc, binlogs, logger)
 	if err != nil {
 		return fmt.Errorf("studio: %w", err)

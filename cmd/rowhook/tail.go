@@ -15,7 +15,7 @@ import (
 )
 
 func init() {
-	register(command{name: "tail", summary: "print the source's row changes as JSON lines (what rowhook sees)", run: runTail})
+	register(command{name: "tail", summary: "print the source's row changes as JSON lines (what rowhook sees)", example: []string{"rowhook tail --source 'mysql://rowhook:secret@replica:3306/' --include 'vtiger.*'"}, run: runTail})
 }
 
 // stringList is a repeatable flag.
@@ -106,7 +106,7 @@ func runTail(ctx context.Context, args []string, io stdio) error {
 	if *verbose {
 		level = slog.LevelDebug
 	}
-	logger := slog.New(slog.NewTextHandler(io.err, &slog.HandlerOptions{Level: level}))
+	logger := slog.New(slog.NewTextHandler(io.err, &slog.HandlerOptions{Level: level, ReplaceAttr: pipeline.DurationSeconds}))
 	reader, err := cdc.New(cfg, cdc.Deps{Logger: logger})
 	if err != nil {
 		return fmt.Errorf("tail: %w", err)

@@ -11,6 +11,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net"
 	"net/http"
 	"strconv"
 	"strings"
@@ -57,7 +58,8 @@ var _ Service = (*dispatch.Dispatcher)(nil)
 
 // New returns the admin API of svc:
 //
-//	GET    /deliveries?webhook=&status=&since=&limit=&before=   newest first
+//	GET    /deliveries?webhook=&status=&since=&until=&limit=&before=   newest first
+//	       &key=&event_id=&id=&q=                                 searches
 //	GET    /deliveries/{id}                                      with its log
 //	POST   /deliveries/{id}/redeliver
 //	POST   /deliveries/redeliver?status=dead&since=24h&webhook=  bulk
@@ -67,6 +69,11 @@ var _ Service = (*dispatch.Dispatcher)(nil)
 //	DELETE /subscriptions/{id}
 //	GET    /webhooks                                             state of each webhook
 //	POST   /webhooks/{name}/enable                               after a 410
+//
+// since and until are a duration back from now or an RFC 3339 time; until
+// is exclusive. key is a record key (schema.table:pk, or a prefix ending in
+// *), event_id an event id, id a delivery id, and q any of the three. The
+// bulk re-run takes the same filters.
 //
 // POST /subscriptions takes Zapier's REST-hook body as it is sent: the
 // legacy duplicate "subscription_url" is ignored and "hookUrl" (the name
@@ -133,13 +140,21 @@ func writeError(w http.ResponseWriter, status int, err error) {
 
 func (a *api) filterFromQuery(r *http.Request) (dispatch.Filter, error) {
 	q := r.URL.Query()
-	f := dispatch.Filter{Webhook: q.Get("webhook"), Subscription: q.Get("subscription"), Status: dispatch.Status(q.Get("status"))}
+	f := dispatch.Filter{Webhook: q.Get("webhook"), Subscription: q.Get("subscription"), Status: dispatch.Status(q.Get("status")),
+		Key: q.Get("key"), EventID: q.Get("event_id"), ID: q.Get("id"), Search: strings.TrimSpace(q.Get("q"))}
 	if f.Status != "" && !dispatch.ValidStatus(f.Status) {
 		return f, fmt.Errorf("status %q: want pending, ok, failed or dead", f.Status)
 	}
 	var err error
-	if f.Since, err = dispatch.ParseSince(q.Get("since"), a.svc.Now()); err != nil {
+	now := a.svc.Now()
+	if f.Since, err = dispatch.ParseSince(q.Get("since"), now); err != nil {
 		return f, err
+	}
+	if f.Until, err = dispatch.ParseUntil(q.Get("until"), now); err != nil {
+		return f, err
+	}
+	if !f.Since.IsZero() && !f.Until.IsZero() && !f.Until.After(f.Since) {
+		return f, fmt.Errorf("until %s is not after since %s", f.Until.Format(time.RFC3339), f.Since.Format(time.RFC3339))
 	}
 	if s := q.Get("limit"); s != "" {
 		if f.Limit, err = strconv.Atoi(s); err != nil || f.Limit < 1 || f.Limit > 1000 {
@@ -198,7 +213,30 @@ func (a *api) handleGet(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, http.StatusOK, dispatch.ViewDelivery(dl, log, a.svc.AdminAccess().BodyLimit))
 }
 
-func actorOf(r *http.Request) string { return "admin api from " + r.RemoteAddr }
+// PageClientHeader is the header the admin page sends with a re-run
+// (value "admin-page") so that the delivery log says the page asked, not
+// some other API client. It names the client only; the admission (token or
+// loopback) is what Protect checked.
+const PageClientHeader = "X-Rowhook-Client"
+
+// actorOf says who asked for a re-run, for the delivery log: the admin page
+// or another API client, how it was admitted, and from which address. Never
+// the token itself.
+func (a *api) actorOf(r *http.Request) string {
+	who := "admin API"
+	if r.Header.Get(PageClientHeader) == "admin-page" {
+		who = "admin page"
+	}
+	how := "token-authenticated"
+	if a.svc.AdminAccess().Open {
+		how = "loopback listener, no token"
+	}
+	from := r.RemoteAddr
+	if host, _, err := net.SplitHostPort(from); err == nil {
+		from = host
+	}
+	return fmt.Sprintf("%s (%s, from %s)", who, how, from)
+}
 
 func redeliverStatus(err error) int {
 	switch {
@@ -212,7 +250,7 @@ func redeliverStatus(err error) int {
 
 func (a *api) handleRedeliverOne(w http.ResponseWriter, r *http.Request) {
 	id := r.PathValue("id")
-	done, err := a.svc.Redeliver(r.Context(), []string{id}, dispatch.Filter{}, actorOf(r))
+	done, err := a.svc.Redeliver(r.Context(), []string{id}, dispatch.Filter{}, a.actorOf(r))
 	if err != nil {
 		writeError(w, redeliverStatus(err), err)
 		return
@@ -243,7 +281,7 @@ func (a *api) handleRedeliverBulk(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusBadRequest, errors.New("give ids in the body or ?status= (failed, dead, ok)"))
 		return
 	}
-	done, err := a.svc.Redeliver(r.Context(), body.IDs, f, actorOf(r))
+	done, err := a.svc.Redeliver(r.Context(), body.IDs, f, a.actorOf(r))
 	if err != nil {
 		writeError(w, redeliverStatus(err), err)
 		return

@@ -298,7 +298,7 @@ func (s *Store) Redeliver(ctx context.Context, ids []string, f dispatch.Filter, 
 		queued[id] = true
 		done = append(done, id)
 		notes = append(notes, &dispatch.Attempt{DeliveryID: id, Kind: dispatch.KindRedeliver, At: now,
-			Note: fmt.Sprintf("redelivered by %s (was %s)", actor, st)})
+			Note: dispatch.RedeliverNote(actor, dispatch.Status(st), now)})
 	}
 	for start := 0; start < len(done); start += maxRows {
 		chunk := done[start:min(start+maxRows, len(done))]

@@ -77,7 +77,7 @@ func TestRegistry_Dispatcher(t *testing.T) {
 	if err := d.Flush(t.Context()); err != nil {
 		t.Fatal(err)
 	}
-	id := dispatch.DeliveryID(ev.ID, "calc", "")
+	id := dispatch.DeliveryID(ev.Timestamp, ev.ID, "calc", "")
 	var del dispatch.Delivery
 	var log []dispatch.Attempt
 	for i := 0; ; i++ {

@@ -32,7 +32,7 @@ var t0 = time.Date(2026, 11, 23, 10, 0, 0, 0, time.UTC)
 
 func nd(event, webhook string) dispatch.NewDelivery {
 	return dispatch.NewDelivery{
-		ID: dispatch.DeliveryID(event, webhook, ""), EventID: event, Rule: "r", Event: "E", Webhook: webhook,
+		ID: dispatch.DeliveryID(time.Time{}, event, webhook, ""), EventID: event, Rule: "r", Event: "E", Webhook: webhook,
 		Key: "crm.t:1", Method: "POST", URL: "http://x/", ContentType: "application/json", Body: []byte(`{"a":1}`),
 		EventTime: t0, CreatedAt: t0, NextAt: t0,
 	}
@@ -83,7 +83,7 @@ func TestStore_Reopen(t *testing.T) {
 	if err != nil || len(list) != 3 {
 		t.Fatalf("list: %d deliveries, err %v; want 3", len(list), err)
 	}
-	d, _, err := s.Get(ctx, dispatch.DeliveryID("tx1:0:r", "erp", ""))
+	d, _, err := s.Get(ctx, dispatch.DeliveryID(time.Time{}, "tx1:0:r", "erp", ""))
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -18,6 +18,7 @@ import (
 	"fmt"
 	"strings"
 	"time"
+	"unicode/utf8"
 
 	"github.com/rowhook/rowhook/dispatch"
 )
@@ -253,6 +254,31 @@ func FilterWhere(f dispatch.Filter) (string, []any) {
 	if !f.Since.IsZero() {
 		conds = append(conds, "created_at >= ?")
 		args = append(args, Nanos(f.Since))
+	}
+	if !f.Until.IsZero() {
+		conds = append(conds, "created_at < ?")
+		args = append(args, Nanos(f.Until))
+	}
+	if prefix, ok := strings.CutSuffix(f.Key, "*"); ok {
+		// Not LIKE: SQLite's ignores ASCII case, MariaDB's (utf8mb4_bin)
+		// does not. SUBSTR counts characters in both.
+		conds = append(conds, "SUBSTR(record_key, 1, ?) = ?")
+		args = append(args, utf8.RuneCountInString(prefix), prefix)
+	} else if f.Key != "" {
+		conds = append(conds, "record_key = ?")
+		args = append(args, f.Key)
+	}
+	if f.EventID != "" {
+		conds = append(conds, "event_id = ?")
+		args = append(args, f.EventID)
+	}
+	if f.ID != "" {
+		conds = append(conds, "id = ?")
+		args = append(args, f.ID)
+	}
+	if f.Search != "" {
+		conds = append(conds, "(id = ? OR event_id = ? OR record_key = ?)")
+		args = append(args, f.Search, f.Search, f.Search)
 	}
 	if f.AfterSeq > 0 {
 		conds = append(conds, "seq < ?")

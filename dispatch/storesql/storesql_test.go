@@ -40,6 +40,10 @@ func TestFilterWhere(t *testing.T) {
 		{dispatch.Filter{Webhook: "erp", Subscription: "sub_1", Status: dispatch.StatusFailed, Since: since, AfterSeq: 9},
 			" WHERE 1=1 AND webhook = ? AND subscription = ? AND status = ? AND created_at >= ? AND seq < ?",
 			[]any{"erp", "sub_1", "failed", since.UnixNano(), int64(9)}},
+		{dispatch.Filter{Until: since, Key: "crm.t:1", EventID: "0-1-2:0", ID: "msg_1", Search: "x"},
+			" WHERE 1=1 AND created_at < ? AND record_key = ? AND event_id = ? AND id = ? AND (id = ? OR event_id = ? OR record_key = ?)",
+			[]any{since.UnixNano(), "crm.t:1", "0-1-2:0", "msg_1", "x", "x", "x"}},
+		{dispatch.Filter{Key: "crm.tä_%:*"}, " WHERE 1=1 AND SUBSTR(record_key, 1, ?) = ?", []any{9, "crm.tä_%:"}},
 	}
 	for _, tt := range tests {
 		where, args := FilterWhere(tt.f)

@@ -17,6 +17,7 @@ import (
 	"net/http"
 	"reflect"
 	"slices"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -39,6 +40,7 @@ func Run(t *testing.T, open func(t *testing.T) dispatch.Store) {
 		{"CommitDuplicates", testCommitDuplicates},
 		{"CommitOnce", testCommitOnce},
 		{"CommitLargeBatch", testCommitLargeBatch},
+		{"CommitPlainBatch", testCommitPlainBatch},
 		{"Checkpoint", testCheckpoint},
 		{"Pending", testPending},
 		{"NextDue", testNextDue},
@@ -46,6 +48,7 @@ func Run(t *testing.T, open func(t *testing.T) dispatch.Store) {
 		{"RecordBySeq", testRecordBySeq},
 		{"Writebacks", testWritebacks},
 		{"List", testList},
+		{"ListSearch", testListSearch},
 		{"Get", testGet},
 		{"Redeliver", testRedeliver},
 		{"Fail", testFail},
@@ -67,7 +70,7 @@ var T0 = time.Date(2026, 11, 23, 10, 0, 0, 123456789, time.UTC)
 // ND returns a pending delivery of event to webhook, due at T0.
 func ND(event, webhook string) dispatch.NewDelivery {
 	return dispatch.NewDelivery{
-		ID: dispatch.DeliveryID(event, webhook, ""), EventID: event, Rule: "r", Event: "E", Webhook: webhook,
+		ID: dispatch.DeliveryID(time.Time{}, event, webhook, ""), EventID: event, Rule: "r", Event: "E", Webhook: webhook,
 		Key: "crm.t:1", Method: "POST", URL: "http://x/", ContentType: "application/json", Body: []byte(`{"a":1}`),
 		EventTime: T0, CreatedAt: T0, NextAt: T0,
 	}
@@ -210,7 +213,7 @@ func testCommitAtomic(t *testing.T, s dispatch.Store) {
 	if err != nil || got.Pos != 100 {
 		t.Errorf("checkpoint = %d (err %v) after a failed commit, want 100", got.Pos, err)
 	}
-	if _, _, err := s.Get(ctx, dispatch.DeliveryID("b", "erp", "")); !errors.Is(err, dispatch.ErrNotFound) {
+	if _, _, err := s.Get(ctx, dispatch.DeliveryID(time.Time{}, "b", "erp", "")); !errors.Is(err, dispatch.ErrNotFound) {
 		t.Errorf("delivery of a failed commit: err = %v, want ErrNotFound", err)
 	}
 	// The store still works afterwards.
@@ -335,6 +338,56 @@ func testCommitLargeBatch(t *testing.T, s dispatch.Store) {
 	}
 }
 
+// testCommitPlainBatch commits a large batch without once markers (the
+// catch-up case, which stores may insert many rows per statement), with
+// duplicates inside one statement's worth, across statements and of
+// stored deliveries, and a once delivery in the middle.
+func testCommitPlainBatch(t *testing.T, s dispatch.Store) {
+	var ds []dispatch.NewDelivery
+	for i := 0; i < 1000; i++ {
+		d := ND(fmt.Sprintf("p%d", i), "erp")
+		d.Body = fmt.Appendf(nil, `{"i":%d}`, i)
+		ds = append(ds, d)
+	}
+	first := ds[:300]
+	if n, err := s.Commit(ctx, CP(1), first); err != nil || n != 300 {
+		t.Fatalf("first commit: n=%d err=%v, want 300", n, err)
+	}
+	once := ND("p-once", "erp")
+	once.Once, once.Key = true, "crm.t:once"
+	var batch []dispatch.NewDelivery
+	batch = append(batch, ds[250:500]...) // 50 already stored
+	batch = append(batch, ds[500:510]...) // the same ten twice in a row
+	batch = append(batch, ds[500:510]...)
+	batch = append(batch, once)
+	batch = append(batch, ds[510:]...)
+	batch = append(batch, ds[600:700]...) // duplicates many rows later
+	n, err := s.Commit(ctx, CP(2), batch)
+	if err != nil || n != 701 {
+		t.Fatalf("second commit: n=%d err=%v, want 701 (700 new deliveries and the once one)", n, err)
+	}
+	all, err := s.Pending(ctx, dispatch.PendingQuery{Webhook: "erp", Limit: 2000})
+	if err != nil || len(all) != 1001 {
+		t.Fatalf("pending: %d (err %v), want 1001", len(all), err)
+	}
+	var want []string
+	for i := 0; i < 510; i++ {
+		want = append(want, fmt.Sprintf("p%d", i))
+	}
+	want = append(want, "p-once")
+	for i := 510; i < 1000; i++ {
+		want = append(want, fmt.Sprintf("p%d", i))
+	}
+	for i, d := range all {
+		if d.EventID != want[i] {
+			t.Fatalf("pending[%d] = %s, want %s: order lost", i, d.EventID, want[i])
+		}
+		if d.EventID != "p-once" && string(d.Body) != fmt.Sprintf(`{"i":%s}`, strings.TrimPrefix(d.EventID, "p")) {
+			t.Fatalf("pending[%d] %s body %s: columns shifted", i, d.EventID, d.Body)
+		}
+	}
+}
+
 func testCheckpoint(t *testing.T, s dispatch.Store) {
 	ts := time.Date(2026, 11, 23, 9, 59, 58, 987654321, time.FixedZone("CET", 3600))
 	tests := []cdc.Checkpoint{
@@ -367,9 +420,9 @@ func testPending(t *testing.T, s dispatch.Store) {
 	d.NextAt = T0.Add(2 * time.Second)
 	other := ND("a", "crm")
 	sub := ND("a", dispatch.SubscriptionWebhook)
-	sub.ID, sub.Subscription = dispatch.DeliveryID("a", dispatch.SubscriptionWebhook, "sub_1"), "sub_1"
+	sub.ID, sub.Subscription = dispatch.DeliveryID(time.Time{}, "a", dispatch.SubscriptionWebhook, "sub_1"), "sub_1"
 	sub2 := ND("a", dispatch.SubscriptionWebhook)
-	sub2.ID, sub2.Subscription = dispatch.DeliveryID("a", dispatch.SubscriptionWebhook, "sub_2"), "sub_2"
+	sub2.ID, sub2.Subscription = dispatch.DeliveryID(time.Time{}, "a", dispatch.SubscriptionWebhook, "sub_2"), "sub_2"
 	done, dead := ND("done", "erp"), ND("dead", "erp")
 	done.NextAt, dead.NextAt = T0.Add(-time.Hour), T0.Add(-time.Hour)
 	commit(t, s, done, a, b, c, d, other, sub, sub2, dead)
@@ -609,7 +662,7 @@ func testList(t *testing.T, s dispatch.Store) {
 		ds = append(ds, d)
 	}
 	sub := ND("s", dispatch.SubscriptionWebhook)
-	sub.ID, sub.Subscription = dispatch.DeliveryID("s", dispatch.SubscriptionWebhook, "sub_1"), "sub_1"
+	sub.ID, sub.Subscription = dispatch.DeliveryID(time.Time{}, "s", dispatch.SubscriptionWebhook, "sub_1"), "sub_1"
 	ds = append(ds, sub)
 	commit(t, s, ds...)
 	if err := s.Record(ctx, []dispatch.Result{ok(ds[4].ID, T0), ok(ds[5].ID, T0)}); err != nil {
@@ -666,6 +719,71 @@ func testList(t *testing.T, s dispatch.Store) {
 	}
 }
 
+// testListSearch checks the admin page's searches: an absolute time range,
+// a record key (exact or a prefix), an event id, a delivery id, and one
+// search box for the three; each also selects what a bulk re-run takes.
+func testListSearch(t *testing.T, s dispatch.Store) {
+	mk := func(event, webhook, key string, sec int) dispatch.NewDelivery {
+		d := ND(event, webhook)
+		d.Key, d.CreatedAt = key, T0.Add(time.Duration(sec)*time.Second)
+		return d
+	}
+	a := mk("0-1-10:0", "erp", "crm.vtiger_potential:101", 0)
+	b := mk("0-1-10:0", "crm", "crm.vtiger_potential:101", 0)
+	c := mk("0-1-11:0", "erp", "crm.vtiger_potential:1010", 60)
+	d := mk("0-1-12:0", "erp", "crm.Vtiger_potential:7", 120)
+	e := mk("0-1-13:0", "erp", "crm.vtiger_account:7", 180)
+	f := mk("0-1-14:0", "erp", "crm.x_y:1", 240)
+	g := mk("0-1-15:0", "erp", "crm.xzy:1", 240)
+	commit(t, s, a, b, c, d, e, f, g)
+	at := func(sec int) time.Time { return T0.Add(time.Duration(sec) * time.Second) }
+	tests := []struct {
+		name string
+		f    dispatch.Filter
+		want []dispatch.NewDelivery
+	}{
+		{"range", dispatch.Filter{Since: at(60), Until: at(180)}, []dispatch.NewDelivery{d, c}},
+		{"until excludes its instant", dispatch.Filter{Until: at(60)}, []dispatch.NewDelivery{b, a}},
+		{"until with nanoseconds", dispatch.Filter{Until: T0.Add(1)}, []dispatch.NewDelivery{b, a}},
+		{"empty range", dispatch.Filter{Since: at(180), Until: at(180)}, nil},
+		{"key", dispatch.Filter{Key: "crm.vtiger_potential:101"}, []dispatch.NewDelivery{b, a}},
+		{"key with webhook", dispatch.Filter{Key: "crm.vtiger_potential:101", Webhook: "erp"}, []dispatch.NewDelivery{a}},
+		{"key prefix", dispatch.Filter{Key: "crm.vtiger_potential:*"}, []dispatch.NewDelivery{c, b, a}},
+		{"key prefix is case-sensitive", dispatch.Filter{Key: "crm.Vtiger_*"}, []dispatch.NewDelivery{d}},
+		{"key prefix has no wildcards", dispatch.Filter{Key: "crm.x_*"}, []dispatch.NewDelivery{f}},
+		{"key is not a prefix", dispatch.Filter{Key: "crm.vtiger_potential:10"}, nil},
+		{"event id", dispatch.Filter{EventID: "0-1-10:0"}, []dispatch.NewDelivery{b, a}},
+		{"id", dispatch.Filter{ID: c.ID}, []dispatch.NewDelivery{c}},
+		{"search by key", dispatch.Filter{Search: "crm.vtiger_account:7"}, []dispatch.NewDelivery{e}},
+		{"search by event id", dispatch.Filter{Search: "0-1-11:0"}, []dispatch.NewDelivery{c}},
+		{"search by id", dispatch.Filter{Search: d.ID}, []dispatch.NewDelivery{d}},
+		{"search finds nothing", dispatch.Filter{Search: "crm.vtiger_account"}, nil},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			got, err := s.List(ctx, tt.f)
+			if err != nil {
+				t.Fatal(err)
+			}
+			want := []string{}
+			for _, d := range tt.want {
+				want = append(want, d.ID)
+			}
+			if !slices.Equal(IDs(got), want) {
+				t.Errorf("list %+v = %v, want %v", tt.f, IDs(got), want)
+			}
+		})
+	}
+	// A bulk re-run takes the same filter.
+	if err := s.Record(ctx, []dispatch.Result{ok(a.ID, T0), ok(b.ID, T0), ok(c.ID, T0)}); err != nil {
+		t.Fatal(err)
+	}
+	done, err := s.Redeliver(ctx, nil, dispatch.Filter{Status: dispatch.StatusOK, Key: "crm.vtiger_potential:101"}, at(300), "test")
+	if err != nil || !slices.Equal(done, []string{a.ID, b.ID}) {
+		t.Errorf("redeliver by key = %v (err %v), want a, b", done, err)
+	}
+}
+
 func testGet(t *testing.T, s dispatch.Store) {
 	if _, _, err := s.Get(ctx, "msg_nope"); !errors.Is(err, dispatch.ErrNotFound) {
 		t.Errorf("get unknown: %v, want ErrNotFound", err)
@@ -717,7 +835,7 @@ func testRedeliver(t *testing.T, s dispatch.Store) {
 		!got.UpdatedAt.Equal(now) || got.LastError != "" {
 		t.Errorf("after redeliver: %+v", got)
 	}
-	if last := log[len(log)-1]; last.Kind != dispatch.KindRedeliver || last.N != 0 || last.Note != "redelivered by alice (was ok)" || !last.At.Equal(now) {
+	if last := log[len(log)-1]; last.Kind != dispatch.KindRedeliver || last.N != 0 || last.Note != "redelivered by alice at 2026-11-23T10:01:00Z (was ok)" || !last.At.Equal(now) {
 		t.Errorf("redeliver note = %+v", last)
 	}
 	if got, log := get(t, s, c.ID); got.Redelivered != 0 || len(log) != 0 {
@@ -732,7 +850,7 @@ func testRedeliver(t *testing.T, s dispatch.Store) {
 	if got.Status != dispatch.StatusPending || got.Attempts != 0 || got.Redelivered != 1 || got.LastError != "" {
 		t.Errorf("b after redeliver: %+v", got)
 	}
-	if last := log[len(log)-1]; last.Note != "redelivered by test (was dead)" {
+	if last := log[len(log)-1]; last.Note != "redelivered by test at 2026-11-23T10:01:00Z (was dead)" {
 		t.Errorf("b redeliver note = %+v", last)
 	}
 	if got, _ := get(t, s, d.ID); got.Status != dispatch.StatusDead {
@@ -757,7 +875,7 @@ func testRedeliver(t *testing.T, s dispatch.Store) {
 func testFail(t *testing.T, s dispatch.Store) {
 	sub := func(event, id string) dispatch.NewDelivery {
 		d := ND(event, dispatch.SubscriptionWebhook)
-		d.ID, d.Subscription = dispatch.DeliveryID(event, dispatch.SubscriptionWebhook, id), id
+		d.ID, d.Subscription = dispatch.DeliveryID(time.Time{}, event, dispatch.SubscriptionWebhook, id), id
 		return d
 	}
 	a, b, c, other, erp := sub("a", "sub_1"), sub("b", "sub_1"), sub("c", "sub_1"), sub("a", "sub_2"), ND("a", "erp")

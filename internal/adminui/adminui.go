@@ -119,6 +119,11 @@ type WebhookStatus struct {
 	Circuit string `json:"circuit,omitempty"`
 	// NextProbeAt is when an open circuit sends its next probe.
 	NextProbeAt *time.Time `json:"next_probe_at,omitempty"`
+	// Pending counts the pending deliveries (-1: unknown, QueueError says
+	// why); OldestPending is when the oldest of them was queued.
+	Pending       int64      `json:"pending"`
+	OldestPending *time.Time `json:"oldest_pending,omitempty"`
+	QueueError    string     `json:"queue_error,omitempty"`
 }
 
 // contentTypes are set explicitly rather than from the system MIME table,

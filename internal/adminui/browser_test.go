@@ -79,7 +79,7 @@ const xssKey = `crm.vtiger_potential:<img src=x onerror="window.__xss=1">`
 
 // startEnv runs a real dispatcher over SQLite delivering to a receiver where
 // webhook "crm" succeeds and "erp" fails until told otherwise, with three
-// events delivered to both, and serves the admin API at / and the page at
+// events delivered to both ("nightly", scheduled once a year, has none), and serves the admin API at / and the page at
 // /ui/ (re-run allowed) and /ui-readonly/ (re-run off).
 func startEnv(t *testing.T) *env {
 	t.Helper()
@@ -91,9 +91,12 @@ func startEnv(t *testing.T) *env {
 	retry := dispatch.RetryConfig{MaxAttempts: 2, InitialInterval: 10 * time.Millisecond, MaxInterval: 20 * time.Millisecond}
 	cfg := dispatch.Config{
 		Webhooks: map[string]dispatch.WebhookConfig{
-			"crm":    {URL: e.recv.URL + "/crm", Retry: retry},
+			// A path with escapes: the page shows it decoded.
+			"crm":    {URL: e.recv.URL + "/crm/Gesch%C3%A4ft/neu%20deal", Retry: retry},
 			"erp":    {URL: e.recv.URL + "/erp", Retry: retry, Auth: dispatch.AuthConfig{Type: "bearer", Token: "erp-secret-value"}},
 			"legacy": {URL: e.recv.URL + "/legacy", Retry: retry},
+			// Sent once a year: what is queued for it stays pending.
+			"nightly": {URL: e.recv.URL + "/nightly", Retry: retry, Mode: dispatch.ModeScheduled, Schedule: "0 0 1 1 *"},
 		},
 		Admin: dispatch.AdminConfig{Token: adminToken, AllowRedeliver: true},
 	}
@@ -126,7 +129,7 @@ func startEnv(t *testing.T) *env {
 				After: cdc.Row{"potentialid": int64(100 + i)}, PK: cdc.Row{"potentialid": int64(100 + i)}, PKColumns: []string{"potentialid"}},
 		})
 		for _, w := range []string{"crm", "erp"} {
-			e.ids[w] = append(e.ids[w], dispatch.DeliveryID(events[i-1].ID, w, ""))
+			e.ids[w] = append(e.ids[w], dispatch.DeliveryID(events[i-1].Timestamp, events[i-1].ID, w, ""))
 		}
 	}
 	legacy := rules.Event{ID: "0-1-4:0:account", Rule: "account", Name: "AccountChanged", Webhooks: []string{"legacy"},
@@ -135,7 +138,7 @@ func startEnv(t *testing.T) *env {
 		Change: &cdc.Change{Schema: "crm", Table: "vtiger_account", Op: cdc.OpUpdate,
 			After: cdc.Row{"accountid": int64(7)}, PK: cdc.Row{"accountid": int64(7)}, PKColumns: []string{"accountid"}}}
 	events = append(events, legacy)
-	e.ids["legacy"] = []string{dispatch.DeliveryID(legacy.ID, "legacy", "")}
+	e.ids["legacy"] = []string{dispatch.DeliveryID(legacy.Timestamp, legacy.ID, "legacy", "")}
 	if err := e.d.Enqueue(context.Background(), cdc.Checkpoint{Flavor: "mariadb", File: "bin.000001", Pos: 4}, events); err != nil {
 		t.Fatal(err)
 	}
@@ -247,7 +250,7 @@ func TestHandler_Browser(t *testing.T) {
 		const rows = Array.from(document.querySelectorAll('#webhooks tr'));
 		const erp = rows.find(r => r.textContent.includes('/erp')), crm = rows.find(r => r.textContent.includes('/crm'));
 		const badge = erp && erp.querySelector('[data-circuit="open"]');
-		return badge && badge.textContent === 'circuit open' && erp.textContent.includes('next probe') && crm && !crm.querySelector('[data-circuit]');
+		return badge && badge.textContent === 'open' && erp.textContent.includes('next probe') && crm && crm.querySelector('[data-circuit="closed"]');
 	})()`)
 
 	// Data is text, never markup: the record key with an <img> stays text.
@@ -284,7 +287,7 @@ func TestHandler_Browser(t *testing.T) {
 		document.querySelectorAll('#d-log li.kind-attempt').length === 2`, target))
 	var detail string
 	b.eval(`document.getElementById('detail').innerText`, &detail)
-	for _, want := range []string{"HTTP 500", "POST " + e.recv.URL + "/erp", "erp database is down", "Content-Type", `"potentialid":101`, "NewOpportunity"} {
+	for _, want := range []string{"HTTP 500", "POST " + e.recv.URL + "/erp", "erp database is down", "Content-Type", "{\n  \"potentialid\": 101,\n  \"name\": \"Deal 1\"\n}", "NewOpportunity"} {
 		if !strings.Contains(detail, want) {
 			t.Errorf("detail pane lacks %q:\n%s", want, detail)
 		}

@@ -513,3 +513,21 @@ func (b *browser) screenshot(path string) {
 		b.t.Fatal(err)
 	}
 }
+
+// emulate sets the page's viewport (CSS pixels) and time zone, as a
+// browser window that size in that zone would have.
+func (b *browser) emulate(width, height int, timezone string) {
+	b.t.Helper()
+	if err := b.cdp.call("Emulation.setDeviceMetricsOverride", map[string]any{"width": width, "height": height, "deviceScaleFactor": 1, "mobile": false}, nil); err != nil {
+		b.t.Fatal(err)
+	}
+	b.timezone(timezone)
+}
+
+// timezone sets the page's time zone (an IANA name).
+func (b *browser) timezone(name string) {
+	b.t.Helper()
+	if err := b.cdp.call("Emulation.setTimezoneOverride", map[string]any{"timezoneId": name}, nil); err != nil {
+		b.t.Fatal(err)
+	}
+}

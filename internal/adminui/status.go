@@ -66,6 +66,7 @@ func NewWebhookStatuses(states []dispatch.WebhookState, cfg map[string]dispatch.
 		if s, ok := byName[name]; ok {
 			w.State, w.Reason, w.FailingSince, w.PausedUntil, w.InFlight = s.State, s.Reason, s.FailingSince, s.PausedUntil, s.InFlight
 			w.Circuit, w.NextProbeAt = s.Circuit, s.NextProbeAt
+			w.Pending, w.OldestPending, w.QueueError = s.Pending, s.OldestPending, s.QueueError
 		}
 		out = append(out, w)
 	}

@@ -61,6 +61,7 @@ func studioEnv(t *testing.T) (*httptest.Server, *receiver) {
 func TestStudio_Browser(t *testing.T) {
 	srv, recv := studioEnv(t)
 	b := startBrowser(t)
+	b.timezone("UTC")
 
 	b.navigate(srv.URL + "/ui/studio.html")
 	b.waitJS("the token prompt", `!document.getElementById('banner').hidden && document.getElementById('banner').textContent.includes('admin token')`)
@@ -82,7 +83,7 @@ func TestStudio_Browser(t *testing.T) {
 	b.click("#complete-when li")
 	b.typeText(" > 3600")
 	b.waitJS("three matches", `document.getElementById('when').value === 'row.amount > 3600' && document.body.dataset.state === 'done' &&
-		document.getElementById('summary').textContent.startsWith('3 of 10 changes committed 2026-12-02T09:01:00Z') &&
+		document.getElementById('summary').textContent.startsWith('3 of 10 changes committed 2026-12-02 09:01:00 UTC – 2026-12-02 09:10:00 UTC') &&
 		document.querySelectorAll('#matches tr.match').length === 3`)
 	var keys []string
 	b.eval(`Array.from(document.querySelectorAll('#matches tr.match')).map(r => r.dataset.key)`, &keys)

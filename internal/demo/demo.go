@@ -135,7 +135,7 @@ func Run(ctx context.Context, o Options) error {
 	if logW == nil {
 		logW = io.Discard
 	}
-	logger := slog.New(slog.NewTextHandler(logW, nil))
+	logger := slog.New(slog.NewTextHandler(logW, &slog.HandlerOptions{ReplaceAttr: pipeline.DurationSeconds}))
 	pctx, stopPipeline := context.WithCancel(ctx)
 	defer stopPipeline()
 	p, err := pipeline.Open(pctx, cfg, pipeline.Options{Dir: dir, Logger: logger, Version: o.Version})

@@ -177,7 +177,13 @@ func DefaultConfig() Config {
 // decodeFile reads the file into cfg, the rules' writeback blocks into
 // cfg.RuleWriteback, with the same checks and error places as the rest.
 func decodeFile(path string, cfg *Config) (*yamlconf.Doc, error) {
-	doc, err := yamlconf.Load(path, cfg)
+	return decodePartial(path, cfg, nil)
+}
+
+// decodePartial is decodeFile for a command that does not use the values
+// for which unused is true: their ${...} may be unset (yamlconf.LoadPartial).
+func decodePartial(path string, cfg *Config, unused func(string) bool) (*yamlconf.Doc, error) {
+	doc, err := yamlconf.LoadPartial(path, cfg, unused)
 	if doc == nil {
 		return doc, err
 	}
@@ -270,11 +276,12 @@ func load(path string) (*Config, *yamlconf.Doc, error) {
 }
 
 // LoadRules reads the config and validates only what rules need
-// (rowhook test and replay run without a source or webhooks).
+// (rowhook test and replay run without a source or webhooks). Secrets
+// outside the rules need not be set (notRules).
 func LoadRules(ctx context.Context, path string) (*Config, *yamlconf.Doc, error) {
 	return UntilDone(ctx, "config", func() (*Config, *yamlconf.Doc, error) {
 		cfg := DefaultConfig()
-		doc, err := decodeFile(path, &cfg)
+		doc, err := decodePartial(path, &cfg, notRules)
 		if err != nil {
 			return nil, doc, err
 		}

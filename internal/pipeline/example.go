@@ -28,6 +28,13 @@ http:
 state:
   path: rowhook-state.db   # CHANGE: /var/lib/rowhook/rowhook-state.db in production
 
+# Successful deliveries in the log (failures are always logged): one INFO
+# line per webhook per interval with counts and latencies (summary), one
+# per delivery (every), one in log.sample (sample), or none.
+log:
+  delivery_success: summary
+  summary_interval: 60s
+
 # The Vtiger preset body functions (NewOpportunity, ...): docs/rules.md.
 vtiger:
   schema: vtiger   # CHANGE to the CRM's database name

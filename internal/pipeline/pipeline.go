@@ -195,6 +195,8 @@ func open(ctx context.Context, cfg *Config, o Options, host *host) (_ *Pipeline,
 	})
 	mux.public("/ui/", ui)        // the page's HTML, JS and CSS: no data; it asks for the token
 	mux.protected("/ui/api/", ui) // the page's data
+	// A browser pointed at rowhook gets the page.
+	mux.public("GET /{$}", http.RedirectHandler("/ui/", http.StatusFound))
 	// The rule studio: /studio/try, /studio/changes, /studio/meta,
 	// protected; the ring the reader fills, nil when studio is off.
 	p.studioRing = mountStudio(mux, cfg, srcDB, deps.Encoders)
@@ -250,8 +252,9 @@ func open(ctx context.Context, cfg *Config, o Options, host *host) (_ *Pipeline,
 	}
 
 	p.from, p.ownHTTP = from, host == nil
-	logger.Info("rowhook started", "source", p.reader.Source().Redacted(), "flavor", insp.Flavor,
-		"rules", len(cfg.Rules.Rules), "webhooks", len(cfg.Dispatch.Webhooks), "state", p.store.Where, "listen", p.http.Addr())
+	logger.Info("rowhook started", append([]any{"source", p.reader.Source().Redacted(), "flavor", insp.Flavor,
+		"rules", len(cfg.Rules.Rules), "webhooks", len(cfg.Dispatch.Webhooks), "state", p.store.Where, "listen", p.http.Addr()},
+		adminPageAttrs(p.http.Addr(), cfg.Dispatch.Admin.Token != "")...)...)
 	return p, nil
 }
 
@@ -343,7 +346,9 @@ func (p *Pipeline) Start(ctx context.Context) {
 		if p.unmount != nil {
 			p.unmount()
 		}
+		stopped := p.stopAttrs(ctx)
 		p.close()
+		logger.Info("rowhook stopped", append(stopped, "store_closed", p.store.Where)...)
 		close(p.done)
 	}()
 }

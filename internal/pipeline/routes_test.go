@@ -33,6 +33,8 @@ var routeTable = []routeCase{
 	{"GET", "/ui/", "/ui/", true},
 	{"GET", "/ui/app.js", "/ui/", true},
 	{"GET", "/ui/style.css", "/ui/", true},
+	// / redirects to the page.
+	{"GET", "/", "GET /{$}", true},
 	// Its data does.
 	{"GET", "/ui/api/status", "/ui/api/", false},
 	// The perform list: records' bodies.
@@ -162,6 +164,13 @@ func TestRoutes_AdminToken(t *testing.T) {
 		if code < 300 && (strings.Contains(body, secretRow) || strings.Contains(body, `"binlog"`) || strings.Contains(body, `"deliveries"`)) {
 			t.Errorf("GET %s without the token: %d %s", path, code, body)
 		}
+	}
+	// / sends a browser to the admin page.
+	noFollow := &http.Client{CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
+	if res, err := noFollow.Get(base + "/"); err != nil {
+		t.Error(err)
+	} else if res.Body.Close(); res.StatusCode != http.StatusFound || res.Header.Get("Location") != "/ui/" {
+		t.Errorf("GET / = %s to %q, want 302 to /ui/", res.Status, res.Header.Get("Location"))
 	}
 	// With the token (as Zapier's perform list sends it), the records.
 	if code, body := request(t, "GET", base+"/events/Deal/sample", token); code != 200 || !strings.Contains(body, secretRow) {

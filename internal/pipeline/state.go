@@ -149,7 +149,7 @@ func identityOf(ctx context.Context, db *sql.DB) (string, error) {
 func OpenStateFile(ctx context.Context, path, configPath string) (dispatch.Store, *dispatch.Config, error) {
 	var dc *dispatch.Config
 	if configPath != "" {
-		cfg, _, err := LoadSource(ctx, configPath)
+		cfg, _, err := LoadState(ctx, configPath)
 		if err != nil {
 			return nil, nil, err
 		}

@@ -57,6 +57,9 @@ type Doc struct {
 	// expanded holds the text as written of the scalars that came from
 	// ${VAR}, for Decode's messages (the values may be secrets).
 	expanded map[*yaml.Node]string
+	// Unexpanded are the key paths whose ${...} could not be expanded and
+	// were left empty (LoadPartial), in file order.
+	Unexpanded []string
 }
 
 // place is the position of a value and what Locate needs to add a column
@@ -112,8 +115,27 @@ func Parse(name string, r io.Reader, v any) (*Doc, error) {
 	return ParseEnv(name, r, v, os.LookupEnv)
 }
 
+// LoadPartial is Load for a command that uses only part of the file
+// (rowhook test evaluates rules offline and needs no source password): a
+// ${VAR} or ${file:PATH} that cannot be expanded (unset, unreadable) in a
+// value at a key path for which unused is true is left empty (null)
+// instead of failing, and Doc.Unexpanded names it. Everything else is
+// checked as Load checks it.
+func LoadPartial(path string, v any, unused func(path string) bool) (*Doc, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, fmt.Errorf("read config: %w", err)
+	}
+	defer f.Close()
+	return parse(path, f, v, os.LookupEnv, unused)
+}
+
 // ParseEnv is Parse with an explicit environment lookup.
 func ParseEnv(name string, r io.Reader, v any, lookup func(string) (string, bool)) (*Doc, error) {
+	return parse(name, r, v, lookup, nil)
+}
+
+func parse(name string, r io.Reader, v any, lookup func(string) (string, bool), unused func(string) bool) (*Doc, error) {
 	src, err := io.ReadAll(io.LimitReader(r, MaxSize+1))
 	if err != nil {
 		return nil, fmt.Errorf("read config %s: %w", name, err)
@@ -144,6 +166,12 @@ func ParseEnv(name string, r io.Reader, v any, lookup func(string) (string, bool
 			return // an anchored value met again through an alias
 		}
 		val, err := expand(n.Value, lookup)
+		if err != nil && unused != nil && unused(path) {
+			expanded[n] = n.Value
+			d.Unexpanded = append(d.Unexpanded, path)
+			n.Value, n.Tag, n.Style = "", "!!null", 0
+			return
+		}
 		if err != nil {
 			if len(errs) >= MaxErrors {
 				more++

@@ -2,6 +2,8 @@ package yamlconf
 
 import (
 	"errors"
+	"os"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -115,5 +117,41 @@ func TestDoc_Decode(t *testing.T) {
 	}
 	if strings.Contains(got, "s3cret") {
 		t.Errorf("an expanded value shows: %s", got)
+	}
+}
+
+// LoadPartial leaves the values a command does not use empty when their
+// ${...} cannot be expanded, and still fails on the ones it uses.
+func TestLoadPartial_UnusedMayBeUnset(t *testing.T) {
+	t.Setenv("YAMLCONF_TEST_SET", "ok")
+	path := t.TempDir() + "/c.yaml"
+	src := "source: 'mysql://u:${YAMLCONF_TEST_UNSET_PW}@h/'\ntimeout: ${YAMLCONF_TEST_UNSET_T}\nport: ${file:/nonexistent/port}\n" +
+		"rules:\n  - name: ${YAMLCONF_TEST_SET}\n    when: '${YAMLCONF_TEST_UNSET_WHEN}'\n"
+	if err := os.WriteFile(path, []byte(src), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	unusedAll := func(p string) bool { return !strings.HasPrefix(p, "rules") }
+	var c testConfig
+	doc, err := LoadPartial(path, &c, unusedAll)
+	if err == nil || !strings.Contains(err.Error(), "c.yaml:6:11: rules[0].when: environment variable YAMLCONF_TEST_UNSET_WHEN is not set") {
+		t.Fatalf("error %v: want the rule's unset variable, located", err)
+	}
+	if strings.Contains(err.Error(), "PW") || strings.Contains(err.Error(), "port") {
+		t.Errorf("an unused value failed: %v", err)
+	}
+	c = testConfig{}
+	doc, err = LoadPartial(path, &c, func(string) bool { return true })
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.Source != "" || c.Timeout != 0 || c.Port != 0 || c.Rules[0].Name != "ok" {
+		t.Errorf("got %+v: want the unexpanded values empty, the rest expanded", c)
+	}
+	if want := []string{"source", "timeout", "port", "rules[0].when"}; !slices.Equal(doc.Unexpanded, want) {
+		t.Errorf("Unexpanded = %v, want %v", doc.Unexpanded, want)
+	}
+	// Load itself is as strict as before.
+	if _, err := Load(path, &testConfig{}); err == nil || !strings.Contains(err.Error(), "YAMLCONF_TEST_UNSET_PW") {
+		t.Errorf("Load: %v, want the unset variable", err)
 	}
 }

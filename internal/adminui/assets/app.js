@@ -49,7 +49,9 @@
   }
 
   async function api(method, path, opts) {
-    const headers = { 'Accept': 'application/json' };
+    // X-Rowhook-Client lets a re-run's log entry say the page asked
+    // (adminapi.PageClientHeader).
+    const headers = { 'Accept': 'application/json', 'X-Rowhook-Client': 'admin-page' };
     const t = token();
     if (t) headers['Authorization'] = 'Bearer ' + t;
     let res;
@@ -91,12 +93,53 @@
     banner(err.message, 'error');
   }
 
-  const pad = (n, w) => String(n).padStart(w || 2, '0');
-  function fmtTime(s) {
-    if (!s) return '';
-    const d = new Date(s);
-    if (isNaN(d)) return s;
-    return `${d.getFullYear()}-${pad(d.getMonth() + 1)}-${pad(d.getDate())} ${pad(d.getHours())}:${pad(d.getMinutes())}:${pad(d.getSeconds())}`;
+  const { pad, fmtZone, fmtTime, fmtTimesIn } = window.rowhookTime;
+  // timeEl shows a time in that format, marked for the page's test.
+  function timeEl(s, prefix) {
+    return el('span', { class: 'ts', 'data-time': s, text: (prefix || '') + fmtTime(s) });
+  }
+  // fmtAge is a duration in seconds, to two units ("4m 12s", "3h 05m").
+  function fmtAge(sec) {
+    sec = Math.max(0, Math.round(sec));
+    if (sec < 60) return `${sec}s`;
+    if (sec < 3600) return `${Math.floor(sec / 60)}m ${pad(sec % 60)}s`;
+    if (sec < 86400) return `${Math.floor(sec / 3600)}h ${pad(Math.floor(sec % 3600 / 60))}m`;
+    return `${Math.floor(sec / 86400)}d ${Math.floor(sec % 86400 / 3600)}h`;
+  }
+  // readableLink shows a URL with its percent-escapes decoded ("/deals/Geschäft
+  // neu"), except those that stand for URL syntax (%2F, %3F, %26, ...),
+  // which decodeURI keeps.
+  function readableLink(u) {
+    try { return decodeURI(u); } catch (e) { return u; }
+  }
+  // prettyJSON indents a JSON text two spaces a level. It re-spaces the
+  // text's own tokens rather than JSON.parse and stringify them, so numbers
+  // stay as sent (1500.00, 9007199254740993) and key order is kept. Text
+  // that is not JSON comes back unchanged.
+  function prettyJSON(text) {
+    const t = (text || '').trim();
+    if (!(t.startsWith('{') || t.startsWith('['))) return text;
+    try { JSON.parse(t); } catch (e) { return text; }
+    let out = '', depth = 0, inStr = false, esc = false;
+    const nl = () => '\n' + '  '.repeat(depth);
+    for (let i = 0; i < t.length; i++) {
+      const c = t[i];
+      if (inStr) {
+        out += c;
+        if (esc) esc = false; else if (c === '\\') esc = true; else if (c === '"') inStr = false;
+        continue;
+      }
+      if (c === '"') { inStr = true; out += c; } else if (c === '{' || c === '[') {
+        let j = i + 1;
+        while (j < t.length && ' \t\r\n'.includes(t[j])) j++;
+        if (t[j] === (c === '{' ? '}' : ']')) { out += c + t[j]; i = j; continue; }
+        depth++;
+        out += c + nl();
+      } else if (c === '}' || c === ']') { depth--; out += nl() + c; } else if (c === ',') out += ',' + nl();
+      else if (c === ':') out += ': ';
+      else if (!' \t\r\n'.includes(c)) out += c;
+    }
+    return out;
   }
   function fmtAgo(s, now) {
     if (!s) return '';
@@ -140,33 +183,39 @@
     row('Position', el('code', { id: 'position', text: b.file ? `${b.file}:${b.pos}` : 'none yet' }));
     if (b.gtid_set) row('GTID set', el('code', { class: 'wrap', text: b.gtid_set }));
     if (b.flavor) row('Flavor', b.flavor);
-    if (b.event_time) row('Last event', el('span', { title: b.event_time, text: `${fmtTime(b.event_time)} (${fmtAgo(b.event_time, st.now)})` }));
+    if (b.event_time) row('Last event', el('span', {}, timeEl(b.event_time), ` (${fmtAgo(b.event_time, st.now)})`));
 
     const wh = $('webhooks');
     clear(wh);
     for (const w of st.webhooks) {
       let stateCell = el('td', {}, badge(w.state || 'active'));
-      if (w.reason) stateCell.append(' ', el('span', { class: 'muted', text: w.reason }));
+      if (w.reason) stateCell.append(' ', el('span', { class: 'muted', text: fmtTimesIn(w.reason) }));
       if (w.state === 'disabled') {
         stateCell.append(' ', el('button', { type: 'button', class: 'secondary enable', 'data-webhook': w.name,
           title: 'Deliver to this webhook again (after it answered 410 Gone)', onclick: () => enableWebhook(w.name) }, 'Enable'));
       }
-      if (w.circuit && w.circuit !== 'closed') {
-        // The endpoint circuit: its deliveries wait while one probe per interval is sent.
-        stateCell.append(' ', el('span', { class: 'badge circuit s-' + w.circuit.replace(/[^a-z]/g, ''), 'data-circuit': w.circuit,
-          title: 'Endpoint circuit ' + w.circuit.replace('_', '-') + ': the webhook failed repeatedly; its deliveries wait while one probe is sent per interval',
-          text: 'circuit ' + w.circuit.replace('_', '-') }));
-        if (w.next_probe_at) stateCell.append(' ', el('span', { class: 'muted', text: 'next probe ' + fmtTime(w.next_probe_at) }));
-      }
-      if (w.paused_until && !w.next_probe_at) stateCell.append(' ', el('span', { class: 'muted', text: 'until ' + fmtTime(w.paused_until) }));
-      if (w.failing_since) stateCell.append(' ', el('span', { class: 'muted', text: 'failing since ' + fmtTime(w.failing_since) }));
-      wh.append(el('tr', {},
+      if (w.paused_until && !w.next_probe_at) stateCell.append(' ', el('span', { class: 'muted' }, timeEl(w.paused_until, 'until ')));
+      if (w.failing_since) stateCell.append(' ', el('span', { class: 'muted' }, timeEl(w.failing_since, 'failing since ')));
+      // The endpoint circuit: open, its deliveries wait while one probe per interval is sent.
+      const circuit = w.circuit || 'closed';
+      const circuitCell = el('td', { class: 'circuit' }, el('span', { class: 'badge circuit s-' + (circuit === 'closed' ? 'ok' : circuit.replace(/[^a-z]/g, '')),
+        'data-circuit': circuit, text: circuit.replace('_', '-'),
+        title: circuit === 'closed' ? 'Endpoint circuit closed: deliveries are sent as they come' :
+          'Endpoint circuit ' + circuit.replace('_', '-') + ': the webhook failed repeatedly; its deliveries wait while one probe is sent per interval' }));
+      if (w.next_probe_at) circuitCell.append(' ', el('span', { class: 'muted' }, timeEl(w.next_probe_at, 'next probe ')));
+      const unknown = w.pending < 0;
+      const oldest = w.oldest_pending ? (new Date(st.now) - new Date(w.oldest_pending)) / 1000 : null;
+      wh.append(el('tr', { 'data-webhook': w.name },
         el('td', {}, el('strong', { text: w.name }), w.kind ? el('span', { class: 'muted', text: ' ' + w.kind }) : null),
-        el('td', {}, el('code', { class: 'wrap', text: w.url })),
+        el('td', {}, el('code', { class: 'wrap', text: readableLink(w.url) })),
         stateCell,
+        circuitCell,
+        el('td', { class: 'num pending' + (unknown ? ' err' : ''), title: unknown ? w.queue_error : 'Pending deliveries', text: unknown ? '?' : String(w.pending || 0) }),
+        el('td', { class: 'num oldest', title: w.oldest_pending ? 'Oldest pending delivery queued ' + fmtTime(w.oldest_pending) : 'Nothing pending',
+          text: oldest === null ? '' : fmtAge(oldest) }),
         el('td', { class: 'num', text: w.in_flight || 0 })));
     }
-    if (!st.webhooks.length) wh.append(el('tr', {}, el('td', { colspan: 4, class: 'muted', text: 'No webhooks configured.' })));
+    if (!st.webhooks.length) wh.append(el('tr', {}, el('td', { colspan: 7, class: 'muted', text: 'No webhooks configured.' })));
 
     const rl = $('rules');
     clear(rl);
@@ -205,12 +254,33 @@
 
   // ---- delivery list ----
 
+  // fromLocal reads a datetime-local value (the browser's zone) as an
+  // RFC 3339 time in UTC; toLocal writes one back.
+  function fromLocal(v) {
+    const d = new Date(v);
+    return isNaN(d) ? '' : d.toISOString().replace('.000Z', 'Z');
+  }
+  function toLocal(s) {
+    const d = new Date(s);
+    if (isNaN(d)) return '';
+    return `${d.getFullYear()}-${pad(d.getMonth() + 1)}-${pad(d.getDate())}T${pad(d.getHours())}:${pad(d.getMinutes())}:${pad(d.getSeconds())}`;
+  }
+
+  // filterQuery is the API query of the filters: the absolute range (From,
+  // To) or the relative one (Last), and the search: a record key prefix
+  // when it ends in *, else any of record key, event id and delivery id.
   function filterQuery() {
     const q = new URLSearchParams();
-    for (const [k, id] of [['webhook', 'f-webhook'], ['status', 'f-status'], ['since', 'f-since']]) {
+    for (const [k, id] of [['webhook', 'f-webhook'], ['status', 'f-status']]) {
       const v = $(id).value;
       if (v) q.set(k, v);
     }
+    const from = $('f-from').value ? fromLocal($('f-from').value) : '';
+    if (from) q.set('since', from); else if ($('f-since').value) q.set('since', $('f-since').value);
+    const to = $('f-to').value ? fromLocal($('f-to').value) : '';
+    if (to) q.set('until', to);
+    const s = $('f-q').value.trim();
+    if (s) q.set(s.endsWith('*') ? 'key' : 'q', s);
     return q;
   }
 
@@ -235,6 +305,8 @@
     const n = tb.rows.length;
     $('empty').hidden = n > 0;
     $('count').textContent = `${n}${state.next ? '+' : ''} deliver${n === 1 ? 'y' : 'ies'}`;
+    // The filters answer again: an error they caused (a refused range) is over.
+    if ($('banner').classList.contains('error')) banner('');
     document.body.classList.remove('locked');
     updateBulk();
   }
@@ -246,11 +318,11 @@
       onclick: () => openDetail(d.id),
       onkeydown: (e) => { if (e.key === 'Enter') openDetail(d.id); },
     },
-      el('td', { class: 'time', title: `sent (queued) ${d.created_at}\nlast change ${d.updated_at}`, text: fmtTime(d.created_at) }),
+      el('td', { class: 'time', title: `queued ${fmtTime(d.created_at)}\nlast change ${fmtTime(d.updated_at)}` }, timeEl(d.created_at)),
       el('td', {}, badge(d.status)),
       el('td', { text: d.webhook + (d.subscription ? ' (subscription)' : '') }),
       el('td', { text: d.event }),
-      el('td', {}, el('code', { text: d.record_key })),
+      el('td', {}, el('code', { class: 'key', text: d.record_key })),
       el('td', { class: 'num', text: d.attempts }),
       el('td', { class: 'num' + (d.last_status >= 400 ? ' err' : ''), text: d.last_status || '' }),
       el('td', { class: 'lasterr', title: d.last_error || '', text: d.last_error || '' }));
@@ -294,7 +366,7 @@
   function bodyBlock(text, b64) {
     if (b64) return el('pre', { class: 'body' }, el('span', { class: 'muted', text: `binary, base64:\n` }), b64);
     if (!text) return el('p', { class: 'muted', text: 'empty body' });
-    return el('pre', { class: 'body', text });
+    return el('pre', { class: 'body', text: prettyJSON(text) });
   }
 
   function renderDetail(d) {
@@ -314,22 +386,22 @@
     row('Event', d.event);
     row('Rule', d.rule);
     row('Record', el('code', { text: d.record_key }));
-    row('Request', el('code', { class: 'wrap', text: `${d.method} ${d.url}` }));
+    row('Request', el('code', { class: 'wrap', text: `${d.method} ${readableLink(d.url)}` }));
     row('Attempts', String(d.attempts));
     row('Last HTTP status', d.last_status ? String(d.last_status) : '');
     row('Last error', d.last_error ? el('span', { class: 'err', text: d.last_error }) : '');
     row('Re-runs', d.redelivered ? String(d.redelivered) : '');
     row('Writeback', d.writeback);
     row('Writeback error', d.writeback_error ? el('span', { class: 'err', text: d.writeback_error }) : '');
-    row('Event time', el('span', { title: d.event_time, text: fmtTime(d.event_time) }));
-    row('Queued', el('span', { title: d.created_at, text: fmtTime(d.created_at) }));
-    row('Updated', el('span', { title: d.updated_at, text: fmtTime(d.updated_at) }));
-    if (d.next_at) row('Next attempt', el('span', { title: d.next_at, text: fmtTime(d.next_at) }));
+    row('Event time', timeEl(d.event_time));
+    row('Queued', timeEl(d.created_at));
+    row('Updated', timeEl(d.updated_at));
+    if (d.next_at) row('Next attempt', timeEl(d.next_at));
     row('Event id', el('code', { text: d.event_id }));
 
     const body = $('d-body');
     clear(body);
-    body.append(d.body_base64 ? 'binary, base64:\n' + d.body_base64 : (d.body || '(empty)'));
+    body.append(d.body_base64 ? 'binary, base64:\n' + d.body_base64 : (prettyJSON(d.body) || '(empty)'));
 
     const log = $('d-log');
     clear(log);
@@ -347,14 +419,14 @@
     } else {
       head.append(el('strong', { text: a.kind === 'redeliver' ? 'Re-run' : a.kind === 'writeback' ? 'Writeback' : a.kind }), ' ');
     }
-    head.append(el('span', { class: 'muted', title: a.at, text: fmtTime(a.at) }));
+    head.append(el('span', { class: 'muted' }, timeEl(a.at)));
     if (a.duration_ms) head.append(el('span', { class: 'muted', text: ` · ${a.duration_ms} ms` }));
     const li = el('li', { class: 'attempt kind-' + a.kind }, head);
-    if (a.error) li.append(el('p', { class: 'err', text: a.error }));
-    if (a.note) li.append(el('p', { class: 'note', text: a.note }));
+    if (a.error) li.append(el('p', { class: 'err', text: fmtTimesIn(a.error) }));
+    if (a.note) li.append(el('p', { class: 'note', text: fmtTimesIn(a.note) }));
     if (a.request) {
       li.append(el('details', { class: 'req', open: true },
-        el('summary', {}, 'Request ', el('code', { text: `${a.request.method} ${a.request.url}` })),
+        el('summary', {}, 'Request ', el('code', { class: 'wrap', text: `${a.request.method} ${readableLink(a.request.url)}` })),
         headersBlock(a.request.headers), bodyBlock(a.request.body, a.request.body_base64)));
     }
     if (a.response) {
@@ -419,7 +491,11 @@
     const q = filterQuery();
     let s = `${q.get('status')} delivery`;
     if (q.get('webhook')) s += ` to ${q.get('webhook')}`;
-    if (q.get('since')) s += ` of the last ${q.get('since')}`;
+    if (q.get('key')) s += ` of records ${q.get('key')}`;
+    if (q.get('q')) s += ` matching ${q.get('q')}`;
+    if ($('f-from').value && q.get('since')) s += ` from ${fmtTime(q.get('since'))}`;
+    else if (q.get('since')) s += ` of the last ${q.get('since')}`;
+    if (q.get('until')) s += ` before ${fmtTime(q.get('until'))}`;
     return s;
   }
 
@@ -469,6 +545,11 @@
 
   function init() {
     const q = new URLSearchParams(location.search);
+    const since = q.get('since') || '';
+    if (since.includes('T')) { $('f-from').value = toLocal(since); q.delete('since'); }
+    if (q.get('until')) $('f-to').value = toLocal(q.get('until'));
+    if (q.get('q') || q.get('key')) $('f-q').value = q.get('q') || q.get('key');
+    for (const z of document.querySelectorAll(".zone")) z.textContent = `(${fmtZone()})`;
     for (const [k, id] of [['status', 'f-status'], ['since', 'f-since']]) {
       const v = q.get(k);
       if (!v) continue;
@@ -496,7 +577,11 @@
       refreshAll();
     });
     $('filters').addEventListener('submit', (e) => { e.preventDefault(); saveLocation(); loadDeliveries(false).catch(showError); });
-    for (const id of ['f-webhook', 'f-status', 'f-since']) {
+    // Last (relative) and From (absolute) are two ways to start the range:
+    // choosing one clears the other.
+    $('f-since').addEventListener('change', () => { $('f-from').value = ''; });
+    $('f-from').addEventListener('change', () => { $('f-since').value = ''; });
+    for (const id of ['f-webhook', 'f-status', 'f-since', 'f-from', 'f-to', 'f-q']) {
       $(id).addEventListener('change', () => { state.bulkArmed = false; saveLocation(); loadDeliveries(false).catch(showError); });
     }
     $('more').addEventListener('click', () => loadDeliveries(true).catch(showError));

@@ -5,6 +5,7 @@
   'use strict';
   const TOKEN_KEY = 'rowhook.admin.token';
   const $ = (id) => document.getElementById(id);
+  const { fmtTime } = window.rowhookTime;
   let meta = { tables: [], helpers: [], webhooks: [], names: [] };
   let seq = 0;
   let timer = null;
@@ -85,7 +86,7 @@
     const tb = $('matches');
     tb.replaceChildren();
     const n = res ? res.matches.length : 0;
-    $('summary').textContent = res ? n + ' of ' + res.scanned + ' changes' + (res.from ? ' committed ' + res.from + ' – ' + res.to : '') : '';
+    $('summary').textContent = res ? n + ' of ' + res.scanned + ' changes' + (res.from ? ' committed ' + fmtTime(res.from) + ' – ' + fmtTime(res.to) : '') : '';
     $('warnings').hidden = !(res && res.warnings && res.warnings.length);
     $('warnings').textContent = res && res.warnings ? res.warnings.join('\n') : '';
     if (!res) return;
@@ -95,7 +96,7 @@
       tr.dataset.key = m.key;
       tr.appendChild(el('td', m.key));
       tr.appendChild(el('td', m.op));
-      tr.appendChild(el('td', m.ts));
+      tr.appendChild(el('td', fmtTime(m.ts)));
       const body = el('td');
       body.appendChild(el('pre', JSON.stringify(m.body, null, 1)));
       tr.appendChild(body);
@@ -186,7 +187,7 @@
     for (const c of cs) {
       const tr = el('tr');
       tr.appendChild(el('td', c.op));
-      tr.appendChild(el('td', c.ts));
+      tr.appendChild(el('td', fmtTime(c.ts)));
       const row = el('td');
       row.appendChild(el('pre', JSON.stringify(c.op === 'delete' ? c.before : c.after)));
       tr.appendChild(row);
