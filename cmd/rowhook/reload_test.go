@@ -259,6 +259,9 @@ func TestRun_ReloadRules(t *testing.T) {
 	if !proc.running() {
 		t.Fatalf("SIGHUP ended rowhook: %v", proc.err)
 	}
+	if out := logs.String(); !strings.Contains(out, "pipeline stopped for a configuration reload") || strings.Contains(out, "rowhook stopped") {
+		t.Errorf("the reload's stop is not logged as one (or as rowhook's):\n%s", out)
+	}
 	waitReady(t, listen)
 	insert(10001, 50)  // the new condition: delivered to /big
 	insert(10002, 500) // the old one only: not

@@ -10,6 +10,7 @@ import (
 	"path/filepath"
 	"slices"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -47,6 +48,9 @@ type Pipeline struct {
 	from    cdc.Checkpoint
 	ownHTTP bool // the listener is the pipeline's own (not HA's)
 	started bool
+
+	// reloading is set by Serve before it stops the pipeline for a reload.
+	reloading atomic.Bool
 
 	g         *errgroup.Group
 	done      chan struct{}
@@ -348,7 +352,11 @@ func (p *Pipeline) Start(ctx context.Context) {
 		}
 		stopped := p.stopAttrs(ctx)
 		p.close()
-		logger.Info("rowhook stopped", append(stopped, "store_closed", p.store.Where)...)
+		msg := "rowhook stopped"
+		if p.reloading.Load() {
+			msg = "pipeline stopped for a configuration reload" // the process goes on
+		}
+		logger.Info(msg, append(stopped, "store_closed", p.store.Where)...)
 		close(p.done)
 	}()
 }

@@ -144,6 +144,7 @@ func (s *server) loop(ctx context.Context, cfg *Config) error {
 		// checkpoint is flushed, in-flight deliveries drain (what is still
 		// pending stays in the store for the next pipeline).
 		s.setState("reloading", nil, time.Time{}, 0)
+		p.reloading.Store(true)
 		stop()
 		if err := p.Wait(); err != nil {
 			req.answer(reloadResult{Err: fmt.Errorf("the running pipeline stopped with an error: %w", err)})
