@@ -6,6 +6,8 @@ import (
 	"fmt"
 	"io/fs"
 	"net"
+	"os"
+	"path/filepath"
 	"strings"
 	"syscall"
 	"testing"
@@ -80,5 +82,57 @@ func TestKeepRestartOnly(t *testing.T) {
 	}
 	if len(next.Source.Include) != 1 {
 		t.Errorf("source.include, which a reload applies, was reset")
+	}
+}
+
+// prepare: the same file is "unchanged" (nothing restarts), a changed rule
+// is a new config, a restart-only change alone is unchanged with its note,
+// and an invalid file is an error located in the file.
+func TestServer_Prepare(t *testing.T) {
+	dir := t.TempDir()
+	path := filepath.Join(dir, "rowhook.yaml")
+	text := `
+source:
+  dsn: mysql://u:pw@127.0.0.1:1/
+  include: ['crm.*']
+state:
+  path: state.db
+rules:
+  - name: deal
+    table: crm.deals
+    "on": [insert]
+    when: row.amount > 100
+    event: RowChanged
+    webhooks: [recv]
+webhooks:
+  recv:
+    url: http://127.0.0.1:1/x
+`
+	write := func(s string) {
+		t.Helper()
+		if err := os.WriteFile(path, []byte(s), 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+	write(text)
+	cur, _, err := Load(context.Background(), path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := &server{path: path}
+	if next, notes, err := s.prepare(context.Background(), cur); err != nil || next != nil || len(notes) != 0 {
+		t.Errorf("same file: next %v, notes %q, err %v; want unchanged", next != nil, notes, err)
+	}
+	write(strings.Replace(text, "path: state.db", "path: other.db", 1))
+	if next, notes, err := s.prepare(context.Background(), cur); err != nil || next != nil || len(notes) != 1 {
+		t.Errorf("state.path changed: next %v, notes %q, err %v; want unchanged with one note", next != nil, notes, err)
+	}
+	write(strings.Replace(text, "row.amount > 100", "row.amount < 100", 1))
+	if next, _, err := s.prepare(context.Background(), cur); err != nil || next == nil || next.Rules.Rules[0].When != "row.amount < 100" {
+		t.Errorf("condition changed: next %v, err %v; want the new config", next != nil, err)
+	}
+	write(strings.Replace(text, "webhooks: [recv]", "webhooks: [nowhere]", 1))
+	if _, _, err := s.prepare(context.Background(), cur); err == nil || !strings.Contains(err.Error(), "rowhook.yaml:") || !strings.Contains(err.Error(), "nowhere") {
+		t.Errorf("unknown webhook: %v; want an error located in the file naming it", err)
 	}
 }
