@@ -5,6 +5,7 @@ import (
 	"net"
 	"os"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"testing"
 )
@@ -42,6 +43,38 @@ func composeMounts(t *testing.T, svc any) map[string]string {
 		}
 	}
 	return mounts
+}
+
+// composeSecrets are the compose file's secrets (top-level secrets:, each
+// from a file) as name → content, one trailing newline dropped as rowhook
+// and MariaDB's file_env drop it.
+func composeSecrets(t *testing.T) map[string]string {
+	t.Helper()
+	doc := yamlDocs(t, "docker-compose.yml")[0]
+	out := map[string]string{}
+	m, _ := doc["secrets"].(map[string]any)
+	for name := range m {
+		f := str(m, name, "file")
+		if f == "" {
+			t.Errorf("secret %s is not from a file (file: ./compose/secrets/%s)", name, name)
+			continue
+		}
+		out[name] = strings.TrimSuffix(string(readFile(t, f)), "\n")
+	}
+	return out
+}
+
+// localSecrets writes the secrets into a directory and points config's
+// ${file:/run/secrets/NAME}s there, as compose mounts them in the container.
+func localSecrets(t *testing.T, config string, secrets map[string]string) string {
+	t.Helper()
+	dir := t.TempDir()
+	for name, v := range secrets {
+		if err := os.WriteFile(filepath.Join(dir, name), []byte(v+"\n"), 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return strings.ReplaceAll(config, "${file:/run/secrets/", "${file:"+dir+"/")
 }
 
 // composeEnv returns a service's environment (map form), with compose's
@@ -100,13 +133,54 @@ func TestCompose_Rowhook(t *testing.T) {
 		}
 	}
 
-	// The configuration's ${VAR}s are all in the service's environment, and
-	// its addresses are the compose services'.
+	// Secrets are Docker secrets: each ${file:/run/secrets/NAME} of the
+	// configuration is a secret the rowhook service lists, from a file that
+	// exists, each listed one is read, and no ${VAR} or environment is left
+	// for a secret.
 	config := string(readFile(t, "compose/rowhook.yaml"))
-	env := composeEnv(rh)
-	for v := range envRefs(config) {
-		if env[v] == "" {
-			t.Errorf("compose/rowhook.yaml uses ${%s}; the rowhook service does not set it", v)
+	if refs := envRefs(config); len(refs) > 0 {
+		t.Errorf("compose/rowhook.yaml uses ${VAR}s %v; secrets come as files under /run/secrets", refs)
+	}
+	secrets := composeSecrets(t)
+	listed := map[string]bool{}
+	for _, s := range list(rh, "secrets") {
+		name, _ := s.(string)
+		listed[name] = true
+		if _, ok := secrets[name]; !ok {
+			t.Errorf("the rowhook service lists secret %s, which docker-compose.yml does not define", name)
+		}
+	}
+	used := map[string]bool{}
+	for _, m := range regexp.MustCompile(`\$\{file:/run/secrets/([^}]+)\}`).FindAllStringSubmatch(config, -1) {
+		used[m[1]] = true
+		if !listed[m[1]] {
+			t.Errorf("compose/rowhook.yaml reads /run/secrets/%s; the rowhook service does not list that secret", m[1])
+		}
+	}
+	for name := range listed {
+		if !used[name] {
+			t.Errorf("the rowhook service lists secret %s, which compose/rowhook.yaml does not read", name)
+		}
+	}
+	if len(used) < 4 {
+		t.Errorf("compose/rowhook.yaml reads %d secrets, want the source and writeback passwords, the admin token and the signing secret", len(used))
+	}
+	// No password, token or secret in any service's environment: only
+	// *_FILE paths into /run/secrets, each a secret the service lists.
+	for name, svc := range services {
+		svcSecrets := map[string]bool{}
+		for _, s := range list(svc, "secrets") {
+			n, _ := s.(string)
+			svcSecrets[n] = true
+		}
+		for k, v := range composeEnv(svc) {
+			if !regexp.MustCompile(`PASSWORD|TOKEN|SECRET`).MatchString(k) {
+				continue
+			}
+			file, ok := strings.CutPrefix(v, "/run/secrets/")
+			if !strings.HasSuffix(k, "_FILE") || !ok || !svcSecrets[file] {
+				t.Errorf("service %s: %s=%s, want a *_FILE variable naming one of its secrets under /run/secrets", name, k, v)
+			}
 		}
 	}
 	cfg := yamlDocs(t, "compose/rowhook.yaml")[0]
@@ -130,8 +204,8 @@ func TestCompose_Rowhook(t *testing.T) {
 	if !strings.Contains(cmd, "receiver --listen :8080 --secret") {
 		t.Errorf("receiver command %s, want receiver --listen :8080 --secret …", cmd)
 	}
-	if !strings.Contains(cmd, env["ROWHOOK_SIGNING_SECRET"]) {
-		t.Errorf("receiver's --secret default differs from rowhook's ROWHOOK_SIGNING_SECRET default %q", env["ROWHOOK_SIGNING_SECRET"])
+	if sec := secrets["rowhook_signing_secret"]; sec == "" || !strings.Contains(cmd, "--secret "+sec+"]") {
+		t.Errorf("receiver's --secret differs from compose/secrets/rowhook_signing_secret %q", sec)
 	}
 }
 
@@ -148,14 +222,30 @@ func TestCompose_Databases(t *testing.T) {
 	if dig(services["replica"], "depends_on", "primary", "condition") != "service_healthy" {
 		t.Error("the replica should wait for a healthy primary")
 	}
-	// The passwords the init scripts use match rowhook's.
-	pe, re, rh := composeEnv(services["primary"]), composeEnv(services["replica"]), composeEnv(services["rowhook"])
-	if pe["REPLICATION_PASSWORD"] == "" || pe["REPLICATION_PASSWORD"] != re["REPLICATION_PASSWORD"] {
-		t.Errorf("REPLICATION_PASSWORD differs between primary (%q) and replica (%q)", pe["REPLICATION_PASSWORD"], re["REPLICATION_PASSWORD"])
+	// The passwords the init scripts use are the secrets rowhook reads:
+	// one file each, so they cannot differ.
+	pe, re := composeEnv(services["primary"]), composeEnv(services["replica"])
+	config := string(readFile(t, "compose/rowhook.yaml"))
+	for _, c := range []struct{ env, re, secret string }{
+		{"REPLICATION_PASSWORD_FILE", "REPLICATION_PASSWORD_FILE", "replication_password"},
+		{"MARIADB_ROOT_PASSWORD_FILE", "MARIADB_ROOT_PASSWORD_FILE", "mariadb_root_password"},
+		{"ROWHOOK_SOURCE_PASSWORD_FILE", "", "rowhook_source_password"},
+		{"ROWHOOK_WRITEBACK_PASSWORD_FILE", "", "rowhook_writeback_password"},
+	} {
+		want := "/run/secrets/" + c.secret
+		if pe[c.env] != want {
+			t.Errorf("primary: %s=%q, want %s", c.env, pe[c.env], want)
+		}
+		if c.re != "" && re[c.re] != want {
+			t.Errorf("replica: %s=%q, want %s", c.re, re[c.re], want)
+		}
+		if strings.HasPrefix(c.secret, "rowhook_") && !strings.Contains(config, "${file:"+want+"}") {
+			t.Errorf("compose/rowhook.yaml does not read %s, which the primary's init script uses", want)
+		}
 	}
-	for _, v := range []string{"ROWHOOK_SOURCE_PASSWORD", "ROWHOOK_WRITEBACK_PASSWORD"} {
-		if pe[v] == "" || pe[v] != rh[v] {
-			t.Errorf("%s differs between primary (%q) and rowhook (%q)", v, pe[v], rh[v])
+	for _, script := range []string{"compose/mariadb/10-primary.sh", "compose/mariadb/10-replica.sh"} {
+		if !strings.Contains(string(readFile(t, script)), "file_env REPLICATION_PASSWORD") {
+			t.Errorf("%s does not read REPLICATION_PASSWORD_FILE (file_env)", script)
 		}
 	}
 }

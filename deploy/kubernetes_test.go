@@ -22,8 +22,21 @@ func k8sObjects(t *testing.T) map[string]map[string]any {
 		t.Fatalf("no manifests in deploy/kubernetes (%v)", err)
 	}
 	objs := map[string]map[string]any{}
+	// The ConfigMaps kustomization.yaml generates, by their name before the
+	// hash suffix (what the Deployment refers to), from their files.
+	generated := map[string]bool{"kustomization.yaml": true}
+	for _, g := range list(yamlDocs(t, "kubernetes/kustomization.yaml")[0], "configMapGenerator") {
+		data := map[string]any{}
+		for _, f := range list(g, "files") {
+			name, _ := f.(string)
+			generated[name] = true
+			data[name] = string(readFile(t, filepath.Join("kubernetes", name)))
+		}
+		objs["ConfigMap/"+str(g, "name")] = map[string]any{"apiVersion": "v1", "kind": "ConfigMap",
+			"metadata": map[string]any{"name": str(g, "name")}, "data": data}
+	}
 	for _, f := range files {
-		if filepath.Base(f) == "kustomization.yaml" {
+		if generated[filepath.Base(f)] {
 			continue
 		}
 		for _, d := range yamlDocs(t, f) {
@@ -208,11 +221,104 @@ func TestKubernetes_Kustomization(t *testing.T) {
 			t.Errorf("kustomization lists %s: %v", s, err)
 		}
 	}
+	for _, g := range list(k, "configMapGenerator") {
+		for _, f := range list(g, "files") {
+			s, _ := f.(string)
+			listed[s] = true
+		}
+	}
 	files, _ := filepath.Glob("kubernetes/*.yaml")
 	for _, f := range files {
 		if b := filepath.Base(f); b != "kustomization.yaml" && !listed[b] {
 			t.Errorf("kustomization.yaml does not list %s", b)
 		}
+	}
+}
+
+// A configuration change rolls rowhook out: the ConfigMap is generated
+// from rowhook.yaml with a content hash in its name (configMapGenerator,
+// no disableNameSuffixHash), so a changed file changes the Deployment's
+// pod template. Where kubectl is installed, its kustomize builds the
+// manifests twice, the second time with rowhook.yaml changed, and the
+// pod templates must differ.
+func TestKubernetes_ConfigChangeRollsOut(t *testing.T) {
+	k := yamlDocs(t, "kubernetes/kustomization.yaml")[0]
+	var gen map[string]any
+	for _, g := range list(k, "configMapGenerator") {
+		if m, _ := g.(map[string]any); str(m, "name") == "rowhook-config" {
+			gen = m
+		}
+	}
+	if gen == nil {
+		t.Fatal("kustomization.yaml has no configMapGenerator named rowhook-config: a config change would not roll out")
+	}
+	if fmt.Sprint(list(gen, "files")) != "[rowhook.yaml]" {
+		t.Errorf("rowhook-config generated from %v, want [rowhook.yaml] (the key the Deployment mounts)", list(gen, "files"))
+	}
+	if dig(gen, "options", "disableNameSuffixHash") == true || dig(k, "generatorOptions", "disableNameSuffixHash") == true {
+		t.Error("disableNameSuffixHash: without the hash a changed config does not change the pod template")
+	}
+	for _, r := range list(k, "resources") {
+		if s, _ := r.(string); s != "secret.yaml" && strings.Contains(string(readFile(t, filepath.Join("kubernetes", s))), "kind: ConfigMap") {
+			t.Errorf("%s defines a ConfigMap beside the generated one", s)
+		}
+	}
+
+	kubectl, err := exec.LookPath("kubectl")
+	if err != nil {
+		t.Log("kubectl not installed: the generator checked by the parser above only")
+		return
+	}
+	build := func(dir string) (cm string, tmpl any) {
+		t.Helper()
+		out, err := exec.Command(kubectl, "kustomize", dir).CombinedOutput()
+		if err != nil {
+			t.Fatalf("kubectl kustomize %s: %v\n%s", dir, err, out)
+		}
+		dec := yaml.NewDecoder(strings.NewReader(string(out)))
+		var deploy map[string]any
+		for {
+			var d map[string]any
+			if dec.Decode(&d) != nil {
+				break
+			}
+			switch {
+			case str(d, "kind") == "ConfigMap":
+				cm = str(d, "metadata", "name")
+			case str(d, "kind") == "Deployment":
+				deploy = d
+			}
+		}
+		if !regexp.MustCompile(`^rowhook-config-[a-z0-9]{6,}$`).MatchString(cm) {
+			t.Errorf("generated ConfigMap %q, want rowhook-config-<hash>", cm)
+		}
+		vols := list(deploy, "spec", "template", "spec", "volumes")
+		found := false
+		for _, v := range vols {
+			if str(v, "configMap", "name") == cm {
+				found = true
+			}
+		}
+		if !found {
+			t.Errorf("the Deployment does not mount the generated ConfigMap %s: %v", cm, vols)
+		}
+		return cm, dig(deploy, "spec", "template")
+	}
+	cm1, tmpl1 := build("kubernetes")
+	dir := t.TempDir()
+	entries, _ := os.ReadDir("kubernetes")
+	for _, e := range entries {
+		b := readFile(t, filepath.Join("kubernetes", e.Name()))
+		if e.Name() == "rowhook.yaml" {
+			b = []byte(strings.Replace(string(b), "when: row.amount > 1000", "when: row.amount > 5000", 1))
+		}
+		if err := os.WriteFile(filepath.Join(dir, e.Name()), b, 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	cm2, tmpl2 := build(dir)
+	if cm1 == cm2 || reflect.DeepEqual(tmpl1, tmpl2) {
+		t.Errorf("a changed rowhook.yaml kept ConfigMap %s and the pod template: no rollout", cm1)
 	}
 }
 

@@ -52,11 +52,30 @@ func cnfArgs(t *testing.T, path string) []string {
 
 // entrypointShell is what the mariadb image's entrypoint gives the init
 // scripts it sources: docker_process_sql (the mariadb client as root, in
-// MARIADB_DATABASE unless told otherwise) and docker_sql_escape_string_literal.
+// MARIADB_DATABASE unless told otherwise), docker_sql_escape_string_literal
+// and file_env (VAR from the file VAR_FILE names: Docker secrets), as the
+// mariadb:11.4 image's docker-entrypoint.sh defines them.
 const entrypointShell = `
 set -eo pipefail
 docker_process_sql() {
 	mariadb --protocol=tcp -h 127.0.0.1 -P "$DB_PORT" -uroot ${MARIADB_DATABASE:+--database="$MARIADB_DATABASE"} "$@"
+}
+file_env() {
+	local var="$1"
+	local fileVar="${var}_FILE"
+	local def="${2:-}"
+	if [ "${!var:-}" ] && [ "${!fileVar:-}" ]; then
+		echo "Both $var and $fileVar are set (but are exclusive)" >&2
+		exit 1
+	fi
+	local val="$def"
+	if [ "${!var:-}" ]; then
+		val="${!var}"
+	elif [ "${!fileVar:-}" ]; then
+		val="$(< "${!fileVar}")"
+	fi
+	export "$var"="$val"
+	unset "$fileVar"
 }
 docker_sql_escape_string_literal() {
 	local newline=$'\n'
@@ -130,10 +149,21 @@ func startComposeDBs(t *testing.T) composeDBs {
 	}
 	t.Cleanup(func() { replica.Stop() })
 
+	// The passwords as compose passes them: Docker secrets named by *_FILE
+	// (trailing newline as in compose/secrets/), read by file_env.
+	secretDir := t.TempDir()
+	secretFile := func(name, v string) string {
+		p := filepath.Join(secretDir, name)
+		if err := os.WriteFile(p, []byte(v+"\n"), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		return p
+	}
 	env := []string{
-		"REPLICATION_PASSWORD=" + testReplPW, "ROWHOOK_SOURCE_PASSWORD=" + testSourcePW,
-		"ROWHOOK_WRITEBACK_PASSWORD=" + testWritebackPW, "ROWHOOK_GRANTS_SQL=mariadb/grants.sql",
-		"ROWHOOK_WRITEBACK_GRANTS_SQL=mariadb/writeback-grants.sql",
+		"REPLICATION_PASSWORD_FILE=" + secretFile("replication_password", testReplPW),
+		"ROWHOOK_SOURCE_PASSWORD_FILE=" + secretFile("rowhook_source_password", testSourcePW),
+		"ROWHOOK_WRITEBACK_PASSWORD_FILE=" + secretFile("rowhook_writeback_password", testWritebackPW),
+		"ROWHOOK_GRANTS_SQL=mariadb/grants.sql", "ROWHOOK_WRITEBACK_GRANTS_SQL=mariadb/writeback-grants.sql",
 	}
 	// The entrypoint creates MARIADB_DATABASE (binlogged) before the init files.
 	primary.Exec(t, "CREATE DATABASE vtiger")
@@ -141,11 +171,9 @@ func startComposeDBs(t *testing.T) composeDBs {
 		"compose/mariadb/10-primary.sh", "../internal/vtiger/schema.sql", "compose/mariadb/30-demo-custom-field.sql")
 	initDB(t, replica, append(env, "PRIMARY_HOST=127.0.0.1", fmt.Sprintf("PRIMARY_PORT=%d", primary.Port)),
 		"compose/mariadb/10-replica.sh")
-	dbs := composeDBs{primary: primary, replica: replica, env: map[string]string{}}
-	for _, kv := range env {
-		k, v, _ := strings.Cut(kv, "=")
-		dbs.env[k] = v
-	}
+	dbs := composeDBs{primary: primary, replica: replica, env: map[string]string{
+		"REPLICATION_PASSWORD": testReplPW, "ROWHOOK_SOURCE_PASSWORD": testSourcePW, "ROWHOOK_WRITEBACK_PASSWORD": testWritebackPW,
+	}}
 	dbs.waitSync(t)
 	return dbs
 }

@@ -122,20 +122,18 @@ func httpGet(url string) (int, string, error) {
 // back into the primary; the probes and metrics the manifests use answer.
 func TestComposeStack_EndToEnd(t *testing.T) {
 	dbs := startComposeDBs(t)
-	services := composeServices(t)
-	env := composeEnv(services["rowhook"])
-	env["ROWHOOK_SOURCE_PASSWORD"] = dbs.env["ROWHOOK_SOURCE_PASSWORD"]
-	env["ROWHOOK_WRITEBACK_PASSWORD"] = dbs.env["ROWHOOK_WRITEBACK_PASSWORD"]
+	// The Docker secrets, with the passwords the databases were set up with.
+	secrets := composeSecrets(t)
+	secrets["rowhook_source_password"] = dbs.env["ROWHOOK_SOURCE_PASSWORD"]
+	secrets["rowhook_writeback_password"] = dbs.env["ROWHOOK_WRITEBACK_PASSWORD"]
+	// No environment: every secret is a file.
 	var envList []string
-	for k, v := range env {
-		envList = append(envList, k+"="+v)
-	}
 
 	recvAddr, httpAddr := freeAddr(t), freeAddr(t)
-	receiver := startProcess(t, nil, "receiver", "--listen", recvAddr, "--secret", env["ROWHOOK_SIGNING_SECRET"])
+	receiver := startProcess(t, nil, "receiver", "--listen", recvAddr, "--secret", secrets["rowhook_signing_secret"])
 
 	dir := t.TempDir()
-	config := string(readFile(t, "compose/rowhook.yaml"))
+	config := localSecrets(t, string(readFile(t, "compose/rowhook.yaml")), secrets)
 	for old, repl := range map[string]string{
 		"@tcp(replica:3306)/":               fmt.Sprintf("@tcp(127.0.0.1:%d)/", dbs.replica.Port),
 		"@tcp(primary:3306)/":               fmt.Sprintf("@tcp(127.0.0.1:%d)/", dbs.primary.Port),

@@ -8,6 +8,7 @@ import (
 	"strings"
 	"syscall"
 	"testing"
+	"time"
 )
 
 var credRef = regexp.MustCompile(`\$\{file:\$\{CREDENTIALS_DIRECTORY\}/([^}]+)\}`)
@@ -75,6 +76,22 @@ func TestSystemdUnit_Settings(t *testing.T) {
 		if svc[k] != nil {
 			t.Errorf("%s belongs in [Unit], not [Service]", k)
 		}
+	}
+	// A long outage never makes systemd give up: no start limit (a burst
+	// of 10 with RestartSec=5s gave up for good after ~50 s of a database
+	// down when rowhook still exited on it), and a pause between restarts.
+	if got := unit["Unit"]["StartLimitIntervalSec"]; len(got) != 1 || got[0] != "0" {
+		t.Errorf("[Unit] StartLimitIntervalSec=%v, want 0: with a start limit systemd stops restarting rowhook for good", got)
+	}
+	if got := unit["Unit"]["StartLimitBurst"]; got != nil {
+		t.Errorf("[Unit] StartLimitBurst=%v: no start limit, so no burst", got)
+	}
+	if d, err := time.ParseDuration(one("RestartSec")); err != nil || d < time.Second {
+		t.Errorf("RestartSec=%s, want a pause of a second or more between restarts", svc["RestartSec"])
+	}
+	// systemctl reload sends SIGHUP, which reloads the configuration.
+	if got := one("ExecReload"); !regexp.MustCompile(`^/bin/kill -(HUP|s HUP|SIGHUP) \$MAINPID$`).MatchString(got) {
+		t.Errorf("ExecReload=%s, want /bin/kill -HUP $MAINPID", got)
 	}
 	// The state path systemd gives rowhook is the one the docs tell users to
 	// configure.

@@ -25,8 +25,9 @@ func runRun(ctx context.Context, args []string, io stdio) error {
 		fmt.Fprintln(io.err, "Reads the source's binlog, evaluates the rules, delivers events durably and writes")
 		fmt.Fprintln(io.err, "responses back. Serves /healthz, /readyz, /metrics, the admin API and the perform list on")
 		fmt.Fprintln(io.err, "http.listen. Stops cleanly on SIGINT/SIGTERM: reading stops, in-flight deliveries drain,")
-		fmt.Fprintln(io.err, "the checkpoint is flushed. With ha.enabled, several processes share one config: one is active,")
-		fmt.Fprintln(io.err, "the others wait as standbys (readyz 503) for the lock on ha.dsn; see docs/ha.md.")
+		fmt.Fprintln(io.err, "the checkpoint is flushed. SIGHUP or POST /admin/reload reloads the config (docs/reload.md); a source")
+		fmt.Fprintln(io.err, "out of reach at start is retried (/readyz says why). With ha.enabled, several processes share one config:")
+		fmt.Fprintln(io.err, "one is active, the others wait as standbys (readyz 503) for the lock on ha.dsn; see docs/ha.md.")
 		fmt.Fprintln(io.err, "A first start (no state) stores its source.start position as the checkpoint before it is ready;")
 		fmt.Fprintln(io.err, "a state that exists but holds no rowhook state (an empty file) is refused: see rowhook position --set.")
 		fmt.Fprintln(io.err, "Logs (stderr): durations in seconds (key_seconds), the admin page URL at start, successful deliveries")
@@ -49,14 +50,9 @@ func runRun(ctx context.Context, args []string, io stdio) error {
 	if err != nil {
 		return err
 	}
-	o := pipeline.Options{Dir: filepath.Dir(*configPath), Logger: logger, Version: version}
+	o := pipeline.Options{Dir: filepath.Dir(*configPath), Logger: logger, Version: version, Hangup: pipeline.Hangup(ctx)}
 	if cfg.HA.Enabled {
 		return pipeline.RunHA(ctx, cfg, o)
 	}
-	p, err := pipeline.Open(ctx, cfg, o)
-	if err != nil {
-		return err
-	}
-	defer p.Close()
-	return p.Run(ctx)
+	return pipeline.Serve(ctx, *configPath, cfg, o)
 }

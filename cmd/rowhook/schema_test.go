@@ -266,16 +266,9 @@ var schemaLine = regexp.MustCompile(`(?m)^# yaml-language-server: \$schema=(\S+)
 func shippedConfigs(t *testing.T) map[string]string {
 	t.Helper()
 	out := map[string]string{}
-	for _, p := range []string{"../../rowhook.example.yaml", "../../deploy/compose/rowhook.yaml", "../../deploy/systemd/rowhook.yaml"} {
+	for _, p := range []string{"../../rowhook.example.yaml", "../../deploy/compose/rowhook.yaml", "../../deploy/systemd/rowhook.yaml", "../../deploy/kubernetes/rowhook.yaml"} {
 		out[p] = string(readTestFile(t, p))
 	}
-	var cm struct {
-		Data map[string]string `yaml:"data"`
-	}
-	if err := yaml.Unmarshal(readTestFile(t, "../../deploy/kubernetes/configmap.yaml"), &cm); err != nil {
-		t.Fatal(err)
-	}
-	out["../../deploy/kubernetes/configmap.yaml data.rowhook.yaml"] = cm.Data["rowhook.yaml"]
 	var ex bytes.Buffer
 	if err := runInit(stdio{out: &ex, err: &ex}); err != nil {
 		t.Fatal(err)

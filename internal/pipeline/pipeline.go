@@ -10,6 +10,7 @@ import (
 	"path/filepath"
 	"slices"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -48,6 +49,9 @@ type Pipeline struct {
 	ownHTTP bool // the listener is the pipeline's own (not HA's)
 	started bool
 
+	// reloading is set by Serve before it stops the pipeline for a reload.
+	reloading atomic.Bool
+
 	g         *errgroup.Group
 	done      chan struct{}
 	err       error
@@ -62,6 +66,8 @@ type host struct {
 	http *httpServer
 	// checks run in /readyz before the pipeline's own (the HA lock).
 	checks []readyCheck
+	// reload serves POST /admin/reload (nil: not served, 503).
+	reload func(ctx context.Context, via string) reloadResult
 }
 
 // Options are what Open needs besides the config.
@@ -74,6 +80,10 @@ type Options struct {
 	// Version is rowhook's version, for rowhook_build_info and the admin
 	// page.
 	Version string
+	// Hangup asks Serve to reload the config file (rowhook run passes
+	// SIGHUP); nil never does. RunHA does not reload: it logs that a
+	// restart is needed.
+	Hangup <-chan os.Signal
 }
 
 // Open builds every component, failing fast with the first configuration
@@ -173,6 +183,12 @@ func open(ctx context.Context, cfg *Config, o Options, host *host) (_ *Pipeline,
 	// The SOAP look-ups a UI builds a mapping with. Only admins reach it,
 	// and they may point it at the internal hosts their webhooks call, so
 	// no SSRF guard here; local files are refused by the handler.
+	// Reloading re-reads the config file, secrets included: admins only.
+	var reload func(context.Context, string) reloadResult
+	if host != nil {
+		reload = host.reload
+	}
+	mux.protected("POST /admin/reload", reloadHandler(reload))
 	mux.protected("GET /soap/lookup", soap.LookupHandler(&soap.Loader{Client: &http.Client{Timeout: 30 * time.Second}}))
 	ui := adminui.Handler(adminui.Options{
 		Status:         p.status(cfg, insp.Flavor, o.Version),
@@ -228,7 +244,7 @@ func open(ctx context.Context, cfg *Config, o Options, host *host) (_ *Pipeline,
 		}},
 	}
 	if host == nil {
-		p.http, err = newHTTPServer(cfg.HTTP.Listen, reg, nil, logger)
+		p.http, err = newHTTPServer(cfg.HTTP.Listen, reg, reg, nil, "", logger)
 		if err != nil {
 			return nil, err
 		}
@@ -336,7 +352,11 @@ func (p *Pipeline) Start(ctx context.Context) {
 		}
 		stopped := p.stopAttrs(ctx)
 		p.close()
-		logger.Info("rowhook stopped", append(stopped, "store_closed", p.store.Where)...)
+		msg := "rowhook stopped"
+		if p.reloading.Load() {
+			msg = "pipeline stopped for a configuration reload" // the process goes on
+		}
+		logger.Info(msg, append(stopped, "store_closed", p.store.Where)...)
 		close(p.done)
 	}()
 }

@@ -40,6 +40,8 @@ var routeTable = []routeCase{
 	// The perform list: records' bodies.
 	{"GET", "/events/Deal/sample?limit=100", "GET /events/{name}/sample", false},
 	{"GET", "/soap/lookup", "GET /soap/lookup", false},
+	// Reloading re-reads the file, secrets included.
+	{"POST", "/admin/reload", "POST /admin/reload", false},
 	// The rule studio: recent CRM changes and what a rule would send.
 	{"POST", "/studio/try", "POST /studio/try", false},
 	{"GET", "/studio/changes", "GET /studio/changes", false},

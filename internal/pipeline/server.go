@@ -59,6 +59,9 @@ type httpServer struct {
 	base   *routes // the probes and /metrics, always served
 	app    atomic.Pointer[routes]
 	checks atomic.Pointer[[]readyCheck]
+	// idle answers the routes while no pipeline is mounted (HA standby,
+	// rowhook waiting for its source or reloading).
+	idle string
 }
 
 // route is one pattern mounted on rowhook's listener.
@@ -150,14 +153,15 @@ func AdminTokenWarning(cfg *Config) error {
 }
 
 // newHTTPServer listens on addr at once (so a port clash fails start-up,
-// and tests can use ":0" and read Addr). Until mount, /readyz runs checks
-// and every route but the probes and /metrics answers 503.
-func newHTTPServer(addr string, reg *prometheus.Registry, checks []readyCheck, logger *slog.Logger) (*httpServer, error) {
+// and tests can use ":0" and read Addr). /metrics serves what gather
+// gathers (reg registers promhttp's own metrics). Until mount, /readyz runs
+// checks and every route but the probes and /metrics answers 503 with idle.
+func newHTTPServer(addr string, reg *prometheus.Registry, gather prometheus.Gatherer, checks []readyCheck, idle string, logger *slog.Logger) (*httpServer, error) {
 	ln, err := net.Listen("tcp", addr)
 	if err != nil {
 		return nil, fmt.Errorf("listen %s: %w", addr, err)
 	}
-	s := &httpServer{ln: ln, logger: logger, base: newRoutes(nil)}
+	s := &httpServer{ln: ln, logger: logger, base: newRoutes(nil), idle: idle}
 	s.checks.Store(&checks)
 	mux := s.base
 	mux.public("GET /healthz", http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
@@ -191,7 +195,7 @@ func newHTTPServer(addr string, reg *prometheus.Registry, checks []readyCheck, l
 		}
 		json.NewEncoder(w).Encode(map[string]any{"ready": ready, "checks": results})
 	}))
-	mux.public("GET /metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{Registry: reg}))
+	mux.public("GET /metrics", promhttp.HandlerFor(gather, promhttp.HandlerOpts{Registry: reg}))
 	// Not a route of its own: the way to the mounted pipeline's routes,
 	// each public or protected there.
 	mux.mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
@@ -199,7 +203,7 @@ func newHTTPServer(addr string, reg *prometheus.Registry, checks []readyCheck, l
 			app.ServeHTTP(w, r)
 			return
 		}
-		http.Error(w, "standby: this rowhook does not hold the HA lock; the active one serves the admin API (see /readyz)", http.StatusServiceUnavailable)
+		http.Error(w, s.idle, http.StatusServiceUnavailable)
 	})
 	s.srv = &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}
 	return s, nil

@@ -23,7 +23,8 @@ func TestReadyz_LagIsAdvisory(t *testing.T) {
 		{name: "lag", check: func(context.Context) error { return lagErr }, advisory: true},
 		{name: "store", check: func(context.Context) error { return storeErr }},
 	}
-	srv, err := newHTTPServer("127.0.0.1:0", prometheus.NewRegistry(), checks, slog.New(slog.DiscardHandler))
+	reg := prometheus.NewRegistry()
+	srv, err := newHTTPServer("127.0.0.1:0", reg, reg, checks, "", slog.New(slog.DiscardHandler))
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -11,6 +11,11 @@
 #   CRM with (deploy/mariadb/writeback-grants.sql, password from
 #   ROWHOOK_WRITEBACK_PASSWORD): SELECT and UPDATE on the CRM's tables.
 # Sourced, not run: no `set -u` here, it would leak into the entrypoint.
+# The passwords come as Docker secrets (VAR_FILE=/run/secrets/…): the
+# entrypoint's file_env reads VAR_FILE into VAR (VAR itself still works).
+file_env REPLICATION_PASSWORD
+file_env ROWHOOK_SOURCE_PASSWORD
+file_env ROWHOOK_WRITEBACK_PASSWORD
 : "${REPLICATION_PASSWORD:?set REPLICATION_PASSWORD}"
 : "${ROWHOOK_SOURCE_PASSWORD:?set ROWHOOK_SOURCE_PASSWORD}"
 : "${ROWHOOK_WRITEBACK_PASSWORD:?set ROWHOOK_WRITEBACK_PASSWORD}"

@@ -6,6 +6,9 @@
 # The replica's own settings are deploy/mariadb/rowhook-replica.cnf, the
 # file a DBA puts on a real replica.
 # Sourced, not run: no `set -u` here, it would leak into the entrypoint.
+# The passwords come as Docker secrets (VAR_FILE=/run/secrets/…): the
+# entrypoint's file_env reads VAR_FILE into VAR (VAR itself still works).
+file_env REPLICATION_PASSWORD
 : "${REPLICATION_PASSWORD:?set REPLICATION_PASSWORD}"
 repl_pw=$(docker_sql_escape_string_literal "$REPLICATION_PASSWORD")
 
