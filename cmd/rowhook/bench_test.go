@@ -57,6 +57,8 @@ var wantBenchLines = []struct {
 	{"state per pending delivery", "bytes", true, false},
 	{"catch-up, one row per transaction, no match", "tx/s", false, false},
 	{"CPU per transaction", "ns/tx", true, false},
+	{"same binlog, bare BinlogSyncer", "tx/s", false, false},
+	{"same binlog, bare BinlogSyncer CPU", "ns/tx", false, false},
 	{"deliver bare net/http", "req/s", false, false},
 	{"deliver rowhook", "req/s", false, false},
 	{"deliver ratio", "×", true, false},

@@ -329,7 +329,13 @@ func (b *bencher) decode(ctx context.Context) ([]Result, error) {
 }
 
 func (b *bencher) bareDecode(ctx context.Context) (time.Duration, error) {
-	gs, err := mysql.ParseGTIDSet("mariadb", b.from)
+	return b.bareRead(ctx, b.from, b.o.Rows)
+}
+
+// bareRead reads the binlog from the GTID set from with a bare
+// BinlogSyncer loop until it has seen rows rows.
+func (b *bencher) bareRead(ctx context.Context, from string, want int) (time.Duration, error) {
+	gs, err := mysql.ParseGTIDSet("mariadb", from)
 	if err != nil {
 		return 0, err
 	}
@@ -346,7 +352,7 @@ func (b *bencher) bareDecode(ctx context.Context) (time.Duration, error) {
 	ctx, cancel := context.WithTimeout(ctx, 10*time.Minute)
 	defer cancel()
 	rows := 0
-	for rows < b.o.Rows {
+	for rows < want {
 		ev, err := streamer.GetEvent(ctx)
 		if err != nil {
 			return 0, err

@@ -81,9 +81,18 @@ func (b *bencher) pertx(ctx context.Context) ([]Result, error) {
 	if err != nil {
 		return nil, err
 	}
+	// The ceiling: go-mysql's own loop over the same binlog, counting rows.
+	cpu0 := benchCPUTime()
+	bare, err := b.bareRead(ctx, b.singleFrom, b.o.Rows)
+	if err != nil {
+		return nil, fmt.Errorf("bare loop: %w", err)
+	}
+	bareCPU := benchCPUTime() - cpu0
 	per := float64(cpu.Nanoseconds()) / float64(b.o.Rows)
 	return []Result{
 		{Measure: "catch-up, one row per transaction, no match", Value: float64(b.o.Rows) / elapsed.Seconds(), Unit: "tx/s"},
 		goalResult("CPU per transaction", per, "ns/tx", "≤ 5,000", per <= 5000),
+		{Measure: "same binlog, bare BinlogSyncer", Value: float64(b.o.Rows) / bare.Seconds(), Unit: "tx/s"},
+		{Measure: "same binlog, bare BinlogSyncer CPU", Value: float64(bareCPU.Nanoseconds()) / float64(b.o.Rows), Unit: "ns/tx"},
 	}, nil
 }
