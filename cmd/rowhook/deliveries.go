@@ -222,6 +222,9 @@ func runRedeliver(ctx context.Context, args []string, io stdio) error {
 		return err
 	}
 	ids := fs.Args()
+	if *rerender {
+		return runRerender(ctx, sf, ids, *status != "" || *since != "" || *webhook != "" || *force, io)
+	}
 	if len(ids) == 0 && *status == "" {
 		return usagef("redeliver: give delivery ids or --status")
 	}
@@ -235,9 +238,6 @@ func runRedeliver(ctx context.Context, args []string, io stdio) error {
 	var err error
 	if f.Since, err = dispatch.ParseSince(*since, time.Now()); err != nil {
 		return usagef("redeliver: --%v", err)
-	}
-	if *rerender {
-		return runRerender(ctx, sf, ids, *status != "" || *since != "" || *webhook != "" || *force, io)
 	}
 	if sf.config == "" && !*force {
 		return usagef("redeliver: give --config (to check admin.allow_redeliver), or --state with --force")

@@ -238,3 +238,25 @@ webhooks:
 		t.Errorf("pipeline: %v", err)
 	}
 }
+
+// --rerender takes ids and a config (its source, rules and webhooks), and
+// says so in redeliver's help.
+func TestRedeliver_RerenderUsage(t *testing.T) {
+	for _, args := range [][]string{
+		{"redeliver", "--rerender", "--config", "rowhook.yaml"},
+		{"redeliver", "--rerender", "--status", "dead", "--config", "rowhook.yaml"},
+		{"redeliver", "--rerender", "msg_x", "--state", "state.db", "--force"},
+	} {
+		_, _, err := runCmd(args...)
+		if err == nil || !strings.Contains(err.Error(), "redeliver --rerender: give delivery ids and --config") {
+			t.Errorf("%v: %v", args, err)
+		}
+	}
+	_, help, _ := runCmd("redeliver", "--help")
+	for _, want := range []string{"rowhook redeliver --rerender ID... --config FILE", "  -rerender\n",
+		"from the row images of the event's binlog transaction", "rowhook redeliver --rerender --config rowhook.yaml msg_"} {
+		if !strings.Contains(help, want) {
+			t.Errorf("redeliver --help lacks %q:\n%s", want, help)
+		}
+	}
+}
