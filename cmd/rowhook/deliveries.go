@@ -1,6 +1,7 @@
 package main
 
 import (
+	"cmp"
 	"context"
 	"encoding/json"
 	"flag"
@@ -275,11 +276,8 @@ func runRerender(ctx context.Context, sf stateFlags, ids []string, filtered bool
 	defer st.Close()
 	logger := slog.New(slog.NewTextHandler(io.err, &slog.HandlerOptions{Level: slog.LevelWarn, ReplaceAttr: pipeline.DurationSeconds}))
 	done, err := pipeline.Rerender(ctx, sf.config, st, ids, cliActor(), logger)
-	if err != nil {
-		return err
-	}
-	if err := cli.PrintRequeued(ctx, io.out, st, done); err != nil {
-		return err
+	if perr := cli.PrintRequeued(ctx, io.out, st, done); err != nil || perr != nil {
+		return cmp.Or(err, perr)
 	}
 	fmt.Fprintf(io.err, "rowhook: %d deliveries re-rendered from the binlog with the current config and re-queued\n", len(done))
 	return nil

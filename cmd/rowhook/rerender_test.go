@@ -9,6 +9,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/rowhook/rowhook/cdc"
 	"github.com/rowhook/rowhook/dispatch"
 	"github.com/rowhook/rowhook/dispatch/sqlitestore"
 	"github.com/rowhook/rowhook/internal/mariadbtest"
@@ -179,6 +180,14 @@ webhooks:
 	refused(config("order-placed", "true", "erp", erp.URL+"/x", "      a: 1"), `rule "order-created", whose event it delivers, no longer exists`, d2.ID)
 	refused(config("order-created", "row.amount > 500", "erp", erp.URL+"/x", "      a: 1"), `rule "order-created" no longer matches row 0 of binlog transaction `+tx2, d2.ID)
 	refused(config("order-created", "true", "crm", erp.URL+"/x", "      a: 1"), `webhook "erp" no longer exists`, d2.ID)
+
+	// An event id naming a transaction the source never wrote.
+	ghost := d2.NewDelivery
+	ghost.EventID, ghost.ID, ghost.Error = "0-1-999:0:order-created", "msg_ghost", "failed at once"
+	if _, err := st.Commit(context.Background(), cdc.Checkpoint{}, []dispatch.NewDelivery{ghost}); err != nil {
+		t.Fatal(err)
+	}
+	refused(v2, fmt.Sprintf("read binlog transaction 0-1-999 from root@%s:%d: ", s.Host, s.Port), "msg_ghost")
 
 	path := writeConfig(t, dir, v2)
 	out, stderr, err := runCmd("redeliver", "--rerender", d2.ID, "--config", path)

@@ -33,7 +33,8 @@ import (
 // Every delivery is rebuilt before any is stored: when one cannot be (its
 // binlog purged, its rule or webhook gone, the rule no longer matching the
 // row, the delivery pending) the error says which and why, and nothing
-// changes. It returns the ids re-queued, in the order given.
+// changes. It returns the ids re-queued, in the order given (with an
+// error, those stored before the store failed).
 func Rerender(ctx context.Context, cfgPath string, st dispatch.Store, ids []string, actor string, logger *slog.Logger) ([]string, error) {
 	if logger == nil {
 		logger = slog.New(slog.DiscardHandler)
@@ -183,7 +184,10 @@ func EventTx(eventID, rule string) (string, error) {
 	return "", fmt.Errorf("event id %q is not <binlog transaction>:<row>:%s: it was not read from a binlog (a sample or test event?)", eventID, rule)
 }
 
-var errFound = errors.New("transaction found")
+var (
+	errFound    = errors.New("transaction found")
+	errNotThere = errors.New("the source has sent everything up to now")
+)
 
 // oneTx takes the first transaction the reader hands over.
 type oneTx struct {
@@ -196,7 +200,7 @@ func (h *oneTx) HandleTransaction(_ context.Context, tx *cdc.Transaction) error 
 }
 
 func (h *oneTx) HandleIdle(context.Context, time.Time) error {
-	return errors.New("the source has sent everything up to now")
+	return errNotThere
 }
 
 // readTx reads binlog transaction id from the source: it starts the
@@ -220,6 +224,8 @@ func readTx(ctx context.Context, r *cdc.Reader, db *sql.DB, flavor, id string) (
 		}
 		return nil, fmt.Errorf("binlog for %s is no longer on the source %s (oldest: %s); the stored request can still be re-sent without --rerender", id, r.Source().Redacted(), oldest)
 	case errors.Is(err, errFound):
+	case errors.Is(err, errNotThere):
+		return nil, fmt.Errorf("binlog transaction %s is not on the source %s: reading from just before it reached the end of the binlog without it", id, r.Source().Redacted())
 	case err != nil:
 		return nil, fmt.Errorf("read binlog transaction %s from %s: %w", id, r.Source().Redacted(), err)
 	default: // cancelled
