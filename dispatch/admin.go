@@ -91,6 +91,13 @@ func RedeliverNote(actor string, was Status, at time.Time) string {
 	return fmt.Sprintf("redelivered by %s at %s (was %s)", actor, at.UTC().Format(time.RFC3339), was)
 }
 
+// RerenderNote is the delivery log's note on a re-render (rowhook
+// redeliver --rerender): who, when, the binlog transaction the request was
+// built from again, and the status the delivery had.
+func RerenderNote(actor, from string, was Status, at time.Time) string {
+	return fmt.Sprintf("re-rendered by %s at %s from binlog %s (was %s)", actor, at.UTC().Format(time.RFC3339), from, was)
+}
+
 func truncList(s []string, n int) []string {
 	if len(s) > n {
 		return append(s[:n:n], fmt.Sprintf("… %d more", len(s)-n))

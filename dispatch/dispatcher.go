@@ -330,8 +330,8 @@ func (d *Dispatcher) newDelivery(ev *rules.Event, ep *endpoint, webhook, sub, su
 	if ep.sched != nil {
 		nd.NextAt = ep.sched.Next(now)
 	}
-	u, p, err := ep.sender.Build(ev, subURL)
-	nd.URL, nd.ContentType, nd.Body, nd.Headers = u, p.ContentType, p.Body, p.Headers
+	req, err := ep.build(ev, subURL)
+	nd.URL, nd.ContentType, nd.Body, nd.Headers = req.URL, req.ContentType, req.Body, req.Headers
 	if err != nil {
 		nd.Error = err.Error()
 		d.log.Error("delivery cannot be built; stored as failed", "delivery_id", nd.ID, "webhook", webhook, "event_id", ev.ID, "error", nd.Error)

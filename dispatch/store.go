@@ -51,6 +51,9 @@ var (
 	ErrNotFound = errors.New("dispatch: not found")
 	// ErrRedeliverDisabled: the configuration does not allow re-runs.
 	ErrRedeliverDisabled = errors.New("dispatch: redelivery is disabled (set admin.allow_redeliver: true)")
+	// ErrPending: a re-render of a delivery that is pending (waiting or
+	// being sent); it is left alone.
+	ErrPending = errors.New("dispatch: delivery is pending")
 	// ErrClosed: the dispatcher is shutting down.
 	ErrClosed = errors.New("dispatch: closed")
 	// ErrNoState: the state store exists but holds no rowhook state (an
@@ -95,6 +98,17 @@ type NewDelivery struct {
 	// could not be built (a URL template without a value, a body that does
 	// not encode). It stays visible as a dead letter instead of vanishing.
 	Error string
+}
+
+// RenderedRequest is a delivery's request built again from its binlog
+// transaction with the current config (rowhook redeliver --rerender).
+type RenderedRequest struct {
+	Method, URL, ContentType string
+	// Headers are the payload's own headers, as NewDelivery.Headers.
+	Headers map[string]string
+	Body    []byte
+	// From is the binlog transaction id it was built from, for the log.
+	From string
 }
 
 // Delivery is a stored delivery.
@@ -259,6 +273,12 @@ type Store interface {
 	// when ids is empty) pending again, due at now, and logs a note with
 	// actor. Pending deliveries are left alone. It returns the ids re-queued.
 	Redeliver(ctx context.Context, ids []string, f Filter, now time.Time, actor string) ([]string, error)
+	// Rerender replaces a finished delivery's stored request with req,
+	// makes it pending again, due at now (as Redeliver does), and logs a
+	// RerenderNote with actor, in one transaction. ErrNotFound when
+	// absent; a pending delivery is refused with ErrPending and left
+	// alone.
+	Rerender(ctx context.Context, id string, req RenderedRequest, now time.Time, actor string) error
 	// Fail marks every pending delivery of a queue failed with reason (a
 	// subscription removed, for one). It returns how many changed.
 	Fail(ctx context.Context, webhook, subscription, reason string, now time.Time) (int, error)

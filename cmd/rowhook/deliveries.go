@@ -1,10 +1,12 @@
 package main
 
 import (
+	"cmp"
 	"context"
 	"encoding/json"
 	"flag"
 	"fmt"
+	"log/slog"
 	"os"
 	"os/user"
 	"strings"
@@ -18,7 +20,7 @@ import (
 
 func init() {
 	register(command{name: "deliveries", summary: "list deliveries and show one with its attempts (from the state store)", example: []string{"rowhook deliveries list --config rowhook.yaml --status dead --since 24h", "rowhook deliveries show msg_2fq7xbkk3tqz4rnwy5cvhm6e --config rowhook.yaml"}, run: runDeliveries})
-	register(command{name: "redeliver", summary: "re-run deliveries by id, or all failed/dead ones since a time", example: []string{"rowhook redeliver --config rowhook.yaml msg_2fq7xbkk3tqz4rnwy5cvhm6e", "rowhook redeliver --config rowhook.yaml --status dead --since 24h --webhook erp"}, run: runRedeliver})
+	register(command{name: "redeliver", summary: "re-run deliveries by id, or all failed/dead ones since a time", example: []string{"rowhook redeliver --config rowhook.yaml msg_2fq7xbkk3tqz4rnwy5cvhm6e", "rowhook redeliver --config rowhook.yaml --status dead --since 24h --webhook erp", "rowhook redeliver --rerender --config rowhook.yaml msg_2fq7xbkk3tqz4rnwy5cvhm6e"}, run: runRedeliver})
 }
 
 // stateFlags locates the state store: --state, or state.path from --config.
@@ -87,7 +89,7 @@ func interleave(args []string) []string {
 
 func takesValue(flagArg string) bool {
 	switch strings.TrimLeft(flagArg, "-") {
-	case "json", "force", "h", "help":
+	case "json", "force", "rerender", "h", "help":
 		return false
 	}
 	return true
@@ -204,8 +206,10 @@ func runRedeliver(ctx context.Context, args []string, io stdio) error {
 	since := fs.String("since", "", "with --status: only deliveries created since (1h, 24h, or an RFC 3339 time)")
 	webhook := fs.String("webhook", "", "with --status: only this webhook")
 	force := fs.Bool("force", false, "with --state and no --config: re-run without checking admin.allow_redeliver")
+	rerender := fs.Bool("rerender", false, "with ids and --config: build each request again from the event's binlog transaction with the config's rules and webhooks (needs source.dsn)")
 	fs.Usage = func() {
 		fmt.Fprintln(io.err, "Usage: rowhook redeliver ID... (--config FILE | --state FILE --force)")
+		fmt.Fprintln(io.err, "       rowhook redeliver --rerender ID... --config FILE")
 		fmt.Fprintln(io.err, "       rowhook redeliver --status dead [--since 24h] [--webhook W] (--config FILE | --state FILE --force)")
 		fmt.Fprintln(io.err)
 		fmt.Fprintln(io.err, "Makes deliveries pending again; a running rowhook sends them within a second. Re-runs need")
@@ -219,6 +223,9 @@ func runRedeliver(ctx context.Context, args []string, io stdio) error {
 		return err
 	}
 	ids := fs.Args()
+	if *rerender {
+		return runRerender(ctx, sf, ids, *status != "" || *since != "" || *webhook != "" || *force, io)
+	}
 	if len(ids) == 0 && *status == "" {
 		return usagef("redeliver: give delivery ids or --status")
 	}
@@ -255,6 +262,24 @@ func runRedeliver(ctx context.Context, args []string, io stdio) error {
 		fmt.Fprintf(io.err, "rowhook: %d of %d already pending, left alone\n", skipped, len(ids))
 	}
 	fmt.Fprintf(io.err, "rowhook: %d deliveries re-queued; each is sent again as stored (method, URL, payload headers, body), with authentication and a fresh signature from the running config\n", len(done))
+	return nil
+}
+
+func runRerender(ctx context.Context, sf stateFlags, ids []string, filtered bool, io stdio) error {
+	if len(ids) == 0 || filtered || sf.config == "" {
+		return usagef("redeliver --rerender: give delivery ids and --config (its source, rules and webhooks); not --status, --since, --webhook or --force")
+	}
+	st, _, err := sf.open(ctx, "redeliver")
+	if err != nil {
+		return err
+	}
+	defer st.Close()
+	logger := slog.New(slog.NewTextHandler(io.err, &slog.HandlerOptions{Level: slog.LevelWarn, ReplaceAttr: pipeline.DurationSeconds}))
+	done, err := pipeline.Rerender(ctx, sf.config, st, ids, cliActor(), logger)
+	if perr := cli.PrintRequeued(ctx, io.out, st, done); err != nil || perr != nil {
+		return cmp.Or(err, perr)
+	}
+	fmt.Fprintf(io.err, "rowhook: %d deliveries re-rendered from the binlog with the current config and re-queued\n", len(done))
 	return nil
 }
 

@@ -786,6 +786,41 @@ func (s *Store) Redeliver(ctx context.Context, ids []string, f dispatch.Filter, 
 	return done, nil
 }
 
+// Rerender implements dispatch.Store.
+func (s *Store) Rerender(ctx context.Context, id string, req dispatch.RenderedRequest, now time.Time, actor string) error {
+	args, err := storesql.RerenderArgs(req, now)
+	if err != nil {
+		return fmt.Errorf("re-render %s: %w", id, err)
+	}
+	tx, err := s.w.BeginTx(ctx, nil)
+	if err != nil {
+		return fmt.Errorf("re-render %s: %w", id, err)
+	}
+	defer tx.Rollback()
+	var status string
+	err = tx.QueryRowContext(ctx, `SELECT status FROM deliveries WHERE id = ?`, id).Scan(&status)
+	if errors.Is(err, sql.ErrNoRows) {
+		return fmt.Errorf("re-render %s: %w", id, dispatch.ErrNotFound)
+	}
+	if err != nil {
+		return fmt.Errorf("re-render %s: %w", id, err)
+	}
+	if status == string(dispatch.StatusPending) {
+		return fmt.Errorf("re-render %s: %w", id, dispatch.ErrPending)
+	}
+	if _, err := tx.ExecContext(ctx, `UPDATE deliveries `+shared.RerenderSet+` WHERE id = ?`, append(args, id)...); err != nil {
+		return fmt.Errorf("re-render %s: %w", id, err)
+	}
+	note := dispatch.RerenderNote(actor, req.From, dispatch.Status(status), now)
+	if err := s.insertAttempt(ctx, tx, &dispatch.Attempt{DeliveryID: id, Kind: dispatch.KindRedeliver, At: now, Note: note}); err != nil {
+		return fmt.Errorf("re-render %s: %w", id, err)
+	}
+	if err := tx.Commit(); err != nil {
+		return fmt.Errorf("re-render %s: %w", id, err)
+	}
+	return nil
+}
+
 // Fail implements dispatch.Store.
 func (s *Store) Fail(ctx context.Context, webhook, subscription, reason string, now time.Time) (int, error) {
 	res, err := s.w.ExecContext(ctx, shared.Fail, reason, storesql.Nanos(now), webhook, subscription)

@@ -56,6 +56,10 @@ type Queries struct {
 	// RedeliverSet is the SET clause of a redelivery (parameters: next_at,
 	// updated_at); the WHERE clause is the store's own.
 	RedeliverSet string
+	// RerenderSet is RedeliverSet that also replaces the stored request
+	// (parameters: next_at, updated_at, method, url, content_type,
+	// headers, body).
+	RerenderSet string
 	// FinishWriteback sets writeback and writeback_error of a delivery by
 	// id.
 	FinishWriteback string
@@ -94,6 +98,9 @@ func New(t Tables) Queries {
 		response = CASE WHEN ? != '' THEN ? ELSE response END`,
 		RedeliverSet: `SET status = 'pending', attempts = 0, next_at = ?,
 			updated_at = ?, redelivered = redelivered + 1, last_error = ''`,
+		RerenderSet: `SET status = 'pending', attempts = 0, next_at = ?,
+			updated_at = ?, redelivered = redelivered + 1, last_error = '',
+			method = ?, url = ?, content_type = ?, headers = ?, body = ?`,
 		FinishWriteback: `UPDATE ` + t.Deliveries + ` SET writeback = ?, writeback_error = ? WHERE id = ?`,
 		Fail: `UPDATE ` + t.Deliveries + ` SET status = 'failed', last_error = ?, updated_at = ?
 		WHERE webhook = ? AND subscription = ? AND status = 'pending'`,
@@ -114,6 +121,23 @@ func New(t Tables) Queries {
 		UNION ALL
 		SELECT webhook, status, COUNT(*), NULL FROM ` + t.Deliveries + ` WHERE status IN ('failed', 'dead') GROUP BY webhook, status`,
 	}
+}
+
+// RerenderArgs are RerenderSet's parameters for req.
+func RerenderArgs(req dispatch.RenderedRequest, now time.Time) ([]any, error) {
+	var headers any
+	if len(req.Headers) > 0 {
+		h, err := JSONText(req.Headers)
+		if err != nil {
+			return nil, fmt.Errorf("headers: %w", err)
+		}
+		headers = h
+	}
+	var body any
+	if req.Body != nil {
+		body = req.Body
+	}
+	return []any{Nanos(now), Nanos(now), req.Method, req.URL, req.ContentType, headers, body}, nil
 }
 
 // Scanner is a *sql.Row or *sql.Rows.

@@ -51,6 +51,7 @@ func Run(t *testing.T, open func(t *testing.T) dispatch.Store) {
 		{"ListSearch", testListSearch},
 		{"Get", testGet},
 		{"Redeliver", testRedeliver},
+		{"Rerender", testRerender},
 		{"Fail", testFail},
 		{"Subscriptions", testSubscriptions},
 		{"WebhookDisabled", testWebhookDisabled},
@@ -869,6 +870,60 @@ func testRedeliver(t *testing.T, s dispatch.Store) {
 	}
 	if done, err := s.Redeliver(ctx, nil, dispatch.Filter{}, now, "test"); err != nil || len(done) != 0 {
 		t.Errorf("redeliver with nothing finished = %v (err %v)", done, err)
+	}
+}
+
+func testRerender(t *testing.T, s dispatch.Store) {
+	a, b := ND("a", "erp"), ND("b", "erp")
+	a.Headers = map[string]string{"X-Old": "1"}
+	commit(t, s, a, b)
+	dead := dispatch.Result{Attempt: dispatch.Attempt{DeliveryID: a.ID, N: 1, At: T0, Status: 500, Error: "http 500"},
+		Status: dispatch.StatusDead, Attempts: 1}
+	if err := s.Record(ctx, []dispatch.Result{dead}); err != nil {
+		t.Fatal(err)
+	}
+	now := T0.Add(time.Minute)
+	req := dispatch.RenderedRequest{Method: "PUT", URL: "http://new/a", ContentType: "application/x-www-form-urlencoded",
+		Headers: map[string]string{"X-New": "2"}, Body: []byte("a=2"), From: "0-1-42"}
+	if err := s.Rerender(ctx, "msg_nope", req, now, "alice"); !errors.Is(err, dispatch.ErrNotFound) {
+		t.Errorf("re-render of an unknown id: %v, want ErrNotFound", err)
+	}
+	// A pending delivery (waiting or in flight) is refused and unchanged.
+	if err := s.Rerender(ctx, b.ID, req, now, "alice"); !errors.Is(err, dispatch.ErrPending) {
+		t.Errorf("re-render of pending b: %v, want ErrPending", err)
+	}
+	if got, log := get(t, s, b.ID); got.URL != b.URL || string(got.Body) != string(b.Body) || got.Redelivered != 0 || len(log) != 0 {
+		t.Errorf("pending b changed: %+v %+v", got, log)
+	}
+	if err := s.Rerender(ctx, a.ID, req, now, "alice"); err != nil {
+		t.Fatalf("re-render a: %v", err)
+	}
+	got, log := get(t, s, a.ID)
+	if got.Status != dispatch.StatusPending || got.Attempts != 0 || got.Redelivered != 1 || !got.NextAt.Equal(now) ||
+		!got.UpdatedAt.Equal(now) || got.LastError != "" {
+		t.Errorf("after re-render: %+v", got)
+	}
+	if got.Method != "PUT" || got.URL != "http://new/a" || got.ContentType != "application/x-www-form-urlencoded" ||
+		string(got.Body) != "a=2" || len(got.Headers) != 1 || got.Headers["X-New"] != "2" {
+		t.Errorf("stored request after re-render: %s %s %s %v %q", got.Method, got.URL, got.ContentType, got.Headers, got.Body)
+	}
+	// What identifies the delivery and its event stays.
+	if got.EventID != a.EventID || got.Webhook != "erp" || !got.EventTime.Equal(a.EventTime) || got.Key != a.Key {
+		t.Errorf("re-render changed the delivery's identity: %+v", got)
+	}
+	if last := log[len(log)-1]; last.Kind != dispatch.KindRedeliver || last.N != 0 || !last.At.Equal(now) ||
+		last.Note != "re-rendered by alice at 2026-11-23T10:01:00Z from binlog 0-1-42 (was dead)" {
+		t.Errorf("re-render note = %+v", last)
+	}
+	// No headers and no body are stored as none.
+	if err := s.Record(ctx, []dispatch.Result{ok(a.ID, now)}); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Rerender(ctx, a.ID, dispatch.RenderedRequest{Method: "GET", URL: "http://new/a?x=1", From: "bin.000001:4"}, now, "bob"); err != nil {
+		t.Fatalf("re-render a again: %v", err)
+	}
+	if got, _ := get(t, s, a.ID); got.Method != "GET" || len(got.Headers) != 0 || len(got.Body) != 0 || got.Redelivered != 2 {
+		t.Errorf("second re-render: %s %v %q redelivered %d", got.Method, got.Headers, got.Body, got.Redelivered)
 	}
 }
 

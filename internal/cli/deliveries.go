@@ -132,8 +132,9 @@ func indentLines(s, prefix string) string {
 const RedeliverNote = "A re-run sends the stored request again: the method, URL, payload headers and body as they were built\n" +
 	"when the event was enqueued (rowhook deliveries show ID prints them), with the same webhook-id. What is\n" +
 	"added per attempt comes from the running config: authentication, configured headers, a fresh signature.\n" +
-	"A request is not rebuilt with today's rules, body functions or webhook URL: the row change it was built\n" +
-	"from is not kept for every delivery (only for rules that write back)."
+	"With --rerender the request is built again with the config's current rules, body functions and webhook\n" +
+	"(URL included), from the row images of the event's binlog transaction, read from the source (so\n" +
+	"source.dsn is needed and that binlog must still be on the source): the row as it was, not as it is."
 
 // PrintRequeued prints one line per re-queued delivery: its id, then the
 // stored method and URL it will be sent to again.
