@@ -133,20 +133,14 @@ func (d *Dispatcher) wake(k queueKey) {
 func (d *Dispatcher) committed(ds []NewDelivery, all bool) {
 	now := d.clock.Now()
 	var keys []queueKey
-	byKey := map[queueKey][]Delivery{}
+	byKey := map[queueKey][]int{}
 	for i := range ds {
-		nd := &ds[i]
-		k := queueKey{nd.Webhook, nd.Subscription}
-		rows, seen := byKey[k]
+		k := queueKey{ds[i].Webhook, ds[i].Subscription}
+		idx, seen := byKey[k]
 		if !seen {
 			keys = append(keys, k)
 		}
-		if nd.Error != "" {
-			// Stored as failed: nothing to send.
-			byKey[k] = rows
-			continue
-		}
-		byKey[k] = append(rows, Delivery{NewDelivery: *nd, Status: StatusPending, UpdatedAt: nd.CreatedAt})
+		byKey[k] = append(idx, i)
 	}
 	for _, k := range keys {
 		d.qmu.Lock()
@@ -162,7 +156,7 @@ func (d *Dispatcher) committed(ds []NewDelivery, all bool) {
 			}
 		}
 		if all {
-			q.push(byKey[k], now)
+			q.push(ds, byKey[k], now)
 		} else {
 			q.mu.Lock()
 			q.unknown()
@@ -201,33 +195,47 @@ func (q *queue) forget() {
 // the store as it goes, so memory stays bounded whatever the backlog.
 const maxPushed = 2 * prefetch
 
-// push hands the deliveries a commit just stored to q, when q knows every
-// other due delivery (known): the pump starts them without reading the
-// store. Deliveries due later only move knownUntil. Otherwise, or when q
-// would hold too many, q reads the store at its next fill.
-func (q *queue) push(ds []Delivery, now time.Time) {
+// push hands the deliveries ds[idx] a commit just stored to q, when q
+// knows every other due delivery (known): the pump starts them without
+// reading the store. Deliveries due later only move knownUntil; those
+// stored as failed (their request could not be built) are not sent.
+// Otherwise, or when q would hold too many, q reads the store at its next
+// fill. Nothing is copied for a queue that cannot take them (catching up
+// to a scheduled webhook hands over nothing).
+func (q *queue) push(ds []NewDelivery, idx []int, now time.Time) {
 	q.mu.Lock()
 	defer q.mu.Unlock()
 	if q.ep.cfg.Ordering == OrderingPerRecord {
 		return
 	}
-	if !q.known || len(q.ready)+len(ds) > maxPushed {
+	if !q.known {
 		q.unknown()
 		return
 	}
-	for i := range ds {
-		d := &ds[i]
-		if d.NextAt.After(now) {
-			if d.NextAt.Before(q.knownUntil) {
-				q.knownUntil = d.NextAt
+	due := 0
+	for _, i := range idx {
+		nd := &ds[i]
+		switch {
+		case nd.Error != "":
+		case nd.NextAt.After(now):
+			if nd.NextAt.Before(q.knownUntil) {
+				q.knownUntil = nd.NextAt
 			}
+		default:
+			due++
+		}
+	}
+	if len(q.ready)+due > maxPushed {
+		q.unknown()
+		return
+	}
+	for _, i := range idx {
+		nd := &ds[i]
+		if nd.Error != "" || nd.NextAt.After(now) || q.inflight[nd.ID] || q.readyIDs[nd.ID] {
 			continue
 		}
-		if q.inflight[d.ID] || q.readyIDs[d.ID] {
-			continue
-		}
-		q.ready = append(q.ready, *d)
-		q.readyIDs[d.ID] = true
+		q.ready = append(q.ready, Delivery{NewDelivery: *nd, Status: StatusPending, UpdatedAt: nd.CreatedAt})
+		q.readyIDs[nd.ID] = true
 	}
 }
 
