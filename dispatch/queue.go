@@ -239,9 +239,10 @@ func (q *queue) push(ds []NewDelivery, idx []int, now time.Time) {
 	}
 }
 
-// due notes that delivery id of q is pending again, due at next (an
-// attempt to retry), or, with a zero next, that its result was not
-// stored so it is still pending as it was.
+// due notes that the store holds a pending delivery of q due at next that
+// q does not hold (an attempt to retry, or the earliest the store reports),
+// or, with a zero next, one due now (an attempt whose result was not
+// stored): q reads the store by then.
 func (q *queue) due(next time.Time) {
 	q.mu.Lock()
 	defer q.mu.Unlock()
