@@ -271,50 +271,43 @@ func ScanStats(rows *sql.Rows) ([]dispatch.QueueStat, error) {
 func FilterWhere(f dispatch.Filter) (string, []any) {
 	conds := []string{"1=1"}
 	var args []any
+	add := func(cond string, a ...any) {
+		conds = append(conds, cond)
+		args = append(args, a...)
+	}
 	if f.Webhook != "" {
-		conds = append(conds, "webhook = ?")
-		args = append(args, f.Webhook)
+		add("webhook = ?", f.Webhook)
 	}
 	if f.Subscription != "" {
-		conds = append(conds, "subscription = ?")
-		args = append(args, f.Subscription)
+		add("subscription = ?", f.Subscription)
 	}
 	if f.Status != "" {
-		conds = append(conds, "status = ?")
-		args = append(args, string(f.Status))
+		add("status = ?", string(f.Status))
 	}
 	if !f.Since.IsZero() {
-		conds = append(conds, "created_at >= ?")
-		args = append(args, Nanos(f.Since))
+		add("created_at >= ?", Nanos(f.Since))
 	}
 	if !f.Until.IsZero() {
-		conds = append(conds, "created_at < ?")
-		args = append(args, Nanos(f.Until))
+		add("created_at < ?", Nanos(f.Until))
 	}
 	if prefix, ok := strings.CutSuffix(f.Key, "*"); ok {
 		// Not LIKE: SQLite's ignores ASCII case, MariaDB's (utf8mb4_bin)
 		// does not. SUBSTR counts characters in both.
-		conds = append(conds, "SUBSTR(record_key, 1, ?) = ?")
-		args = append(args, utf8.RuneCountInString(prefix), prefix)
+		add("SUBSTR(record_key, 1, ?) = ?", utf8.RuneCountInString(prefix), prefix)
 	} else if f.Key != "" {
-		conds = append(conds, "record_key = ?")
-		args = append(args, f.Key)
+		add("record_key = ?", f.Key)
 	}
 	if f.EventID != "" {
-		conds = append(conds, "event_id = ?")
-		args = append(args, f.EventID)
+		add("event_id = ?", f.EventID)
 	}
 	if f.ID != "" {
-		conds = append(conds, "id = ?")
-		args = append(args, f.ID)
+		add("id = ?", f.ID)
 	}
 	if f.Search != "" {
-		conds = append(conds, "(id = ? OR event_id = ? OR record_key = ?)")
-		args = append(args, f.Search, f.Search, f.Search)
+		add("(id = ? OR event_id = ? OR record_key = ?)", f.Search, f.Search, f.Search)
 	}
 	if f.AfterSeq > 0 {
-		conds = append(conds, "seq < ?")
-		args = append(args, f.AfterSeq)
+		add("seq < ?", f.AfterSeq)
 	}
 	return " WHERE " + strings.Join(conds, " AND "), args
 }
