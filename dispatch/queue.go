@@ -109,21 +109,21 @@ func (d *Dispatcher) queue(k queueKey) *queue {
 	return q
 }
 
-// wake nudges a queue's pump (deliveries were added or became due).
-func (d *Dispatcher) wake(k queueKey) {
+// runningQueue returns the queue for k, creating it when Run is running;
+// nil before Run starts (Run reads every queue from the store) or for a
+// webhook that no longer exists.
+func (d *Dispatcher) runningQueue(k queueKey) *queue {
 	d.qmu.Lock()
 	q, ok := d.queues[k]
 	running := d.running
 	d.qmu.Unlock()
-	if !ok {
-		if !running {
-			return
-		}
-		if q = d.queue(k); q == nil {
-			return
-		}
+	if ok {
+		return q
 	}
-	q.wake()
+	if !running {
+		return nil
+	}
+	return d.queue(k)
 }
 
 // committed hands the deliveries of a store commit to their queues (push)
@@ -143,17 +143,9 @@ func (d *Dispatcher) committed(ds []NewDelivery, all bool) {
 		byKey[k] = append(idx, i)
 	}
 	for _, k := range keys {
-		d.qmu.Lock()
-		q, ok := d.queues[k]
-		running := d.running
-		d.qmu.Unlock()
-		if !ok {
-			if !running {
-				continue
-			}
-			if q = d.queue(k); q == nil {
-				continue
-			}
+		q := d.runningQueue(k)
+		if q == nil {
+			continue
 		}
 		if all {
 			q.push(ds, byKey[k], now)
