@@ -469,21 +469,9 @@ func insertDeliveries(ctx context.Context, tx *sql.Tx, ds []dispatch.NewDelivery
 	}
 	for i := range ds {
 		d := &ds[i]
-		var headers any
-		if len(d.Headers) > 0 {
-			h, err := storesql.JSONText(d.Headers)
-			if err != nil {
-				return 0, fmt.Errorf("delivery %s headers: %w", d.ID, err)
-			}
-			headers = h
-		}
-		status := string(dispatch.StatusPending)
-		if d.Error != "" {
-			status = string(dispatch.StatusFailed)
-		}
-		var change any
-		if len(d.Change) > 0 {
-			change = string(d.Change)
+		headers, change, status, err := storesql.InsertValues(d)
+		if err != nil {
+			return 0, fmt.Errorf("delivery %s: %w", d.ID, err)
 		}
 		var body any
 		if d.Body != nil {

@@ -488,20 +488,9 @@ func anyOnce(ds []dispatch.NewDelivery) bool {
 
 // appendDeliveryArgs appends the insert parameters of d.
 func appendDeliveryArgs(args []any, d *dispatch.NewDelivery) ([]any, error) {
-	var headers any
-	if len(d.Headers) > 0 {
-		var err error
-		if headers, err = storesql.JSONText(d.Headers); err != nil {
-			return nil, err
-		}
-	}
-	status := string(dispatch.StatusPending)
-	if d.Error != "" {
-		status = string(dispatch.StatusFailed)
-	}
-	var change any
-	if len(d.Change) > 0 {
-		change = string(d.Change)
+	headers, change, status, err := storesql.InsertValues(d)
+	if err != nil {
+		return nil, err
 	}
 	return append(args, d.ID, d.EventID, d.Rule, d.Event, d.Webhook, d.Subscription, d.Key,
 		d.Method, d.URL, d.ContentType, headers, d.Body, change, storesql.Nanos(d.EventTime), storesql.Nanos(d.CreatedAt),

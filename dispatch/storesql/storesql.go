@@ -337,6 +337,25 @@ func FromNanos(n int64) time.Time {
 	return time.Unix(0, n).UTC()
 }
 
+// InsertValues are the stored forms of d's computed columns: its headers
+// as JSON text (NULL without headers), its change (NULL without), and its
+// first status (failed when its request could not be built).
+func InsertValues(d *dispatch.NewDelivery) (headers, change any, status string, err error) {
+	if len(d.Headers) > 0 {
+		if headers, err = JSONText(d.Headers); err != nil {
+			return nil, nil, "", fmt.Errorf("headers: %w", err)
+		}
+	}
+	if len(d.Change) > 0 {
+		change = string(d.Change)
+	}
+	status = string(dispatch.StatusPending)
+	if d.Error != "" {
+		status = string(dispatch.StatusFailed)
+	}
+	return headers, change, status, nil
+}
+
 // JSONText marshals v to JSON text for a TEXT column, or nil (NULL) for a
 // nil value.
 func JSONText(v any) (any, error) {
