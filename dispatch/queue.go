@@ -238,11 +238,12 @@ func (q *queue) push(ds []NewDelivery, idx []int, now time.Time) {
 func (q *queue) due(next time.Time) {
 	q.mu.Lock()
 	defer q.mu.Unlock()
-	if next.IsZero() {
+	switch {
+	case next.IsZero() || !q.known:
+		// Not known, or a read under way: the read that makes the queue
+		// known must begin after this, so that it sees the row.
 		q.unknown()
-		return
-	}
-	if q.known && next.Before(q.knownUntil) {
+	case next.Before(q.knownUntil):
 		q.knownUntil = next
 	}
 }
@@ -365,6 +366,7 @@ func (d *Dispatcher) fillAt(ctx context.Context, q *queue, now time.Time, attemp
 	var rows []Delivery
 	var pq PendingQuery
 	readLimit := 0
+	becameKnown := false
 	if needQuery {
 		pq = PendingQuery{Webhook: q.key.webhook, Subscription: q.key.subscription}
 		if ordered {
@@ -443,7 +445,7 @@ func (d *Dispatcher) fillAt(ctx context.Context, q *queue, now time.Time, attemp
 			// Keep the due rows nobody is sending: later passes start
 			// them without reading the store again.
 			q.addReady(rows, pass)
-			q.readAll(rows, pq.Limit, gen, now, d.poll)
+			becameKnown = q.readAll(rows, pq.Limit, gen, now, d.poll)
 		}
 		for capacity > 0 && len(q.ready) > 0 && canStart() {
 			row := q.ready[0]
@@ -460,8 +462,14 @@ func (d *Dispatcher) fillAt(ctx context.Context, q *queue, now time.Time, attemp
 	}
 	more := len(q.ready) > 0
 	q.mu.Unlock()
-	if !ordered && !more && capacity > 0 && needQuery {
-		if next, ok, err := d.store.NextDue(ctx, q.key.webhook, q.key.subscription); err == nil && ok && next.After(now) {
+	// When a read has just made the queue known, it must also know when
+	// the next delivery not yet due (a retry, a scheduled one) comes.
+	if !ordered && needQuery && (becameKnown || (!more && capacity > 0)) {
+		next, ok, err := d.store.NextDue(ctx, q.key.webhook, q.key.subscription, now)
+		switch {
+		case err != nil:
+			q.due(time.Time{})
+		case ok:
 			if w := next.Sub(now); w < wait {
 				wait = w
 			}
@@ -492,11 +500,14 @@ func (q *queue) readTo(rows []Delivery, limit int) {
 // readAll sets q.known when a read of the due rows from their start
 // (rows, with limit) reached their end and nothing was added to the store
 // since gen that q has not seen: q then knows every due delivery until the
-// poll interval has passed. q.mu is held.
-func (q *queue) readAll(rows []Delivery, limit int, gen uint64, now time.Time, poll time.Duration) {
+// poll interval has passed (fill then asks the store when the next one
+// not yet due comes). It reports whether it did. q.mu is held.
+func (q *queue) readAll(rows []Delivery, limit int, gen uint64, now time.Time, poll time.Duration) bool {
 	if len(rows) < limit && q.gen == gen {
 		q.known, q.knownUntil = true, now.Add(poll)
+		return true
 	}
+	return false
 }
 
 // addReady appends to q.ready the rows of a read made at pass that nobody
@@ -518,7 +529,6 @@ func (d *Dispatcher) readAhead(ctx context.Context, q *queue, now time.Time, lim
 	q.fetching, q.fetchPass = true, q.pass
 	pass := q.pass
 	pq := PendingQuery{Webhook: q.key.webhook, Subscription: q.key.subscription, DueBy: now, Limit: limit}
-	gen := q.gen
 	if q.afterSeq != 0 {
 		// Rows due before the position that were not read (enqueued with
 		// an earlier due time meanwhile) are read once a read reaches the
@@ -543,9 +553,6 @@ func (d *Dispatcher) readAhead(ctx context.Context, q *queue, now time.Time, lim
 		}
 		q.readTo(rows, pq.Limit)
 		q.addReady(rows, pass)
-		if pq.AfterSeq == 0 {
-			q.readAll(rows, pq.Limit, gen, now, d.poll)
-		}
 	}()
 }
 

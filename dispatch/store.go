@@ -253,8 +253,10 @@ type Store interface {
 
 	// Pending returns pending deliveries of one queue (see PendingQuery).
 	Pending(ctx context.Context, q PendingQuery) ([]Delivery, error)
-	// NextDue returns the earliest NextAt of a queue's pending deliveries.
-	NextDue(ctx context.Context, webhook, subscription string) (time.Time, bool, error)
+	// NextDue returns the earliest NextAt after after of a queue's
+	// pending deliveries (those due by then do not hide the next one to
+	// come).
+	NextDue(ctx context.Context, webhook, subscription string, after time.Time) (time.Time, bool, error)
 	// Record stores attempt results in one transaction, each appending its
 	// attempt to the log and updating its delivery.
 	Record(ctx context.Context, rs []Result) error

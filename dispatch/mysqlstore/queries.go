@@ -55,10 +55,10 @@ func (s *Store) Pending(ctx context.Context, q dispatch.PendingQuery) ([]dispatc
 }
 
 // NextDue implements dispatch.Store.
-func (s *Store) NextDue(ctx context.Context, webhook, subscription string) (time.Time, bool, error) {
+func (s *Store) NextDue(ctx context.Context, webhook, subscription string, after time.Time) (time.Time, bool, error) {
 	var next sql.NullInt64
 	err := s.db.QueryRowContext(ctx, tag+`SELECT MIN(next_at) FROM rowhook_deliveries
-		WHERE webhook = ? AND subscription = ? AND status = 'pending'`, webhook, subscription).Scan(&next)
+		WHERE webhook = ? AND subscription = ? AND status = 'pending' AND next_at > ?`, webhook, subscription, storesql.Nanos(after)).Scan(&next)
 	if err != nil {
 		return time.Time{}, false, fmt.Errorf("read next due of %s: %w", storesql.QueueName(webhook, subscription), classify(err))
 	}

@@ -192,7 +192,7 @@ func exercise(t *testing.T, s *Store) {
 	must(err)
 	_, err = s.Pending(ctx, dispatch.PendingQuery{Webhook: "erp", DueBy: storetest.T0})
 	must(err)
-	_, _, err = s.NextDue(ctx, "erp", "")
+	_, _, err = s.NextDue(ctx, "erp", "", storetest.T0)
 	must(err)
 	must(s.Record(ctx, []dispatch.Result{{Attempt: dispatch.Attempt{DeliveryID: a.ID, N: 1, At: storetest.T0}, Status: dispatch.StatusOK,
 		Attempts: 1, Writeback: &dispatch.Response{Status: 200}}}))

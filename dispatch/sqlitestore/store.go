@@ -579,10 +579,10 @@ func (s *Store) Pending(ctx context.Context, q dispatch.PendingQuery) ([]dispatc
 }
 
 // NextDue implements dispatch.Store.
-func (s *Store) NextDue(ctx context.Context, webhook, subscription string) (time.Time, bool, error) {
+func (s *Store) NextDue(ctx context.Context, webhook, subscription string, after time.Time) (time.Time, bool, error) {
 	var next sql.NullInt64
 	err := s.r.QueryRowContext(ctx, `SELECT min(next_at) FROM deliveries INDEXED BY deliveries_due
-		WHERE status = 'pending' AND webhook = ? AND subscription = ?`, webhook, subscription).Scan(&next)
+		WHERE status = 'pending' AND webhook = ? AND subscription = ? AND next_at > ?`, webhook, subscription, storesql.Nanos(after)).Scan(&next)
 	if err != nil {
 		return time.Time{}, false, fmt.Errorf("read next due of %s: %w", storesql.QueueName(webhook, subscription), err)
 	}

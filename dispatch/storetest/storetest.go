@@ -505,20 +505,30 @@ func testRecordBySeq(t *testing.T, s dispatch.Store) {
 }
 
 func testNextDue(t *testing.T, s dispatch.Store) {
-	if _, found, err := s.NextDue(ctx, "erp", ""); err != nil || found {
+	if _, found, err := s.NextDue(ctx, "erp", "", T0); err != nil || found {
 		t.Fatalf("next due of an empty queue: found=%v err=%v", found, err)
 	}
-	a, b, c := ND("a", "erp"), ND("b", "erp"), ND("c", "erp")
-	a.NextAt, b.NextAt, c.NextAt = T0.Add(time.Minute), T0.Add(time.Second), T0.Add(-time.Hour)
-	commit(t, s, a, b, c)
+	a, b, c, d := ND("a", "erp"), ND("b", "erp"), ND("c", "erp"), ND("d", "erp")
+	a.NextAt, b.NextAt, c.NextAt, d.NextAt = T0.Add(time.Minute), T0.Add(time.Second), T0.Add(-time.Hour), T0.Add(-time.Minute)
+	commit(t, s, a, b, c, d)
 	if err := s.Record(ctx, []dispatch.Result{ok(c.ID, T0)}); err != nil {
 		t.Fatal(err)
 	}
-	next, found, err := s.NextDue(ctx, "erp", "")
+	// d is pending and due: it does not hide b, the next one to come.
+	next, found, err := s.NextDue(ctx, "erp", "", T0)
 	if err != nil || !found || !next.Equal(b.NextAt) {
-		t.Errorf("next due = %v %v (err %v), want %v (the finished earlier one ignored)", next, found, err, b.NextAt)
+		t.Errorf("next due after T0 = %v %v (err %v), want %v (due and finished ones ignored)", next, found, err, b.NextAt)
 	}
-	if _, found, _ := s.NextDue(ctx, "erp", "sub_1"); found {
+	if next, found, _ := s.NextDue(ctx, "erp", "", b.NextAt); !found || !next.Equal(a.NextAt) {
+		t.Errorf("next due after b = %v %v, want %v (strictly after)", next, found, a.NextAt)
+	}
+	if next, found, _ := s.NextDue(ctx, "erp", "", T0.Add(-2*time.Hour)); !found || !next.Equal(d.NextAt) {
+		t.Errorf("next due after T0-2h = %v %v, want %v", next, found, d.NextAt)
+	}
+	if _, found, _ := s.NextDue(ctx, "erp", "", a.NextAt); found {
+		t.Errorf("next due after the last one found")
+	}
+	if _, found, _ := s.NextDue(ctx, "erp", "sub_1", T0); found {
 		t.Errorf("next due of another queue found")
 	}
 }
