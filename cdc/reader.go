@@ -275,7 +275,9 @@ func (r *Reader) stream(ctx context.Context, h Handler) (progressed bool, err er
 	pos := r.Position()
 	flavor := pos.Flavor
 	var dec *Decoder
-	syncer := replication.NewBinlogSyncer(r.syncerConfig(flavor))
+	wd := newWatchdog(r.cfg.ReadTimeout)
+	defer wd.close()
+	syncer := replication.NewBinlogSyncer(r.syncerConfig(flavor, wd))
 	defer syncer.Close()
 
 	var db *sql.DB
@@ -322,6 +324,9 @@ func (r *Reader) stream(ctx context.Context, h Handler) (progressed bool, err er
 		if err != nil {
 			if ctx.Err() != nil {
 				return progressed, ctx.Err()
+			}
+			if serr := wd.stalled(); serr != nil {
+				return progressed, serr
 			}
 			return progressed, r.classify(ctx, err, r.Position())
 		}
@@ -374,8 +379,9 @@ func (r *Reader) stream(ctx context.Context, h Handler) (progressed bool, err er
 	}
 }
 
-// syncerConfig is the replication connection Run reads with.
-func (r *Reader) syncerConfig(flavor string) replication.BinlogSyncerConfig {
+// syncerConfig is the replication connection Run reads with. Its reads are
+// watched by wd (source.read_timeout), not by go-mysql's ReadTimeout.
+func (r *Reader) syncerConfig(flavor string, wd *watchdog) replication.BinlogSyncerConfig {
 	scfg := replication.BinlogSyncerConfig{
 		ServerID:                r.serverID,
 		Flavor:                  flavor,
@@ -385,7 +391,7 @@ func (r *Reader) syncerConfig(flavor string) replication.BinlogSyncerConfig {
 		Password:                r.src.Password,
 		TimestampStringLocation: time.UTC,
 		HeartbeatPeriod:         r.cfg.Heartbeat,
-		ReadTimeout:             r.cfg.ReadTimeout,
+		Dialer:                  wd.Dial,
 		DisableRetrySync:        true,
 		// go-mysql decodes ahead of the reader into a buffer of this many
 		// events (default 10,240). While catching up, with rows events of

@@ -35,7 +35,9 @@ func (r *Reader) CheckResume(ctx context.Context, cp Checkpoint) error {
 		return fmt.Errorf("%w: the checkpoint is for a %s source but %s is %s", ErrSource, cp.Flavor, r.src.Redacted(), flavor)
 	}
 	cp.Flavor = flavor
-	syncer := replication.NewBinlogSyncer(r.syncerConfig(flavor))
+	wd := newWatchdog(r.cfg.ReadTimeout)
+	defer wd.close()
+	syncer := replication.NewBinlogSyncer(r.syncerConfig(flavor, wd))
 	defer syncer.Close()
 	streamer, err := r.startSync(ctx, syncer, cp)
 	if err != nil {
