@@ -267,8 +267,9 @@ func (d *Dispatcher) Checkpoint(ctx context.Context) (cdc.Checkpoint, bool, erro
 // even with no events (to move the checkpoint). It hands both to the
 // committer and returns; a commit takes whatever accumulated while the
 // previous one ran (group commit), so the reader never waits for the disk
-// unless more than maxPendingDeliveries are waiting: then it blocks until
-// the store catches up (back-pressure). Nothing is lost by returning
+// unless maxPendingDeliveries are waiting while a commit runs: then it
+// blocks until the committer takes them (back-pressure; at most two full
+// batches are held: one being written, one filling). Nothing is lost by returning
 // early: the checkpoint is written only together with the deliveries of
 // the transactions before it, so after a crash the reader resumes before
 // any event that was not stored. Flush waits until everything enqueued is
@@ -340,14 +341,15 @@ func (d *Dispatcher) newDelivery(ev *rules.Event, ep *endpoint, webhook, sub, su
 }
 
 type commitBatch struct {
-	cp   cdc.Checkpoint
-	ds   []NewDelivery
-	done chan struct{}
-	err  error
+	cp    cdc.Checkpoint
+	ds    []NewDelivery
+	taken chan struct{} // closed when the committer starts writing it
+	done  chan struct{} // closed when written (err says how)
+	err   error
 }
 
 // maxPendingDeliveries bounds the deliveries waiting for the next commit:
-// past it Enqueue waits for the store (back-pressure). Each holds its body
+// past it Enqueue waits until the committer takes them (back-pressure). Each holds its body
 // and change in memory until committed; 20,000 held about 80 MB while
 // catching up, which GC percent 400 let grow to over 400 MB resident
 // (rowhook bench --only rss), and batches of 2,000 commit as fast.
@@ -373,7 +375,7 @@ func (d *Dispatcher) commit(ctx context.Context, cp cdc.Checkpoint, ds []NewDeli
 			}
 			return nil
 		}
-		d.cur = &commitBatch{done: make(chan struct{})}
+		d.cur = &commitBatch{taken: make(chan struct{}), done: make(chan struct{})}
 	}
 	b := d.cur
 	if !cp.IsZero() {
@@ -386,10 +388,22 @@ func (d *Dispatcher) commit(ctx context.Context, cp cdc.Checkpoint, ds []NewDeli
 	}
 	full := len(b.ds) >= maxPendingDeliveries
 	d.cmu.Unlock()
-	if !wait && !full {
+	if wait {
+		return waitBatch(ctx, b)
+	}
+	if !full {
 		return nil
 	}
-	return waitBatch(ctx, b)
+	// Back-pressure: a full batch waits until the committer takes it, not
+	// until it is written, so the next batch fills while this one is
+	// written (reading and rules on one core, the store on the other:
+	// docs/benchmarks.md). At most two full batches are in memory.
+	select {
+	case <-b.taken:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	}
 }
 
 func waitBatch(ctx context.Context, b *commitBatch) error {
@@ -408,6 +422,7 @@ func (d *Dispatcher) commitLoop() {
 	for d.cur != nil {
 		b := d.cur
 		d.cur, d.writing = nil, b
+		close(b.taken)
 		d.cmu.Unlock()
 		b.err = d.storeCommit(b)
 		d.cmu.Lock()
@@ -419,6 +434,7 @@ func (d *Dispatcher) commitLoop() {
 		close(b.done)
 		if d.commitErr != nil && d.cur != nil {
 			d.cur.err = d.commitErr
+			close(d.cur.taken)
 			close(d.cur.done)
 			d.cur = nil
 		}
