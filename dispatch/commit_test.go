@@ -117,3 +117,71 @@ func TestDispatcher_BackPressureOverlapsCommits(t *testing.T) {
 		t.Errorf("checkpoint = %+v (%v, %v), want pos 200", cp, ok, err)
 	}
 }
+
+// TestDispatcher_CheckpointOnlyCommitsPaced: commits that only move the
+// checkpoint (transactions no rule matched) are written at most every
+// CheckpointEvery; a delivery or a Flush is not held back by that pause.
+func TestDispatcher_CheckpointOnlyCommitsPaced(t *testing.T) {
+	st, err := sqlitestore.Open(filepath.Join(t.TempDir(), "state.db"), sqlitestore.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	d, err := dispatch.New(dispatch.Config{Webhooks: map[string]dispatch.WebhookConfig{"erp": {URL: "http://127.0.0.1:1/hook"}}}, st,
+		dispatch.Deps{Logger: slog.New(slog.NewTextHandler(io.Discard, nil)), Registerer: prometheus.NewRegistry(), CheckpointEvery: time.Hour})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+	cp := func(pos uint32) cdc.Checkpoint { return cdc.Checkpoint{Flavor: "mariadb", File: "bin.000001", Pos: pos} }
+	stored := func() uint32 {
+		c, _, err := st.Checkpoint(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return c.Pos
+	}
+	waitStored := func(pos uint32, why string) {
+		t.Helper()
+		deadline := time.Now().Add(10 * time.Second)
+		for stored() != pos {
+			if time.Now().After(deadline) {
+				t.Fatalf("checkpoint %d not stored within 10s (have %d): %s", pos, stored(), why)
+			}
+			time.Sleep(5 * time.Millisecond)
+		}
+	}
+	if err := d.Enqueue(ctx, cp(1), nil); err != nil {
+		t.Fatal(err)
+	}
+	waitStored(1, "the first commit is not paced")
+	for pos := uint32(2); pos <= 50; pos++ {
+		if err := d.Enqueue(ctx, cp(pos), nil); err != nil {
+			t.Fatal(err)
+		}
+	}
+	time.Sleep(200 * time.Millisecond)
+	if got := stored(); got != 1 {
+		t.Fatalf("checkpoint-only transactions committed at once (stored %d), want them paced", got)
+	}
+	if err := d.Enqueue(ctx, cp(51), []rules.Event{event("NewOpportunity", "erp")}); err != nil {
+		t.Fatal(err)
+	}
+	waitStored(51, "a delivery waited for the checkpoint pace")
+	if err := d.Enqueue(ctx, cp(52), nil); err != nil {
+		t.Fatal(err)
+	}
+	flushed := make(chan error, 1)
+	go func() { flushed <- d.Flush(ctx) }()
+	select {
+	case err := <-flushed:
+		if err != nil {
+			t.Fatal(err)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("Flush waited for the checkpoint pace")
+	}
+	if got := stored(); got != 52 {
+		t.Errorf("checkpoint after Flush = %d, want 52", got)
+	}
+}
