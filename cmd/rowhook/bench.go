@@ -27,7 +27,7 @@ func runBench(ctx context.Context, args []string, io stdio) error {
 	state := fs.String("state", "sqlite", "mysql: measure the MySQL state store instead (drain deliveries/s, backlog at 1,000 commits/s)")
 	verbose := fs.Bool("v", false, "show progress and rowhook's warnings on stderr")
 	rate := fs.Int("rate", 0, "latency: one commit rate in commits/s (default: 500, then 2,000)")
-	busy := fs.Bool("busy", false, "latency: keep one core busy with a spinning process meanwhile")
+	busy := fs.Bool("busy", false, "latency, deliver: keep one core busy with a spinning process meanwhile")
 	fs.Usage = func() {
 		fmt.Fprint(io.err, "Usage: rowhook bench [--rows N] [--quick] [--json] [--only MEASURE] [--state mysql] [--rate N] [--busy] [--cpuprofile DIR]\n\n"+
 			bench.Help+"\nExample: rowhook bench --only latency --rate 2000 --busy\n\n")

@@ -55,7 +55,8 @@ const Help = `Starts a private MariaDB (mariadbd must be installed) and local re
            rows/s, ≥ 0.5× the no-match rate, ≤ 8 µs CPU per delivery beyond the no-match run,
            ≤ 400 bytes of state per pending delivery)
   pertx    the same with one row per transaction, no row matching (goal ≤ 5 µs CPU per transaction)
-  deliver  deliveries/s from the outbox vs a bare net/http client (goal ratio ≥ 0.7)
+  deliver  deliveries/s from the outbox vs a bare net/http client (goal ratio ≥ 0.7; --busy keeps one
+           core busy meanwhile, for both)
   latency  commit → receiver latency, one row per commit, at 500 and 2,000 commits/s (goals p99 ≤ 10 ms
            and ≤ 20 ms; --rate picks one rate, --busy keeps one core busy meanwhile)
   rss      a 'rowhook run' process holding 1,000,000 pending deliveries: max RSS (goal ≤ 100 MB), the
@@ -586,6 +587,15 @@ func (b *bencher) deliver(ctx context.Context) ([]Result, error) {
 		return nil, err
 	}
 	defer recv.Close()
+	busy, ratioName := "", "deliver ratio"
+	if b.o.Busy {
+		stop, err := startBusy()
+		if err != nil {
+			return nil, err
+		}
+		defer stop()
+		busy, ratioName = ", one core busy", "deliver ratio (one core busy)"
+	}
 	n := b.o.Deliveries
 	conc := dispatch.DefaultConcurrency
 	body := []byte(`{"op":"insert","schema":"crm","table":"potential","key":{"potentialid":1},"after":{"potentialid":1,"potentialname":"Deal 1","amount":"1250.50"}}`)
@@ -688,9 +698,9 @@ func (b *bencher) deliver(ctx context.Context) ([]Result, error) {
 	}
 	ratio := ours / bare
 	return []Result{
-		{Measure: fmt.Sprintf("deliver bare net/http (%d conns)", conc), Value: bare, Unit: "req/s"},
-		{Measure: fmt.Sprintf("deliver rowhook (%d conns)", conc), Value: ours, Unit: "req/s"},
-		goalResult("deliver ratio", ratio, "×", "≥ 0.7", ratio >= 0.7),
+		{Measure: fmt.Sprintf("deliver bare net/http (%d conns%s)", conc, busy), Value: bare, Unit: "req/s"},
+		{Measure: fmt.Sprintf("deliver rowhook (%d conns%s)", conc, busy), Value: ours, Unit: "req/s"},
+		goalResult(ratioName, ratio, "×", "≥ 0.7", ratio >= 0.7),
 	}, nil
 }
 
