@@ -104,6 +104,9 @@ type Dispatcher struct {
 	pausing    bool
 	nudge      chan struct{}
 	ckEvery    time.Duration
+	// batchHint is the size of the last batch taken: a new batch starts
+	// with that capacity instead of growing (and copying) to it.
+	batchHint int
 	// commitFailed is closed with the first failed commit: Run stops then,
 	// rather than wait for the reader's next Enqueue to see the error.
 	commitFailed chan struct{}
@@ -398,7 +401,8 @@ func (d *Dispatcher) commit(ctx context.Context, cp cdc.Checkpoint, ds []NewDeli
 			}
 			return nil
 		}
-		d.cur = &commitBatch{taken: make(chan struct{}), done: make(chan struct{})}
+		d.cur = &commitBatch{taken: make(chan struct{}), done: make(chan struct{}),
+			ds: make([]NewDelivery, 0, max(d.batchHint, len(ds)))}
 	}
 	b := d.cur
 	if !cp.IsZero() {
@@ -460,6 +464,7 @@ func (d *Dispatcher) commitLoop() {
 			}
 		}
 		d.cur, d.writing = nil, b
+		d.batchHint = len(b.ds)
 		close(b.taken)
 		d.cmu.Unlock()
 		b.err = d.storeCommit(b)
