@@ -53,6 +53,9 @@ type Store struct {
 	// of a file not yet migrated has not).
 	pendingDue, pendingOrder, pendingAfter *sql.Stmt
 	attemptsBySeq                          bool
+	// ckpt checkpoints the WAL off the commit path (wal.go); nil when
+	// read-only.
+	ckpt *checkpointer
 }
 
 var _ dispatch.Store = (*Store)(nil)
@@ -153,6 +156,9 @@ func Open(path string, opts Options) (*Store, error) {
 		q.Add("mode", "ro")
 	} else {
 		q.Add("_pragma", "journal_mode(wal)")
+		// Commits do not checkpoint: the checkpointer does (wal.go).
+		q.Add("_pragma", "wal_autocheckpoint(0)")
+		q.Add("_pragma", fmt.Sprintf("journal_size_limit(%d)", walLimitBytes))
 		q.Add("_txlock", "immediate")
 	}
 	fi, statErr := os.Stat(path)
@@ -211,7 +217,62 @@ func Open(path string, opts Options) (*Store, error) {
 		s.Close()
 		return nil, fmt.Errorf("open state %s: %w", path, err)
 	}
+	if !opts.ReadOnly {
+		if err := s.startCheckpointer(sync); err != nil {
+			s.Close()
+			return nil, fmt.Errorf("open state %s: %w", path, err)
+		}
+	}
 	return s, nil
+}
+
+// startCheckpointer opens the checkpointer's connection and starts it.
+func (s *Store) startCheckpointer(sync string) error {
+	var pageSize int64
+	if err := s.w.QueryRow(`PRAGMA page_size`).Scan(&pageSize); err != nil {
+		return err
+	}
+	q := url.Values{}
+	q.Add("_pragma", "busy_timeout(10000)")
+	// Its checkpoints sync as the writer's commits do.
+	q.Add("_pragma", "synchronous("+sync+")")
+	q.Add("_pragma", "cache_size(-100)")
+	db, err := sql.Open("sqlite", "file:"+s.path+"?"+q.Encode())
+	if err != nil {
+		return err
+	}
+	db.SetMaxOpenConns(1)
+	db.SetConnMaxIdleTime(0)
+	db.SetConnMaxLifetime(0)
+	if err := db.Ping(); err != nil {
+		db.Close()
+		return err
+	}
+	s.ckpt = newCheckpointer(db, pageSize)
+	s.ckpt.start()
+	return nil
+}
+
+// beginWrite begins a write transaction on the writer's connection. end,
+// deferred by the caller, rolls it back unless committed and notes the
+// pages it wrote to the WAL for the checkpointer.
+func (s *Store) beginWrite(ctx context.Context) (*sql.Tx, func(), error) {
+	conn, err := s.w.Conn(ctx)
+	if err != nil {
+		return nil, nil, err
+	}
+	tx, err := conn.BeginTx(ctx, nil)
+	if err != nil {
+		conn.Close()
+		return nil, nil, err
+	}
+	return tx, func() {
+		tx.Rollback()
+		if s.ckpt != nil {
+			s.ckpt.wrote(context.WithoutCancel(ctx), conn)
+		}
+		conn.Close()
+	}, nil
 }
 
 // hasState returns dispatch.ErrNoState unless the file at path holds
@@ -371,9 +432,14 @@ func (s *Store) prepare(readOnly bool) error {
 // Path returns the state file's path.
 func (s *Store) Path() string { return s.path }
 
-// Close closes the file.
+// Close closes the file. The writer's connection closes last and, the
+// file's last connection, checkpoints the WAL into it and removes it.
 func (s *Store) Close() error {
-	return errors.Join(s.r.Close(), s.w.Close())
+	var cerr error
+	if s.ckpt != nil {
+		cerr = s.ckpt.close()
+	}
+	return errors.Join(cerr, s.r.Close(), s.w.Close())
 }
 
 // headersJSON is h as JSON text, or NULL when h is nil.
@@ -396,11 +462,11 @@ func (s *Store) Commit(ctx context.Context, cp cdc.Checkpoint, ds []dispatch.New
 }
 
 func (s *Store) commit(ctx context.Context, cp cdc.Checkpoint, ds []dispatch.NewDelivery) (int, error) {
-	tx, err := s.w.BeginTx(ctx, nil)
+	tx, end, err := s.beginWrite(ctx)
 	if err != nil {
 		return 0, fmt.Errorf("commit: begin: %w", err)
 	}
-	defer tx.Rollback()
+	defer end()
 	inserted := 0
 	onceSeen := map[[2]string]string{}
 	var one, chunk *sql.Stmt
@@ -615,11 +681,11 @@ func (s *Store) record(ctx context.Context, rs []dispatch.Result) error {
 	if len(rs) == 0 {
 		return nil
 	}
-	tx, err := s.w.BeginTx(ctx, nil)
+	tx, end, err := s.beginWrite(ctx)
 	if err != nil {
 		return fmt.Errorf("record attempts: %w", err)
 	}
-	defer tx.Rollback()
+	defer end()
 	upd := tx.StmtContext(ctx, s.updDelivery)
 	for i := range rs {
 		r := &rs[i]
@@ -660,11 +726,11 @@ func (s *Store) Writebacks(ctx context.Context, limit int) ([]dispatch.Delivery,
 
 // FinishWriteback implements dispatch.Store.
 func (s *Store) FinishWriteback(ctx context.Context, id, status, errMsg string, at time.Time) error {
-	tx, err := s.w.BeginTx(ctx, nil)
+	tx, end, err := s.beginWrite(ctx)
 	if err != nil {
 		return fmt.Errorf("finish writeback of %s: %w", id, err)
 	}
-	defer tx.Rollback()
+	defer end()
 	res, err := tx.ExecContext(ctx, shared.FinishWriteback, status, errMsg, id)
 	if err != nil {
 		return fmt.Errorf("finish writeback of %s: %w", id, err)
@@ -723,11 +789,11 @@ func (s *Store) Get(ctx context.Context, id string) (dispatch.Delivery, []dispat
 
 // Redeliver implements dispatch.Store.
 func (s *Store) Redeliver(ctx context.Context, ids []string, f dispatch.Filter, now time.Time, actor string) ([]string, error) {
-	tx, err := s.w.BeginTx(ctx, nil)
+	tx, end, err := s.beginWrite(ctx)
 	if err != nil {
 		return nil, fmt.Errorf("redeliver: %w", err)
 	}
-	defer tx.Rollback()
+	defer end()
 	if len(ids) == 0 {
 		where, args := storesql.FilterWhere(f)
 		rows, err := tx.QueryContext(ctx, `SELECT id FROM deliveries`+where+` AND status != 'pending' ORDER BY seq`, args...)
@@ -781,11 +847,11 @@ func (s *Store) Rerender(ctx context.Context, id string, req dispatch.RenderedRe
 	if err != nil {
 		return fmt.Errorf("re-render %s: %w", id, err)
 	}
-	tx, err := s.w.BeginTx(ctx, nil)
+	tx, end, err := s.beginWrite(ctx)
 	if err != nil {
 		return fmt.Errorf("re-render %s: %w", id, err)
 	}
-	defer tx.Rollback()
+	defer end()
 	var status string
 	err = tx.QueryRowContext(ctx, `SELECT status FROM deliveries WHERE id = ?`, id).Scan(&status)
 	if errors.Is(err, sql.ErrNoRows) {
@@ -885,11 +951,11 @@ func (s *Store) Stats(ctx context.Context) ([]dispatch.QueueStat, error) {
 
 // Prune implements dispatch.Store.
 func (s *Store) Prune(ctx context.Context, cutoff time.Time) (int, error) {
-	tx, err := s.w.BeginTx(ctx, nil)
+	tx, end, err := s.beginWrite(ctx)
 	if err != nil {
 		return 0, fmt.Errorf("prune delivery log: %w", err)
 	}
-	defer tx.Rollback()
+	defer end()
 	// created_at (indexed) narrows the scan: a delivery updated before the
 	// cutoff was created before it too.
 	const finished = `created_at < ? AND updated_at < ? AND status IN ('ok', 'failed', 'dead') AND writeback != 'pending'`
