@@ -12,7 +12,7 @@ import (
 )
 
 // schemaV1 is the state file's schema before bodies were stored by
-// blocks (rowhook before issue 18): the body inline, no body_block.
+// blocks (rowhook before issue 18): the body inline, no body_ref.
 const schemaV1 = `
 CREATE TABLE IF NOT EXISTS checkpoint (
 	id   INTEGER PRIMARY KEY CHECK (id = 1),
@@ -162,10 +162,10 @@ func TestStore_BodyBlocks(t *testing.T) {
 	if n := count(t, s, `SELECT count(*) FROM bodies`); n != 2 {
 		t.Errorf("%d body blocks, want 2 (298 bodies, at most %d a block)", n, blockMaxBodies)
 	}
-	if n := count(t, s, `SELECT count(*) FROM deliveries WHERE body_block IS NOT NULL AND body IS NULL`); n != 298 {
+	if n := count(t, s, `SELECT count(*) FROM deliveries WHERE body_ref IS NOT NULL AND body IS NULL`); n != 298 {
 		t.Errorf("%d deliveries refer to a block, want 298", n)
 	}
-	if n := count(t, s, `SELECT count(*) FROM deliveries WHERE body_block IS NULL AND body IS NOT NULL`); n != len(small)+1 {
+	if n := count(t, s, `SELECT count(*) FROM deliveries WHERE body_ref IS NULL AND body IS NOT NULL`); n != len(small)+1 {
 		t.Errorf("%d deliveries with an inline body, want %d (the small commit's and an empty body)", n, len(small)+1)
 	}
 	got := bodiesOf(t, s)
@@ -213,7 +213,7 @@ func TestStore_BodyBlocksMigrate(t *testing.T) {
 		t.Fatal(err)
 	}
 	if ro.bodyBlocks {
-		t.Error("a read-only open of a file without body_block reads blocks")
+		t.Error("a read-only open of a file without body_ref reads blocks")
 	}
 	got := bodiesOf(t, ro)
 	for _, d := range old {
@@ -224,7 +224,7 @@ func TestStore_BodyBlocksMigrate(t *testing.T) {
 	ro.Close()
 	s := open(t, path)
 	if !s.bodyBlocks {
-		t.Fatal("migrated file has no body_block")
+		t.Fatal("migrated file has no body_ref")
 	}
 	var ps int
 	if err := s.w.QueryRow(`PRAGMA page_size`).Scan(&ps); err != nil || ps != 4096 {
@@ -234,7 +234,7 @@ func TestStore_BodyBlocksMigrate(t *testing.T) {
 	if _, err := s.Commit(ctx, cp(10), fresh); err != nil {
 		t.Fatal(err)
 	}
-	if n := count(t, s, `SELECT count(*) FROM deliveries WHERE body_block IS NOT NULL`); n != 100 {
+	if n := count(t, s, `SELECT count(*) FROM deliveries WHERE body_ref IS NOT NULL`); n != 100 {
 		t.Errorf("%d deliveries in blocks after a large commit, want 100", n)
 	}
 	s.Close()
@@ -259,7 +259,7 @@ func TestStore_BlockCacheBounded(t *testing.T) {
 	var c blockCache
 	block := make([]byte, blockCacheBytes/10)
 	for id := int64(1); id <= 40; id++ {
-		c.put(id, block)
+		c.put(&cachedBlock{id: id, raw: block, offs: []int{0, len(block)}})
 		c.get(1) // keeps block 1
 		if c.size > blockCacheBytes {
 			t.Fatalf("cache holds %d bytes after %d blocks, more than %d", c.size, id, blockCacheBytes)
@@ -268,8 +268,35 @@ func TestStore_BlockCacheBounded(t *testing.T) {
 	if c.get(1) == nil || c.get(40) == nil || c.get(2) != nil {
 		t.Error("cache did not drop the least recently used")
 	}
-	c.put(99, make([]byte, blockCacheBytes))
+	c.put(&cachedBlock{id: 99, raw: make([]byte, blockCacheBytes)})
 	if c.get(99) != nil {
 		t.Error("a block larger than half the cache was cached")
+	}
+}
+
+// TestDecodeBlock_Refuses: a block of another codec, or whose lengths do
+// not add up, is an error, never bodies read wrong.
+func TestDecodeBlock_Refuses(t *testing.T) {
+	enc, _, err := zstdCodec()
+	if err != nil {
+		t.Fatal(err)
+	}
+	good := enc.EncodeAll([]byte("\x02\x01\x02abc"), nil)
+	if b, err := decodeBlock(1, codecZstd, good); err != nil || string(b.raw[b.offs[1]:b.offs[2]]) != "bc" {
+		t.Fatalf("good block: %+v, %v", b, err)
+	}
+	for name, tc := range map[string]struct {
+		codec string
+		data  []byte
+	}{
+		"unknown codec":     {"zstd2", good},
+		"not zstd":          {codecZstd, []byte("\x02\x01\x02abc")},
+		"lengths too long":  {codecZstd, enc.EncodeAll([]byte("\x02\x01\x05abc"), nil)},
+		"lengths too short": {codecZstd, enc.EncodeAll([]byte("\x02\x01\x01abc"), nil)},
+		"no bodies":         {codecZstd, enc.EncodeAll([]byte("\x00"), nil)},
+	} {
+		if _, err := decodeBlock(1, tc.codec, tc.data); err == nil {
+			t.Errorf("%s: no error", name)
+		}
 	}
 }

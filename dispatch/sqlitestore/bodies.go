@@ -4,8 +4,10 @@ import (
 	"container/list"
 	"context"
 	"database/sql"
+	"encoding/binary"
 	"errors"
 	"fmt"
+	"strconv"
 	"sync"
 
 	"github.com/klauspost/compress/zstd"
@@ -16,24 +18,26 @@ import (
 
 // Bodies of large commits are stored compressed, by blocks. A commit of
 // blockMin deliveries or more (a catch-up's group commit) puts their
-// bodies, concatenated, into rows of the bodies table, up to
-// blockMaxBodies a row, compressed together with zstd: bodies of one
-// table's rows share most of their bytes (keys, column names), so a block
-// of a hundred 564-byte bodies takes about 11 bytes a body where each body
-// alone would take hundreds. Each delivery keeps a reference instead of
-// its body: body_block (the bodies row), body_off and body_len (its bytes
-// in the decompressed block), with body NULL. Smaller commits (one
-// delivery per binlog transaction, the latency path) keep their bodies
-// inline, as before. Readers decompress a block once for the deliveries
-// of a block they read in a row (blockCache).
+// bodies into rows of the bodies table, up to blockMaxBodies a row,
+// compressed together with zstd: bodies of one table's rows share most of
+// their bytes (keys, column names), so a block of a hundred 564-byte
+// bodies takes about 11 bytes a body where each body alone would take
+// hundreds. A block decompresses to the number of bodies and their
+// lengths (uvarints), then the bodies one after the other. Each delivery
+// keeps a reference instead of its body, body_ref = block id × 256 + its
+// index in the block, with body NULL (one column to bind and a few bytes).
+// Smaller commits (one delivery per binlog transaction, the latency path)
+// keep their bodies inline, as before (body_ref NULL). Readers decompress
+// a block once for the deliveries of a block they read in a row
+// (blockCache).
 //
 // A block's id is never reused (AUTOINCREMENT), so a cached block cannot
 // go stale; seq_lo and seq_hi bound the seqs of the deliveries that may
-// reference it (those inserted by its commit), so Prune finds a block's
+// refer to it (those inserted by its commit), so Prune finds a block's
 // references with a range of the deliveries' primary key.
 const (
 	blockMin       = 32
-	blockMaxBodies = 256
+	blockMaxBodies = 256 // body_ref's factor
 	// blockMaxBytes closes a block early: larger blocks compress no
 	// better and cost a reader more to decompress for one body.
 	blockMaxBytes = 256 << 10
@@ -42,11 +46,15 @@ const (
 	codecZstd       = "zstd"
 )
 
-// bodyRef is where a delivery's body is in a block (block 0: inline).
-type bodyRef struct {
-	block  int64
-	off, n int
-}
+// bodyRef is a delivery's body_ref: its block × blockMaxBodies + its
+// index in the block; 0 when the body is inline.
+type bodyRef int64
+
+// blockRefs is blockMaxBodies in SQL.
+var blockRefs = strconv.Itoa(blockMaxBodies)
+
+func (r bodyRef) block() int64 { return int64(r) / blockMaxBodies }
+func (r bodyRef) index() int   { return int(int64(r) % blockMaxBodies) }
 
 var (
 	zOnce sync.Once
@@ -103,9 +111,17 @@ func (s *Store) putBodies(ctx context.Context, tx *sql.Tx, ds []dispatch.NewDeli
 	ins := tx.StmtContext(ctx, s.insBlock)
 	raw := s.blockRaw[:0]
 	var members []int
+	size := 0
 	flush := func() error {
 		if len(members) == 0 {
 			return nil
+		}
+		raw = binary.AppendUvarint(raw[:0], uint64(len(members)))
+		for _, i := range members {
+			raw = binary.AppendUvarint(raw, uint64(len(ds[i].Body)))
+		}
+		for _, i := range members {
+			raw = append(raw, ds[i].Body...)
 		}
 		s.blockZ = enc.EncodeAll(raw, s.blockZ[:0])
 		res, err := ins.ExecContext(ctx, codecZstd, s.blockZ, lo, hi)
@@ -116,21 +132,19 @@ func (s *Store) putBodies(ctx context.Context, tx *sql.Tx, ds []dispatch.NewDeli
 		if err != nil {
 			return err
 		}
-		for _, i := range members {
-			refs[i].block = id
+		for k, i := range members {
+			refs[i] = bodyRef(id*blockMaxBodies + int64(k))
 		}
-		raw, members = raw[:0], members[:0]
+		members, size = members[:0], 0
 		return nil
 	}
 	for i := range ds {
-		b := ds[i].Body
-		if len(b) == 0 {
+		if len(ds[i].Body) == 0 {
 			continue
 		}
-		refs[i] = bodyRef{off: len(raw), n: len(b)}
-		raw = append(raw, b...)
 		members = append(members, i)
-		if len(members) == per || len(raw) >= blockMaxBytes {
+		size += len(ds[i].Body)
+		if len(members) == per || size >= blockMaxBytes {
 			if err := flush(); err != nil {
 				return nil, err
 			}
@@ -148,15 +162,14 @@ func (s *Store) putBodies(ctx context.Context, tx *sql.Tx, ds []dispatch.NewDeli
 	return refs, nil
 }
 
-// refScanner scans a row of the deliveries columns followed by
-// body_block, body_off and body_len.
+// refScanner scans a row of the deliveries columns followed by body_ref.
 type refScanner struct {
-	rows            *sql.Rows
-	block, off, len *sql.NullInt64
+	rows *sql.Rows
+	ref  *sql.NullInt64
 }
 
 func (r refScanner) Scan(dest ...any) error {
-	return r.rows.Scan(append(dest, r.block, r.off, r.len)...)
+	return r.rows.Scan(append(dest, r.ref)...)
 }
 
 // readDeliveries runs a query of s.sel's columns (stmt, prepared on the
@@ -183,8 +196,8 @@ func (s *Store) readDeliveries(ctx context.Context, stmt *sql.Stmt, query string
 	}
 	var out []dispatch.Delivery
 	var refs []bodyRef
-	var block, off, n sql.NullInt64
-	sc := refScanner{rows, &block, &off, &n}
+	var ref sql.NullInt64
+	sc := refScanner{rows, &ref}
 	for rows.Next() {
 		d, err := storesql.ScanDelivery(sc)
 		if err != nil {
@@ -192,14 +205,14 @@ func (s *Store) readDeliveries(ctx context.Context, stmt *sql.Stmt, query string
 			return nil, err
 		}
 		out = append(out, d)
-		refs = append(refs, bodyRef{block: block.Int64, off: int(off.Int64), n: int(n.Int64)})
+		refs = append(refs, bodyRef(ref.Int64))
 	}
 	rows.Close()
 	if err := rows.Err(); err != nil {
 		return nil, err
 	}
 	for i, r := range refs {
-		if r.block == 0 {
+		if r == 0 {
 			continue
 		}
 		if out[i].Body, err = s.blockBody(ctx, tx, r); err != nil {
@@ -211,33 +224,62 @@ func (s *Store) readDeliveries(ctx context.Context, stmt *sql.Stmt, query string
 
 // blockBody returns a copy of the body r refers to.
 func (s *Store) blockBody(ctx context.Context, tx *sql.Tx, r bodyRef) ([]byte, error) {
-	raw := s.blocks.get(r.block)
-	if raw == nil {
+	id := r.block()
+	b := s.blocks.get(id)
+	if b == nil {
 		var codec string
 		var data []byte
-		err := tx.QueryRowContext(ctx, `SELECT codec, data FROM bodies WHERE id = ?`, r.block).Scan(&codec, &data)
+		err := tx.QueryRowContext(ctx, `SELECT codec, data FROM bodies WHERE id = ?`, id).Scan(&codec, &data)
 		if errors.Is(err, sql.ErrNoRows) {
-			return nil, fmt.Errorf("body block %d is missing", r.block)
+			return nil, fmt.Errorf("body block %d is missing", id)
 		}
 		if err != nil {
-			return nil, fmt.Errorf("read body block %d: %w", r.block, err)
+			return nil, fmt.Errorf("read body block %d: %w", id, err)
 		}
-		if codec != codecZstd {
-			return nil, fmt.Errorf("body block %d: unknown codec %q", r.block, codec)
-		}
-		_, dec, err := zstdCodec()
-		if err != nil {
+		if b, err = decodeBlock(id, codec, data); err != nil {
 			return nil, err
 		}
-		if raw, err = dec.DecodeAll(data, nil); err != nil {
-			return nil, fmt.Errorf("body block %d: %w", r.block, err)
+		s.blocks.put(b)
+	}
+	i := r.index()
+	if i >= len(b.offs)-1 {
+		return nil, fmt.Errorf("body block %d holds %d bodies, not %d", id, len(b.offs)-1, i+1)
+	}
+	return append([]byte(nil), b.raw[b.offs[i]:b.offs[i+1]]...), nil
+}
+
+// decodeBlock decompresses a block and finds its bodies.
+func decodeBlock(id int64, codec string, data []byte) (*cachedBlock, error) {
+	if codec != codecZstd {
+		return nil, fmt.Errorf("body block %d: unknown codec %q", id, codec)
+	}
+	_, dec, err := zstdCodec()
+	if err != nil {
+		return nil, err
+	}
+	raw, err := dec.DecodeAll(data, nil)
+	if err != nil {
+		return nil, fmt.Errorf("body block %d: %w", id, err)
+	}
+	bad := fmt.Errorf("body block %d: malformed", id)
+	n, k := binary.Uvarint(raw)
+	if k <= 0 || n == 0 || n > blockMaxBodies {
+		return nil, bad
+	}
+	raw = raw[k:]
+	offs := make([]int, n+1)
+	for i := range int(n) {
+		l, k := binary.Uvarint(raw)
+		if k <= 0 || l > uint64(len(raw)) {
+			return nil, bad
 		}
-		s.blocks.put(r.block, raw)
+		raw = raw[k:]
+		offs[i+1] = offs[i] + int(l)
 	}
-	if r.off < 0 || r.n < 0 || r.off+r.n > len(raw) {
-		return nil, fmt.Errorf("body block %d holds %d bytes, not %d at %d", r.block, len(raw), r.n, r.off)
+	if offs[n] != len(raw) {
+		return nil, bad
 	}
-	return append([]byte(nil), raw[r.off:r.off+r.n]...), nil
+	return &cachedBlock{id: id, raw: raw, offs: offs}, nil
 }
 
 // blockCache keeps the blocks readers decompressed last, up to
@@ -250,12 +292,16 @@ type blockCache struct {
 	m    map[int64]*list.Element
 }
 
+// cachedBlock is a decompressed block: body i is raw[offs[i]:offs[i+1]].
 type cachedBlock struct {
-	id  int64
-	raw []byte
+	id   int64
+	raw  []byte
+	offs []int
 }
 
-func (c *blockCache) get(id int64) []byte {
+func (c *cachedBlock) size() int { return len(c.raw) + 8*len(c.offs) }
+
+func (c *blockCache) get(id int64) *cachedBlock {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	e, ok := c.m[id]
@@ -263,11 +309,11 @@ func (c *blockCache) get(id int64) []byte {
 		return nil
 	}
 	c.lru.MoveToFront(e)
-	return e.Value.(*cachedBlock).raw
+	return e.Value.(*cachedBlock)
 }
 
-func (c *blockCache) put(id int64, raw []byte) {
-	if len(raw) > blockCacheBytes/2 {
+func (c *blockCache) put(b *cachedBlock) {
+	if b.size() > blockCacheBytes/2 {
 		return
 	}
 	c.mu.Lock()
@@ -275,15 +321,15 @@ func (c *blockCache) put(id int64, raw []byte) {
 	if c.m == nil {
 		c.m = map[int64]*list.Element{}
 	}
-	if _, ok := c.m[id]; ok {
+	if _, ok := c.m[b.id]; ok {
 		return
 	}
-	c.m[id] = c.lru.PushFront(&cachedBlock{id, raw})
-	c.size += len(raw)
+	c.m[b.id] = c.lru.PushFront(b)
+	c.size += b.size()
 	for c.size > blockCacheBytes {
 		e := c.lru.Back()
-		b := c.lru.Remove(e).(*cachedBlock)
-		delete(c.m, b.id)
-		c.size -= len(b.raw)
+		old := c.lru.Remove(e).(*cachedBlock)
+		delete(c.m, old.id)
+		c.size -= old.size()
 	}
 }

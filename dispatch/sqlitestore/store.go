@@ -53,7 +53,7 @@ type Store struct {
 	// of a file not yet migrated has not).
 	pendingDue, pendingOrder, pendingAfter *sql.Stmt
 	attemptsBySeq                          bool
-	// bodyBlocks: the file has deliveries.body_block (bodies.go; a
+	// bodyBlocks: the file has deliveries.body_ref (bodies.go; a
 	// read-only open of a file not yet migrated has not). sel, get and
 	// writebacks are shared's statements, with the block reference when
 	// it has.
@@ -101,9 +101,7 @@ CREATE TABLE IF NOT EXISTS deliveries (
 	writeback    TEXT NOT NULL DEFAULT '',
 	writeback_error TEXT NOT NULL DEFAULT '',
 	response     TEXT,
-	body_block   INTEGER,
-	body_off     INTEGER,
-	body_len     INTEGER
+	body_ref     INTEGER
 );
 CREATE TABLE IF NOT EXISTS bodies (
 	id     INTEGER PRIMARY KEY AUTOINCREMENT,
@@ -232,13 +230,13 @@ func Open(path string, opts Options) (*Store, error) {
 		s.Close()
 		return nil, fmt.Errorf("open state %s: %w", path, err)
 	}
-	if s.bodyBlocks, err = hasColumn(w, "deliveries", "body_block"); err != nil {
+	if s.bodyBlocks, err = hasColumn(w, "deliveries", "body_ref"); err != nil {
 		s.Close()
 		return nil, fmt.Errorf("open state %s: %w", path, err)
 	}
 	s.sel, s.get, s.writebacks = shared.SelectDeliveries, shared.Get, shared.Writebacks
 	if s.bodyBlocks {
-		sel := `SELECT ` + shared.DeliveryColumns + `, body_block, body_off, body_len FROM deliveries`
+		sel := `SELECT ` + shared.DeliveryColumns + `, body_ref FROM deliveries`
 		s.sel, s.get, s.writebacks = sel, withSelect(shared.Get, sel), withSelect(shared.Writebacks, sel)
 	}
 	if err := s.prepare(opts.ReadOnly); err != nil {
@@ -403,13 +401,11 @@ func migrate(db *sql.DB) error {
 	}
 	// Bodies by blocks (bodies.go): the table is in schema, the
 	// deliveries' references are added to files from before. Their
-	// deliveries keep their bodies inline (body_block NULL).
-	if has, err := hasColumnTx(tx, "deliveries", "body_block"); err != nil {
+	// deliveries keep their bodies inline (body_ref NULL).
+	if has, err := hasColumnTx(tx, "deliveries", "body_ref"); err != nil {
 		return err
 	} else if !has {
-		if _, err := tx.Exec(`ALTER TABLE deliveries ADD COLUMN body_block INTEGER;
-			ALTER TABLE deliveries ADD COLUMN body_off INTEGER;
-			ALTER TABLE deliveries ADD COLUMN body_len INTEGER`); err != nil {
+		if _, err := tx.Exec(`ALTER TABLE deliveries ADD COLUMN body_ref INTEGER`); err != nil {
 			return err
 		}
 	}
@@ -471,12 +467,12 @@ func (s *Store) prepare(readOnly bool) error {
 	prep(s.w, &s.insDelivery, `INSERT INTO deliveries
 		(id, event_id, rule, event, webhook, subscription, record_key, method, url, content_type,
 		 headers, body, change, event_time, created_at, next_at, updated_at, status, last_error,
-		 body_block, body_off, body_len)
+		 body_ref)
 		VALUES `+insertRow+` ON CONFLICT (id) DO NOTHING`)
 	prep(s.w, &s.insDeliveries, `INSERT INTO deliveries
 		(id, event_id, rule, event, webhook, subscription, record_key, method, url, content_type,
 		 headers, body, change, event_time, created_at, next_at, updated_at, status, last_error,
-		 body_block, body_off, body_len)
+		 body_ref)
 		VALUES `+strings.TrimSuffix(strings.Repeat(insertRow+",", insertChunk), ",")+` ON CONFLICT (id) DO NOTHING`)
 	prep(s.w, &s.insBlock, `INSERT INTO bodies (codec, data, seq_lo, seq_hi) VALUES (?,?,?,?)`)
 	prep(s.w, &s.upsCheckpoint, `INSERT INTO checkpoint (id, data) VALUES (1, ?)
@@ -537,7 +533,7 @@ func (s *Store) commit(ctx context.Context, cp cdc.Checkpoint, ds []dispatch.New
 	}
 	ref := func(i int) bodyRef {
 		if refs == nil {
-			return bodyRef{}
+			return 0
 		}
 		return refs[i]
 	}
@@ -612,8 +608,8 @@ const (
 	// insertChunk is the number of deliveries of a multi-row INSERT.
 	insertChunk = 64
 	// insertCols is the number of parameters per delivery.
-	insertCols = 22
-	insertRow  = "(?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)"
+	insertCols = 20
+	insertRow  = "(?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)"
 )
 
 // anyOnce reports whether a delivery of ds carries a once marker (those
@@ -634,13 +630,13 @@ func appendDeliveryArgs(args []any, d *dispatch.NewDelivery, r bodyRef) ([]any, 
 	if err != nil {
 		return nil, err
 	}
-	var body, block, off, n any = d.Body, nil, nil, nil
-	if r.block != 0 {
-		body, block, off, n = nil, r.block, r.off, r.n
+	var body, ref any = d.Body, nil
+	if r != 0 {
+		body, ref = nil, int64(r)
 	}
 	return append(args, d.ID, d.EventID, d.Rule, d.Event, d.Webhook, d.Subscription, d.Key,
 		d.Method, d.URL, d.ContentType, headers, body, change, storesql.Nanos(d.EventTime), storesql.Nanos(d.CreatedAt),
-		storesql.Nanos(d.NextAt), storesql.Nanos(d.CreatedAt), status, d.Error, block, off, n), nil
+		storesql.Nanos(d.NextAt), storesql.Nanos(d.CreatedAt), status, d.Error, ref), nil
 }
 
 // onceAllows checks and sets the (rule, key) marker of a once delivery. The
@@ -936,7 +932,7 @@ func (s *Store) Rerender(ctx context.Context, id string, req dispatch.RenderedRe
 	// nothing refers to it.
 	set := shared.RerenderSet
 	if s.bodyBlocks {
-		set += `, body_block = NULL, body_off = NULL, body_len = NULL`
+		set += `, body_ref = NULL`
 	}
 	if _, err := tx.ExecContext(ctx, `UPDATE deliveries `+set+` WHERE id = ?`, append(args, id)...); err != nil {
 		return fmt.Errorf("re-render %s: %w", id, err)
@@ -1044,7 +1040,7 @@ func (s *Store) Prune(ctx context.Context, cutoff time.Time) (int, error) {
 	// The body blocks no delivery refers to any more: one look at the
 	// seqs of its commit's deliveries each.
 	if _, err := tx.ExecContext(ctx, `DELETE FROM bodies WHERE NOT EXISTS (SELECT 1 FROM deliveries
-		WHERE seq BETWEEN bodies.seq_lo AND bodies.seq_hi AND body_block = bodies.id)`); err != nil {
+		WHERE seq BETWEEN bodies.seq_lo AND bodies.seq_hi AND body_ref BETWEEN bodies.id * `+blockRefs+` AND bodies.id * `+blockRefs+` + `+blockRefs+` - 1)`); err != nil {
 		return 0, fmt.Errorf("prune body blocks: %w", err)
 	}
 	if err := tx.Commit(); err != nil {
