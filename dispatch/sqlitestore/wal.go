@@ -10,28 +10,38 @@ import (
 	sqlite "modernc.org/sqlite"
 )
 
-// The WAL is checkpointed off the commit path. SQLite's own automatic
-// checkpoint (wal_autocheckpoint, every 1,000 pages) runs inside the
-// commit that crosses the threshold: that commit copies the WAL's pages
-// into the database and fsyncs it before it returns (~10% of the CPU of a
-// catch-up, and the tail of the commit→receiver latency). The writer
-// connection has it off (wal_autocheckpoint=0); instead each write
+// The WAL is checkpointed mostly off the commit path. SQLite's own
+// automatic checkpoint (wal_autocheckpoint, every 1,000 pages) runs inside
+// the commit that crosses the threshold: that commit copies the WAL's
+// pages into the database and fsyncs both before it returns (~10% of the
+// CPU of a catch-up, and the tail of the commit→receiver latency). The
+// writer connection has it off (wal_autocheckpoint=0). Instead each write
 // transaction counts the pages it wrote to the WAL (SQLite's cache-write
-// counter) and, past walSoftBytes, signals a checkpointer goroutine that
+// counter) and, every walSoftBytes, signals a checkpointer goroutine that
 // runs PRAGMA wal_checkpoint(PASSIVE) on its own connection: it copies
-// what no reader still needs and never waits for anyone.
+// what no reader still needs, fsyncs, and waits for no one.
 //
-// The WAL stays bounded: when walHardBytes were written and not
-// checkpointed (readers kept pinning old pages, or the checkpointer fell
-// behind), or the WAL holds that much though it was copied (readers kept
-// it from starting over), the writer runs a checkpoint(TRUNCATE) after its
-// commit, which waits (busy_timeout) for the readers and empties the
-// file: commits slow down instead of the WAL growing without end. journal_size_limit truncates a WAL that grew past walLimitBytes
-// whenever it starts over.
+// A checkpoint that runs beside commits never catches up with them: the
+// WAL starts over (is written again from its start) only after a
+// checkpoint copied all of it and before the next commit. So every
+// walFinishBytes the writer runs a PASSIVE checkpoint itself, after its
+// commit, when the checkpointer is not running: it copies only what was
+// committed since the checkpointer's last run, and the next commit starts
+// the WAL over. A commit waits for that short copy and its fsyncs a
+// quarter as often as it waited for SQLite's checkpoint, which copied all.
+//
+// The WAL stays bounded: when the writer finds it longer than walHardBytes
+// (readers kept it from starting over), or walHardBytes were written while
+// the checkpointer could not run or the writer could not finish, it runs
+// a checkpoint(TRUNCATE), which
+// waits (busy_timeout) for the readers and empties the file: commits slow
+// down rather than the WAL growing without end. journal_size_limit
+// truncates a WAL longer than walLimitBytes when it starts over.
 var (
-	walSoftBytes  int64 = 4 << 20
-	walHardBytes  int64 = 64 << 20
-	walLimitBytes int64 = 16 << 20
+	walSoftBytes   int64 = 4 << 20
+	walFinishBytes int64 = 16 << 20
+	walHardBytes   int64 = 64 << 20
+	walLimitBytes  int64 = 64 << 20
 	// walTick checkpoints what trickled in below walSoftBytes.
 	walTick = time.Second
 	// walHold, set by a test, is the hold of the next checkpointers.
@@ -46,18 +56,18 @@ type checkpointer struct {
 	done     sync.WaitGroup
 	closed   sync.Once
 	// mu is held by each checkpoint: SQLite does not wait for another
-	// checkpoint to end (it reports busy), so the writer's truncating one
-	// waits here for the checkpointer's.
+	// checkpoint to end (it reports busy). The writer's finishing
+	// checkpoint only tries it; its truncating one waits.
 	mu sync.Mutex
-	// pending counts the pages written to the WAL since the last
-	// checkpoint that copied all of it.
-	pending atomic.Int64
-	// For tests: checkpoints run by the goroutine, TRUNCATE checkpoints
-	// run (by either side), and whether one is waiting for readers now.
-	runs, truncates atomic.Int64
-	waiting         atomic.Bool
-	// truncate asks the writer for a truncating checkpoint.
-	truncate atomic.Bool
+	// The writer's counts of pages written to the WAL: since it last
+	// signalled, since its last finishing checkpoint, and since the
+	// checkpointer last ran (which the checkpointer resets).
+	sinceSignal, sinceFinish int64
+	sinceRun                 atomic.Int64
+	// For tests: checkpoints run by the goroutine and by the writer,
+	// truncating ones, and whether one is waiting for readers now.
+	runs, finishes, truncates atomic.Int64
+	waiting                   atomic.Bool
 	// hold, when set by a test, keeps the goroutine from checkpointing
 	// until it is closed.
 	hold chan struct{}
@@ -89,7 +99,7 @@ func (c *checkpointer) loop() {
 			return
 		case <-c.signal:
 		case <-t.C:
-			if c.pending.Load() == 0 {
+			if c.sinceRun.Load() == 0 {
 				continue
 			}
 		}
@@ -100,44 +110,20 @@ func (c *checkpointer) loop() {
 				return
 			}
 		}
-		c.checkpoint()
-	}
-}
-
-// checkpoint runs a passive checkpoint. When it leaves a WAL longer than
-// walHardBytes, though copied (readers kept it from starting over), it
-// asks the writer to truncate it: the writer's own truncating checkpoint
-// needs no lock that commits would keep taking from it. Errors are left
-// to the next run (a failing file fails the writer's commits, which
-// report it).
-func (c *checkpointer) checkpoint() {
-	c.mu.Lock()
-	before := c.pending.Load()
-	busy, log, done, err := walCheckpoint(context.Background(), c.db, "PASSIVE")
-	c.mu.Unlock()
-	c.runs.Add(1)
-	if err != nil {
-		return
-	}
-	if busy == 0 && log == done {
-		c.forget(before)
-	}
-	if int64(log)*c.pageSize >= walHardBytes {
-		c.truncate.Store(true)
-	}
-}
-
-// forget takes n pages off pending, the pages a complete checkpoint copied.
-func (c *checkpointer) forget(n int64) {
-	if c.pending.Add(-n) < 0 {
-		c.pending.Store(0)
+		c.mu.Lock()
+		c.sinceRun.Store(0)
+		// An error is left to the next run (a failing file fails the
+		// writer's commits, which report it).
+		walCheckpoint(context.Background(), c.db, "PASSIVE")
+		c.mu.Unlock()
+		c.runs.Add(1)
 	}
 }
 
 // wrote notes the pages the writer connection wrote since the last call
-// (after a write transaction), signals the checkpointer past
-// walSoftBytes, and past walHardBytes checkpoints itself, waiting for the
-// readers.
+// (after a write transaction), signals the checkpointer every
+// walSoftBytes, finishes a checkpoint every walFinishBytes and truncates
+// the WAL past walHardBytes.
 func (c *checkpointer) wrote(ctx context.Context, conn *sql.Conn) {
 	var pages int
 	if err := conn.Raw(func(dc any) error {
@@ -150,15 +136,31 @@ func (c *checkpointer) wrote(ctx context.Context, conn *sql.Conn) {
 	}); err != nil || pages == 0 {
 		return
 	}
-	p := c.pending.Add(int64(pages)) * c.pageSize
-	// Once per walSoftBytes written.
-	if p/walSoftBytes != (p-int64(pages)*c.pageSize)/walSoftBytes {
+	n := int64(pages) * c.pageSize
+	c.sinceSignal += n
+	c.sinceFinish += n
+	unrun := c.sinceRun.Add(n)
+	if c.sinceSignal >= walSoftBytes {
+		c.sinceSignal = 0
 		select {
 		case c.signal <- struct{}{}:
 		default:
 		}
 	}
-	if p < walHardBytes && !c.truncate.Load() {
+	// Past walHardBytes without a finished checkpoint (the checkpointer
+	// kept running, or could not run), truncate.
+	truncate := unrun >= walHardBytes || c.sinceFinish >= walHardBytes
+	if !truncate && c.sinceFinish >= walFinishBytes && c.mu.TryLock() {
+		// The checkpointer is not running: what it left is short.
+		_, log, _, err := walCheckpoint(ctx, conn, "PASSIVE")
+		c.mu.Unlock()
+		c.finishes.Add(1)
+		// Tried once per walFinishBytes even when readers kept it
+		// from copying all (busy): each try may copy and fsync.
+		c.sinceFinish = 0
+		truncate = err == nil && int64(log)*c.pageSize >= walHardBytes
+	}
+	if !truncate {
 		return
 	}
 	// busy when a reader outlasted busy_timeout: the next write tries
@@ -169,9 +171,9 @@ func (c *checkpointer) wrote(ctx context.Context, conn *sql.Conn) {
 	c.waiting.Store(false)
 	c.mu.Unlock()
 	c.truncates.Add(1)
+	c.sinceFinish = 0
 	if err == nil && busy == 0 {
-		c.pending.Store(0)
-		c.truncate.Store(false)
+		c.sinceRun.Store(0)
 	}
 }
 

@@ -58,11 +58,16 @@ func eventually(t *testing.T, what string, cond func() bool) {
 	}
 }
 
-// TestStore_WALCheckpointedInBackground: commits never checkpoint the WAL
-// (it grows past SQLite's automatic 1,000 pages while the checkpointer is
-// held), the checkpointer does when signalled, and the WAL then starts
-// over instead of growing.
+// TestStore_WALCheckpointedInBackground: commits do not checkpoint the
+// WAL (it grows past SQLite's automatic 1,000 pages while the checkpointer
+// is held), the checkpointer does when signalled, and the WAL then starts
+// over instead of growing. Under steady commits the writer finishes a
+// checkpoint every walFinishBytes, which keeps the WAL short.
 func TestStore_WALCheckpointedInBackground(t *testing.T) {
+	// No checkpoints by the writer until the last part.
+	finish, hard := walFinishBytes, walHardBytes
+	walFinishBytes, walHardBytes = 1<<30, 1<<30
+	t.Cleanup(func() { walFinishBytes, walHardBytes = finish, hard })
 	path := filepath.Join(t.TempDir(), "state.db")
 	hold := make(chan struct{})
 	walHold = hold
@@ -72,28 +77,43 @@ func TestStore_WALCheckpointedInBackground(t *testing.T) {
 	if err := s.w.QueryRow(`PRAGMA wal_autocheckpoint`).Scan(&auto); err != nil || auto != 0 {
 		t.Fatalf("writer's wal_autocheckpoint = %d (%v), want 0", auto, err)
 	}
-	// 12 MB of bodies: three times walSoftBytes, and more than SQLite's
+	// 24 MB of bodies: six times walSoftBytes, and more than SQLite's
 	// automatic checkpoint would have let the WAL grow to (1,000 pages).
-	next := commitBytes(t, s, 0, 12<<20)
+	next := commitBytes(t, s, 0, 24<<20)
 	wal := path + "-wal"
 	grown := fileSize(t, wal)
-	if grown < 1000*4096*2 {
-		t.Fatalf("WAL is %d bytes after 12 MB committed with the checkpointer held: did a commit checkpoint?", grown)
+	if grown < 1000*16384 {
+		t.Fatalf("WAL is %d bytes after 24 MB committed with the checkpointer held: did a commit checkpoint?", grown)
 	}
-	if s.ckpt.runs.Load() != 0 {
-		t.Fatalf("checkpointer ran %d times while held", s.ckpt.runs.Load())
+	if s.ckpt.runs.Load() != 0 || s.ckpt.finishes.Load() != 0 {
+		t.Fatalf("%d checkpoints run while held, %d by the writer", s.ckpt.runs.Load(), s.ckpt.finishes.Load())
 	}
 	close(hold)
-	eventually(t, "a background checkpoint that copied the WAL", func() bool {
-		return s.ckpt.runs.Load() > 0 && s.ckpt.pending.Load() < walSoftBytes/4096
-	})
+	eventually(t, "a background checkpoint", func() bool { return s.ckpt.runs.Load() > 0 })
 	// Copied, the WAL starts over: 2 MB more do not make it longer.
 	next = commitBytes(t, s, next, 2<<20)
 	if after := fileSize(t, wal); after > grown {
 		t.Errorf("WAL grew from %d to %d bytes after the checkpoint: it did not start over", grown, after)
 	}
-	if s.ckpt.truncates.Load() != 0 {
-		t.Errorf("%d truncating checkpoints, want none (no reader held the WAL)", s.ckpt.truncates.Load())
+	if s.ckpt.finishes.Load() != 0 || s.ckpt.truncates.Load() != 0 {
+		t.Errorf("%d checkpoints by the writer, %d truncating, want none yet", s.ckpt.finishes.Load(), s.ckpt.truncates.Load())
+	}
+	// Steady commits, 40 MB, finishing every 4 MB: the writer finishes
+	// checkpoints and the WAL stays within walHardBytes and what one
+	// commit adds (a finish waits while the checkpointer runs, and a
+	// slow one lets the WAL grow: the truncating checkpoint bounds it).
+	// The WAL is already longer: Close removes it.
+	walFinishBytes, walHardBytes = 4<<20, 16<<20
+	if err := s.Close(); err != nil {
+		t.Fatal(err)
+	}
+	s = open(t, path)
+	next = commitBytes(t, s, next, 40<<20)
+	if s.ckpt.finishes.Load() == 0 {
+		t.Error("the writer finished no checkpoint in 40 MB")
+	}
+	if after, limit := fileSize(t, wal), walHardBytes+2<<20; after > limit {
+		t.Errorf("WAL is %d bytes after 40 MB, want at most %d", after, limit)
 	}
 	// Close stops the checkpointer and leaves a checkpointed file without
 	// a WAL.
@@ -114,9 +134,9 @@ func TestStore_WALCheckpointedInBackground(t *testing.T) {
 // from starting over; past walHardBytes the writer waits for it to end
 // rather than let the WAL grow, and the WAL is emptied when it ends.
 func TestStore_WALBoundedByReader(t *testing.T) {
-	soft, hard := walSoftBytes, walHardBytes
-	walSoftBytes, walHardBytes = 256<<10, 2<<20
-	t.Cleanup(func() { walSoftBytes, walHardBytes = soft, hard })
+	soft, finish, hard := walSoftBytes, walFinishBytes, walHardBytes
+	walSoftBytes, walFinishBytes, walHardBytes = 256<<10, 1<<20, 2<<20
+	t.Cleanup(func() { walSoftBytes, walFinishBytes, walHardBytes = soft, finish, hard })
 	path := filepath.Join(t.TempDir(), "state.db")
 	s := open(t, path)
 	next := commitBytes(t, s, 0, 1<<20)
