@@ -336,12 +336,11 @@ func create(path string) error {
 	name := tmp.Name()
 	tmp.Close()
 	defer os.Remove(name)
-	// 16 KiB pages: a catch-up's deliveries (about 1 KB a row) fill a
-	// quarter as many pages, and B-tree splits and WAL frames come fewer
-	// (BenchmarkStore_CatchUp: docs/benchmarks.md). cache_size is in KiB,
-	// so the cache's budget is the same. A file made with other pages
-	// keeps them.
-	db, err := sql.Open("sqlite", "file:"+name+"?_pragma=page_size(16384)&_pragma=journal_mode(delete)")
+	// SQLite's default 4 KiB pages. 16 KiB pages took 7% less CPU per
+	// delivery catching up, but a commit of one delivery writes its
+	// pages whole to the WAL: 50% more CPU per such commit, the live
+	// path (BenchmarkStore_Commit/batch=1; docs/benchmarks.md).
+	db, err := sql.Open("sqlite", "file:"+name+"?_pragma=journal_mode(delete)")
 	if err != nil {
 		return fmt.Errorf("create the file: %w", err)
 	}

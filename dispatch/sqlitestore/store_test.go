@@ -284,12 +284,3 @@ func TestOpen_RefusesFileWithoutState(t *testing.T) {
 		}
 	}
 }
-
-// TestStore_PageSize: a new state file has 16 KiB pages.
-func TestStore_PageSize(t *testing.T) {
-	s := open(t, filepath.Join(t.TempDir(), "state.db"))
-	var ps int
-	if err := s.w.QueryRow(`PRAGMA page_size`).Scan(&ps); err != nil || ps != 16384 {
-		t.Errorf("new file's page_size = %d (%v), want 16384", ps, err)
-	}
-}

@@ -78,7 +78,8 @@ func TestStore_WALCheckpointedInBackground(t *testing.T) {
 		t.Fatalf("writer's wal_autocheckpoint = %d (%v), want 0", auto, err)
 	}
 	// 24 MB of bodies: six times walSoftBytes, and more than SQLite's
-	// automatic checkpoint would have let the WAL grow to (1,000 pages).
+	// automatic checkpoint would have let the WAL grow to (1,000 pages,
+	// even of 16 KiB).
 	next := commitBytes(t, s, 0, 24<<20)
 	wal := path + "-wal"
 	grown := fileSize(t, wal)
