@@ -53,6 +53,18 @@ type Store struct {
 	// of a file not yet migrated has not).
 	pendingDue, pendingOrder, pendingAfter *sql.Stmt
 	attemptsBySeq                          bool
+	// bodyBlocks: the file has deliveries.body_ref (bodies.go; a
+	// read-only open of a file not yet migrated has not). sel, get and
+	// writebacks are shared's statements, with the block reference when
+	// it has.
+	bodyBlocks           bool
+	sel, get, writebacks string
+	insBlock             *sql.Stmt
+	blockRaw, blockZ     []byte // the writer's buffers
+	blocks               blockCache
+	// ckpt checkpoints the WAL off the commit path (wal.go); nil when
+	// read-only.
+	ckpt *checkpointer
 }
 
 var _ dispatch.Store = (*Store)(nil)
@@ -88,7 +100,15 @@ CREATE TABLE IF NOT EXISTS deliveries (
 	redelivered  INTEGER NOT NULL DEFAULT 0,
 	writeback    TEXT NOT NULL DEFAULT '',
 	writeback_error TEXT NOT NULL DEFAULT '',
-	response     TEXT
+	response     TEXT,
+	body_ref     INTEGER
+);
+CREATE TABLE IF NOT EXISTS bodies (
+	id     INTEGER PRIMARY KEY AUTOINCREMENT,
+	codec  TEXT NOT NULL,
+	data   BLOB NOT NULL,
+	seq_lo INTEGER NOT NULL,
+	seq_hi INTEGER NOT NULL
 );
 CREATE INDEX IF NOT EXISTS deliveries_due ON deliveries (webhook, subscription, next_at, seq) WHERE status = 'pending';
 CREATE INDEX IF NOT EXISTS deliveries_created ON deliveries (created_at);
@@ -153,6 +173,9 @@ func Open(path string, opts Options) (*Store, error) {
 		q.Add("mode", "ro")
 	} else {
 		q.Add("_pragma", "journal_mode(wal)")
+		// Commits do not checkpoint: the checkpointer does (wal.go).
+		q.Add("_pragma", "wal_autocheckpoint(0)")
+		q.Add("_pragma", fmt.Sprintf("journal_size_limit(%d)", walLimitBytes))
 		q.Add("_txlock", "immediate")
 	}
 	fi, statErr := os.Stat(path)
@@ -207,11 +230,75 @@ func Open(path string, opts Options) (*Store, error) {
 		s.Close()
 		return nil, fmt.Errorf("open state %s: %w", path, err)
 	}
+	if s.bodyBlocks, err = hasColumn(w, "deliveries", "body_ref"); err != nil {
+		s.Close()
+		return nil, fmt.Errorf("open state %s: %w", path, err)
+	}
+	s.sel, s.get, s.writebacks = shared.SelectDeliveries, shared.Get, shared.Writebacks
+	if s.bodyBlocks {
+		sel := `SELECT ` + shared.DeliveryColumns + `, body_ref FROM deliveries`
+		s.sel, s.get, s.writebacks = sel, withSelect(shared.Get, sel), withSelect(shared.Writebacks, sel)
+	}
 	if err := s.prepare(opts.ReadOnly); err != nil {
 		s.Close()
 		return nil, fmt.Errorf("open state %s: %w", path, err)
 	}
+	if !opts.ReadOnly {
+		if err := s.startCheckpointer(sync); err != nil {
+			s.Close()
+			return nil, fmt.Errorf("open state %s: %w", path, err)
+		}
+	}
 	return s, nil
+}
+
+// startCheckpointer opens the checkpointer's connection and starts it.
+func (s *Store) startCheckpointer(sync string) error {
+	var pageSize int64
+	if err := s.w.QueryRow(`PRAGMA page_size`).Scan(&pageSize); err != nil {
+		return err
+	}
+	q := url.Values{}
+	q.Add("_pragma", "busy_timeout(10000)")
+	// Its checkpoints sync as the writer's commits do.
+	q.Add("_pragma", "synchronous("+sync+")")
+	q.Add("_pragma", "cache_size(-100)")
+	db, err := sql.Open("sqlite", "file:"+s.path+"?"+q.Encode())
+	if err != nil {
+		return err
+	}
+	db.SetMaxOpenConns(1)
+	db.SetConnMaxIdleTime(0)
+	db.SetConnMaxLifetime(0)
+	if err := db.Ping(); err != nil {
+		db.Close()
+		return err
+	}
+	s.ckpt = newCheckpointer(db, pageSize)
+	s.ckpt.start()
+	return nil
+}
+
+// beginWrite begins a write transaction on the writer's connection. end,
+// deferred by the caller, rolls it back unless committed and notes the
+// pages it wrote to the WAL for the checkpointer.
+func (s *Store) beginWrite(ctx context.Context) (*sql.Tx, func(), error) {
+	conn, err := s.w.Conn(ctx)
+	if err != nil {
+		return nil, nil, err
+	}
+	tx, err := conn.BeginTx(ctx, nil)
+	if err != nil {
+		conn.Close()
+		return nil, nil, err
+	}
+	return tx, func() {
+		tx.Rollback()
+		if s.ckpt != nil {
+			s.ckpt.wrote(context.WithoutCancel(ctx), conn)
+		}
+		conn.Close()
+	}, nil
 }
 
 // hasState returns dispatch.ErrNoState unless the file at path holds
@@ -249,6 +336,10 @@ func create(path string) error {
 	name := tmp.Name()
 	tmp.Close()
 	defer os.Remove(name)
+	// SQLite's default 4 KiB pages. 16 KiB pages took 7% less CPU per
+	// delivery catching up, but a commit of one delivery writes its
+	// pages whole to the WAL: 50% more CPU per such commit, the live
+	// path (BenchmarkStore_Commit/batch=1; docs/benchmarks.md).
 	db, err := sql.Open("sqlite", "file:"+name+"?_pragma=journal_mode(delete)")
 	if err != nil {
 		return fmt.Errorf("create the file: %w", err)
@@ -307,11 +398,37 @@ func migrate(db *sql.DB) error {
 		DROP INDEX IF EXISTS attempts_delivery`); err != nil {
 		return err
 	}
+	// Bodies by blocks (bodies.go): the table is in schema, the
+	// deliveries' references are added to files from before. Their
+	// deliveries keep their bodies inline (body_ref NULL).
+	if has, err := hasColumnTx(tx, "deliveries", "body_ref"); err != nil {
+		return err
+	} else if !has {
+		if _, err := tx.Exec(`ALTER TABLE deliveries ADD COLUMN body_ref INTEGER`); err != nil {
+			return err
+		}
+	}
 	return tx.Commit()
+}
+
+// withSelect is q, a statement of shared.SelectDeliveries, with sel
+// instead.
+func withSelect(q, sel string) string {
+	rest, ok := strings.CutPrefix(q, shared.SelectDeliveries)
+	if !ok {
+		panic("sqlitestore: not a SelectDeliveries statement: " + q)
+	}
+	return sel + rest
 }
 
 // hasColumn reports whether table has column col.
 func hasColumn(db *sql.DB, table, col string) (bool, error) {
+	return hasColumnTx(db, table, col)
+}
+
+func hasColumnTx(db interface {
+	Query(string, ...any) (*sql.Rows, error)
+}, table, col string) (bool, error) {
 	rows, err := db.Query(`SELECT name FROM pragma_table_info(?)`, table)
 	if err != nil {
 		return false, err
@@ -336,24 +453,27 @@ func (s *Store) prepare(readOnly bool) error {
 			*dst, err = db.Prepare(q)
 		}
 	}
-	prep(s.r, &s.pendingDue, shared.SelectDeliveries+` INDEXED BY deliveries_due
+	prep(s.r, &s.pendingDue, s.sel+` INDEXED BY deliveries_due
 		WHERE status = 'pending' AND webhook = ? AND subscription = ? AND next_at <= ? ORDER BY next_at, seq LIMIT ?`)
-	prep(s.r, &s.pendingAfter, shared.SelectDeliveries+` INDEXED BY deliveries_due
+	prep(s.r, &s.pendingAfter, s.sel+` INDEXED BY deliveries_due
 		WHERE status = 'pending' AND webhook = ? AND subscription = ? AND next_at <= ?
 		AND next_at >= ? AND (next_at > ? OR seq > ?) ORDER BY next_at, seq LIMIT ?`)
-	prep(s.r, &s.pendingOrder, shared.SelectDeliveries+` INDEXED BY deliveries_due
+	prep(s.r, &s.pendingOrder, s.sel+` INDEXED BY deliveries_due
 		WHERE status = 'pending' AND webhook = ? AND subscription = ? ORDER BY seq LIMIT ?`)
 	if readOnly {
 		return err
 	}
 	prep(s.w, &s.insDelivery, `INSERT INTO deliveries
 		(id, event_id, rule, event, webhook, subscription, record_key, method, url, content_type,
-		 headers, body, change, event_time, created_at, next_at, updated_at, status, last_error)
-		VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?) ON CONFLICT (id) DO NOTHING`)
+		 headers, body, change, event_time, created_at, next_at, updated_at, status, last_error,
+		 body_ref)
+		VALUES `+insertRow+` ON CONFLICT (id) DO NOTHING`)
 	prep(s.w, &s.insDeliveries, `INSERT INTO deliveries
 		(id, event_id, rule, event, webhook, subscription, record_key, method, url, content_type,
-		 headers, body, change, event_time, created_at, next_at, updated_at, status, last_error)
-		VALUES `+strings.TrimSuffix(strings.Repeat("(?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?),", insertChunk), ",")+` ON CONFLICT (id) DO NOTHING`)
+		 headers, body, change, event_time, created_at, next_at, updated_at, status, last_error,
+		 body_ref)
+		VALUES `+strings.TrimSuffix(strings.Repeat(insertRow+",", insertChunk), ",")+` ON CONFLICT (id) DO NOTHING`)
+	prep(s.w, &s.insBlock, `INSERT INTO bodies (codec, data, seq_lo, seq_hi) VALUES (?,?,?,?)`)
 	prep(s.w, &s.upsCheckpoint, `INSERT INTO checkpoint (id, data) VALUES (1, ?)
 		ON CONFLICT (id) DO UPDATE SET data = excluded.data`)
 	// ?15 is the delivery's seq when the caller knows it (0 when not).
@@ -371,9 +491,14 @@ func (s *Store) prepare(readOnly bool) error {
 // Path returns the state file's path.
 func (s *Store) Path() string { return s.path }
 
-// Close closes the file.
+// Close closes the file. The writer's connection closes last and, the
+// file's last connection, checkpoints the WAL into it and removes it.
 func (s *Store) Close() error {
-	return errors.Join(s.r.Close(), s.w.Close())
+	var cerr error
+	if s.ckpt != nil {
+		cerr = s.ckpt.close()
+	}
+	return errors.Join(cerr, s.r.Close(), s.w.Close())
 }
 
 // headersJSON is h as JSON text, or NULL when h is nil.
@@ -396,11 +521,21 @@ func (s *Store) Commit(ctx context.Context, cp cdc.Checkpoint, ds []dispatch.New
 }
 
 func (s *Store) commit(ctx context.Context, cp cdc.Checkpoint, ds []dispatch.NewDelivery) (int, error) {
-	tx, err := s.w.BeginTx(ctx, nil)
+	tx, end, err := s.beginWrite(ctx)
 	if err != nil {
 		return 0, fmt.Errorf("commit: begin: %w", err)
 	}
-	defer tx.Rollback()
+	defer end()
+	refs, err := s.putBodies(ctx, tx, ds)
+	if err != nil {
+		return 0, fmt.Errorf("commit: %w", err)
+	}
+	ref := func(i int) bodyRef {
+		if refs == nil {
+			return 0
+		}
+		return refs[i]
+	}
 	inserted := 0
 	onceSeen := map[[2]string]string{}
 	var one, chunk *sql.Stmt
@@ -415,7 +550,7 @@ func (s *Store) commit(ctx context.Context, cp cdc.Checkpoint, ds []dispatch.New
 			}
 			args = args[:0]
 			for j := i; j < i+insertChunk; j++ {
-				if args, err = appendDeliveryArgs(args, &ds[j]); err != nil {
+				if args, err = appendDeliveryArgs(args, &ds[j], ref(j)); err != nil {
 					return 0, fmt.Errorf("commit: delivery %s: %w", ds[j].ID, err)
 				}
 			}
@@ -428,7 +563,7 @@ func (s *Store) commit(ctx context.Context, cp cdc.Checkpoint, ds []dispatch.New
 			i += insertChunk
 			continue
 		}
-		d := &ds[i]
+		d, r := &ds[i], ref(i)
 		i++
 		if d.Once {
 			ok, err := s.onceAllows(ctx, tx, onceSeen, d)
@@ -442,7 +577,7 @@ func (s *Store) commit(ctx context.Context, cp cdc.Checkpoint, ds []dispatch.New
 		if one == nil {
 			one = tx.StmtContext(ctx, s.insDelivery)
 		}
-		if args, err = appendDeliveryArgs(args[:0], d); err != nil {
+		if args, err = appendDeliveryArgs(args[:0], d, r); err != nil {
 			return 0, fmt.Errorf("commit: delivery %s: %w", d.ID, err)
 		}
 		res, err := one.ExecContext(ctx, args...)
@@ -472,7 +607,8 @@ const (
 	// insertChunk is the number of deliveries of a multi-row INSERT.
 	insertChunk = 64
 	// insertCols is the number of parameters per delivery.
-	insertCols = 19
+	insertCols = 20
+	insertRow  = "(?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)"
 )
 
 // anyOnce reports whether a delivery of ds carries a once marker (those
@@ -486,15 +622,20 @@ func anyOnce(ds []dispatch.NewDelivery) bool {
 	return false
 }
 
-// appendDeliveryArgs appends the insert parameters of d.
-func appendDeliveryArgs(args []any, d *dispatch.NewDelivery) ([]any, error) {
+// appendDeliveryArgs appends the insert parameters of d, whose body is
+// inline or in a block (r).
+func appendDeliveryArgs(args []any, d *dispatch.NewDelivery, r bodyRef) ([]any, error) {
 	headers, change, status, err := storesql.InsertValues(d)
 	if err != nil {
 		return nil, err
 	}
+	var body, ref any = d.Body, nil
+	if r != 0 {
+		body, ref = nil, int64(r)
+	}
 	return append(args, d.ID, d.EventID, d.Rule, d.Event, d.Webhook, d.Subscription, d.Key,
-		d.Method, d.URL, d.ContentType, headers, d.Body, change, storesql.Nanos(d.EventTime), storesql.Nanos(d.CreatedAt),
-		storesql.Nanos(d.NextAt), storesql.Nanos(d.CreatedAt), status, d.Error), nil
+		d.Method, d.URL, d.ContentType, headers, body, change, storesql.Nanos(d.EventTime), storesql.Nanos(d.CreatedAt),
+		storesql.Nanos(d.NextAt), storesql.Nanos(d.CreatedAt), status, d.Error, ref), nil
 }
 
 // onceAllows checks and sets the (rule, key) marker of a once delivery. The
@@ -543,14 +684,6 @@ func (s *Store) Checkpoint(ctx context.Context) (cdc.Checkpoint, bool, error) {
 var shared = storesql.New(storesql.Tables{Deliveries: "deliveries", Attempts: "attempts",
 	Subscriptions: "subscriptions", WebhookState: "webhook_state", Change: "change"})
 
-func (s *Store) queryDeliveries(ctx context.Context, db *sql.DB, query string, args ...any) ([]dispatch.Delivery, error) {
-	rows, err := db.QueryContext(ctx, query, args...)
-	if err != nil {
-		return nil, err
-	}
-	return storesql.ScanDeliveries(rows)
-}
-
 // Pending implements dispatch.Store.
 func (s *Store) Pending(ctx context.Context, q dispatch.PendingQuery) ([]dispatch.Delivery, error) {
 	limit := q.Limit
@@ -559,18 +692,14 @@ func (s *Store) Pending(ctx context.Context, q dispatch.PendingQuery) ([]dispatc
 	}
 	var out []dispatch.Delivery
 	var err error
-	var rows *sql.Rows
 	switch {
 	case q.DueBy.IsZero():
-		rows, err = s.pendingOrder.QueryContext(ctx, q.Webhook, q.Subscription, limit)
+		out, err = s.readDeliveries(ctx, s.pendingOrder, "", q.Webhook, q.Subscription, limit)
 	case q.AfterSeq != 0:
 		after := storesql.Nanos(q.AfterNextAt)
-		rows, err = s.pendingAfter.QueryContext(ctx, q.Webhook, q.Subscription, storesql.Nanos(q.DueBy), after, after, q.AfterSeq, limit)
+		out, err = s.readDeliveries(ctx, s.pendingAfter, "", q.Webhook, q.Subscription, storesql.Nanos(q.DueBy), after, after, q.AfterSeq, limit)
 	default:
-		rows, err = s.pendingDue.QueryContext(ctx, q.Webhook, q.Subscription, storesql.Nanos(q.DueBy), limit)
-	}
-	if err == nil {
-		out, err = storesql.ScanDeliveries(rows)
+		out, err = s.readDeliveries(ctx, s.pendingDue, "", q.Webhook, q.Subscription, storesql.Nanos(q.DueBy), limit)
 	}
 	if err != nil {
 		return nil, fmt.Errorf("read pending deliveries of %s: %w", storesql.QueueName(q.Webhook, q.Subscription), err)
@@ -615,11 +744,11 @@ func (s *Store) record(ctx context.Context, rs []dispatch.Result) error {
 	if len(rs) == 0 {
 		return nil
 	}
-	tx, err := s.w.BeginTx(ctx, nil)
+	tx, end, err := s.beginWrite(ctx)
 	if err != nil {
 		return fmt.Errorf("record attempts: %w", err)
 	}
-	defer tx.Rollback()
+	defer end()
 	upd := tx.StmtContext(ctx, s.updDelivery)
 	for i := range rs {
 		r := &rs[i]
@@ -651,7 +780,7 @@ func (s *Store) Writebacks(ctx context.Context, limit int) ([]dispatch.Delivery,
 	if limit <= 0 {
 		limit = 100
 	}
-	out, err := s.queryDeliveries(ctx, s.r, shared.Writebacks, limit)
+	out, err := s.readDeliveries(ctx, nil, s.writebacks, limit)
 	if err != nil {
 		return nil, fmt.Errorf("read pending writebacks: %w", err)
 	}
@@ -660,11 +789,11 @@ func (s *Store) Writebacks(ctx context.Context, limit int) ([]dispatch.Delivery,
 
 // FinishWriteback implements dispatch.Store.
 func (s *Store) FinishWriteback(ctx context.Context, id, status, errMsg string, at time.Time) error {
-	tx, err := s.w.BeginTx(ctx, nil)
+	tx, end, err := s.beginWrite(ctx)
 	if err != nil {
 		return fmt.Errorf("finish writeback of %s: %w", id, err)
 	}
-	defer tx.Rollback()
+	defer end()
 	res, err := tx.ExecContext(ctx, shared.FinishWriteback, status, errMsg, id)
 	if err != nil {
 		return fmt.Errorf("finish writeback of %s: %w", id, err)
@@ -689,7 +818,7 @@ func (s *Store) List(ctx context.Context, f dispatch.Filter) ([]dispatch.Deliver
 		limit = 100
 	}
 	where, args := storesql.FilterWhere(f)
-	out, err := s.queryDeliveries(ctx, s.r, shared.SelectDeliveries+where+` ORDER BY seq DESC LIMIT ?`, append(args, limit)...)
+	out, err := s.readDeliveries(ctx, nil, s.sel+where+` ORDER BY seq DESC LIMIT ?`, append(args, limit)...)
 	if err != nil {
 		return nil, fmt.Errorf("list deliveries: %w", err)
 	}
@@ -698,13 +827,14 @@ func (s *Store) List(ctx context.Context, f dispatch.Filter) ([]dispatch.Deliver
 
 // Get implements dispatch.Store.
 func (s *Store) Get(ctx context.Context, id string) (dispatch.Delivery, []dispatch.Attempt, error) {
-	d, err := storesql.ScanDelivery(s.r.QueryRowContext(ctx, shared.Get, id))
-	if errors.Is(err, sql.ErrNoRows) {
-		return d, nil, fmt.Errorf("get delivery %s: %w", id, dispatch.ErrNotFound)
-	}
+	ds, err := s.readDeliveries(ctx, nil, s.get, id)
 	if err != nil {
-		return d, nil, fmt.Errorf("get delivery %s: %w", id, err)
+		return dispatch.Delivery{}, nil, fmt.Errorf("get delivery %s: %w", id, err)
 	}
+	if len(ds) == 0 {
+		return dispatch.Delivery{}, nil, fmt.Errorf("get delivery %s: %w", id, dispatch.ErrNotFound)
+	}
+	d := ds[0]
 	byAttempts := `delivery_id = ?`
 	key := any(id)
 	if s.attemptsBySeq {
@@ -723,11 +853,11 @@ func (s *Store) Get(ctx context.Context, id string) (dispatch.Delivery, []dispat
 
 // Redeliver implements dispatch.Store.
 func (s *Store) Redeliver(ctx context.Context, ids []string, f dispatch.Filter, now time.Time, actor string) ([]string, error) {
-	tx, err := s.w.BeginTx(ctx, nil)
+	tx, end, err := s.beginWrite(ctx)
 	if err != nil {
 		return nil, fmt.Errorf("redeliver: %w", err)
 	}
-	defer tx.Rollback()
+	defer end()
 	if len(ids) == 0 {
 		where, args := storesql.FilterWhere(f)
 		rows, err := tx.QueryContext(ctx, `SELECT id FROM deliveries`+where+` AND status != 'pending' ORDER BY seq`, args...)
@@ -781,11 +911,11 @@ func (s *Store) Rerender(ctx context.Context, id string, req dispatch.RenderedRe
 	if err != nil {
 		return fmt.Errorf("re-render %s: %w", id, err)
 	}
-	tx, err := s.w.BeginTx(ctx, nil)
+	tx, end, err := s.beginWrite(ctx)
 	if err != nil {
 		return fmt.Errorf("re-render %s: %w", id, err)
 	}
-	defer tx.Rollback()
+	defer end()
 	var status string
 	err = tx.QueryRowContext(ctx, `SELECT status FROM deliveries WHERE id = ?`, id).Scan(&status)
 	if errors.Is(err, sql.ErrNoRows) {
@@ -797,7 +927,13 @@ func (s *Store) Rerender(ctx context.Context, id string, req dispatch.RenderedRe
 	if status == string(dispatch.StatusPending) {
 		return fmt.Errorf("re-render %s: %w", id, dispatch.ErrPending)
 	}
-	if _, err := tx.ExecContext(ctx, `UPDATE deliveries `+shared.RerenderSet+` WHERE id = ?`, append(args, id)...); err != nil {
+	// The new body is inline; a block the old one was in is pruned once
+	// nothing refers to it.
+	set := shared.RerenderSet
+	if s.bodyBlocks {
+		set += `, body_ref = NULL`
+	}
+	if _, err := tx.ExecContext(ctx, `UPDATE deliveries `+set+` WHERE id = ?`, append(args, id)...); err != nil {
 		return fmt.Errorf("re-render %s: %w", id, err)
 	}
 	note := dispatch.RerenderNote(actor, req.From, dispatch.Status(status), now)
@@ -885,11 +1021,11 @@ func (s *Store) Stats(ctx context.Context) ([]dispatch.QueueStat, error) {
 
 // Prune implements dispatch.Store.
 func (s *Store) Prune(ctx context.Context, cutoff time.Time) (int, error) {
-	tx, err := s.w.BeginTx(ctx, nil)
+	tx, end, err := s.beginWrite(ctx)
 	if err != nil {
 		return 0, fmt.Errorf("prune delivery log: %w", err)
 	}
-	defer tx.Rollback()
+	defer end()
 	// created_at (indexed) narrows the scan: a delivery updated before the
 	// cutoff was created before it too.
 	const finished = `created_at < ? AND updated_at < ? AND status IN ('ok', 'failed', 'dead') AND writeback != 'pending'`
@@ -899,6 +1035,12 @@ func (s *Store) Prune(ctx context.Context, cutoff time.Time) (int, error) {
 	res, err := tx.ExecContext(ctx, `DELETE FROM deliveries WHERE `+finished, storesql.Nanos(cutoff), storesql.Nanos(cutoff))
 	if err != nil {
 		return 0, fmt.Errorf("prune delivery log: %w", err)
+	}
+	// The body blocks no delivery refers to any more: one look at the
+	// seqs of its commit's deliveries each.
+	if _, err := tx.ExecContext(ctx, `DELETE FROM bodies WHERE NOT EXISTS (SELECT 1 FROM deliveries
+		WHERE seq BETWEEN bodies.seq_lo AND bodies.seq_hi AND body_ref BETWEEN bodies.id * `+blockRefs+` AND bodies.id * `+blockRefs+` + `+blockRefs+` - 1)`); err != nil {
+		return 0, fmt.Errorf("prune body blocks: %w", err)
 	}
 	if err := tx.Commit(); err != nil {
 		return 0, fmt.Errorf("prune delivery log: %w", err)

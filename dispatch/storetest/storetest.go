@@ -11,6 +11,7 @@
 package storetest
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -41,6 +42,7 @@ func Run(t *testing.T, open func(t *testing.T) dispatch.Store) {
 		{"CommitOnce", testCommitOnce},
 		{"CommitLargeBatch", testCommitLargeBatch},
 		{"CommitPlainBatch", testCommitPlainBatch},
+		{"LargeBatchBodies", testLargeBatchBodies},
 		{"Checkpoint", testCheckpoint},
 		{"Pending", testPending},
 		{"NextDue", testNextDue},
@@ -386,6 +388,206 @@ func testCommitPlainBatch(t *testing.T, s dispatch.Store) {
 		if d.EventID != "p-once" && string(d.Body) != fmt.Sprintf(`{"i":%s}`, strings.TrimPrefix(d.EventID, "p")) {
 			t.Fatalf("pending[%d] %s body %s: columns shifted", i, d.EventID, d.Body)
 		}
+	}
+}
+
+// testLargeBatchBodies commits large batches (a catch-up's group commits,
+// whose bodies a store may keep apart from their rows, compressed
+// together) and reads every body back through every path that returns
+// one: Pending (by seq, due, and on from a position), List, Get,
+// Writebacks, after Redeliver, after Rerender, and after Prune removed
+// the deliveries around them.
+func testLargeBatchBodies(t *testing.T, s dispatch.Store) {
+	const n = 600
+	body := func(i int) []byte {
+		b := fmt.Appendf(nil, `{"op":"insert","table":"potential","key":{"id":%d},"after":{"id":%d,"name":"Deal %d","amount":"%d.50"}}`, i, i, i, i*10)
+		if i%97 == 0 { // a few large ones
+			b = append(b, strings.Repeat(fmt.Sprintf(" %d", i), 20_000)...)
+		}
+		return b
+	}
+	var ds []dispatch.NewDelivery
+	want := map[string][]byte{}
+	for i := range n {
+		webhook := "erp"
+		if i%3 == 2 {
+			webhook = "crm"
+		}
+		d := ND(fmt.Sprintf("blk%d", i), webhook)
+		d.Body = body(i)
+		d.NextAt = T0.Add(time.Duration(i%5) * time.Second)
+		ds = append(ds, d)
+		want[d.ID] = d.Body
+	}
+	// Two group commits, the first with a small one between them.
+	if got, err := s.Commit(ctx, CP(1), ds[:350]); err != nil || got != 350 {
+		t.Fatalf("commit 350: n=%d err=%v", got, err)
+	}
+	small := ND("small", "erp")
+	small.Body = []byte(`{"small":true}`)
+	want[small.ID] = small.Body
+	commit(t, s, small)
+	if got, err := s.Commit(ctx, CP(2), ds[350:]); err != nil || got != n-350 {
+		t.Fatalf("commit %d: n=%d err=%v", n-350, got, err)
+	}
+	check := func(how string, got []dispatch.Delivery) {
+		t.Helper()
+		for _, d := range got {
+			if w, ok := want[d.ID]; !ok {
+				t.Errorf("%s: unexpected delivery %s", how, d.ID)
+			} else if !bytes.Equal(d.Body, w) {
+				t.Errorf("%s: %s body = %.60q (%d bytes), want %.60q (%d bytes)", how, d.EventID, d.Body, len(d.Body), w, len(w))
+			}
+		}
+	}
+	// Pending, 64 at a time, by seq and by due time.
+	for _, wh := range []string{"erp", "crm"} {
+		all, err := s.Pending(ctx, dispatch.PendingQuery{Webhook: wh, Limit: 1000})
+		if err != nil {
+			t.Fatal(err)
+		}
+		check("pending "+wh, all)
+		seen := 0
+		q := dispatch.PendingQuery{Webhook: wh, DueBy: T0.Add(time.Hour), Limit: 64}
+		for {
+			page, err := s.Pending(ctx, q)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if len(page) == 0 {
+				break
+			}
+			check("pending due "+wh, page)
+			seen += len(page)
+			q.AfterNextAt, q.AfterSeq = page[len(page)-1].NextAt, page[len(page)-1].Seq
+		}
+		if seen != len(all) || seen == 0 {
+			t.Errorf("pending due of %s, 64 at a time: %d deliveries, want %d", wh, seen, len(all))
+		}
+	}
+	// List, in pages, and Get of each.
+	listed := 0
+	for f := (dispatch.Filter{Limit: 100}); ; {
+		page, err := s.List(ctx, f)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(page) == 0 {
+			break
+		}
+		check("list", page)
+		listed += len(page)
+		f.AfterSeq = page[len(page)-1].Seq
+	}
+	if listed != n+1 {
+		t.Errorf("listed %d deliveries, want %d", listed, n+1)
+	}
+	for _, d := range ds {
+		got, _ := get(t, s, d.ID)
+		check("get", []dispatch.Delivery{got})
+	}
+	// Writebacks, Redeliver, Rerender.
+	var rs []dispatch.Result
+	for i, d := range ds {
+		switch {
+		case i%4 == 0:
+			r := ok(d.ID, T0)
+			r.Writeback = &dispatch.Response{Status: 200}
+			rs = append(rs, r)
+		case i%4 == 1:
+			rs = append(rs, dispatch.Result{Attempt: dispatch.Attempt{DeliveryID: d.ID, N: 1, At: T0, Status: 500}, Status: dispatch.StatusDead, Attempts: 1})
+		case i%4 == 2:
+			rs = append(rs, ok(d.ID, T0))
+		}
+	}
+	if err := s.Record(ctx, rs); err != nil {
+		t.Fatal(err)
+	}
+	wbs, err := s.Writebacks(ctx, 1000)
+	if err != nil || len(wbs) != n/4 {
+		t.Fatalf("writebacks: %d (err %v), want %d", len(wbs), err, n/4)
+	}
+	check("writebacks", wbs)
+	redone, err := s.Redeliver(ctx, nil, dispatch.Filter{Status: dispatch.StatusDead}, T0, "test")
+	if err != nil || len(redone) != n/4 {
+		t.Fatalf("redeliver: %d (err %v), want %d", len(redone), err, n/4)
+	}
+	for _, id := range redone {
+		got, _ := get(t, s, id)
+		check("get after redeliver", []dispatch.Delivery{got})
+	}
+	redelivered, err := s.Pending(ctx, dispatch.PendingQuery{Webhook: "erp", Limit: 1000})
+	if err != nil {
+		t.Fatal(err)
+	}
+	check("pending after redeliver", redelivered)
+	rerendered := ds[2].ID
+	req := dispatch.RenderedRequest{Method: "POST", URL: "http://x/", ContentType: "application/json", Body: []byte(`{"new":1}`), From: "0-1-1"}
+	if err := s.Rerender(ctx, rerendered, req, T0, "test"); err != nil {
+		t.Fatal(err)
+	}
+	want[rerendered] = req.Body
+	got, _ := get(t, s, rerendered)
+	check("get after rerender", []dispatch.Delivery{got})
+	// Prune the finished ones (ok, writeback done): the rest read the same.
+	for _, d := range wbs {
+		if err := s.FinishWriteback(ctx, d.ID, "ok", "", T0); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := s.Record(ctx, []dispatch.Result{ok(rerendered, T0)}); err != nil {
+		t.Fatal(err)
+	}
+	pruned, err := s.Prune(ctx, T0.Add(time.Hour))
+	if err != nil || pruned != n/2 {
+		t.Fatalf("pruned %d (err %v), want %d", pruned, err, n/2)
+	}
+	left, err := s.List(ctx, dispatch.Filter{Limit: 1000})
+	if err != nil || len(left) != n/2+1 {
+		t.Fatalf("after prune: %d deliveries (err %v), want %d", len(left), err, n/2+1)
+	}
+	check("list after prune", left)
+	for _, d := range left {
+		got, _ := get(t, s, d.ID)
+		check("get after prune", []dispatch.Delivery{got})
+	}
+	// A pruned id enqueued again reads its new body.
+	again := ds[0]
+	again.Body = []byte(`{"again":true}`)
+	want[again.ID] = again.Body
+	batch := []dispatch.NewDelivery{again}
+	for i := range 40 {
+		d := ND(fmt.Sprintf("blk-again%d", i), "erp")
+		d.Body = body(n + i)
+		want[d.ID] = d.Body
+		batch = append(batch, d)
+	}
+	if got, err := s.Commit(ctx, CP(3), batch); err != nil || got != len(batch) {
+		t.Fatalf("commit after prune: n=%d err=%v", got, err)
+	}
+	for _, d := range batch {
+		got, _ := get(t, s, d.ID)
+		check("get after prune and commit", []dispatch.Delivery{got})
+	}
+	// Pruning everything leaves nothing to read, and nothing broken.
+	all, err := s.List(ctx, dispatch.Filter{Limit: 1000})
+	if err != nil {
+		t.Fatal(err)
+	}
+	rs = rs[:0]
+	for _, d := range all {
+		if d.Status == dispatch.StatusPending {
+			rs = append(rs, ok(d.ID, T0))
+		}
+	}
+	if err := s.Record(ctx, rs); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.Prune(ctx, T0.Add(time.Hour)); err != nil {
+		t.Fatal(err)
+	}
+	if left, err := s.List(ctx, dispatch.Filter{Limit: 1000}); err != nil || len(left) != 0 {
+		t.Errorf("after pruning all: %d deliveries (err %v)", len(left), err)
 	}
 }
 
