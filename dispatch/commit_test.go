@@ -133,7 +133,9 @@ func TestDispatcher_CheckpointOnlyCommitsPaced(t *testing.T) {
 		t.Fatal(err)
 	}
 	ctx := context.Background()
-	cp := func(pos uint32) cdc.Checkpoint { return cdc.Checkpoint{Flavor: "mariadb", File: "bin.000001", Pos: pos} }
+	cp := func(pos uint32) cdc.Checkpoint {
+		return cdc.Checkpoint{Flavor: "mariadb", File: "bin.000001", Pos: pos}
+	}
 	stored := func() uint32 {
 		c, _, err := st.Checkpoint(ctx)
 		if err != nil {
