@@ -49,7 +49,9 @@ type Store struct {
 	path string
 	// Prepared statements of the hot paths (parsing costs more than
 	// running them).
-	insDelivery, insDeliveries, upsCheckpoint, insAttempt, updDelivery, selOnce, insOnce *sql.Stmt
+	insDelivery, insDeliveries, upsCheckpoint, insAttempt, selSeq, selOnce, insOnce *sql.Stmt
+	// Record's, of 1, 2, 4 … recordChunk rows (record.go).
+	insAttempts, updResults [recordChunkBits + 1]*sql.Stmt
 	// attemptsBySeq: the file has attempts.delivery_seq (a read-only open
 	// of a file not yet migrated has not).
 	pendingDue, pendingOrder, pendingAfter *sql.Stmt
@@ -522,11 +524,13 @@ func (s *Store) prepare(readOnly bool) error {
 		request_headers, request_body, status, response_headers, response_body, error, note)
 		VALUES (?1,CASE WHEN ?15 != 0 THEN ?15 ELSE (SELECT seq FROM deliveries WHERE id = ?1) END,
 		?2,?3,?4,?5,?6,?7,?8,?9,?10,?11,?12,?13,?14)`)
-	prep(s.w, &s.updDelivery, `UPDATE deliveries `+shared.RecordSet+`
-		WHERE seq = CASE WHEN ? != 0 THEN ? ELSE (SELECT seq FROM deliveries WHERE id = ?) END`)
+	prep(s.w, &s.selSeq, `SELECT seq FROM deliveries WHERE id = ?`)
 	prep(s.w, &s.selOnce, `SELECT event_id FROM once_markers WHERE rule = ? AND record_key = ?`)
 	prep(s.w, &s.insOnce, `INSERT INTO once_markers (rule, record_key, event_id) VALUES (?,?,?)`)
-	return err
+	if err != nil {
+		return err
+	}
+	return s.prepareRecord()
 }
 
 // Path returns the state file's path.
@@ -771,49 +775,6 @@ func (s *Store) insertAttempt(ctx context.Context, tx *sql.Tx, a *dispatch.Attem
 	_, err := tx.StmtContext(ctx, s.insAttempt).ExecContext(ctx, a.DeliveryID, a.N, kind, storesql.Nanos(a.At), a.Duration.Microseconds(),
 		a.Method, a.URL, reqH, a.RequestBody, a.Status, respH, a.ResponseBody, a.Error, a.Note, a.DeliverySeq)
 	return err
-}
-
-// Record implements dispatch.Store. Its errors name the state file.
-func (s *Store) Record(ctx context.Context, rs []dispatch.Result) error {
-	if err := s.record(ctx, rs); err != nil {
-		return fmt.Errorf("state %s: %w", s.path, err)
-	}
-	return nil
-}
-
-func (s *Store) record(ctx context.Context, rs []dispatch.Result) error {
-	if len(rs) == 0 {
-		return nil
-	}
-	tx, end, err := s.beginWrite(ctx)
-	if err != nil {
-		return fmt.Errorf("record attempts: %w", err)
-	}
-	defer end()
-	upd := tx.StmtContext(ctx, s.updDelivery)
-	for i := range rs {
-		r := &rs[i]
-		if err := s.insertAttempt(ctx, tx, &r.Attempt); err != nil {
-			return fmt.Errorf("record attempt of %s: %w", r.Attempt.DeliveryID, err)
-		}
-		var resp any
-		wb := ""
-		if r.Writeback != nil {
-			if resp, err = storesql.JSONText(r.Writeback); err != nil {
-				return fmt.Errorf("record attempt of %s: %w", r.Attempt.DeliveryID, err)
-			}
-			wb = dispatch.WritebackPending
-		}
-		_, err := upd.ExecContext(ctx, string(r.Status), r.Attempts, storesql.Nanos(r.NextAt), storesql.Nanos(r.Attempt.At.Add(r.Attempt.Duration)),
-			r.Attempt.Status, r.Attempt.Error, wb, wb, wb, resp, r.Attempt.DeliverySeq, r.Attempt.DeliverySeq, r.Attempt.DeliveryID)
-		if err != nil {
-			return fmt.Errorf("record attempt of %s: %w", r.Attempt.DeliveryID, err)
-		}
-	}
-	if err := tx.Commit(); err != nil {
-		return fmt.Errorf("record attempts: %w", err)
-	}
-	return nil
 }
 
 // Writebacks implements dispatch.Store.
