@@ -74,3 +74,38 @@ func TestStore_EarlierVersionRefused(t *testing.T) {
 		db.Close()
 	}
 }
+
+// TestStore_MigrateBodyRefWithoutRename: a file of the version that added
+// body_ref but kept the body column (d3c4561) reads as it is read-only,
+// and a read-write open renames the column, keeping the bodies.
+func TestStore_MigrateBodyRefWithoutRename(t *testing.T) {
+	old := batch("old", 5)
+	path := oldFile(t, old)
+	db, err := sql.Open("sqlite", "file:"+path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := db.Exec(`ALTER TABLE deliveries ADD COLUMN body_ref INTEGER`); err != nil {
+		t.Fatal(err)
+	}
+	db.Close()
+	ro, err := Open(path, Options{ReadOnly: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := bodiesOf(t, ro)
+	ro.Close()
+	s := open(t, path)
+	if n := count(t, s, `SELECT count(*) FROM pragma_table_info('deliveries') WHERE name = 'body'`); n != 0 {
+		t.Error("deliveries.body is still there after migration")
+	}
+	again := bodiesOf(t, s)
+	for _, d := range old {
+		if string(got[d.ID]) != string(d.Body) || string(again[d.ID]) != string(d.Body) {
+			t.Errorf("%s body = %q read-only, %q migrated; want %q", d.EventID, got[d.ID], again[d.ID], d.Body)
+		}
+	}
+	if n := count(t, s, `SELECT count(*) FROM deliveries WHERE inline_body IS NOT NULL`); n != len(old) {
+		t.Errorf("%d inline bodies after migration, want %d", n, len(old))
+	}
+}
