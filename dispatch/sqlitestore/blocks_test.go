@@ -162,10 +162,10 @@ func TestStore_BodyBlocks(t *testing.T) {
 	if n := count(t, s, `SELECT count(*) FROM bodies`); n != 2 {
 		t.Errorf("%d body blocks, want 2 (298 bodies, at most %d a block)", n, blockMaxBodies)
 	}
-	if n := count(t, s, `SELECT count(*) FROM deliveries WHERE body_ref IS NOT NULL AND body IS NULL`); n != 298 {
+	if n := count(t, s, `SELECT count(*) FROM deliveries WHERE body_ref IS NOT NULL AND inline_body IS NULL`); n != 298 {
 		t.Errorf("%d deliveries refer to a block, want 298", n)
 	}
-	if n := count(t, s, `SELECT count(*) FROM deliveries WHERE body_ref IS NULL AND body IS NOT NULL`); n != len(small)+1 {
+	if n := count(t, s, `SELECT count(*) FROM deliveries WHERE body_ref IS NULL AND inline_body IS NOT NULL`); n != len(small)+1 {
 		t.Errorf("%d deliveries with an inline body, want %d (the small commit's and an empty body)", n, len(small)+1)
 	}
 	got := bodiesOf(t, s)

@@ -25,8 +25,8 @@ import (
 // body alone would take hundreds. A block decompresses to the number of
 // bodies and their lengths (uvarints), then the bodies one after the
 // other. Each delivery keeps a reference instead of its body, body_ref =
-// block id × 256 + its index in the block, with body NULL (one column to
-// bind and a few bytes).
+// block id × 256 + its index in the block, with inline_body NULL (one
+// column to bind and a few bytes).
 // Smaller commits (one delivery per binlog transaction, the latency path)
 // keep their bodies inline, as before (body_ref NULL). Readers decompress
 // a block once for the deliveries of a block they read in a row

@@ -13,6 +13,7 @@ import (
 	"net/url"
 	"os"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"time"
 
@@ -48,20 +49,23 @@ type Store struct {
 	path string
 	// Prepared statements of the hot paths (parsing costs more than
 	// running them).
-	insDelivery, insDeliveries, upsCheckpoint, insAttempt, updDelivery, selOnce, insOnce *sql.Stmt
+	insDelivery, insDeliveries, upsCheckpoint, insAttempt, selSeq, selOnce, insOnce *sql.Stmt
+	// Record's, of 1, 2, 4 … recordChunk rows (record.go).
+	insAttempts, updResults [recordChunkBits + 1]*sql.Stmt
 	// attemptsBySeq: the file has attempts.delivery_seq (a read-only open
 	// of a file not yet migrated has not).
 	pendingDue, pendingOrder, pendingAfter *sql.Stmt
 	attemptsBySeq                          bool
 	// bodyBlocks: the file has deliveries.body_ref (bodies.go; a
-	// read-only open of a file not yet migrated has not). sel, get and
-	// writebacks are shared's statements, with the block reference when
-	// it has.
-	bodyBlocks           bool
-	sel, get, writebacks string
-	insBlock             *sql.Stmt
-	blockRaw, blockZ     []byte // the writer's buffers
-	blocks               blockCache
+	// read-only open of a file not yet migrated has not). sel, get,
+	// writebacks and rerenderSet are shared's statements with the file's
+	// body column (inlineBody, or body in a file not yet migrated) and
+	// the block reference when it has.
+	bodyBlocks                        bool
+	sel, get, writebacks, rerenderSet string
+	insBlock                          *sql.Stmt
+	blockRaw, blockZ                  []byte // the writer's buffers
+	blocks                            blockCache
 	// ckpt checkpoints the WAL off the commit path (wal.go); nil when
 	// read-only.
 	ckpt *checkpointer
@@ -87,7 +91,7 @@ CREATE TABLE IF NOT EXISTS deliveries (
 	url          TEXT NOT NULL,
 	content_type TEXT NOT NULL,
 	headers      TEXT,
-	body         BLOB,
+	inline_body  BLOB,
 	change       TEXT,
 	event_time   INTEGER NOT NULL,
 	created_at   INTEGER NOT NULL,
@@ -234,11 +238,20 @@ func Open(path string, opts Options) (*Store, error) {
 		s.Close()
 		return nil, fmt.Errorf("open state %s: %w", path, err)
 	}
-	s.sel, s.get, s.writebacks = shared.SelectDeliveries, shared.Get, shared.Writebacks
-	if s.bodyBlocks {
-		sel := `SELECT ` + shared.DeliveryColumns + `, body_ref FROM deliveries`
-		s.sel, s.get, s.writebacks = sel, withSelect(shared.Get, sel), withSelect(shared.Writebacks, sel)
+	bodyCol := "body"
+	if has, err := hasColumn(w, "deliveries", inlineBody); err != nil {
+		s.Close()
+		return nil, fmt.Errorf("open state %s: %w", path, err)
+	} else if has {
+		bodyCol = inlineBody
 	}
+	sel := `SELECT ` + withBodyColumn(shared.DeliveryColumns, bodyCol)
+	if s.bodyBlocks {
+		sel += `, body_ref`
+	}
+	sel += ` FROM deliveries`
+	s.sel, s.get, s.writebacks = sel, withSelect(shared.Get, sel), withSelect(shared.Writebacks, sel)
+	s.rerenderSet = withBodyColumn(shared.RerenderSet, bodyCol)
 	if err := s.prepare(opts.ReadOnly); err != nil {
 		s.Close()
 		return nil, fmt.Errorf("open state %s: %w", path, err)
@@ -400,7 +413,17 @@ func migrate(db *sql.DB) error {
 	}
 	// Bodies by blocks (bodies.go): the table is in schema, the
 	// deliveries' references are added to files from before. Their
-	// deliveries keep their bodies inline (body_ref NULL).
+	// deliveries keep their bodies inline (body_ref NULL). The inline
+	// body's column is renamed (inlineBody): an earlier rowhook, which
+	// would read the deliveries whose bodies are in blocks as having
+	// none, fails to open the file instead.
+	if has, err := hasColumnTx(tx, "deliveries", "body"); err != nil {
+		return err
+	} else if has {
+		if _, err := tx.Exec(`ALTER TABLE deliveries RENAME COLUMN body TO ` + inlineBody); err != nil {
+			return err
+		}
+	}
 	if has, err := hasColumnTx(tx, "deliveries", "body_ref"); err != nil {
 		return err
 	} else if !has {
@@ -411,8 +434,28 @@ func migrate(db *sql.DB) error {
 	return tx.Commit()
 }
 
-// withSelect is q, a statement of shared.SelectDeliveries, with sel
-// instead.
+// inlineBody is the column of the deliveries' inline bodies, named body
+// before bodies were stored by blocks. Every version before prepares,
+// when it opens a state file, statements that name deliveries.body: on a
+// file this version wrote they fail ("no such column: body"), so that
+// version stops at once rather than send the bodies stored in blocks
+// empty (TestStore_EarlierVersionRefused).
+const inlineBody = "inline_body"
+
+// bodyWord is the body column's name in shared's statements.
+var bodyWord = regexp.MustCompile(`\bbody\b`)
+
+// withBodyColumn is q, one of shared's statements, naming the body
+// column col.
+func withBodyColumn(q, col string) string {
+	if n := len(bodyWord.FindAllStringIndex(q, -1)); n != 1 {
+		panic(fmt.Sprintf("sqlitestore: %d body columns in %s", n, q))
+	}
+	return bodyWord.ReplaceAllLiteralString(q, col)
+}
+
+// withSelect is q, a statement of shared.SelectDeliveries, with sel (a
+// SELECT … FROM deliveries) instead.
 func withSelect(q, sel string) string {
 	rest, ok := strings.CutPrefix(q, shared.SelectDeliveries)
 	if !ok {
@@ -465,12 +508,12 @@ func (s *Store) prepare(readOnly bool) error {
 	}
 	prep(s.w, &s.insDelivery, `INSERT INTO deliveries
 		(id, event_id, rule, event, webhook, subscription, record_key, method, url, content_type,
-		 headers, body, change, event_time, created_at, next_at, updated_at, status, last_error,
+		 headers, inline_body, change, event_time, created_at, next_at, updated_at, status, last_error,
 		 body_ref)
 		VALUES `+insertRow+` ON CONFLICT (id) DO NOTHING`)
 	prep(s.w, &s.insDeliveries, `INSERT INTO deliveries
 		(id, event_id, rule, event, webhook, subscription, record_key, method, url, content_type,
-		 headers, body, change, event_time, created_at, next_at, updated_at, status, last_error,
+		 headers, inline_body, change, event_time, created_at, next_at, updated_at, status, last_error,
 		 body_ref)
 		VALUES `+strings.TrimSuffix(strings.Repeat(insertRow+",", insertChunk), ",")+` ON CONFLICT (id) DO NOTHING`)
 	prep(s.w, &s.insBlock, `INSERT INTO bodies (codec, data, seq_lo, seq_hi) VALUES (?,?,?,?)`)
@@ -481,11 +524,13 @@ func (s *Store) prepare(readOnly bool) error {
 		request_headers, request_body, status, response_headers, response_body, error, note)
 		VALUES (?1,CASE WHEN ?15 != 0 THEN ?15 ELSE (SELECT seq FROM deliveries WHERE id = ?1) END,
 		?2,?3,?4,?5,?6,?7,?8,?9,?10,?11,?12,?13,?14)`)
-	prep(s.w, &s.updDelivery, `UPDATE deliveries `+shared.RecordSet+`
-		WHERE seq = CASE WHEN ? != 0 THEN ? ELSE (SELECT seq FROM deliveries WHERE id = ?) END`)
+	prep(s.w, &s.selSeq, `SELECT seq FROM deliveries WHERE id = ?`)
 	prep(s.w, &s.selOnce, `SELECT event_id FROM once_markers WHERE rule = ? AND record_key = ?`)
 	prep(s.w, &s.insOnce, `INSERT INTO once_markers (rule, record_key, event_id) VALUES (?,?,?)`)
-	return err
+	if err != nil {
+		return err
+	}
+	return s.prepareRecord()
 }
 
 // Path returns the state file's path.
@@ -732,49 +777,6 @@ func (s *Store) insertAttempt(ctx context.Context, tx *sql.Tx, a *dispatch.Attem
 	return err
 }
 
-// Record implements dispatch.Store. Its errors name the state file.
-func (s *Store) Record(ctx context.Context, rs []dispatch.Result) error {
-	if err := s.record(ctx, rs); err != nil {
-		return fmt.Errorf("state %s: %w", s.path, err)
-	}
-	return nil
-}
-
-func (s *Store) record(ctx context.Context, rs []dispatch.Result) error {
-	if len(rs) == 0 {
-		return nil
-	}
-	tx, end, err := s.beginWrite(ctx)
-	if err != nil {
-		return fmt.Errorf("record attempts: %w", err)
-	}
-	defer end()
-	upd := tx.StmtContext(ctx, s.updDelivery)
-	for i := range rs {
-		r := &rs[i]
-		if err := s.insertAttempt(ctx, tx, &r.Attempt); err != nil {
-			return fmt.Errorf("record attempt of %s: %w", r.Attempt.DeliveryID, err)
-		}
-		var resp any
-		wb := ""
-		if r.Writeback != nil {
-			if resp, err = storesql.JSONText(r.Writeback); err != nil {
-				return fmt.Errorf("record attempt of %s: %w", r.Attempt.DeliveryID, err)
-			}
-			wb = dispatch.WritebackPending
-		}
-		_, err := upd.ExecContext(ctx, string(r.Status), r.Attempts, storesql.Nanos(r.NextAt), storesql.Nanos(r.Attempt.At.Add(r.Attempt.Duration)),
-			r.Attempt.Status, r.Attempt.Error, wb, wb, wb, resp, r.Attempt.DeliverySeq, r.Attempt.DeliverySeq, r.Attempt.DeliveryID)
-		if err != nil {
-			return fmt.Errorf("record attempt of %s: %w", r.Attempt.DeliveryID, err)
-		}
-	}
-	if err := tx.Commit(); err != nil {
-		return fmt.Errorf("record attempts: %w", err)
-	}
-	return nil
-}
-
 // Writebacks implements dispatch.Store.
 func (s *Store) Writebacks(ctx context.Context, limit int) ([]dispatch.Delivery, error) {
 	if limit <= 0 {
@@ -929,7 +931,7 @@ func (s *Store) Rerender(ctx context.Context, id string, req dispatch.RenderedRe
 	}
 	// The new body is inline; a block the old one was in is pruned once
 	// nothing refers to it.
-	set := shared.RerenderSet
+	set := s.rerenderSet
 	if s.bodyBlocks {
 		set += `, body_ref = NULL`
 	}

@@ -48,6 +48,7 @@ func Run(t *testing.T, open func(t *testing.T) dispatch.Store) {
 		{"NextDue", testNextDue},
 		{"Record", testRecord},
 		{"RecordBySeq", testRecordBySeq},
+		{"RecordBatch", testRecordBatch},
 		{"Writebacks", testWritebacks},
 		{"List", testList},
 		{"ListSearch", testListSearch},
@@ -703,6 +704,108 @@ func testRecordBySeq(t *testing.T, s dispatch.Store) {
 	ga, atts, err := s.Get(ctx, a.ID)
 	if err != nil || ga.Status != dispatch.StatusPending || len(atts) != 0 {
 		t.Fatalf("a after b's result: status %s, attempts %+v, err %v", ga.Status, atts, err)
+	}
+}
+
+// testRecordBatch records one batch larger than a statement's worth
+// (SQLite writes 64 rows a statement, MariaDB 500 … both split it), mixing
+// results with and without the delivery's seq and with and without a
+// writeback, and deliveries with several results: each delivery ends as
+// its results, one by one in order, leave it (the last decides) and the
+// log keeps every attempt, in order. A result for a delivery that does
+// not exist changes nothing.
+func testRecordBatch(t *testing.T, s dispatch.Store) {
+	const n = 150
+	var ds []dispatch.NewDelivery
+	for i := range n {
+		ds = append(ds, ND(fmt.Sprintf("batch%d", i), "erp"))
+	}
+	commit(t, s, ds...)
+	rows, err := s.Pending(ctx, dispatch.PendingQuery{Webhook: "erp", Limit: n})
+	if err != nil || len(rows) != n {
+		t.Fatalf("pending: %d, err %v", len(rows), err)
+	}
+	at := T0.Add(time.Second)
+	res := func(i, attempt int, st dispatch.Status, bySeq bool) dispatch.Result {
+		r := dispatch.Result{Attempt: dispatch.Attempt{DeliveryID: rows[i].ID, N: attempt, Kind: dispatch.KindAttempt, At: at,
+			Duration: time.Duration(attempt) * time.Millisecond, Status: 200}, Status: st, Attempts: attempt}
+		if bySeq {
+			r.Attempt.DeliverySeq = rows[i].Seq
+		}
+		return r
+	}
+	retry := func(r dispatch.Result) dispatch.Result {
+		r.Status, r.Attempt.Status, r.Attempt.Error, r.NextAt = dispatch.StatusPending, 503, fmt.Sprintf("http 503 (%d)", r.Attempts), at.Add(time.Hour)
+		return r
+	}
+	wb := func(r dispatch.Result, body string) dispatch.Result {
+		r.Writeback = &dispatch.Response{Status: 200, Body: []byte(body)}
+		return r
+	}
+	var rs []dispatch.Result
+	for i := range n {
+		rs = append(rs, res(i, 1, dispatch.StatusOK, i%3 != 0))
+	}
+	// Deliveries with more results, spread through the batch, by id
+	// first, then by seq (and 10 by id again): 5 retried then ok; 6
+	// retried twice; 7 ok with a writeback after a retry; 8 and 9 ok with
+	// a writeback (9 by id); 10 retried, then ok with a writeback, a
+	// second time with another. (Not here: a first result by seq and a
+	// later one by id only, which mysqlstore's Record leaves unapplied.)
+	rs[5] = retry(res(5, 1, "", false))
+	rs[6] = retry(res(6, 1, "", false))
+	rs[7] = retry(res(7, 1, "", false))
+	rs[8] = wb(res(8, 1, dispatch.StatusOK, true), `{"id":8}`)
+	rs[9] = wb(res(9, 1, dispatch.StatusOK, false), `{"id":9}`)
+	rs[10] = retry(res(10, 1, "", false))
+	rs = append(rs[:70], append([]dispatch.Result{res(5, 2, dispatch.StatusOK, true), retry(res(6, 2, "", true)),
+		wb(res(7, 2, dispatch.StatusOK, true), `{"id":7}`), wb(res(10, 2, dispatch.StatusOK, true), `{"id":10,"try":2}`)}, rs[70:]...)...)
+	gone := res(0, 1, dispatch.StatusOK, false)
+	gone.Attempt.DeliveryID = "msg_no_such_delivery"
+	rs = append(rs, wb(res(10, 3, dispatch.StatusOK, false), `{"id":10,"try":3}`), gone)
+	if err := s.Record(ctx, rs); err != nil {
+		t.Fatal(err)
+	}
+	for i := range n {
+		d, log := get(t, s, rows[i].ID)
+		want := dispatch.Delivery{Status: dispatch.StatusOK, Attempts: 1, LastStatus: 200, UpdatedAt: at.Add(time.Millisecond)}
+		var wantBody string
+		wantNext := d.NextAt // not set by a final result
+		switch i {
+		case 5:
+			want.Attempts, want.UpdatedAt = 2, at.Add(2*time.Millisecond)
+		case 6:
+			want = dispatch.Delivery{Status: dispatch.StatusPending, Attempts: 2, LastStatus: 503, LastError: "http 503 (2)",
+				UpdatedAt: at.Add(2 * time.Millisecond)}
+			wantNext = at.Add(time.Hour)
+		case 7:
+			want.Attempts, want.UpdatedAt, wantBody = 2, at.Add(2*time.Millisecond), `{"id":7}`
+		case 8, 9:
+			wantBody = fmt.Sprintf(`{"id":%d}`, i)
+		case 10:
+			want.Attempts, want.UpdatedAt, wantBody = 3, at.Add(3*time.Millisecond), `{"id":10,"try":3}`
+		}
+		if d.Status != want.Status || d.Attempts != want.Attempts || d.LastStatus != want.LastStatus || d.LastError != want.LastError ||
+			!d.UpdatedAt.Equal(want.UpdatedAt) || !d.NextAt.Equal(wantNext) {
+			t.Errorf("delivery %d: status %s attempts %d last %d %q updated %v next %v; want %s %d %d %q %v %v", i,
+				d.Status, d.Attempts, d.LastStatus, d.LastError, d.UpdatedAt, d.NextAt,
+				want.Status, want.Attempts, want.LastStatus, want.LastError, want.UpdatedAt, wantNext)
+		}
+		switch {
+		case wantBody == "" && (d.Writeback != "" || d.Response != nil):
+			t.Errorf("delivery %d: writeback %q response %+v, want none", i, d.Writeback, d.Response)
+		case wantBody != "" && (d.Writeback != dispatch.WritebackPending || d.Response == nil || string(d.Response.Body) != wantBody):
+			t.Errorf("delivery %d: writeback %q response %+v, want pending with %s", i, d.Writeback, d.Response, wantBody)
+		}
+		if len(log) != want.Attempts {
+			t.Errorf("delivery %d: %d log entries, want %d", i, len(log), want.Attempts)
+			continue
+		}
+		for k, l := range log {
+			if l.N != k+1 || l.DeliveryID != rows[i].ID {
+				t.Errorf("delivery %d: log entry %d is attempt %d of %s", i, k, l.N, l.DeliveryID)
+			}
+		}
 	}
 }
 
