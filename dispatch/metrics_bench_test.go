@@ -167,7 +167,7 @@ func fill(b *testing.B, path string, n int) {
 	defer db.Close()
 	now := time.Now().UnixNano()
 	_, err = db.Exec(fmt.Sprintf(`WITH RECURSIVE c(i) AS (SELECT 1 UNION ALL SELECT i+1 FROM c WHERE i < %d)
-	INSERT INTO deliveries (id, event_id, rule, event, webhook, record_key, method, url, content_type, headers, body,
+	INSERT INTO deliveries (id, event_id, rule, event, webhook, record_key, method, url, content_type, headers, inline_body,
 		event_time, created_at, next_at, updated_at, status, attempts)
 	SELECT 'd' || i, 'e' || i, 'r', 'Deal.Updated', CASE i %% 2 WHEN 0 THEN 'erp' ELSE 'crm' END, 't:' || i, 'POST',
 		'http://127.0.0.1:9/hook', 'application/json', '{}',
