@@ -274,17 +274,19 @@ func (e *handlerError) Error() string { return e.err.Error() }
 func (r *Reader) stream(ctx context.Context, h Handler) (progressed bool, err error) {
 	pos := r.Position()
 	flavor := pos.Flavor
-	var dec *Decoder
 	wd := newWatchdog(r.cfg.ReadTimeout)
 	defer wd.close()
-	syncer := replication.NewBinlogSyncer(r.syncerConfig(flavor, wd))
+	st := &streamState{r: r, ctx: ctx, h: h}
+	syncer := replication.NewBinlogSyncer(r.syncerConfig(flavor, wd, st))
+	// Close waits for go-mysql's reading goroutine, where st runs: st is
+	// read below only after it.
 	defer syncer.Close()
 
 	var db *sql.DB
 	if db, err = r.DB(); err != nil {
 		return false, err
 	}
-	dec, err = NewDecoder(DecoderConfig{
+	st.dec, err = NewDecoder(DecoderConfig{
 		Flavor:               flavor,
 		Filter:               r.filter,
 		Schema:               newDBSchema(db),
@@ -296,9 +298,7 @@ func (r *Reader) stream(ctx context.Context, h Handler) (progressed bool, err er
 	}
 	// Defence in depth: a source that ignores the requested GTID position
 	// sends again what the checkpoint covers.
-	dec.skipApplied = true
-	var resent resentRun
-	defer r.endResent(&resent)
+	st.dec.skipApplied = true
 
 	streamer, err := r.startSync(ctx, syncer, pos)
 	if err != nil {
@@ -319,69 +319,108 @@ func (r *Reader) stream(ctx context.Context, h Handler) (progressed bool, err er
 		r.m.connected.Set(0)
 	}()
 
-	for {
-		ev, err := streamer.GetEvent(ctx)
-		if err != nil {
-			if ctx.Err() != nil {
-				return progressed, ctx.Err()
-			}
-			if serr := wd.stalled(); serr != nil {
-				return progressed, serr
-			}
-			return progressed, r.classify(ctx, err, r.Position())
-		}
-		r.m.events.Inc()
-		r.m.bytes.Add(float64(len(ev.RawData)))
-		if ev.Header.EventType == replication.HEARTBEAT_EVENT || ev.Header.EventType == replication.HEARTBEAT_LOG_EVENT_V2 {
-			if !dec.InTransaction() {
-				now := time.Now()
-				r.mu.Lock()
-				r.caughtUp, r.idleAt = true, now
-				r.mu.Unlock()
-				if err := h.HandleIdle(ctx, now); err != nil {
-					return progressed, &handlerError{err}
-				}
-			}
-			continue
-		}
-		if ev.Header.Timestamp != 0 && ev.Header.LogPos != 0 {
+	// Events are handled on go-mysql's reading goroutine (st.HandleEvent);
+	// the stream only reports how it ended.
+	_, err = streamer.GetEvent(ctx)
+	syncer.Close()
+	r.endResent(&st.resent)
+	progressed = st.progressed
+	switch {
+	case st.err != nil:
+		return progressed, st.err
+	case ctx.Err() != nil:
+		return progressed, ctx.Err()
+	case err == nil:
+		return progressed, fmt.Errorf("%w: the binlog stream sent an event to an unread channel", ErrSource)
+	}
+	if serr := wd.stalled(); serr != nil {
+		return progressed, serr
+	}
+	return progressed, r.classify(ctx, err, r.Position())
+}
+
+// streamState handles one connection's events, synchronously on the
+// goroutine go-mysql reads them on (BinlogSyncerConfig.
+// SynchronousEventHandler). Handing each event to the reader through
+// go-mysql's channel cost a select, a goroutine switch and a lock per
+// event, about a fifth of the CPU of a one-row transaction (rowhook bench
+// --only pertx, docs/benchmarks.md). Its fields are the stream's: read by
+// stream only after the syncer has closed.
+type streamState struct {
+	r          *Reader
+	ctx        context.Context
+	h          Handler
+	dec        *Decoder
+	resent     resentRun
+	progressed bool
+	// err is why the stream stopped, when the handler stopped it: go-mysql
+	// wraps what HandleEvent returns, which would lose its type.
+	err error
+}
+
+// HandleEvent implements replication.EventHandler.
+func (st *streamState) HandleEvent(ev *replication.BinlogEvent) error {
+	if err := st.handle(ev); err != nil {
+		st.err = err
+		return err
+	}
+	return nil
+}
+
+func (st *streamState) handle(ev *replication.BinlogEvent) error {
+	r, ctx, h, dec := st.r, st.ctx, st.h, st.dec
+	r.m.events.Inc()
+	r.m.bytes.Add(float64(len(ev.RawData)))
+	if ev.Header.EventType == replication.HEARTBEAT_EVENT || ev.Header.EventType == replication.HEARTBEAT_LOG_EVENT_V2 {
+		if !dec.InTransaction() {
+			now := time.Now()
 			r.mu.Lock()
-			r.caughtUp = false
-			r.lastEvent = time.Unix(int64(ev.Header.Timestamp), 0)
+			r.caughtUp, r.idleAt = true, now
 			r.mu.Unlock()
-		}
-		tx, err := dec.Handle(ev)
-		if err != nil {
-			return progressed, err
-		}
-		if tx == nil {
-			continue
-		}
-		if tx.applied {
-			r.skipResent(&resent, tx)
-			continue
-		}
-		r.endResent(&resent)
-		for i := range tx.Changes {
-			r.m.rowsByOp[tx.Changes[i].Op].Inc()
-		}
-		r.m.transactions.Inc()
-		if err := h.HandleTransaction(ctx, tx); err != nil {
-			if ctx.Err() != nil {
-				return progressed, ctx.Err()
+			if err := h.HandleIdle(ctx, now); err != nil {
+				if ctx.Err() != nil {
+					return ctx.Err()
+				}
+				return &handlerError{err}
 			}
-			return progressed, &handlerError{err}
 		}
-		progressed = true
+		return nil
+	}
+	if ev.Header.Timestamp != 0 && ev.Header.LogPos != 0 {
 		r.mu.Lock()
-		r.pos = tx.Checkpoint
+		r.caughtUp = false
+		r.lastEvent = time.Unix(int64(ev.Header.Timestamp), 0)
 		r.mu.Unlock()
 	}
+	tx, err := dec.Handle(ev)
+	if err != nil || tx == nil {
+		return err
+	}
+	if tx.applied {
+		r.skipResent(&st.resent, tx)
+		return nil
+	}
+	r.endResent(&st.resent)
+	for i := range tx.Changes {
+		r.m.rowsByOp[tx.Changes[i].Op].Inc()
+	}
+	r.m.transactions.Inc()
+	if err := h.HandleTransaction(ctx, tx); err != nil {
+		if ctx.Err() != nil {
+			return ctx.Err()
+		}
+		return &handlerError{err}
+	}
+	st.progressed = true
+	r.mu.Lock()
+	r.pos = tx.Checkpoint
+	r.mu.Unlock()
+	return nil
 }
 
 // syncerConfig is the replication connection Run reads with. Its reads are
 // watched by wd (source.read_timeout), not by go-mysql's ReadTimeout.
-func (r *Reader) syncerConfig(flavor string, wd *watchdog) replication.BinlogSyncerConfig {
+func (r *Reader) syncerConfig(flavor string, wd *watchdog, h replication.EventHandler) replication.BinlogSyncerConfig {
 	scfg := replication.BinlogSyncerConfig{
 		ServerID:                r.serverID,
 		Flavor:                  flavor,
@@ -399,7 +438,11 @@ func (r *Reader) syncerConfig(flavor string, wd *watchdog) replication.BinlogSyn
 		// (rowhook bench --only rss, docs/benchmarks.md); 256 events keep
 		// the decoder and the reader overlapping at a fraction of it.
 		EventCacheCount: 256,
-		Logger:          slog.New(&goMySQLLog{h: r.logger.With("component", "go-mysql").Handler()}),
+		// rowhook keeps its own GTID set (Decoder); go-mysql's copy of it
+		// on every commit event would be thrown away.
+		DiscardGTIDSet:          true,
+		SynchronousEventHandler: h,
+		Logger:                  slog.New(&goMySQLLog{h: r.logger.With("component", "go-mysql").Handler()}),
 	}
 	if flavor == mysql.MariaDBFlavor {
 		scfg.DumpCommandFlag |= replication.BINLOG_SEND_ANNOTATE_ROWS_EVENT

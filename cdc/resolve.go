@@ -37,7 +37,7 @@ func (r *Reader) CheckResume(ctx context.Context, cp Checkpoint) error {
 	cp.Flavor = flavor
 	wd := newWatchdog(r.cfg.ReadTimeout)
 	defer wd.close()
-	syncer := replication.NewBinlogSyncer(r.syncerConfig(flavor, wd))
+	syncer := replication.NewBinlogSyncer(r.syncerConfig(flavor, wd, nil))
 	defer syncer.Close()
 	streamer, err := r.startSync(ctx, syncer, cp)
 	if err != nil {
