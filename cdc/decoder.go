@@ -72,6 +72,10 @@ type Decoder struct {
 	inTx       bool
 	standalone bool
 	txGTID     string
+	// txMaria is txGTID parsed, when the transaction began with a MariaDB
+	// GTID event (txMariaOK): commit needs no parsing then.
+	txMaria    mysql.MariadbGTID
+	txMariaOK  bool
 	txFile     string
 	txStart    uint32
 	changes    []Change
@@ -123,7 +127,8 @@ func (d *Decoder) Handle(ev *replication.BinlogEvent) (*Transaction, error) {
 		}
 		return nil, nil
 	case *replication.MariadbGTIDEvent:
-		d.begin(h, e.GTID.String())
+		d.begin(h, mariadbGTIDString(&e.GTID))
+		d.txMaria, d.txMariaOK = e.GTID, true
 		d.standalone = e.IsStandalone() || e.IsDDL()
 		return nil, nil
 	case *replication.GTIDEvent:
@@ -184,6 +189,7 @@ func (d *Decoder) begin(h *replication.EventHeader, gtid string) {
 	d.inTx = true
 	d.standalone = false
 	d.txGTID = gtid
+	d.txMariaOK = false
 	d.txFile = d.file
 	d.txStart = startPos(h)
 	d.changes = d.changes[:0]
@@ -239,7 +245,7 @@ func (d *Decoder) query(h *replication.EventHeader, e *replication.QueryEvent) (
 func (d *Decoder) commit(h *replication.EventHeader) *Transaction {
 	applied := d.skipApplied && d.txGTID != "" && d.holds(d.txGTID)
 	if d.txGTID != "" && !applied {
-		if err := d.gtids.Update(d.txGTID); err != nil {
+		if err := d.addTxGTID(); err != nil {
 			d.logger.Warn("cdc: cannot add GTID to the executed set", "gtid", d.txGTID, "error", oneLine(err))
 		}
 	}
@@ -256,7 +262,7 @@ func (d *Decoder) commit(h *replication.EventHeader) *Transaction {
 			Flavor:    d.cfg.Flavor,
 			File:      d.file,
 			Pos:       h.LogPos,
-			GTIDSet:   d.gtids.String(),
+			GTIDSet:   gtidSetString(d.gtids),
 			Timestamp: ts,
 		},
 		applied: applied,
@@ -290,6 +296,10 @@ func (d *Decoder) commit(h *replication.EventHeader) *Transaction {
 func (d *Decoder) holds(gtid string) bool {
 	switch set := d.gtids.(type) {
 	case *mysql.MariadbGTIDSet:
+		if d.txMariaOK && gtid == d.txGTID {
+			cur, ok := set.Sets[d.txMaria.DomainID]
+			return ok && cur.ServerID == d.txMaria.ServerID && cur.SequenceNumber >= d.txMaria.SequenceNumber
+		}
 		g, err := mysql.ParseMariadbGTID(gtid)
 		if err != nil {
 			return false
@@ -304,6 +314,44 @@ func (d *Decoder) holds(gtid string) bool {
 		return set.Contain(g)
 	}
 	return false
+}
+
+// addTxGTID adds the transaction's GTID to the executed set.
+func (d *Decoder) addTxGTID() error {
+	if set, ok := d.gtids.(*mysql.MariadbGTIDSet); ok && d.txMariaOK {
+		g := d.txMaria
+		return set.AddSet(&g)
+	}
+	return d.gtids.Update(d.txGTID)
+}
+
+// mariadbGTIDString is g.String() without fmt (once per transaction).
+func mariadbGTIDString(g *mysql.MariadbGTID) string {
+	if g.DomainID == 0 && g.ServerID == 0 && g.SequenceNumber == 0 {
+		return ""
+	}
+	var b [64]byte
+	return string(appendMariadbGTID(b[:0], g))
+}
+
+func appendMariadbGTID(b []byte, g *mysql.MariadbGTID) []byte {
+	b = strconv.AppendUint(b, uint64(g.DomainID), 10)
+	b = append(b, '-')
+	b = strconv.AppendUint(b, uint64(g.ServerID), 10)
+	b = append(b, '-')
+	return strconv.AppendUint(b, g.SequenceNumber, 10)
+}
+
+// gtidSetString is set.String(): for the usual one-domain MariaDB set it
+// formats the one GTID itself, without the general path's slices, sort
+// and fmt (once per transaction, for its checkpoint).
+func gtidSetString(set mysql.GTIDSet) string {
+	if ms, ok := set.(*mysql.MariadbGTIDSet); ok && len(ms.Sets) == 1 {
+		for _, g := range ms.Sets {
+			return mariadbGTIDString(g)
+		}
+	}
+	return set.String()
 }
 
 func (d *Decoder) tableFor(e *replication.RowsEvent) (*table, error) {
