@@ -432,11 +432,11 @@ func (r *Reader) syncerConfig(flavor string, wd *watchdog, h replication.EventHa
 		HeartbeatPeriod:         r.cfg.Heartbeat,
 		Dialer:                  wd.Dial,
 		DisableRetrySync:        true,
-		// go-mysql decodes ahead of the reader into a buffer of this many
-		// events (default 10,240). While catching up, with rows events of
-		// hundreds of rows, that held over a gigabyte of decoded rows
-		// (rowhook bench --only rss, docs/benchmarks.md); 256 events keep
-		// the decoder and the reader overlapping at a fraction of it.
+		// With a handler (stream), events are handled as go-mysql parses
+		// them and nothing is buffered. Without one (CheckResume), go-mysql
+		// parses ahead into a channel of this many events (default 10,240,
+		// which while catching up held over a gigabyte of decoded rows:
+		// rowhook bench --only rss, docs/benchmarks.md).
 		EventCacheCount: 256,
 		// rowhook keeps its own GTID set (Decoder); go-mysql's copy of it
 		// on every commit event would be thrown away.
