@@ -5,24 +5,79 @@
 package jsonx
 
 import (
-	"encoding/json"
 	"slices"
+	"unicode/utf8"
 )
 
-// AppendString quotes s as encoding/json does: printable ASCII other than
-// the quote, the backslash and <, >, & (which json.Marshal escapes for
-// HTML) is copied; any other string takes json.Marshal's path.
+// AppendString quotes s as json.Marshal does (encoding/json's
+// appendString with HTML escaping): printable ASCII other than the quote,
+// the backslash and <, >, & is copied; control characters, those three,
+// U+2028 and U+2029 are escaped and invalid UTF-8 becomes \ufffd.
 func AppendString(buf []byte, s string) []byte {
-	for i := 0; i < len(s); i++ {
-		if c := s[i]; c < 0x20 || c > 0x7e || c == '"' || c == '\\' || c == '<' || c == '>' || c == '&' {
-			j, _ := json.Marshal(s) // a string always encodes
-			return append(buf, j...)
-		}
-	}
 	buf = append(buf, '"')
-	buf = append(buf, s...)
+	start := 0
+	for i := 0; i < len(s); {
+		if b := s[i]; b < utf8.RuneSelf {
+			if safe[b] {
+				i++
+				continue
+			}
+			buf = append(buf, s[start:i]...)
+			switch b {
+			case '\\', '"':
+				buf = append(buf, '\\', b)
+			case '\b':
+				buf = append(buf, '\\', 'b')
+			case '\f':
+				buf = append(buf, '\\', 'f')
+			case '\n':
+				buf = append(buf, '\\', 'n')
+			case '\r':
+				buf = append(buf, '\\', 'r')
+			case '\t':
+				buf = append(buf, '\\', 't')
+			default:
+				// Other control characters, and <, >, & (HTML).
+				buf = append(buf, '\\', 'u', '0', '0', hex[b>>4], hex[b&0xF])
+			}
+			i++
+			start = i
+			continue
+		}
+		c, size := utf8.DecodeRuneInString(s[i:])
+		if c == utf8.RuneError && size == 1 {
+			buf = append(buf, s[start:i]...)
+			buf = append(buf, `\ufffd`...)
+			i += size
+			start = i
+			continue
+		}
+		// U+2028 LINE SEPARATOR and U+2029 PARAGRAPH SEPARATOR (JSONP).
+		if c == '\u2028' || c == '\u2029' {
+			buf = append(buf, s[start:i]...)
+			buf = append(buf, '\\', 'u', '2', '0', '2', hex[c&0xF])
+			i += size
+			start = i
+			continue
+		}
+		i += size
+	}
+	buf = append(buf, s[start:]...)
 	return append(buf, '"')
 }
+
+const hex = "0123456789abcdef"
+
+// safe holds true for the ASCII bytes a JSON string holds as they are
+// (encoding/json's htmlSafeSet): not control characters, the quote, the
+// backslash, <, > or &.
+var safe = func() (t [utf8.RuneSelf]bool) {
+	for c := 0x20; c < utf8.RuneSelf; c++ {
+		t[c] = true
+	}
+	t['"'], t['\\'], t['<'], t['>'], t['&'] = false, false, false, false, false
+	return t
+}()
 
 // AppendHeaders appends h (an http.Header, or any map of string lists) as
 // json.Marshal does: keys sorted, a nil list as null.
