@@ -99,7 +99,14 @@ func rowBody(r cdc.Row, cols []string) Body {
 	if r == nil {
 		return nil
 	}
-	b := make(Body, 0, len(r))
+	return rowBodyInto(make(Body, 0, len(r)), r, cols)
+}
+
+// rowBodyInto is rowBody appending to b (empty); nil when r is.
+func rowBodyInto(b Body, r cdc.Row, cols []string) Body {
+	if r == nil {
+		return nil
+	}
 	for _, c := range cols {
 		if v, ok := r[c]; ok {
 			b = append(b, Field{Name: c, Value: v})
