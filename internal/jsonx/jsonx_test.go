@@ -1,9 +1,11 @@
 package jsonx
 
 import (
+	"encoding/binary"
 	"encoding/json"
 	"fmt"
 	"testing"
+	"unicode/utf8"
 )
 
 func TestAppendString_AsMarshal(t *testing.T) {
@@ -26,6 +28,23 @@ func TestAppendHeaders_AsMarshal(t *testing.T) {
 		want, _ := json.Marshal(h)
 		if got := AppendHeaders(nil, h); string(got) != string(want) {
 			t.Errorf("AppendHeaders(%v) = %s, want %s", h, got, want)
+		}
+	}
+}
+
+// TestSpecial: the eight-byte test flags a word exactly when one of its
+// bytes, at any place, is not copied as it is.
+func TestSpecial(t *testing.T) {
+	for c := 0; c < 256; c++ {
+		want := c >= utf8.RuneSelf || !safe[c]
+		for at := 0; at < 8; at++ {
+			for _, fill := range []byte{'a', ' ', '~', 0x7f} {
+				w := [8]byte{fill, fill, fill, fill, fill, fill, fill, fill}
+				w[at] = byte(c)
+				if got := special(binary.LittleEndian.Uint64(w[:])); got != want {
+					t.Fatalf("special(%q) = %v, want %v", w, got, want)
+				}
+			}
 		}
 	}
 }
