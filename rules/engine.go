@@ -86,6 +86,7 @@ type Engine struct {
 	queue []*queued
 	out   []Event
 	in    buildInput // fire's, reused
+	eval  *bodyEval  // YAML bodies', reused
 	idBuf []byte
 	memo  changeMemo
 	boxes boxCache
@@ -446,7 +447,10 @@ func (e *Engine) fire(ctx context.Context, r *rule, ch *cdc.Change, win *vtWindo
 		e.ready(r, &ev)
 		return nil
 	}
-	e.in = buildInput{change: ch, source: e.source, loc: e.loc, lookup: e.lookupStub[r.body.name], boxes: &e.boxes}
+	if e.eval == nil {
+		e.eval = newBodyEval()
+	}
+	e.in = buildInput{change: ch, source: e.source, loc: e.loc, lookup: e.lookupStub[r.body.name], boxes: &e.boxes, eval: e.eval}
 	body, err := r.body.build(ctx, &e.in)
 	e.in = buildInput{}
 	if err = e.bodyError(r, ch, err, drifted); err != nil {

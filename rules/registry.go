@@ -27,6 +27,8 @@ type buildInput struct {
 	// lookup, when not nil, replaces a YAML body's lookup query result
 	// (rule tests run offline).
 	lookup map[string]any
+	// eval is reused by YAML bodies (engine path only); nil: a new one.
+	eval *bodyEval
 }
 
 // bodyFunc is a named body function. Go-defined ones live one per file and
