@@ -8,7 +8,9 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"slices"
 	"sort"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -332,8 +334,11 @@ func (d *Dispatcher) build(ds []NewDelivery, events []rules.Event) ([]NewDeliver
 	}
 	now := d.clock.Now().UTC()
 	// A scheduled webhook's next slot, computed once per call (every
-	// delivery has the same now).
+	// delivery has the same now), and the subscriptions to the last event
+	// name, read once per name and call.
 	var next nextSlot
+	var subsOf string
+	var subs []Subscription
 	for i := range events {
 		ev := &events[i]
 		var change json.RawMessage
@@ -352,7 +357,10 @@ func (d *Dispatcher) build(ds []NewDelivery, events []rules.Event) ([]NewDeliver
 			d.fillDelivery(&ds[len(ds)-1], ev, ep, name, "", "", now, next.at(ep, now), change)
 		}
 		if d.subEndpoint != nil {
-			for _, s := range d.subscriptionsFor(ev.Name) {
+			if subs == nil || subsOf != ev.Name {
+				subsOf, subs = ev.Name, d.subscriptionsFor(ev.Name)
+			}
+			for _, s := range subs {
 				ds = append(ds, NewDelivery{})
 				d.fillDelivery(&ds[len(ds)-1], ev, d.subEndpoint, SubscriptionWebhook, s.ID, s.URL, now, next.at(d.subEndpoint, now), change)
 			}
@@ -573,13 +581,13 @@ func (d *Dispatcher) storeCommit(b *commitBatch) error {
 func (d *Dispatcher) subscriptionsFor(event string) []Subscription {
 	d.smu.RLock()
 	defer d.smu.RUnlock()
-	var out []Subscription
+	out := []Subscription{} // not nil: build caches it
 	for _, s := range d.subs {
 		if s.Event == event || s.Event == "*" {
 			out = append(out, s)
 		}
 	}
-	sort.Slice(out, func(i, j int) bool { return out[i].ID < out[j].ID })
+	slices.SortFunc(out, func(a, b Subscription) int { return strings.Compare(a.ID, b.ID) })
 	return out
 }
 
