@@ -83,13 +83,14 @@ type Engine struct {
 	// queue holds the events behind one held in a settle window; out
 	// collects a Process call's events while nothing is held (not
 	// queued: no allocation each), in binlog order before queue's.
-	queue []*queued
-	out   []Event
-	in    buildInput // fire's, reused
-	eval  *bodyEval  // YAML bodies', reused
-	idBuf []byte
-	memo  changeMemo
-	boxes boxCache
+	queue    []*queued
+	out      []Event
+	outRules []*rule    // the rule of each event in out
+	in       buildInput // fire's, reused
+	eval     *bodyEval  // YAML bodies', reused
+	idBuf    []byte
+	memo     changeMemo
+	boxes    boxCache
 	// lookupStub replaces YAML bodies' lookup results (rule tests).
 	lookupStub map[string]map[string]any
 	// drifted holds the schema drift warnings already logged.
@@ -389,8 +390,7 @@ func (e *Engine) Process(ctx context.Context, tx *cdc.Transaction) ([]Event, err
 				}
 			}
 			if err := e.fire(ctx, r, ch, win); err != nil {
-				clear(e.out)
-				e.out = e.out[:0]
+				e.dropOut()
 				return nil, err
 			}
 		}
@@ -467,8 +467,8 @@ func (e *Engine) fire(ctx context.Context, r *rule, ch *cdc.Change, win *vtWindo
 // ready adds ev, ready to leave, behind the events already waiting.
 func (e *Engine) ready(r *rule, ev *Event) {
 	if len(e.queue) == 0 {
-		r.events.Inc()
 		e.out = append(e.out, *ev)
+		e.outRules = append(e.outRules, r)
 		return
 	}
 	e.queue = append(e.queue, &queued{rule: r, ev: *ev, ready: true})
@@ -543,6 +543,17 @@ func appendRecordKey(b []byte, c *cdc.Change) []byte {
 	return b
 }
 
+// dropOut empties out, keeping its array unless a huge transaction grew
+// it.
+func (e *Engine) dropOut() {
+	clear(e.out)
+	clear(e.outRules)
+	e.out, e.outRules = e.out[:0], e.outRules[:0]
+	if cap(e.out) > 4096 {
+		e.out, e.outRules = nil, nil
+	}
+}
+
 // release returns the events collected in out and pops the ready prefix
 // of the queue, in that order.
 func (e *Engine) release() []Event {
@@ -555,10 +566,10 @@ func (e *Engine) release() []Event {
 	}
 	out := make([]Event, len(e.out), len(e.out)+n)
 	copy(out, e.out)
-	clear(e.out)
-	if e.out = e.out[:0]; cap(e.out) > 4096 {
-		e.out = nil // not kept after a huge transaction
+	for _, r := range e.outRules {
+		r.events.Inc()
 	}
+	e.dropOut()
 	for _, q := range e.queue[:n] {
 		if !q.drop {
 			q.rule.events.Inc()
