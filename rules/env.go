@@ -362,9 +362,14 @@ var helpers = []struct {
 // colValue is row.x in conditions: the column's value as exprValue
 // converts it. A column name that is not a string (row[1]) fails the
 // condition: the VM turns the panic into the run's error, as it does a
-// function's error.
+// function's error. So does a first argument that is not a row, which only
+// a condition calling the internal _col itself can pass (with the helper
+// registered by expr.Function, the type checker refused it).
 func colValue(m, k any) any {
-	r, _ := m.(map[string]any)
+	r, ok := m.(map[string]any)
+	if !ok && m != nil {
+		panic(fmt.Errorf("_col reads a row, not %T", m))
+	}
 	name, ok := k.(string)
 	if !ok {
 		panic(fmt.Errorf("a column name must be a string, not %T", k))
