@@ -8,7 +8,9 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"slices"
 	"sort"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -119,6 +121,10 @@ type Dispatcher struct {
 	newQueue chan struct{}
 	toStart  []*queue
 	running  bool
+
+	// bmu guards built, the deliveries buffer Enqueue reuses.
+	bmu   sync.Mutex
+	built []NewDelivery
 
 	results chan *recordReq
 	wbWake  chan struct{}
@@ -295,11 +301,24 @@ func (d *Dispatcher) Checkpoint(ctx context.Context) (cdc.Checkpoint, bool, erro
 // checkpoint is trusted, every later call fails too, and the reader must
 // restart from Checkpoint (replayed events get the same delivery ids).
 func (d *Dispatcher) Enqueue(ctx context.Context, cp cdc.Checkpoint, events []rules.Event) error {
-	ds, err := d.build(events)
-	if err != nil {
-		return err
+	if len(events) == 0 {
+		return d.commit(ctx, cp, nil, false)
 	}
-	return d.commit(ctx, cp, ds, false)
+	// The deliveries are built into a buffer kept from call to call:
+	// commit copies them into its batch.
+	d.bmu.Lock()
+	defer d.bmu.Unlock()
+	ds, err := d.build(d.built[:0], events)
+	if err == nil {
+		err = d.commit(ctx, cp, ds, false)
+	}
+	// The batch holds the deliveries now, not this buffer; one grown
+	// past a batch by a huge transaction is not kept.
+	clear(ds[:cap(ds)])
+	if d.built = ds[:0]; cap(ds) > maxPendingDeliveries {
+		d.built = nil
+	}
+	return err
 }
 
 // Flush returns once everything enqueued so far is durable.
@@ -307,53 +326,86 @@ func (d *Dispatcher) Flush(ctx context.Context) error {
 	return d.commit(ctx, cdc.Checkpoint{}, nil, true)
 }
 
-func (d *Dispatcher) build(events []rules.Event) ([]NewDelivery, error) {
+// build appends the deliveries of events to ds (also on error: the
+// caller clears them).
+func (d *Dispatcher) build(ds []NewDelivery, events []rules.Event) ([]NewDelivery, error) {
 	if len(events) == 0 {
-		return nil, nil
+		return ds, nil
 	}
 	now := d.clock.Now().UTC()
-	ds := make([]NewDelivery, 0, len(events))
+	// A scheduled webhook's next slot, computed once per call (every
+	// delivery has the same now), and the subscriptions to the last event
+	// name, read once per name and call.
+	var next nextSlot
+	var subsOf string
+	var subs []Subscription
 	for i := range events {
 		ev := &events[i]
 		var change json.RawMessage
 		if d.wb != nil && d.wb.Needs(ev.Rule) {
 			var err error
 			if change, err = cdc.MarshalChange(ev.Change); err != nil {
-				return nil, fmt.Errorf("enqueue event %s: encode change: %w", ev.ID, err)
+				return ds, fmt.Errorf("enqueue event %s: encode change: %w", ev.ID, err)
 			}
 		}
 		for _, name := range ev.Webhooks {
 			ep, ok := d.endpoints[name]
 			if !ok {
-				return nil, fmt.Errorf("enqueue event %s of rule %s: %w %q", ev.ID, ev.Rule, ErrUnknownWebhook, name)
+				return ds, fmt.Errorf("enqueue event %s of rule %s: %w %q", ev.ID, ev.Rule, ErrUnknownWebhook, name)
 			}
-			ds = append(ds, d.newDelivery(ev, ep, name, "", "", now, change))
+			ds = append(ds, NewDelivery{})
+			d.fillDelivery(&ds[len(ds)-1], ev, ep, name, "", "", now, next.at(ep, now), change)
 		}
 		if d.subEndpoint != nil {
-			for _, s := range d.subscriptionsFor(ev.Name) {
-				ds = append(ds, d.newDelivery(ev, d.subEndpoint, SubscriptionWebhook, s.ID, s.URL, now, change))
+			if subs == nil || subsOf != ev.Name {
+				subsOf, subs = ev.Name, d.subscriptionsFor(ev.Name)
+			}
+			for _, s := range subs {
+				ds = append(ds, NewDelivery{})
+				d.fillDelivery(&ds[len(ds)-1], ev, d.subEndpoint, SubscriptionWebhook, s.ID, s.URL, now, next.at(d.subEndpoint, now), change)
 			}
 		}
 	}
 	return ds, nil
 }
 
+// nextSlot remembers the first attempt time of the last endpoint asked
+// about.
+type nextSlot struct {
+	ep   *endpoint
+	next time.Time
+}
+
+// at is when the first attempt to ep is due for a delivery made at now.
+func (n *nextSlot) at(ep *endpoint, now time.Time) time.Time {
+	if ep.sched == nil {
+		return now
+	}
+	if n.ep != ep {
+		n.ep, n.next = ep, ep.sched.Next(now)
+	}
+	return n.next
+}
+
 func (d *Dispatcher) newDelivery(ev *rules.Event, ep *endpoint, webhook, sub, subURL string, now time.Time, change json.RawMessage) NewDelivery {
-	nd := NewDelivery{
-		ID: DeliveryID(ev.Timestamp, ev.ID, webhook, sub), EventID: ev.ID, Rule: ev.Rule, Event: ev.Name, Webhook: webhook,
-		Subscription: sub, Key: ev.Key, Once: ev.Once, Method: ep.cfg.Method, EventTime: ev.Timestamp,
-		CreatedAt: now, NextAt: now, Change: change,
-	}
-	if ep.sched != nil {
-		nd.NextAt = ep.sched.Next(now)
-	}
+	var nd NewDelivery
+	var next nextSlot
+	d.fillDelivery(&nd, ev, ep, webhook, sub, subURL, now, next.at(ep, now), change)
+	return nd
+}
+
+// fillDelivery sets *nd (zero) to the delivery of ev to ep, first due at
+// nextAt.
+func (d *Dispatcher) fillDelivery(nd *NewDelivery, ev *rules.Event, ep *endpoint, webhook, sub, subURL string, now, nextAt time.Time, change json.RawMessage) {
+	nd.ID, nd.EventID, nd.Rule, nd.Event, nd.Webhook = DeliveryID(ev.Timestamp, ev.ID, webhook, sub), ev.ID, ev.Rule, ev.Name, webhook
+	nd.Subscription, nd.Key, nd.Once, nd.Method, nd.EventTime = sub, ev.Key, ev.Once, ep.cfg.Method, ev.Timestamp
+	nd.CreatedAt, nd.NextAt, nd.Change = now, nextAt, change
 	req, err := ep.build(ev, subURL)
 	nd.URL, nd.ContentType, nd.Body, nd.Headers = req.URL, req.ContentType, req.Body, req.Headers
 	if err != nil {
 		nd.Error = err.Error()
 		d.log.Error("delivery cannot be built; stored as failed", "delivery_id", nd.ID, "webhook", webhook, "event_id", ev.ID, "error", nd.Error)
 	}
-	return nd
 }
 
 type commitBatch struct {
@@ -529,13 +581,13 @@ func (d *Dispatcher) storeCommit(b *commitBatch) error {
 func (d *Dispatcher) subscriptionsFor(event string) []Subscription {
 	d.smu.RLock()
 	defer d.smu.RUnlock()
-	var out []Subscription
+	out := []Subscription{} // not nil: build caches it
 	for _, s := range d.subs {
 		if s.Event == event || s.Event == "*" {
 			out = append(out, s)
 		}
 	}
-	sort.Slice(out, func(i, j int) bool { return out[i].ID < out[j].ID })
+	slices.SortFunc(out, func(a, b Subscription) int { return strings.Compare(a.ID, b.ID) })
 	return out
 }
 

@@ -2,10 +2,11 @@ package rules
 
 import (
 	"encoding/json"
-	"github.com/rowhook/rowhook/internal/jsonx"
 	"strconv"
+	"sync/atomic"
 
 	"github.com/rowhook/rowhook/cdc"
+	"github.com/rowhook/rowhook/internal/jsonx"
 )
 
 // Field is one named value of a Body.
@@ -45,9 +46,21 @@ func (b *Body) Set(name string, v any) {
 // buffer directly (encoding/json would re-check every nested body's
 // output); anything else goes through encoding/json, so the bytes are the
 // same as json.Marshal would give field by field.
+//
+// The buffer starts at the size of the last body encoded, plus a little
+// (up to 16 KiB): bodies of one rule are alike, so it rarely grows (and
+// copies) on the way.
 func (b Body) MarshalJSON() ([]byte, error) {
-	return b.appendJSON(make([]byte, 0, 256))
+	n := int(lastJSONSize.Load())
+	out, err := b.appendJSON(make([]byte, 0, min(max(n+n/8, 256), 16<<10)))
+	if err == nil && len(out) != n {
+		lastJSONSize.Store(int64(len(out)))
+	}
+	return out, err
 }
+
+// lastJSONSize is the length of the last body MarshalJSON encoded.
+var lastJSONSize atomic.Int64
 
 func (b Body) appendJSON(buf []byte) ([]byte, error) {
 	buf = append(buf, '{')

@@ -106,6 +106,15 @@ func BenchmarkBody_MarshalJSON(b *testing.B) {
 	body := Body{{Name: "op", Value: "insert"}, {Name: "schema", Value: "crm"}, {Name: "table", Value: "potential"},
 		{Name: "key", Value: Body{{Name: "potentialid", Value: int64(1)}}}, {Name: "changed", Value: []string{"potentialid", "amount"}},
 		{Name: "before", Value: nil}, {Name: "after", Value: row}, {Name: "committed_at", Value: "2026-11-23T10:00:00Z"}, {Name: "gtid", Value: "0-1-42"}}
+	// What the JSON encoder of a webhook calls.
+	b.Run("MarshalJSON", func(b *testing.B) {
+		b.ReportAllocs()
+		for b.Loop() {
+			if _, err := body.MarshalJSON(); err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
 	b.Run("rowhook", func(b *testing.B) {
 		b.ReportAllocs()
 		for b.Loop() {

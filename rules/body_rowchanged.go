@@ -15,27 +15,30 @@ func init() {
 		doc:  "the row change as it is: op, schema, table, key, changed columns, before and after images, commit time",
 		build: func(_ context.Context, in *buildInput) (Body, error) {
 			c := in.change
-			key := rowBody(c.PK, c.PKColumns)
-			if key == nil {
-				key = Body{}
-			}
-			changed := c.Changed
-			if changed == nil {
-				changed = []string{}
-			}
 			bx := in.boxes
 			if bx == nil {
 				bx = &boxCache{}
 			}
-			b := make(Body, 0, 9)
-			b = append(b,
+			// One array holds the fields of the body, its key, before
+			// and after, each sliced to its own capacity: appending to
+			// one (Body.Set) never writes over another.
+			const top = 9
+			nk, nb := len(c.PK), len(c.Before)
+			fs := make(Body, top+nk+nb+len(c.After))
+			key := rowBodyInto(fs[top:top:top+nk], c.PK, c.PKColumns)
+			if key == nil {
+				key = Body{}
+			}
+			before := rowBodyInto(fs[top+nk:top+nk:top+nk+nb], c.Before, c.Columns)
+			after := rowBodyInto(fs[top+nk+nb:top+nk+nb:len(fs)], c.After, c.Columns)
+			b := append(fs[:0:top],
 				Field{Name: "op", Value: opValues[c.Op]},
 				Field{Name: "schema", Value: bx.str(0, c.Schema)},
 				Field{Name: "table", Value: bx.str(1, c.Table)},
 				Field{Name: "key", Value: key},
-				Field{Name: "changed", Value: changed},
-				Field{Name: "before", Value: nullable(rowBody(c.Before, c.Columns))},
-				Field{Name: "after", Value: nullable(rowBody(c.After, c.Columns))},
+				Field{Name: "changed", Value: bx.list(c.Changed)},
+				Field{Name: "before", Value: nullable(before)},
+				Field{Name: "after", Value: nullable(after)},
 				Field{Name: "committed_at", Value: bx.stamp(c.Timestamp)},
 			)
 			if c.GTID != "" {
@@ -58,6 +61,23 @@ type boxCache struct {
 	boxed [3]any
 	ts    time.Time
 	tsv   any
+	lst   []string
+	listv any
+}
+
+// emptyList is an empty column list, boxed.
+var emptyList any = []string{}
+
+// list boxes a column list ([] for nil). Inserts and deletes of one table
+// share the table's list, so the box is kept while the list is the same.
+func (c *boxCache) list(s []string) any {
+	if len(s) == 0 {
+		return emptyList
+	}
+	if c.listv == nil || len(c.lst) != len(s) || &c.lst[0] != &s[0] {
+		c.lst, c.listv = s, s
+	}
+	return c.listv
 }
 
 func (c *boxCache) str(slot int, s string) any {

@@ -141,10 +141,27 @@ func parseLookup(q string) (string, []string, error) {
 func isIdentStart(c byte) bool { return c == '_' || c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' }
 func isIdentChar(c byte) bool  { return isIdentStart(c) || c >= '0' && c <= '9' }
 
+// bodyEval is what YAML body fields are evaluated with: the engine keeps
+// one (its lock orders the builds), other callers make their own.
+type bodyEval struct {
+	ec      evalCtx
+	env     *env
+	machine vm.VM
+}
+
+func newBodyEval() *bodyEval {
+	b := &bodyEval{}
+	b.env = newEnv(&b.ec)
+	return b
+}
+
 func (yb *yamlBody) build(ctx context.Context, in *buildInput) (Body, error) {
-	ec := &evalCtx{}
-	e := newEnv(ec)
-	e.bind(ec, in.change, in.loc)
+	ev := in.eval
+	if ev == nil {
+		ev = newBodyEval()
+	}
+	e := ev.env
+	e.bind(&ev.ec, in.change, in.loc)
 	if yb.query != "" {
 		switch {
 		case in.lookup != nil:
@@ -175,7 +192,7 @@ func (yb *yamlBody) build(ctx context.Context, in *buildInput) (Body, error) {
 	b := make(Body, 0, len(yb.fields))
 	var fe *FieldError
 	for _, f := range yb.fields {
-		v, err := vm.Run(f.prog, e)
+		v, err := ev.machine.Run(f.prog, e)
 		if err != nil {
 			if fe == nil {
 				fe = &FieldError{Body: yb.name}

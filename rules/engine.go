@@ -69,13 +69,28 @@ type Engine struct {
 
 	mu      sync.Mutex
 	matched map[string][]*rule // per "schema.table": rules that apply
+	// last is the last rulesFor answer (consecutive changes are mostly on
+	// one table).
+	last struct {
+		ok            bool
+		schema, table string
+		rules         []*rule
+	}
 	ec      *evalCtx
 	env     *env
 	machine vm.VM
-	last    cdc.Checkpoint
-	queue   []*queued
-	memo    changeMemo
-	boxes   boxCache
+	lastCP  cdc.Checkpoint
+	// queue holds the events behind one held in a settle window; out
+	// collects a Process call's events while nothing is held (not
+	// queued: no allocation each), in binlog order before queue's.
+	queue    []*queued
+	out      []Event
+	outRules []*rule    // the rule of each event in out
+	in       buildInput // fire's, reused
+	eval     *bodyEval  // YAML bodies', reused
+	idBuf    []byte
+	memo     changeMemo
+	boxes    boxCache
 	// lookupStub replaces YAML bodies' lookup results (rule tests).
 	lookupStub map[string]map[string]any
 	// drifted holds the schema drift warnings already logged.
@@ -282,13 +297,22 @@ func checkVtigerTable(pattern string, m *vtModule) error {
 // opened by the very first transaction. Call it before the first Process.
 func (e *Engine) Resume(from cdc.Checkpoint) {
 	e.mu.Lock()
-	e.last = from
+	e.lastCP = from
 	e.mu.Unlock()
 }
 
 // rulesFor returns the rules whose table pattern matches, in config order;
 // computed once per table, so rules on other tables cost nothing per row.
 func (e *Engine) rulesFor(schema, table string) []*rule {
+	if e.last.ok && e.last.schema == schema && e.last.table == table {
+		return e.last.rules
+	}
+	rs := e.rulesForKey(schema, table)
+	e.last.ok, e.last.schema, e.last.table, e.last.rules = true, schema, table, rs
+	return rs
+}
+
+func (e *Engine) rulesForKey(schema, table string) []*rule {
 	key := schema + "." + table
 	if rs, ok := e.matched[key]; ok {
 		return rs
@@ -330,13 +354,13 @@ func (e *Engine) Process(ctx context.Context, tx *cdc.Transaction) ([]Event, err
 			// rowhook's own write fires nothing, but a record being
 			// collected shows it.
 			if e.vt != nil {
-				e.vt.track(ch, tx.Timestamp, e.last, false)
+				e.vt.track(ch, tx.Timestamp, e.lastCP, false)
 			}
 			continue
 		}
 		var win *vtWindow
 		if e.vt != nil {
-			win = e.vt.track(ch, tx.Timestamp, e.last, true)
+			win = e.vt.track(ch, tx.Timestamp, e.lastCP, true)
 		}
 		rs := e.rulesFor(ch.Schema, ch.Table)
 		if len(rs) == 0 {
@@ -366,31 +390,33 @@ func (e *Engine) Process(ctx context.Context, tx *cdc.Transaction) ([]Event, err
 				}
 			}
 			if err := e.fire(ctx, r, ch, win); err != nil {
+				e.dropOut()
 				return nil, err
 			}
 		}
 	}
 	if !tx.Checkpoint.IsZero() {
-		e.last = tx.Checkpoint
+		e.lastCP = tx.Checkpoint
 	}
 	return e.release(), nil
 }
 
 // fire queues the event of rule r for change ch.
 func (e *Engine) fire(ctx context.Context, r *rule, ch *cdc.Change, win *vtWindow) error {
-	q := &queued{rule: r, ev: Event{
-		ID:        ch.ID + ":" + r.cfg.Name,
+	ev := Event{
 		Rule:      r.cfg.Name,
 		Name:      r.body.name,
 		Webhooks:  r.cfg.Webhooks,
 		Change:    ch,
 		Once:      r.cfg.Once,
 		Timestamp: ch.Timestamp,
-	}}
-	if e.memo.key == "" {
-		e.memo.key = recordKey(ch)
 	}
-	q.ev.Key = e.memo.key
+	if e.memo.key == "" {
+		ev.ID, e.memo.key = e.idAndKey(ch, r.cfg.Name)
+	} else {
+		ev.ID = ch.ID + ":" + r.cfg.Name
+	}
+	ev.Key = e.memo.key
 	drifted := e.checkColumns(r, ch)
 	if m := r.body.vtiger; m != nil {
 		if win == nil || !win.accepts(m) {
@@ -405,8 +431,8 @@ func (e *Engine) fire(ctx context.Context, r *rule, ch *cdc.Change, win *vtWindo
 				return nil
 			}
 		}
-		q.ev.Key = ch.Schema + "." + m.table + ":" + strconv.FormatInt(win.rec.crmid, 10)
-		q.win = win
+		ev.Key = ch.Schema + "." + m.table + ":" + strconv.FormatInt(win.rec.crmid, 10)
+		q := &queued{rule: r, ev: ev, win: win}
 		win.pending = append(win.pending, q)
 		e.queue = append(e.queue, q)
 		return nil
@@ -414,25 +440,51 @@ func (e *Engine) fire(ctx context.Context, r *rule, ch *cdc.Change, win *vtWindo
 	if r.body.pure && e.memo.bodyFunc == r.body {
 		// Same body function on the same change: same body (a copy of
 		// the field list, so one event's Set does not touch another's).
-		q.ev.Body = append(Body(nil), e.memo.body...)
+		ev.Body = append(Body(nil), e.memo.body...)
 		if drifted {
 			r.bodyErrors.Inc()
 		}
-		q.ready = true
-		e.queue = append(e.queue, q)
+		e.ready(r, &ev)
 		return nil
 	}
-	body, err := r.body.build(ctx, &buildInput{change: ch, source: e.source, loc: e.loc, lookup: e.lookupStub[r.body.name], boxes: &e.boxes})
+	if e.eval == nil {
+		e.eval = newBodyEval()
+	}
+	e.in = buildInput{change: ch, source: e.source, loc: e.loc, lookup: e.lookupStub[r.body.name], boxes: &e.boxes, eval: e.eval}
+	body, err := r.body.build(ctx, &e.in)
+	e.in = buildInput{}
 	if err = e.bodyError(r, ch, err, drifted); err != nil {
 		return err
 	}
 	if r.body.pure {
 		e.memo.bodyFunc, e.memo.body = r.body, body
 	}
-	q.ev.Body = body
-	q.ready = true
-	e.queue = append(e.queue, q)
+	ev.Body = body
+	e.ready(r, &ev)
 	return nil
+}
+
+// ready adds ev, ready to leave, behind the events already waiting.
+func (e *Engine) ready(r *rule, ev *Event) {
+	if len(e.queue) == 0 {
+		e.out = append(e.out, *ev)
+		e.outRules = append(e.outRules, r)
+		return
+	}
+	e.queue = append(e.queue, &queued{rule: r, ev: *ev, ready: true})
+}
+
+// idAndKey returns the id of rule's event for ch and the record key
+// (recordKey), in one allocation.
+func (e *Engine) idAndKey(ch *cdc.Change, rule string) (id, key string) {
+	b := append(e.idBuf[:0], ch.ID...)
+	b = append(b, ':')
+	b = append(b, rule...)
+	n := len(b)
+	b = appendRecordKey(b, ch)
+	e.idBuf = b
+	s := string(b)
+	return s[:n], s[n:]
 }
 
 // bodyError logs a body's field errors (the event goes out with those
@@ -440,6 +492,12 @@ func (e *Engine) fire(ctx context.Context, r *rule, ch *cdc.Change, win *vtWindo
 // pipeline for good) and returns any other error. An event with a failed
 // field or a field reading a missing column (drifted) counts once.
 func (e *Engine) bodyError(r *rule, ch *cdc.Change, err error, drifted bool) error {
+	if err == nil {
+		if drifted {
+			r.bodyErrors.Inc()
+		}
+		return nil
+	}
 	var fe *FieldError
 	if errors.As(err, &fe) {
 		r.bodyErrors.Inc()
@@ -458,40 +516,60 @@ func (e *Engine) bodyError(r *rule, ch *cdc.Change, err error, drifted bool) err
 // recordKey is cdc.Change.Key without fmt for the usual integer and
 // string keys (same result).
 func recordKey(c *cdc.Change) string {
-	var b strings.Builder
-	b.Grow(len(c.Schema) + len(c.Table) + 2 + 12*len(c.PKColumns))
-	b.WriteString(c.Schema)
-	b.WriteByte('.')
-	b.WriteString(c.Table)
-	b.WriteByte(':')
+	return string(appendRecordKey(make([]byte, 0, len(c.Schema)+len(c.Table)+2+12*len(c.PKColumns)), c))
+}
+
+// appendRecordKey appends recordKey(c) to b.
+func appendRecordKey(b []byte, c *cdc.Change) []byte {
+	b = append(b, c.Schema...)
+	b = append(b, '.')
+	b = append(b, c.Table...)
+	b = append(b, ':')
 	for i, col := range c.PKColumns {
 		if i > 0 {
-			b.WriteByte(',')
+			b = append(b, ',')
 		}
 		switch v := c.PK[col].(type) {
 		case int64:
-			b.WriteString(strconv.FormatInt(v, 10))
+			b = strconv.AppendInt(b, v, 10)
 		case uint64:
-			b.WriteString(strconv.FormatUint(v, 10))
+			b = strconv.AppendUint(b, v, 10)
 		case string:
-			b.WriteString(v)
+			b = append(b, v...)
 		default:
-			b.WriteString(fmt.Sprint(v))
+			b = fmt.Append(b, v)
 		}
 	}
-	return b.String()
+	return b
 }
 
-// release pops the ready prefix of the queue.
+// dropOut empties out, keeping its array unless a huge transaction grew
+// it.
+func (e *Engine) dropOut() {
+	clear(e.out)
+	clear(e.outRules)
+	e.out, e.outRules = e.out[:0], e.outRules[:0]
+	if cap(e.out) > 4096 {
+		e.out, e.outRules = nil, nil
+	}
+}
+
+// release returns the events collected in out and pops the ready prefix
+// of the queue, in that order.
 func (e *Engine) release() []Event {
 	n := 0
 	for n < len(e.queue) && e.queue[n].ready {
 		n++
 	}
-	if n == 0 {
+	if n == 0 && len(e.out) == 0 {
 		return nil
 	}
-	out := make([]Event, 0, n)
+	out := make([]Event, len(e.out), len(e.out)+n)
+	copy(out, e.out)
+	for _, r := range e.outRules {
+		r.events.Inc()
+	}
+	e.dropOut()
 	for _, q := range e.queue[:n] {
 		if !q.drop {
 			q.rule.events.Inc()

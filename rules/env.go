@@ -46,6 +46,11 @@ type env struct {
 	LessThanHoursLater  func(d, n any) bool `expr:"lessThanHoursLater"`
 	MoreThanHoursBefore func(d, n any) bool `expr:"moreThanHoursBefore"`
 	MoreThanHoursLater  func(d, n any) bool `expr:"moreThanHoursLater"`
+
+	// Col is row.x / old.x in conditions (the compiler's rewrite): a
+	// field of this signature is a typed call, which, unlike a function
+	// registered with expr.Function, takes no argument slice per run.
+	Col func(m, k any) any `expr:"_col"`
 }
 
 // evalCtx is the change an env's functions look at. One per goroutine.
@@ -74,6 +79,7 @@ func newEnv(c *evalCtx) *env {
 		LessThanHoursLater:  func(d, n any) bool { h, ok := c.hours(d); return ok && h >= 0 && h <= num(n) },
 		MoreThanHoursBefore: func(d, n any) bool { h, ok := c.hours(d); return ok && h <= -num(n) },
 		MoreThanHoursLater:  func(d, n any) bool { h, ok := c.hours(d); return ok && h >= num(n) },
+		Col:                 colValue,
 	}
 }
 
@@ -351,17 +357,24 @@ var helpers = []struct {
 		"loose equality as in Vtiger: 5 equals \"5\" and 5.00"},
 	{"date", func(p ...any) (any, error) { return dateOf(p[0]), nil }, []any{new(func(any) string)},
 		"the calendar date part (\"2006-01-02\") of a DATE/DATETIME/TIMESTAMP value"},
-	{"_col", col, []any{new(func(map[string]any, any) any)}, ""},
 }
 
-// col is row.x in conditions: the column's value as exprValue converts it.
-func col(p ...any) (any, error) {
-	m, _ := p[0].(map[string]any)
-	k, ok := p[1].(string)
-	if !ok {
-		return nil, fmt.Errorf("a column name must be a string, not %T", p[1])
+// colValue is row.x in conditions: the column's value as exprValue
+// converts it. A column name that is not a string (row[1]) fails the
+// condition: the VM turns the panic into the run's error, as it does a
+// function's error. So does a first argument that is not a row, which only
+// a condition calling the internal _col itself can pass (with the helper
+// registered by expr.Function, the type checker refused it).
+func colValue(m, k any) any {
+	r, ok := m.(map[string]any)
+	if !ok && m != nil {
+		panic(fmt.Errorf("_col reads a row, not %T", m))
 	}
-	return exprValue(m[k]), nil
+	name, ok := k.(string)
+	if !ok {
+		panic(fmt.Errorf("a column name must be a string, not %T", k))
+	}
+	return exprValue(r[name])
 }
 
 func num(v any) float64 {
@@ -422,8 +435,8 @@ func helperNames() []string {
 	var out []string
 	t := reflect.TypeOf(env{})
 	for i := 0; i < t.NumField(); i++ {
-		if t.Field(i).Type.Kind() == reflect.Func {
-			out = append(out, t.Field(i).Tag.Get("expr"))
+		if name := t.Field(i).Tag.Get("expr"); t.Field(i).Type.Kind() == reflect.Func && !strings.HasPrefix(name, "_") {
+			out = append(out, name)
 		}
 	}
 	for _, h := range helpers {

@@ -232,3 +232,26 @@ func TestCompileCondition_TypedColumnsAccepted(t *testing.T) {
 		}
 	}
 }
+
+// TestCondition_ColumnReadsAllocateNothing: row.x and old.x are typed
+// calls (env.Col), not expr.Function calls, which take an argument slice
+// from the heap on every run.
+func TestCondition_ColumnReadsAllocateNothing(t *testing.T) {
+	prog, err := compileCondition("when", `row.potentialid > 0 && old.potentialid == row.potentialid && row.sales_stage != old.sales_stage`, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ec := &evalCtx{}
+	e := newEnv(ec)
+	ch := potentialUpdate()
+	var machine vm.VM
+	allocs := testing.AllocsPerRun(100, func() {
+		e.bind(ec, ch, time.UTC)
+		if out, err := machine.Run(prog, e); err != nil || out != true {
+			t.Fatal(out, err)
+		}
+	})
+	if allocs != 0 {
+		t.Errorf("%v allocations per evaluation, want 0", allocs)
+	}
+}

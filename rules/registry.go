@@ -27,6 +27,8 @@ type buildInput struct {
 	// lookup, when not nil, replaces a YAML body's lookup query result
 	// (rule tests run offline).
 	lookup map[string]any
+	// eval is reused by YAML bodies (engine path only); nil: a new one.
+	eval *bodyEval
 }
 
 // bodyFunc is a named body function. Go-defined ones live one per file and
@@ -99,7 +101,14 @@ func rowBody(r cdc.Row, cols []string) Body {
 	if r == nil {
 		return nil
 	}
-	b := make(Body, 0, len(r))
+	return rowBodyInto(make(Body, 0, len(r)), r, cols)
+}
+
+// rowBodyInto is rowBody appending to b (empty); nil when r is.
+func rowBodyInto(b Body, r cdc.Row, cols []string) Body {
+	if r == nil {
+		return nil
+	}
 	for _, c := range cols {
 		if v, ok := r[c]; ok {
 			b = append(b, Field{Name: c, Value: v})
