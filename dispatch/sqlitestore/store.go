@@ -51,7 +51,7 @@ type Store struct {
 	// running them).
 	insDelivery, insDeliveries, upsCheckpoint, insAttempt, selSeq, selOnce, insOnce *sql.Stmt
 	// Record's, of 1, 2, 4 … recordChunk rows (record.go).
-	insAttempts, updResults [recordChunkBits + 1]*sql.Stmt
+	insAttempts, updResults, updPlain [recordChunkBits + 1]*sql.Stmt
 	// attemptsBySeq: the file has attempts.delivery_seq (a read-only open
 	// of a file not yet migrated has not).
 	pendingDue, pendingOrder, pendingAfter *sql.Stmt
