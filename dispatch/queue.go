@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"log/slog"
 	"sync"
+	"sync/atomic"
 	"time"
 )
 
@@ -30,6 +31,9 @@ type queue struct {
 	key    queueKey
 	ep     *endpoint
 	wakeCh chan struct{}
+	// work hands a delivery to start to an idle attempt goroutine
+	// (attempter); unbuffered: only one waiting for it takes it.
+	work chan *Delivery
 
 	mu       sync.Mutex
 	inflight map[string]bool
@@ -91,7 +95,7 @@ func (d *Dispatcher) queue(k queueKey) *queue {
 	if ep == nil {
 		return nil
 	}
-	q := &queue{key: k, ep: ep, wakeCh: make(chan struct{}, 1), inflight: map[string]bool{}, released: map[string]uint64{}, readyIDs: map[string]bool{}}
+	q := &queue{key: k, ep: ep, wakeCh: make(chan struct{}, 1), work: make(chan *Delivery), inflight: map[string]bool{}, released: map[string]uint64{}, readyIDs: map[string]bool{}}
 	q.cb.state = CircuitClosed
 	if k.subscription != "" {
 		// Configured webhooks start with closed at 1 (newMetrics); the
@@ -392,11 +396,15 @@ func (d *Dispatcher) fillAt(ctx context.Context, q *queue, now time.Time, attemp
 		capacity--
 		q.sending++
 		q.inflight[row.ID] = true
-		attempts.Add(1)
-		go func() {
-			defer attempts.Done()
-			d.send(attemptCtx, q, &row)
-		}()
+		// An attempt goroutine that finished its last attempt takes it;
+		// else a new one starts.
+		select {
+		case q.work <- &row:
+		default:
+			attempterStarts.Add(1)
+			attempts.Add(1)
+			go d.attempter(ctx, attemptCtx, q, &row, attempts)
+		}
 	}
 	// The circuit may have opened since capacity was computed: an open
 	// circuit lets only its probe through.
@@ -556,18 +564,61 @@ func (d *Dispatcher) readAhead(ctx context.Context, q *queue, now time.Time, lim
 	}()
 }
 
+// attempterIdle is how long an attempt goroutine waits for the next
+// attempt of its queue before it ends.
+const attempterIdle = 5 * time.Second
+
+// attempterStarts counts the attempt goroutines started (for tests).
+var attempterStarts atomic.Int64
+
+// attempter makes attempts of q, row first, then those fill hands it
+// (q.work) while it waits, until it has waited attempterIdle for one or
+// the pump stops (qctx). One goroutine makes attempt after attempt: a new
+// goroutine per attempt grew its stack again for each (net/http's calls
+// are deep), 2% of the CPU of a delivery. It counts in wg while it runs,
+// so Run's drain waits for it as for the attempt it makes.
+func (d *Dispatcher) attempter(qctx, attemptCtx context.Context, q *queue, row *Delivery, wg *sync.WaitGroup) {
+	defer wg.Done()
+	var idle *time.Timer
+	for {
+		d.send(attemptCtx, q, row)
+		row = nil
+		if idle == nil {
+			idle = time.NewTimer(attempterIdle)
+			defer idle.Stop()
+		} else {
+			idle.Reset(attempterIdle)
+		}
+		select {
+		case row = <-q.work:
+		case <-idle.C:
+			return
+		case <-qctx.Done():
+			return
+		}
+	}
+}
+
+// recordReq is an attempt's result for the recorder, and what recorded
+// needs to finish the attempt once it is stored.
 type recordReq struct {
 	res  Result
-	done chan error
+	q    *queue
+	id   string
+	gone bool
+	log  lazyLog
 }
+
+// recordReqs are recordReqs to reuse (recorded puts them back).
+var recordReqs = sync.Pool{New: func() any { return new(recordReq) }}
 
 // send makes one attempt of row and records its result.
 func (d *Dispatcher) send(ctx context.Context, q *queue, row *Delivery) {
-	defer q.release(row.ID)
 	ep := q.ep
 	if ep.limiter != nil {
 		if err := ep.limiter.Wait(ctx); err != nil {
 			q.doneSending()
+			q.release(row.ID)
 			return
 		}
 	}
@@ -577,19 +628,20 @@ func (d *Dispatcher) send(ctx context.Context, q *queue, row *Delivery) {
 		// Shutdown cut the attempt short: it stays pending, to be sent
 		// again (same webhook-id) after the restart.
 		q.doneSending()
+		q.release(row.ID)
 		return
 	}
 	now := d.clock.Now()
-	res := Result{Attempt: a, Attempts: n}
 	label := metricLabel(q.key)
 	d.m.attemptDur.WithLabelValues(label).Observe(a.Duration.Seconds())
 	d.m.attempted(label, a, err, row.EventTime, now)
-	log := &lazyLog{base: d.log, args: []any{"delivery_id", row.ID, "webhook", label, "attempt", n}}
-	if q.key.subscription != "" {
-		log.args = append(log.args, "subscription", q.key.subscription)
-	}
+	r := recordReqs.Get().(*recordReq)
+	r.q, r.id = q, row.ID
+	r.log = lazyLog{base: d.log, id: row.ID, webhook: label, attempt: n, subscription: q.key.subscription}
+	log := &r.log
+	res := &r.res
+	res.Attempt, res.Attempts = a, n
 	res.Attempt.DeliverySeq = row.Seq
-	var gone bool
 	ae, retry := retryable(err)
 	var after time.Duration
 	if ae != nil && retry {
@@ -606,7 +658,7 @@ func (d *Dispatcher) send(ctx context.Context, q *queue, row *Delivery) {
 		}
 		d.attemptOK(q)
 	case ae != nil && ae.Gone:
-		gone = true
+		r.gone = true
 		res.Status = StatusFailed
 		d.m.deadLetters.WithLabelValues(label).Inc()
 	case retry && n < ep.cfg.Retry.MaxAttempts:
@@ -631,27 +683,44 @@ func (d *Dispatcher) send(ctx context.Context, q *queue, row *Delivery) {
 	// Free the slot once the circuit has counted the outcome (no attempt
 	// starts past an open circuit), but before the result is stored: the
 	// next attempt may start while this one waits for the recorder's
-	// next batch.
+	// next batch. The delivery stays in flight until the recorder has
+	// stored its result (recorded); this goroutine goes on to the next
+	// attempt meanwhile.
 	q.doneSending()
-	if err := d.record(res); err != nil {
+	d.results <- r
+}
+
+// recorded finishes an attempt once the recorder has stored its result
+// (err nil) or failed to: what the result means for the queue, then the
+// delivery leaves the in-flight set. It runs on the recorder's goroutine.
+func (d *Dispatcher) recorded(r *recordReq, err error) {
+	q, res := r.q, &r.res
+	switch {
+	case err != nil:
 		// The recorder logged the batch's error once; one line per
 		// delivery would be hundreds a second.
-		log.Debug("attempt not recorded; the delivery stays pending", "error", err)
+		r.log.Debug("attempt not recorded; the delivery stays pending", "error", err)
 		q.due(time.Time{})
-		return
-	}
-	if res.Status == StatusPending {
-		q.due(res.NextAt)
-	}
-	if res.Writeback != nil {
-		select {
-		case d.wbWake <- struct{}{}:
-		default:
+	default:
+		if res.Status == StatusPending {
+			q.due(res.NextAt)
+		}
+		if res.Writeback != nil {
+			select {
+			case d.wbWake <- struct{}{}:
+			default:
+			}
+		}
+		if r.gone {
+			// Before the delivery leaves the in-flight set, as when the
+			// attempt's goroutine waited for its result: no attempt
+			// starts meanwhile past a webhook being disabled.
+			d.gone(q, &r.log)
 		}
 	}
-	if gone {
-		d.gone(q, log)
-	}
+	q.release(r.id)
+	*r = recordReq{}
+	recordReqs.Put(r)
 }
 
 // lazyLog is a logger with a delivery's attributes, built on first use:
@@ -660,12 +729,24 @@ func (d *Dispatcher) send(ctx context.Context, q *queue, row *Delivery) {
 type lazyLog struct {
 	base *slog.Logger
 	args []any
-	l    *slog.Logger
+	// A delivery's attributes, put before args on first use (when id is
+	// set): delivery_id, webhook, attempt, then subscription if any.
+	id, webhook, subscription string
+	attempt                   int
+	l                         *slog.Logger
 }
 
 func (z *lazyLog) get() *slog.Logger {
 	if z.l == nil {
-		z.l = z.base.With(z.args...)
+		args := z.args
+		if z.id != "" {
+			args = []any{"delivery_id", z.id, "webhook", z.webhook, "attempt", z.attempt}
+			if z.subscription != "" {
+				args = append(args, "subscription", z.subscription)
+			}
+			args = append(args, z.args...)
+		}
+		z.l = z.base.With(args...)
 	}
 	return z.l
 }
@@ -686,14 +767,6 @@ func metricLabel(k queueKey) string {
 	return k.webhook
 }
 
-// record hands a result to the recorder and waits until it is durable, so
-// the delivery leaves the in-flight set only once the store agrees.
-func (d *Dispatcher) record(res Result) error {
-	r := &recordReq{res: res, done: make(chan error, 1)}
-	d.results <- r
-	return <-r.done
-}
-
 // recordLinger is how long the recorder collects results after the first
 // before writing them in one transaction. The attempts are already on the
 // wire or done: the wait only delays when their deliveries leave the
@@ -707,7 +780,8 @@ const recordLinger = time.Millisecond
 // stop is closed (shutdown), no longer: a result that is not recorded
 // leaves its delivery pending, and it is sent again (same webhook-id) after
 // a restart. Retrying there would hold the process for up to 30s per batch
-// when the state file cannot be written (full disk).
+// when the state file cannot be written (full disk). After each batch it
+// finishes the batch's attempts (recorded), in order.
 func (d *Dispatcher) recorder(ctx context.Context, stop <-chan struct{}) {
 	batch := make([]*recordReq, 0, 1024)
 	rs := make([]Result, 0, 1024)
@@ -753,7 +827,7 @@ func (d *Dispatcher) recorder(ctx context.Context, stop <-chan struct{}) {
 			}
 		}
 		for _, r := range batch {
-			r.done <- err
+			d.recorded(r, err)
 		}
 	}
 }
