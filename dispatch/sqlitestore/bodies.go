@@ -163,16 +163,6 @@ func (s *Store) putBodies(ctx context.Context, tx *sql.Tx, ds []dispatch.NewDeli
 	return refs, nil
 }
 
-// refScanner scans a row of the deliveries columns followed by body_ref.
-type refScanner struct {
-	rows *sql.Rows
-	ref  *sql.NullInt64
-}
-
-func (r refScanner) Scan(dest ...any) error {
-	return r.rows.Scan(append(dest, r.ref)...)
-}
-
 // readDeliveries runs a query of s.sel's columns (stmt, prepared on the
 // readers, or query) and returns its deliveries with their bodies. The
 // rows and their blocks are read in one read transaction: Prune cannot
@@ -198,9 +188,9 @@ func (s *Store) readDeliveries(ctx context.Context, stmt *sql.Stmt, query string
 	var out []dispatch.Delivery
 	var refs []bodyRef
 	var ref sql.NullInt64
-	sc := refScanner{rows, &ref}
+	sc := storesql.NewDeliveryScanner(&ref)
 	for rows.Next() {
-		d, err := storesql.ScanDelivery(sc)
+		d, err := sc.Scan(rows)
 		if err != nil {
 			rows.Close()
 			return nil, err

@@ -145,41 +145,64 @@ type Scanner interface{ Scan(...any) error }
 
 // ScanDelivery reads one row of DeliveryColumns.
 func ScanDelivery(sc Scanner) (dispatch.Delivery, error) {
-	var d dispatch.Delivery
-	var headers, change, response sql.NullString
-	var eventTime, created, next, updated int64
-	var status string
-	err := sc.Scan(&d.Seq, &d.ID, &d.EventID, &d.Rule, &d.Event, &d.Webhook, &d.Subscription, &d.Key, &d.Method,
-		&d.URL, &d.ContentType, &headers, &d.Body, &change, &eventTime, &created, &next, &updated, &status,
-		&d.Attempts, &d.LastStatus, &d.LastError, &d.Redelivered, &d.Writeback, &d.WritebackError, &response)
-	if err != nil {
-		return d, err
+	return NewDeliveryScanner().Scan(sc)
+}
+
+// DeliveryScanner reads rows of DeliveryColumns, followed by extra
+// destinations, into destinations it keeps from row to row: a read of
+// hundreds of deliveries (the pump's) allocated a dozen of them per row.
+type DeliveryScanner struct {
+	d                                 dispatch.Delivery
+	headers, change, response         sql.NullString
+	eventTime, created, next, updated int64
+	status                            string
+	dest                              []any
+}
+
+// NewDeliveryScanner returns a DeliveryScanner whose rows end with the
+// columns extra are destinations for.
+func NewDeliveryScanner(extra ...any) *DeliveryScanner {
+	s := &DeliveryScanner{}
+	d := &s.d
+	s.dest = append([]any{&d.Seq, &d.ID, &d.EventID, &d.Rule, &d.Event, &d.Webhook, &d.Subscription, &d.Key, &d.Method,
+		&d.URL, &d.ContentType, &s.headers, &d.Body, &s.change, &s.eventTime, &s.created, &s.next, &s.updated, &s.status,
+		&d.Attempts, &d.LastStatus, &d.LastError, &d.Redelivered, &d.Writeback, &d.WritebackError, &s.response}, extra...)
+	return s
+}
+
+// Scan reads the next row of sc.
+func (s *DeliveryScanner) Scan(sc Scanner) (dispatch.Delivery, error) {
+	s.d = dispatch.Delivery{}
+	d := &s.d
+	if err := sc.Scan(s.dest...); err != nil {
+		return *d, err
 	}
-	d.Status = dispatch.Status(status)
-	d.EventTime, d.CreatedAt, d.NextAt, d.UpdatedAt = FromNanos(eventTime), FromNanos(created), FromNanos(next), FromNanos(updated)
-	if headers.Valid {
-		if err := json.Unmarshal([]byte(headers.String), &d.Headers); err != nil {
-			return d, fmt.Errorf("delivery %s headers: %w", d.ID, err)
+	d.Status = dispatch.Status(s.status)
+	d.EventTime, d.CreatedAt, d.NextAt, d.UpdatedAt = FromNanos(s.eventTime), FromNanos(s.created), FromNanos(s.next), FromNanos(s.updated)
+	if s.headers.Valid {
+		if err := json.Unmarshal([]byte(s.headers.String), &d.Headers); err != nil {
+			return *d, fmt.Errorf("delivery %s headers: %w", d.ID, err)
 		}
 	}
-	if change.Valid {
-		d.Change = json.RawMessage(change.String)
+	if s.change.Valid {
+		d.Change = json.RawMessage(s.change.String)
 	}
-	if response.Valid {
+	if s.response.Valid {
 		d.Response = new(dispatch.Response)
-		if err := json.Unmarshal([]byte(response.String), d.Response); err != nil {
-			return d, fmt.Errorf("delivery %s response: %w", d.ID, err)
+		if err := json.Unmarshal([]byte(s.response.String), d.Response); err != nil {
+			return *d, fmt.Errorf("delivery %s response: %w", d.ID, err)
 		}
 	}
-	return d, nil
+	return *d, nil
 }
 
 // ScanDeliveries reads and closes rows of DeliveryColumns.
 func ScanDeliveries(rows *sql.Rows) ([]dispatch.Delivery, error) {
 	defer rows.Close()
 	var out []dispatch.Delivery
+	sc := NewDeliveryScanner()
 	for rows.Next() {
-		d, err := ScanDelivery(rows)
+		d, err := sc.Scan(rows)
 		if err != nil {
 			return nil, err
 		}
