@@ -159,3 +159,70 @@ func TestStore_RecordStoredValues(t *testing.T) {
 		}
 	}
 }
+
+// TestStore_PendingSendingFields: Pending reads only the columns sending
+// needs (storesql.PendingColumns); each of those fields must be what Get
+// reads, for deliveries with inline and block-stored bodies, payload
+// headers, a retry already made, and a subscription.
+func TestStore_PendingSendingFields(t *testing.T) {
+	ctx := context.Background()
+	s := open(t, filepath.Join(t.TempDir(), "state.db"))
+	mk := func(n int) []dispatch.NewDelivery {
+		var ds []dispatch.NewDelivery
+		for i := range n {
+			d := nd(fmt.Sprintf("p%d-%d", n, i), "erp")
+			d.Key, d.Rule, d.Event = fmt.Sprintf("crm.t:%d", i), "rule-x", "DealWon"
+			d.Headers = map[string]string{"SOAPAction": fmt.Sprintf("urn:%d", i)}
+			d.Body = fmt.Appendf(nil, `{"n":%d,"i":%d}`, n, i)
+			d.EventTime = t0.Add(time.Duration(i) * time.Millisecond)
+			if i%3 == 0 {
+				d.Subscription = "sub-1"
+			}
+			ds = append(ds, d)
+		}
+		return ds
+	}
+	// 3 deliveries: bodies inline; 40: in a block.
+	small, large := mk(3), mk(40)
+	for i, ds := range [][]dispatch.NewDelivery{small, large} {
+		if _, err := s.Commit(ctx, cp(uint32(i+1)), ds); err != nil {
+			t.Fatal(err)
+		}
+	}
+	r := dispatch.Result{Attempt: dispatch.Attempt{DeliveryID: small[1].ID, N: 1, At: t0, Status: 503, Error: "http 503"},
+		Status: dispatch.StatusPending, Attempts: 1, NextAt: t0}
+	if err := s.Record(ctx, []dispatch.Result{r}); err != nil {
+		t.Fatal(err)
+	}
+	n := 0
+	for _, sub := range []string{"", "sub-1"} {
+		for _, q := range []dispatch.PendingQuery{{Webhook: "erp", Subscription: sub, Limit: 100}, {Webhook: "erp", Subscription: sub, DueBy: t0, Limit: 100}} {
+			rows, err := s.Pending(ctx, q)
+			if err != nil {
+				t.Fatal(err)
+			}
+			for _, p := range rows {
+				g, _, err := s.Get(ctx, p.ID)
+				if err != nil {
+					t.Fatal(err)
+				}
+				if p.Seq != g.Seq || p.ID != g.ID || p.EventID != g.EventID || p.Rule != g.Rule || p.Event != g.Event || p.Webhook != g.Webhook ||
+					p.Subscription != g.Subscription || p.Key != g.Key || p.Method != g.Method || p.URL != g.URL || p.ContentType != g.ContentType ||
+					fmt.Sprint(p.Headers) != fmt.Sprint(g.Headers) || string(p.Body) != string(g.Body) || !p.EventTime.Equal(g.EventTime) ||
+					!p.CreatedAt.Equal(g.CreatedAt) || !p.NextAt.Equal(g.NextAt) || p.Status != g.Status || p.Attempts != g.Attempts {
+					t.Errorf("Pending %+v\nGet     %+v", p, g)
+				}
+				if len(p.Body) == 0 || p.Headers["SOAPAction"] == "" || p.Status != dispatch.StatusPending {
+					t.Errorf("pending %s: body %q headers %v status %s", p.ID, p.Body, p.Headers, p.Status)
+				}
+				if p.ID == small[1].ID && p.Attempts != 1 {
+					t.Errorf("retried delivery read with %d attempts", p.Attempts)
+				}
+				n++
+			}
+		}
+	}
+	if n != 2*43 {
+		t.Errorf("%d pending rows read, want %d", n, 2*43)
+	}
+}

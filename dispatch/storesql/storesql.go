@@ -35,6 +35,10 @@ type Tables struct {
 type Queries struct {
 	// DeliveryColumns is the column list ScanDelivery reads, in order.
 	DeliveryColumns string
+	// PendingColumns is the column list NewPendingScanner reads: what
+	// sending a pending delivery needs (not its change, its last
+	// result's fields, its writeback or its response).
+	PendingColumns string
 	// SelectDeliveries is SELECT DeliveryColumns FROM the deliveries
 	// table; a WHERE or ORDER BY clause follows.
 	SelectDeliveries string
@@ -86,6 +90,8 @@ func New(t Tables) Queries {
 	attemptCols := `n, kind, at, duration_us, method, url, request_headers, request_body,
 		status, response_headers, response_body, error, note`
 	return Queries{
+		PendingColumns: `seq, id, event_id, rule, event, webhook, subscription, record_key, method, url, content_type,
+	headers, body, event_time, created_at, next_at, status, attempts`,
 		DeliveryColumns:  cols,
 		SelectDeliveries: sel,
 		Get:              sel + ` WHERE id = ?`,
@@ -167,6 +173,18 @@ func NewDeliveryScanner(extra ...any) *DeliveryScanner {
 	s.dest = append([]any{&d.Seq, &d.ID, &d.EventID, &d.Rule, &d.Event, &d.Webhook, &d.Subscription, &d.Key, &d.Method,
 		&d.URL, &d.ContentType, &s.headers, &d.Body, &s.change, &s.eventTime, &s.created, &s.next, &s.updated, &s.status,
 		&d.Attempts, &d.LastStatus, &d.LastError, &d.Redelivered, &d.Writeback, &d.WritebackError, &s.response}, extra...)
+	return s
+}
+
+// NewPendingScanner returns a DeliveryScanner of PendingColumns: the
+// deliveries it reads lack the other columns' fields (Change, UpdatedAt,
+// LastStatus, LastError, Redelivered, Writeback, WritebackError,
+// Response).
+func NewPendingScanner(extra ...any) *DeliveryScanner {
+	s := &DeliveryScanner{}
+	d := &s.d
+	s.dest = append([]any{&d.Seq, &d.ID, &d.EventID, &d.Rule, &d.Event, &d.Webhook, &d.Subscription, &d.Key, &d.Method,
+		&d.URL, &d.ContentType, &s.headers, &d.Body, &s.eventTime, &s.created, &s.next, &s.status, &d.Attempts}, extra...)
 	return s
 }
 
