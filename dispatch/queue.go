@@ -49,6 +49,9 @@ type queue struct {
 	// readyIDs their ids: a read-ahead reads them again (still pending).
 	ready    []Delivery
 	readyIDs map[string]bool
+	// readyArr is q.ready's array from its start (fill takes rows from
+	// q.ready's front; appendReady moves them back to the start).
+	readyArr []Delivery
 	// fetching is set while a read-ahead runs; fetchPass is the pass it
 	// started at (results released since then are stale in its rows).
 	fetching  bool
@@ -182,7 +185,7 @@ func (q *queue) unknown() {
 func (q *queue) forget() {
 	q.unknown()
 	clear(q.ready)
-	q.ready = q.ready[:0]
+	q.ready = q.readyArr[:0]
 	clear(q.readyIDs)
 }
 
@@ -230,7 +233,7 @@ func (q *queue) push(ds []NewDelivery, idx []int, now time.Time) {
 		if nd.Error != "" || nd.NextAt.After(now) || q.inflight[nd.ID] || q.readyIDs[nd.ID] {
 			continue
 		}
-		q.ready = append(q.ready, Delivery{NewDelivery: *nd, Status: StatusPending, UpdatedAt: nd.CreatedAt})
+		q.appendReady(Delivery{NewDelivery: *nd, Status: StatusPending, UpdatedAt: nd.CreatedAt})
 		q.readyIDs[nd.ID] = true
 	}
 }
@@ -525,8 +528,25 @@ func (q *queue) addReady(rows []Delivery, pass uint64) {
 		if p, ok := q.released[row.ID]; (ok && p >= pass) || q.inflight[row.ID] || q.readyIDs[row.ID] {
 			continue
 		}
-		q.ready = append(q.ready, row)
+		q.appendReady(row)
 		q.readyIDs[row.ID] = true
+	}
+}
+
+// appendReady appends row to q.ready. When q.ready has reached the end of
+// its array and fill has taken at least as many rows from its front as it
+// holds, they move back to the array's start first: the array is reused
+// instead of a larger one allocated (and the list copied) every few
+// hundred rows. q.mu is held.
+func (q *queue) appendReady(row Delivery) {
+	if n := len(q.ready); n == cap(q.ready) && n < cap(q.readyArr)/2 {
+		copy(q.readyArr, q.ready)
+		clear(q.readyArr[n:])
+		q.ready = q.readyArr[:n]
+	}
+	q.ready = append(q.ready, row)
+	if cap(q.ready) > cap(q.readyArr) {
+		q.readyArr = q.ready[:cap(q.ready)]
 	}
 }
 
