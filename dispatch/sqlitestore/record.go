@@ -190,7 +190,9 @@ func (s *Store) record(ctx context.Context, rs []dispatch.Result) error {
 // (each row's are a part of it).
 func (s *Store) insertAttempts(ctx context.Context, tx *sql.Tx, rs []dispatch.Result, seqs []int64) error {
 	args := make([]any, 0, attemptCols*min(len(rs), recordChunk))
-	var buf []byte
+	// Room for a chunk of typical headers (request and response: ~500
+	// bytes of JSON), so that it does not grow row by row.
+	buf := make([]byte, 0, 512*min(len(rs), recordChunk))
 	ends := make([]int, 0, 2*min(len(rs), recordChunk))
 	i := 0
 	return chunks(len(rs), func(k, size int) error {
