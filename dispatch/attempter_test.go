@@ -10,14 +10,16 @@ import (
 )
 
 // TestDispatcher_AttemptGoroutinesReused: a queue's attempts run on
-// goroutines that, once an attempt is recorded, take the next one instead
-// of a new goroutine per attempt (each grew its stack again through
-// net/http). 300 deliveries at 4 connections start far fewer than 300.
-// Each delivery's log line still carries its own attributes.
+// goroutines that, once an attempt is done, take the next one instead of
+// a new goroutine per attempt (each grew its stack again through
+// net/http), starting the next ready row themselves rather than through
+// a pump pass. 300 deliveries at 4 connections start far fewer than 300
+// goroutines and pump passes. Each delivery's log line still carries its
+// own attributes.
 func TestDispatcher_AttemptGoroutinesReused(t *testing.T) {
 	rc := newReceiver(t, nil)
 	h := start(t, dispatch.Config{Webhooks: map[string]dispatch.WebhookConfig{"erp": hook(rc.URL)}}, dispatch.Deps{})
-	before := dispatch.AttempterStarts()
+	before, passes := dispatch.AttempterStarts(), dispatch.QueuePasses(h.d, "erp")
 	const n = 300
 	var evs []rules.Event
 	for range n {
@@ -29,6 +31,12 @@ func TestDispatcher_AttemptGoroutinesReused(t *testing.T) {
 	}
 	if started := dispatch.AttempterStarts() - before; started <= 0 || started >= n/3 {
 		t.Errorf("%d attempt goroutines started for %d deliveries at 4 connections", started, n)
+	}
+	// The pump ran a pass per delivery when each attempt's end woke it
+	// (285 – 288 passes here); the attempt goroutine now starts the next
+	// ready row itself.
+	if p := dispatch.QueuePasses(h.d, "erp") - passes; p >= n/4 {
+		t.Errorf("%d pump passes for %d deliveries", p, n)
 	}
 	ids := map[string]bool{}
 	for _, ev := range evs {

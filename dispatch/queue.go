@@ -76,6 +76,9 @@ type queue struct {
 	// scan is how many rows a per-record queue's next pass reads (0: the
 	// least, orderedLimit).
 	scan int
+	// pumping is set while the queue's pump runs: attempt goroutines
+	// start ready rows themselves only then (next).
+	pumping bool
 	// cb is the endpoint circuit (circuit.go).
 	cb       circuit
 	removed  bool // a subscription deleted: its gauges are no longer kept
@@ -262,6 +265,40 @@ func (q *queue) doneSending() {
 	q.wake()
 }
 
+// next is the attempt goroutine's way to its queue's next delivery once
+// its attempt freed its slot (the slot is still counted in q.sending,
+// without waking the pump): while the pump runs, the queue is unordered,
+// its circuit closed and it is not disabled, the first ready row nobody
+// is sending starts at once, on this goroutine (the pump would have
+// started it next, after two goroutine hand-offs). Otherwise, or with no
+// ready row, the slot is freed and the pump woken, as doneSending does;
+// nil then. When the ready rows run low, the read-ahead starts here as
+// fill would start it.
+func (d *Dispatcher) next(qctx context.Context, q *queue, attempts *sync.WaitGroup) *Delivery {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	if q.pumping && qctx.Err() == nil && q.disabled == "" && q.cb.state == CircuitClosed && q.ep.cfg.Ordering != OrderingPerRecord &&
+		q.sending <= q.ep.cfg.Concurrency {
+		for len(q.ready) > 0 {
+			row := q.ready[0]
+			q.ready[0] = Delivery{}
+			q.ready = q.ready[1:]
+			delete(q.readyIDs, row.ID)
+			if q.inflight[row.ID] {
+				continue
+			}
+			q.inflight[row.ID] = true
+			if len(q.ready) > 0 && len(q.ready) <= readAhead && !q.fetching && !q.known {
+				d.readAhead(qctx, q, d.clock.Now(), len(q.inflight)+len(q.ready)+prefetch, attempts)
+			}
+			return &row
+		}
+	}
+	q.sending--
+	q.wake()
+	return nil
+}
+
 func (q *queue) release(id string) {
 	q.mu.Lock()
 	delete(q.inflight, id)
@@ -292,6 +329,14 @@ func orderedLimit(scan, inflight, capacity int) int {
 
 // pump starts attempts for due deliveries of q until ctx is cancelled.
 func (d *Dispatcher) pump(ctx context.Context, q *queue, attemptCtx context.Context, attempts *sync.WaitGroup) {
+	q.mu.Lock()
+	q.pumping = true
+	q.mu.Unlock()
+	defer func() {
+		q.mu.Lock()
+		q.pumping = false
+		q.mu.Unlock()
+	}()
 	for {
 		// fill measures its wait from the time it read; sleep until that
 		// instant, not for that long from now (the clock may have moved).
@@ -601,7 +646,11 @@ func (d *Dispatcher) attempter(qctx, attemptCtx context.Context, q *queue, row *
 	defer wg.Done()
 	var idle *time.Timer
 	for {
-		d.send(attemptCtx, q, row)
+		if d.send(attemptCtx, q, row) {
+			if row = d.next(qctx, q, wg); row != nil {
+				continue
+			}
+		}
 		row = nil
 		if idle == nil {
 			idle = time.NewTimer(attempterIdle)
@@ -633,13 +682,13 @@ type recordReq struct {
 var recordReqs = sync.Pool{New: func() any { return new(recordReq) }}
 
 // send makes one attempt of row and records its result.
-func (d *Dispatcher) send(ctx context.Context, q *queue, row *Delivery) {
+func (d *Dispatcher) send(ctx context.Context, q *queue, row *Delivery) (keptSlot bool) {
 	ep := q.ep
 	if ep.limiter != nil {
 		if err := ep.limiter.Wait(ctx); err != nil {
 			q.doneSending()
 			q.release(row.ID)
-			return
+			return false
 		}
 	}
 	n := row.Attempts + 1
@@ -649,7 +698,7 @@ func (d *Dispatcher) send(ctx context.Context, q *queue, row *Delivery) {
 		// again (same webhook-id) after the restart.
 		q.doneSending()
 		q.release(row.ID)
-		return
+		return false
 	}
 	now := d.clock.Now()
 	label := metricLabel(q.key)
@@ -700,14 +749,14 @@ func (d *Dispatcher) send(ctx context.Context, q *queue, row *Delivery) {
 		log.Warn("delivery failed permanently", "status", a.Status, "error", a.Error)
 	}
 	d.outcomes.record(label, res.Status, a.Duration, log, a.Status) // log.delivery_success
-	// Free the slot once the circuit has counted the outcome (no attempt
-	// starts past an open circuit), but before the result is stored: the
-	// next attempt may start while this one waits for the recorder's
-	// next batch. The delivery stays in flight until the recorder has
-	// stored its result (recorded); this goroutine goes on to the next
-	// attempt meanwhile.
-	q.doneSending()
+	// The slot is free once the circuit has counted the outcome (no
+	// attempt starts past an open circuit), but before the result is
+	// stored: the next attempt may start while this one waits for the
+	// recorder's next batch. The delivery stays in flight until the
+	// recorder has stored its result (recorded); this goroutine goes on
+	// to the next attempt meanwhile, in the slot it keeps (next).
 	d.results <- r
+	return true
 }
 
 // recorded finishes an attempt once the recorder has stored its result
