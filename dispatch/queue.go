@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"log/slog"
 	"sync"
+	"sync/atomic"
 	"time"
 )
 
@@ -30,6 +31,9 @@ type queue struct {
 	key    queueKey
 	ep     *endpoint
 	wakeCh chan struct{}
+	// work hands a delivery to start to an idle attempt goroutine
+	// (attempter); unbuffered: only one waiting for it takes it.
+	work chan *Delivery
 
 	mu       sync.Mutex
 	inflight map[string]bool
@@ -45,6 +49,9 @@ type queue struct {
 	// readyIDs their ids: a read-ahead reads them again (still pending).
 	ready    []Delivery
 	readyIDs map[string]bool
+	// readyArr is q.ready's array from its start (fill takes rows from
+	// q.ready's front; appendReady moves them back to the start).
+	readyArr []Delivery
 	// fetching is set while a read-ahead runs; fetchPass is the pass it
 	// started at (results released since then are stale in its rows).
 	fetching  bool
@@ -69,6 +76,9 @@ type queue struct {
 	// scan is how many rows a per-record queue's next pass reads (0: the
 	// least, orderedLimit).
 	scan int
+	// pumping is set while the queue's pump runs: attempt goroutines
+	// start ready rows themselves only then (next).
+	pumping bool
 	// cb is the endpoint circuit (circuit.go).
 	cb       circuit
 	removed  bool // a subscription deleted: its gauges are no longer kept
@@ -91,7 +101,7 @@ func (d *Dispatcher) queue(k queueKey) *queue {
 	if ep == nil {
 		return nil
 	}
-	q := &queue{key: k, ep: ep, wakeCh: make(chan struct{}, 1), inflight: map[string]bool{}, released: map[string]uint64{}, readyIDs: map[string]bool{}}
+	q := &queue{key: k, ep: ep, wakeCh: make(chan struct{}, 1), work: make(chan *Delivery), inflight: map[string]bool{}, released: map[string]uint64{}, readyIDs: map[string]bool{}}
 	q.cb.state = CircuitClosed
 	if k.subscription != "" {
 		// Configured webhooks start with closed at 1 (newMetrics); the
@@ -178,7 +188,7 @@ func (q *queue) unknown() {
 func (q *queue) forget() {
 	q.unknown()
 	clear(q.ready)
-	q.ready = q.ready[:0]
+	q.ready = q.readyArr[:0]
 	clear(q.readyIDs)
 }
 
@@ -226,7 +236,7 @@ func (q *queue) push(ds []NewDelivery, idx []int, now time.Time) {
 		if nd.Error != "" || nd.NextAt.After(now) || q.inflight[nd.ID] || q.readyIDs[nd.ID] {
 			continue
 		}
-		q.ready = append(q.ready, Delivery{NewDelivery: *nd, Status: StatusPending, UpdatedAt: nd.CreatedAt})
+		q.appendReady(Delivery{NewDelivery: *nd, Status: StatusPending, UpdatedAt: nd.CreatedAt})
 		q.readyIDs[nd.ID] = true
 	}
 }
@@ -253,6 +263,40 @@ func (q *queue) doneSending() {
 	q.sending--
 	q.mu.Unlock()
 	q.wake()
+}
+
+// next is the attempt goroutine's way to its queue's next delivery once
+// its attempt freed its slot (the slot is still counted in q.sending,
+// without waking the pump): while the pump runs, the queue is unordered,
+// its circuit closed and it is not disabled, the first ready row nobody
+// is sending starts at once, on this goroutine (the pump would have
+// started it next, after two goroutine hand-offs). Otherwise, or with no
+// ready row, the slot is freed and the pump woken, as doneSending does;
+// nil then. When the ready rows run low, the read-ahead starts here as
+// fill would start it.
+func (d *Dispatcher) next(qctx context.Context, q *queue, attempts *sync.WaitGroup) *Delivery {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	if q.pumping && qctx.Err() == nil && q.disabled == "" && q.cb.state == CircuitClosed && q.ep.cfg.Ordering != OrderingPerRecord &&
+		q.sending <= q.ep.cfg.Concurrency {
+		for len(q.ready) > 0 {
+			row := q.ready[0]
+			q.ready[0] = Delivery{}
+			q.ready = q.ready[1:]
+			delete(q.readyIDs, row.ID)
+			if q.inflight[row.ID] {
+				continue
+			}
+			q.inflight[row.ID] = true
+			if len(q.ready) > 0 && len(q.ready) <= readAhead && !q.fetching && !q.known {
+				d.readAhead(qctx, q, d.clock.Now(), len(q.inflight)+len(q.ready)+prefetch, attempts)
+			}
+			return &row
+		}
+	}
+	q.sending--
+	q.wake()
+	return nil
 }
 
 func (q *queue) release(id string) {
@@ -285,6 +329,14 @@ func orderedLimit(scan, inflight, capacity int) int {
 
 // pump starts attempts for due deliveries of q until ctx is cancelled.
 func (d *Dispatcher) pump(ctx context.Context, q *queue, attemptCtx context.Context, attempts *sync.WaitGroup) {
+	q.mu.Lock()
+	q.pumping = true
+	q.mu.Unlock()
+	defer func() {
+		q.mu.Lock()
+		q.pumping = false
+		q.mu.Unlock()
+	}()
 	for {
 		// fill measures its wait from the time it read; sleep until that
 		// instant, not for that long from now (the clock may have moved).
@@ -392,11 +444,15 @@ func (d *Dispatcher) fillAt(ctx context.Context, q *queue, now time.Time, attemp
 		capacity--
 		q.sending++
 		q.inflight[row.ID] = true
-		attempts.Add(1)
-		go func() {
-			defer attempts.Done()
-			d.send(attemptCtx, q, &row)
-		}()
+		// An attempt goroutine that finished its last attempt takes it;
+		// else a new one starts.
+		select {
+		case q.work <- &row:
+		default:
+			attempterStarts.Add(1)
+			attempts.Add(1)
+			go d.attempter(ctx, attemptCtx, q, &row, attempts)
+		}
 	}
 	// The circuit may have opened since capacity was computed: an open
 	// circuit lets only its probe through.
@@ -517,8 +573,25 @@ func (q *queue) addReady(rows []Delivery, pass uint64) {
 		if p, ok := q.released[row.ID]; (ok && p >= pass) || q.inflight[row.ID] || q.readyIDs[row.ID] {
 			continue
 		}
-		q.ready = append(q.ready, row)
+		q.appendReady(row)
 		q.readyIDs[row.ID] = true
+	}
+}
+
+// appendReady appends row to q.ready. When q.ready has reached the end of
+// its array and fill has taken at least as many rows from its front as it
+// holds, they move back to the array's start first: the array is reused
+// instead of a larger one allocated (and the list copied) every few
+// hundred rows. q.mu is held.
+func (q *queue) appendReady(row Delivery) {
+	if n := len(q.ready); n == cap(q.ready) && n < cap(q.readyArr)/2 {
+		copy(q.readyArr, q.ready)
+		clear(q.readyArr[n:])
+		q.ready = q.readyArr[:n]
+	}
+	q.ready = append(q.ready, row)
+	if cap(q.ready) > cap(q.readyArr) {
+		q.readyArr = q.ready[:cap(q.ready)]
 	}
 }
 
@@ -556,19 +629,66 @@ func (d *Dispatcher) readAhead(ctx context.Context, q *queue, now time.Time, lim
 	}()
 }
 
-type recordReq struct {
-	res  Result
-	done chan error
+// attempterIdle is how long an attempt goroutine waits for the next
+// attempt of its queue before it ends.
+const attempterIdle = 5 * time.Second
+
+// attempterStarts counts the attempt goroutines started (for tests).
+var attempterStarts atomic.Int64
+
+// attempter makes attempts of q, row first, then those fill hands it
+// (q.work) while it waits, until it has waited attempterIdle for one or
+// the pump stops (qctx). One goroutine makes attempt after attempt: a new
+// goroutine per attempt grew its stack again for each (net/http's calls
+// are deep), 2% of the CPU of a delivery. It counts in wg while it runs,
+// so Run's drain waits for it as for the attempt it makes.
+func (d *Dispatcher) attempter(qctx, attemptCtx context.Context, q *queue, row *Delivery, wg *sync.WaitGroup) {
+	defer wg.Done()
+	var idle *time.Timer
+	for {
+		if d.send(attemptCtx, q, row) {
+			if row = d.next(qctx, q, wg); row != nil {
+				continue
+			}
+		}
+		row = nil
+		if idle == nil {
+			idle = time.NewTimer(attempterIdle)
+			defer idle.Stop()
+		} else {
+			idle.Reset(attempterIdle)
+		}
+		select {
+		case row = <-q.work:
+		case <-idle.C:
+			return
+		case <-qctx.Done():
+			return
+		}
+	}
 }
 
+// recordReq is an attempt's result for the recorder, and what recorded
+// needs to finish the attempt once it is stored.
+type recordReq struct {
+	res  Result
+	q    *queue
+	id   string
+	gone bool
+	log  lazyLog
+}
+
+// recordReqs are recordReqs to reuse (recorded puts them back).
+var recordReqs = sync.Pool{New: func() any { return new(recordReq) }}
+
 // send makes one attempt of row and records its result.
-func (d *Dispatcher) send(ctx context.Context, q *queue, row *Delivery) {
-	defer q.release(row.ID)
+func (d *Dispatcher) send(ctx context.Context, q *queue, row *Delivery) (keptSlot bool) {
 	ep := q.ep
 	if ep.limiter != nil {
 		if err := ep.limiter.Wait(ctx); err != nil {
 			q.doneSending()
-			return
+			q.release(row.ID)
+			return false
 		}
 	}
 	n := row.Attempts + 1
@@ -577,19 +697,20 @@ func (d *Dispatcher) send(ctx context.Context, q *queue, row *Delivery) {
 		// Shutdown cut the attempt short: it stays pending, to be sent
 		// again (same webhook-id) after the restart.
 		q.doneSending()
-		return
+		q.release(row.ID)
+		return false
 	}
 	now := d.clock.Now()
-	res := Result{Attempt: a, Attempts: n}
 	label := metricLabel(q.key)
 	d.m.attemptDur.WithLabelValues(label).Observe(a.Duration.Seconds())
 	d.m.attempted(label, a, err, row.EventTime, now)
-	log := &lazyLog{base: d.log, args: []any{"delivery_id", row.ID, "webhook", label, "attempt", n}}
-	if q.key.subscription != "" {
-		log.args = append(log.args, "subscription", q.key.subscription)
-	}
+	r := recordReqs.Get().(*recordReq)
+	r.q, r.id = q, row.ID
+	r.log = lazyLog{base: d.log, id: row.ID, webhook: label, attempt: n, subscription: q.key.subscription}
+	log := &r.log
+	res := &r.res
+	res.Attempt, res.Attempts = a, n
 	res.Attempt.DeliverySeq = row.Seq
-	var gone bool
 	ae, retry := retryable(err)
 	var after time.Duration
 	if ae != nil && retry {
@@ -606,7 +727,7 @@ func (d *Dispatcher) send(ctx context.Context, q *queue, row *Delivery) {
 		}
 		d.attemptOK(q)
 	case ae != nil && ae.Gone:
-		gone = true
+		r.gone = true
 		res.Status = StatusFailed
 		d.m.deadLetters.WithLabelValues(label).Inc()
 	case retry && n < ep.cfg.Retry.MaxAttempts:
@@ -628,30 +749,47 @@ func (d *Dispatcher) send(ctx context.Context, q *queue, row *Delivery) {
 		log.Warn("delivery failed permanently", "status", a.Status, "error", a.Error)
 	}
 	d.outcomes.record(label, res.Status, a.Duration, log, a.Status) // log.delivery_success
-	// Free the slot once the circuit has counted the outcome (no attempt
-	// starts past an open circuit), but before the result is stored: the
-	// next attempt may start while this one waits for the recorder's
-	// next batch.
-	q.doneSending()
-	if err := d.record(res); err != nil {
+	// The slot is free once the circuit has counted the outcome (no
+	// attempt starts past an open circuit), but before the result is
+	// stored: the next attempt may start while this one waits for the
+	// recorder's next batch. The delivery stays in flight until the
+	// recorder has stored its result (recorded); this goroutine goes on
+	// to the next attempt meanwhile, in the slot it keeps (next).
+	d.results <- r
+	return true
+}
+
+// recorded finishes an attempt once the recorder has stored its result
+// (err nil) or failed to: what the result means for the queue, then the
+// delivery leaves the in-flight set. It runs on the recorder's goroutine.
+func (d *Dispatcher) recorded(r *recordReq, err error) {
+	q, res := r.q, &r.res
+	switch {
+	case err != nil:
 		// The recorder logged the batch's error once; one line per
 		// delivery would be hundreds a second.
-		log.Debug("attempt not recorded; the delivery stays pending", "error", err)
+		r.log.Debug("attempt not recorded; the delivery stays pending", "error", err)
 		q.due(time.Time{})
-		return
-	}
-	if res.Status == StatusPending {
-		q.due(res.NextAt)
-	}
-	if res.Writeback != nil {
-		select {
-		case d.wbWake <- struct{}{}:
-		default:
+	default:
+		if res.Status == StatusPending {
+			q.due(res.NextAt)
+		}
+		if res.Writeback != nil {
+			select {
+			case d.wbWake <- struct{}{}:
+			default:
+			}
+		}
+		if r.gone {
+			// Before the delivery leaves the in-flight set, as when the
+			// attempt's goroutine waited for its result: no attempt
+			// starts meanwhile past a webhook being disabled.
+			d.gone(q, &r.log)
 		}
 	}
-	if gone {
-		d.gone(q, log)
-	}
+	q.release(r.id)
+	*r = recordReq{}
+	recordReqs.Put(r)
 }
 
 // lazyLog is a logger with a delivery's attributes, built on first use:
@@ -660,12 +798,24 @@ func (d *Dispatcher) send(ctx context.Context, q *queue, row *Delivery) {
 type lazyLog struct {
 	base *slog.Logger
 	args []any
-	l    *slog.Logger
+	// A delivery's attributes, put before args on first use (when id is
+	// set): delivery_id, webhook, attempt, then subscription if any.
+	id, webhook, subscription string
+	attempt                   int
+	l                         *slog.Logger
 }
 
 func (z *lazyLog) get() *slog.Logger {
 	if z.l == nil {
-		z.l = z.base.With(z.args...)
+		args := z.args
+		if z.id != "" {
+			args = []any{"delivery_id", z.id, "webhook", z.webhook, "attempt", z.attempt}
+			if z.subscription != "" {
+				args = append(args, "subscription", z.subscription)
+			}
+			args = append(args, z.args...)
+		}
+		z.l = z.base.With(args...)
 	}
 	return z.l
 }
@@ -686,36 +836,45 @@ func metricLabel(k queueKey) string {
 	return k.webhook
 }
 
-// record hands a result to the recorder and waits until it is durable, so
-// the delivery leaves the in-flight set only once the store agrees.
-func (d *Dispatcher) record(res Result) error {
-	r := &recordReq{res: res, done: make(chan error, 1)}
-	d.results <- r
-	return <-r.done
-}
-
 // recordLinger is how long the recorder collects results after the first
 // before writing them in one transaction. The attempts are already on the
 // wire or done: the wait only delays when their deliveries leave the
 // in-flight set, and it turns one transaction per result into one per
-// batch (measured: 62 results per batch, 12% less CPU per delivery, in
-// dispatch's BenchmarkDelivery).
-const recordLinger = time.Millisecond
+// batch. Most of a batch's cost is per page it writes to the WAL (each
+// B-tree it changes), so fewer, larger batches cost less per result
+// (BenchmarkStore_Record: 52 µs of CPU per result in batches of 8, 33 in
+// batches of 32, 23 in batches of 128; 3 ms instead of 1 ms took the
+// recorder from 20-21 to 11-17 µs per delivery in rowhook bench's
+// deliver measure, docs/benchmarks.md).
+const recordLinger = 3 * time.Millisecond
+
+// recordLingerOrdered bounds the wait of a batch holding a result of a
+// per-record queue (ordering: per_record): the record's next delivery
+// starts only once this one's result is stored.
+const recordLingerOrdered = time.Millisecond
 
 // recorder writes attempt results in batches (one transaction for all the
 // results waiting), retrying a failing store until it recovers, or, once
 // stop is closed (shutdown), no longer: a result that is not recorded
 // leaves its delivery pending, and it is sent again (same webhook-id) after
 // a restart. Retrying there would hold the process for up to 30s per batch
-// when the state file cannot be written (full disk).
+// when the state file cannot be written (full disk). After each batch it
+// finishes the batch's attempts (recorded), in order.
 func (d *Dispatcher) recorder(ctx context.Context, stop <-chan struct{}) {
 	batch := make([]*recordReq, 0, 1024)
 	rs := make([]Result, 0, 1024)
 	linger := time.NewTimer(time.Hour)
 	linger.Stop()
+	ordered := func(r *recordReq) bool { return r.q.ep.cfg.Ordering == OrderingPerRecord }
 	for first := range d.results {
 		batch = append(batch[:0], first)
-		linger.Reset(recordLinger)
+		began := time.Now()
+		short := ordered(first)
+		if short {
+			linger.Reset(recordLingerOrdered)
+		} else {
+			linger.Reset(recordLinger)
+		}
 	more:
 		for len(batch) < cap(batch) {
 			select {
@@ -724,6 +883,14 @@ func (d *Dispatcher) recorder(ctx context.Context, stop <-chan struct{}) {
 					break more
 				}
 				batch = append(batch, r)
+				if !short && ordered(r) {
+					short = true
+					left := recordLingerOrdered - time.Since(began)
+					if left <= 0 {
+						break more
+					}
+					linger.Reset(left)
+				}
 			case <-linger.C:
 				break more
 			}
@@ -753,7 +920,7 @@ func (d *Dispatcher) recorder(ctx context.Context, stop <-chan struct{}) {
 			}
 		}
 		for _, r := range batch {
-			r.done <- err
+			d.recorded(r, err)
 		}
 	}
 }

@@ -1,6 +1,7 @@
 package send
 
 import (
+	"bytes"
 	"net/http"
 	"net/url"
 	"strings"
@@ -17,6 +18,19 @@ type redactor struct {
 	headers map[string]bool // canonical names
 	query   map[string]bool
 	values  []string
+	// escaped[i] is url.QueryEscape(values[i]) when it differs, else ""
+	// (computed once: scrub runs on every header value of every attempt).
+	escaped []string
+}
+
+// add makes v a secret value to scrub.
+func (r *redactor) add(v string) {
+	r.values = append(r.values, v)
+	e := url.QueryEscape(v)
+	if e == v {
+		e = ""
+	}
+	r.escaped = append(r.escaped, e)
 }
 
 func newRedactor(cfg Config) *redactor {
@@ -37,34 +51,45 @@ func newRedactor(cfg Config) *redactor {
 	for _, q := range []string{"api_key", "apikey", "access_token", "token", "key", "secret", "password", "signature", "sig"} {
 		r.query[q] = true
 	}
-	r.values = cfg.Auth.secrets()
+	for _, v := range cfg.Auth.secrets() {
+		r.add(v)
+	}
 	if len(cfg.Signing.Secret) >= 4 {
-		r.values = append(r.values, cfg.Signing.Secret, strings.TrimPrefix(cfg.Signing.Secret, "whsec_"))
+		r.add(cfg.Signing.Secret)
+		r.add(strings.TrimPrefix(cfg.Signing.Secret, "whsec_"))
 	}
 	for h, v := range cfg.Headers {
 		if r.headers[http.CanonicalHeaderKey(h)] && len(v) >= 4 {
-			r.values = append(r.values, v)
+			r.add(v)
 		}
 	}
 	return r
 }
 
-// header returns a copy of h with secret values replaced.
+// header returns a copy of h with secret values replaced. Its lists share
+// one backing array (each capped at its length, so an append copies).
 func (r *redactor) header(h http.Header) map[string][]string {
 	if len(h) == 0 {
 		return nil
 	}
+	n := 0
+	for _, vs := range h {
+		n += len(vs)
+	}
 	out := make(map[string][]string, len(h))
+	all := make([]string, 0, n+len(h))
 	for k, vs := range h {
+		at := len(all)
 		if r.headers[http.CanonicalHeaderKey(k)] {
-			out[k] = []string{Redacted}
-			continue
+			all = append(all, Redacted)
+		} else {
+			for _, v := range vs {
+				all = append(all, r.scrub(v))
+			}
 		}
-		cp := make([]string, len(vs))
-		for i, v := range vs {
-			cp[i] = r.scrub(v)
-		}
-		out[k] = cp
+		// Never nil (an empty list stays []): all has room for one
+		// more per key.
+		out[k] = all[at:len(all):len(all)]
 	}
 	return out
 }
@@ -77,20 +102,24 @@ func (r *redactor) url(raw string) string {
 
 // scrub replaces known secret values inside s (error messages, bodies).
 func (r *redactor) scrub(s string) string {
-	for _, v := range r.values {
+	for i, v := range r.values {
 		if v != "" && strings.Contains(s, v) {
 			s = strings.ReplaceAll(s, v, Redacted)
 		}
-		if e := url.QueryEscape(v); e != v && strings.Contains(s, e) {
+		if e := r.escaped[i]; e != "" && strings.Contains(s, e) {
 			s = strings.ReplaceAll(s, e, Redacted)
 		}
 	}
 	return s
 }
 
+// scrubBytes is scrub for b: b itself when it holds no secret value, else
+// a scrubbed copy.
 func (r *redactor) scrubBytes(b []byte) []byte {
-	if len(r.values) == 0 {
-		return b
+	for i, v := range r.values {
+		if (v != "" && bytes.Contains(b, []byte(v))) || (r.escaped[i] != "" && bytes.Contains(b, []byte(r.escaped[i]))) {
+			return []byte(r.scrub(string(b)))
+		}
 	}
-	return []byte(r.scrub(string(b)))
+	return b
 }

@@ -16,6 +16,9 @@ import (
 	"net"
 	"net/http"
 	"net/url"
+	"strconv"
+	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/rowhook/rowhook/rules"
@@ -100,6 +103,12 @@ type Endpoint struct {
 	key    []byte
 	red    *redactor
 	now    func() time.Time
+	// headers are cfg.Headers with canonical names.
+	headers [][2]string
+	// macs holds keyed HMAC-SHA256 states for signing (hash.Hash).
+	macs sync.Pool
+	// lastURL is the last request URL parsed (newRequest).
+	lastURL atomic.Pointer[parsedURL]
 }
 
 // New builds the Endpoint of cfg sending codec's payloads. codec is
@@ -112,6 +121,9 @@ func New(cfg Config, codec Codec) (*Endpoint, error) {
 	if e.now == nil {
 		e.now = time.Now
 	}
+	for k, v := range cfg.Headers {
+		e.headers = append(e.headers, [2]string{http.CanonicalHeaderKey(k), v})
+	}
 	var err error
 	if !cfg.PerDeliveryURL {
 		if e.tmpl, err = parseURLTemplate(cfg.URL); err != nil {
@@ -120,7 +132,7 @@ func New(cfg Config, codec Codec) (*Endpoint, error) {
 	}
 	for _, v := range codec.Secrets() {
 		if len(v) >= 4 {
-			e.red.values = append(e.red.values, v)
+			e.red.add(v)
 		}
 	}
 	tr := cfg.Transport
@@ -217,16 +229,25 @@ func (e *Endpoint) Send(ctx context.Context, r Request) (Result, error) {
 		}
 		return fail(err)
 	}
-	body, readErr := io.ReadAll(io.LimitReader(resp.Body, int64(e.cfg.MaxResponseBytes)))
-	// Drain a little more so the connection can be reused.
-	_, _ = io.CopyN(io.Discard, resp.Body, 64<<10)
+	var body []byte
+	var readErr error
+	if resp.ContentLength == 0 {
+		// No body (http.NoBody): what io.ReadAll returns for one.
+		body = []byte{}
+	} else {
+		body, readErr = io.ReadAll(io.LimitReader(resp.Body, int64(e.cfg.MaxResponseBytes)))
+		// Drain a little more so the connection can be reused.
+		_, _ = io.CopyN(io.Discard, resp.Body, 64<<10)
+	}
 	resp.Body.Close()
 	res.Duration = e.now().Sub(start)
 	res.Status, res.Header, res.Body = resp.StatusCode, resp.Header, body
 	res.ResponseHeaders = e.red.header(resp.Header)
 	res.ResponseBody = e.red.scrubBytes(truncate(body, e.cfg.BodyLimit))
-	if loc := resp.Header.Get("Location"); loc != "" && resp.StatusCode >= 300 && resp.StatusCode < 400 {
-		res.Location = e.red.url(loc)
+	if resp.StatusCode >= 300 && resp.StatusCode < 400 {
+		if loc := resp.Header.Get("Location"); loc != "" {
+			res.Location = e.red.url(loc)
+		}
 	}
 	if readErr != nil {
 		res.ReadErr = e.red.scrub(readErr.Error())
@@ -245,7 +266,7 @@ func (e *Endpoint) request(ctx context.Context, r Request, res *Result, preview 
 	if r.URL == "" {
 		return nil, &RequestError{Err: errors.New("delivery has no URL (its URL template failed at enqueue: see the first log entry)")}
 	}
-	req, err := http.NewRequestWithContext(ctx, r.Method, r.URL, bytes.NewReader(r.Body))
+	req, u, err := e.newRequest(ctx, r)
 	if err != nil {
 		res.URL = e.red.url(r.URL)
 		return nil, &RequestError{Err: fmt.Errorf("build request: %w", err)}
@@ -253,18 +274,32 @@ func (e *Endpoint) request(ctx context.Context, r Request, res *Result, preview 
 	if len(r.Body) == 0 {
 		req.Body, req.ContentLength = http.NoBody, 0
 	}
-	for k, v := range e.cfg.Headers {
-		req.Header.Set(k, v)
+	// The headers as Header.Set would leave them, set in the same order
+	// (a later one replaces an earlier of the same name), with names
+	// canonicalized once (New) and the values in one backing array.
+	n := len(e.headers) + len(r.Headers) + 6
+	if e.key != nil {
+		n += 2
+	}
+	h := make(http.Header, n)
+	vals := make([]string, 0, n)
+	set := func(k, v string) {
+		vals = append(vals, v)
+		h[k] = vals[len(vals)-1 : len(vals) : len(vals)]
+	}
+	for _, kv := range e.headers {
+		set(kv[0], kv[1])
 	}
 	for k, v := range r.Headers {
-		req.Header.Set(k, v)
+		set(http.CanonicalHeaderKey(k), v)
 	}
 	if r.ContentType != "" {
-		req.Header.Set("Content-Type", r.ContentType)
+		set("Content-Type", r.ContentType)
 	}
-	req.Header.Set("User-Agent", e.cfg.UserAgent)
-	req.Header.Set(HeaderWebhookID, r.ID)
-	req.Header.Set(HeaderEvent, r.Event)
+	set("User-Agent", e.cfg.UserAgent)
+	set(canonWebhookID, r.ID)
+	set(canonEvent, r.Event)
+	req.Header = h
 	var authErr error
 	if preview && e.cfg.Auth.Type == "oauth2_client_credentials" {
 		req.Header.Set("Authorization", Redacted)
@@ -275,16 +310,61 @@ func (e *Endpoint) request(ctx context.Context, r Request, res *Result, preview 
 		authErr = e.codec.Authorize(ctx, req)
 	}
 	if e.key != nil {
-		signRequest(req.Header, e.key, r.ID, e.now(), r.Body)
+		now := e.now()
+		set(canonWebhookTimestamp, strconv.FormatInt(now.Unix(), 10))
+		set(canonWebhookSignature, e.sign(r.ID, now, r.Body))
 	}
-	res.URL = e.red.url(req.URL.String())
+	if u != nil && *req.URL == u.u {
+		// Neither the credentials nor the codec changed the URL.
+		res.URL = u.redacted
+	} else {
+		res.URL = e.red.url(req.URL.String())
+	}
 	res.RequestHeaders = e.red.header(req.Header)
 	// The request body is the delivery's own body, stored once with the
 	// delivery; the log keeps a copy only when redaction changed it.
-	if rb := e.red.scrubBytes(truncate(r.Body, e.cfg.BodyLimit)); !bytes.Equal(rb, truncate(r.Body, e.cfg.BodyLimit)) {
-		res.RequestBody = rb
+	if body := truncate(r.Body, e.cfg.BodyLimit); len(body) > 0 {
+		if rb := e.red.scrubBytes(body); !bytes.Equal(rb, body) {
+			res.RequestBody = rb
+		}
 	}
 	return req, authErr
+}
+
+// parsedURL is a request URL as http.NewRequest parsed it, and its
+// redacted text for the log.
+type parsedURL struct {
+	raw      string
+	u        url.URL
+	host     string
+	redacted string
+}
+
+// newRequest is http.NewRequestWithContext for r, without parsing again
+// the URL of the endpoint's last request (a webhook without URL
+// templates sends every delivery to the same one). It also returns that
+// parsed URL, nil when r's had to be parsed.
+func (e *Endpoint) newRequest(ctx context.Context, r Request) (*http.Request, *parsedURL, error) {
+	body := bytes.NewReader(r.Body)
+	p := e.lastURL.Load()
+	if p == nil || p.raw != r.URL {
+		req, err := http.NewRequestWithContext(ctx, r.Method, r.URL, body)
+		if err != nil {
+			return nil, nil, err
+		}
+		p = &parsedURL{raw: r.URL, u: *req.URL, host: req.Host, redacted: e.red.url(req.URL.String())}
+		e.lastURL.Store(p)
+		return req, nil, nil
+	}
+	// The same URL: an empty one parses without error (the method and
+	// body are handled as for any other).
+	req, err := http.NewRequestWithContext(ctx, r.Method, "", body)
+	if err != nil {
+		return nil, nil, err
+	}
+	u := p.u
+	req.URL, req.Host = &u, p.host
+	return req, p, nil
 }
 
 // Preview is what Send would send for r, built by the same code with

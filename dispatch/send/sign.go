@@ -4,6 +4,7 @@ import (
 	"crypto/hmac"
 	"crypto/sha256"
 	"encoding/base64"
+	"hash"
 	"net/http"
 	"strconv"
 	"time"
@@ -30,9 +31,34 @@ func Sign(key []byte, id string, ts time.Time, body []byte) string {
 	return "v1," + base64.StdEncoding.EncodeToString(mac.Sum(nil))
 }
 
-// signRequest sets webhook-timestamp and webhook-signature, fresh for each
-// attempt (the id stays the delivery id).
-func signRequest(h http.Header, key []byte, id string, now time.Time, body []byte) {
-	h.Set(HeaderWebhookTimestamp, strconv.FormatInt(now.Unix(), 10))
-	h.Set(HeaderWebhookSignature, Sign(key, id, now, body))
+// The headers' canonical names (http.Header keys).
+var (
+	canonWebhookID        = http.CanonicalHeaderKey(HeaderWebhookID)
+	canonWebhookTimestamp = http.CanonicalHeaderKey(HeaderWebhookTimestamp)
+	canonWebhookSignature = http.CanonicalHeaderKey(HeaderWebhookSignature)
+	canonEvent            = http.CanonicalHeaderKey(HeaderEvent)
+)
+
+// sign is Sign under the endpoint's key, with a keyed HMAC state from
+// e.macs (hmac.New hashes the key's pads again on every call).
+func (e *Endpoint) sign(id string, ts time.Time, body []byte) string {
+	mac, _ := e.macs.Get().(hash.Hash)
+	if mac == nil {
+		mac = hmac.New(sha256.New, e.key)
+	} else {
+		mac.Reset()
+	}
+	b := make([]byte, 0, len(id)+24+sha256.Size)
+	b = append(b, id...)
+	b = append(b, '.')
+	b = strconv.AppendInt(b, ts.Unix(), 10)
+	b = append(b, '.')
+	mac.Write(b)
+	mac.Write(body)
+	sum := mac.Sum(b[:0])
+	e.macs.Put(mac)
+	out := make([]byte, 3+base64.StdEncoding.EncodedLen(len(sum)))
+	copy(out, "v1,")
+	base64.StdEncoding.Encode(out[3:], sum)
+	return string(out)
 }

@@ -163,21 +163,20 @@ func (s *Store) putBodies(ctx context.Context, tx *sql.Tx, ds []dispatch.NewDeli
 	return refs, nil
 }
 
-// refScanner scans a row of the deliveries columns followed by body_ref.
-type refScanner struct {
-	rows *sql.Rows
-	ref  *sql.NullInt64
-}
-
-func (r refScanner) Scan(dest ...any) error {
-	return r.rows.Scan(append(dest, r.ref)...)
-}
-
 // readDeliveries runs a query of s.sel's columns (stmt, prepared on the
 // readers, or query) and returns its deliveries with their bodies. The
 // rows and their blocks are read in one read transaction: Prune cannot
 // delete a block between the two.
 func (s *Store) readDeliveries(ctx context.Context, stmt *sql.Stmt, query string, args ...any) ([]dispatch.Delivery, error) {
+	return s.read(ctx, storesql.NewDeliveryScanner, stmt, query, args...)
+}
+
+// readPending is readDeliveries for a statement of s.pendingSel's columns.
+func (s *Store) readPending(ctx context.Context, stmt *sql.Stmt, args ...any) ([]dispatch.Delivery, error) {
+	return s.read(ctx, storesql.NewPendingScanner, stmt, "", args...)
+}
+
+func (s *Store) read(ctx context.Context, scanner func(extra ...any) *storesql.DeliveryScanner, stmt *sql.Stmt, query string, args ...any) ([]dispatch.Delivery, error) {
 	tx, err := s.r.BeginTx(ctx, nil)
 	if err != nil {
 		return nil, err
@@ -192,15 +191,17 @@ func (s *Store) readDeliveries(ctx context.Context, stmt *sql.Stmt, query string
 	if err != nil {
 		return nil, err
 	}
-	if !s.bodyBlocks {
-		return storesql.ScanDeliveries(rows)
+	var ref sql.NullInt64
+	var sc *storesql.DeliveryScanner
+	if s.bodyBlocks {
+		sc = scanner(&ref)
+	} else {
+		sc = scanner()
 	}
 	var out []dispatch.Delivery
 	var refs []bodyRef
-	var ref sql.NullInt64
-	sc := refScanner{rows, &ref}
 	for rows.Next() {
-		d, err := storesql.ScanDelivery(sc)
+		d, err := sc.Scan(rows)
 		if err != nil {
 			rows.Close()
 			return nil, err

@@ -9,6 +9,7 @@ import (
 
 	"github.com/rowhook/rowhook/dispatch"
 	"github.com/rowhook/rowhook/dispatch/storesql"
+	"github.com/rowhook/rowhook/internal/jsonx"
 )
 
 // Record writes a batch of results with multi-row statements: its
@@ -18,6 +19,13 @@ import (
 // The statements of 2^k rows, k ≤ 6, are prepared at open; a batch is
 // written with as many as the binary digits of its size take (62 = 32 +
 // 16 + 8 + 4 + 2), without preparing a statement for each size.
+//
+// The driver copies every text or blob parameter to the C heap and frees
+// it after the statement, so the common values go as integers or NULL:
+// the status as its number (statusCodes), an empty error or note and the
+// kind "attempt" as NULL (coalesce stores what they stand for), and a
+// chunk without a writeback (almost all) uses a statement that leaves the
+// writeback columns alone instead of binding their empty values.
 const (
 	recordChunkBits = 6
 	recordChunk     = 1 << recordChunkBits
@@ -25,23 +33,51 @@ const (
 	attemptCols = 15
 )
 
-// resultCols name the values of a result's row in the UPDATE's VALUES:
-// the delivery's seq, then RecordSet's parameters in order (wb is its
-// writeback parameter, named thrice there).
-var resultCols = []string{"k", "st", "n", "nx", "up", "ls", "le", "wb", "wb", "wb", "resp"}
+// attemptRow is one attempt's VALUES row: kind, error and note are NULL
+// for their usual values (attemptArgs).
+const attemptRow = "(?,?,?,coalesce(?,'" + dispatch.KindAttempt + "'),?,?,?,?,?,?,?,?,?,coalesce(?,''),coalesce(?,''))"
 
-// distinctResultCols is the number of resultCols without the repeated wb.
+// statusCodes number the statuses a result sets; statusExpr turns the
+// number back into the text (any other status is bound as text and
+// stored as it is).
+var statusCodes = map[dispatch.Status]int64{dispatch.StatusPending: 1, dispatch.StatusOK: 2, dispatch.StatusFailed: 3, dispatch.StatusDead: 4}
+
+func statusExpr(col string) string {
+	var b strings.Builder
+	b.WriteString("CASE " + col)
+	for _, st := range []dispatch.Status{dispatch.StatusPending, dispatch.StatusOK, dispatch.StatusFailed, dispatch.StatusDead} {
+		fmt.Fprintf(&b, " WHEN %d THEN '%s'", statusCodes[st], st)
+	}
+	b.WriteString(" ELSE " + col + " END")
+	return b.String()
+}
+
+// resultExprs are RecordSet's parameters, in order, as expressions of
+// the UPDATE's VALUES (r): the delivery's seq is r.k; wb is the writeback
+// parameter, named thrice.
+var resultExprs = []string{statusExpr("r.st"), "r.n", "r.nx", "r.up", "r.ls", "coalesce(r.le,'')", "r.wb", "r.wb", "r.wb", "r.resp"}
+
+// distinctResultCols is the number of columns of r: k and the distinct
+// parameters of RecordSet.
 const distinctResultCols = 9
+
+// plainResultCols is the number of columns of r without a writeback:
+// k, st, n, nx, up, ls, le.
+const plainResultCols = 7
 
 // prepareRecord prepares the statements of 1, 2, 4 … recordChunk rows.
 func (s *Store) prepareRecord() error {
-	set := withParams(shared.RecordSet, resultCols[1:])
+	set := withParams(shared.RecordSet, resultExprs)
+	// RecordSet with an empty writeback, which leaves writeback and
+	// response as they are.
+	plainSet := `SET status = ` + resultExprs[0] + `, attempts = r.n, next_at = r.nx, updated_at = r.up,
+		last_status = r.ls, last_error = ` + resultExprs[5]
 	for k := range recordChunkBits + 1 {
 		n := 1 << k
 		var err error
 		s.insAttempts[k], err = s.w.Prepare(`INSERT INTO attempts (delivery_id, delivery_seq, n, kind, at, duration_us, method, url,
 			request_headers, request_body, status, response_headers, response_body, error, note)
-			VALUES ` + rows(n, attemptCols))
+			VALUES ` + strings.TrimSuffix(strings.Repeat(attemptRow+",", n), ","))
 		if err != nil {
 			return err
 		}
@@ -49,6 +85,11 @@ func (s *Store) prepareRecord() error {
 		// found by its primary key for each of them.
 		s.updResults[k], err = s.w.Prepare(`WITH r(k, st, n, nx, up, ls, le, wb, resp) AS (VALUES ` + rows(n, distinctResultCols) + `)
 			UPDATE deliveries ` + set + ` FROM r WHERE deliveries.seq = r.k`)
+		if err != nil {
+			return err
+		}
+		s.updPlain[k], err = s.w.Prepare(`WITH r(k, st, n, nx, up, ls, le) AS (VALUES ` + rows(n, plainResultCols) + `)
+			UPDATE deliveries ` + plainSet + ` FROM r WHERE deliveries.seq = r.k`)
 		if err != nil {
 			return err
 		}
@@ -62,18 +103,17 @@ func rows(n, cols int) string {
 	return strings.TrimSuffix(strings.Repeat(row+",", n), ",")
 }
 
-// withParams is q with its parameters, in order, replaced by r's columns
-// cols.
-func withParams(q string, cols []string) string {
+// withParams is q with its parameters, in order, replaced by exprs.
+func withParams(q string, exprs []string) string {
 	parts := strings.Split(q, "?")
-	if len(parts) != len(cols)+1 {
-		panic(fmt.Sprintf("sqlitestore: %d parameters in %s, want %d", len(parts)-1, q, len(cols)))
+	if len(parts) != len(exprs)+1 {
+		panic(fmt.Sprintf("sqlitestore: %d parameters in %s, want %d", len(parts)-1, q, len(exprs)))
 	}
 	var b strings.Builder
 	for i, p := range parts {
 		b.WriteString(p)
-		if i < len(cols) {
-			b.WriteString("r." + cols[i])
+		if i < len(exprs) {
+			b.WriteString(exprs[i])
 		}
 	}
 	return b.String()
@@ -145,25 +185,49 @@ func (s *Store) record(ctx context.Context, rs []dispatch.Result) error {
 	return nil
 }
 
-// insertAttempts logs the attempts of rs, in order.
+// insertAttempts logs the attempts of rs, in order. The headers of a
+// chunk's attempts are written as JSON into one buffer, made one string
+// (each row's are a part of it).
 func (s *Store) insertAttempts(ctx context.Context, tx *sql.Tx, rs []dispatch.Result, seqs []int64) error {
 	args := make([]any, 0, attemptCols*min(len(rs), recordChunk))
+	// Room for a chunk of typical headers (request and response: ~500
+	// bytes of JSON), so that it does not grow row by row.
+	buf := make([]byte, 0, 512*min(len(rs), recordChunk))
+	ends := make([]int, 0, 2*min(len(rs), recordChunk))
 	i := 0
 	return chunks(len(rs), func(k, size int) error {
-		args = args[:0]
+		args, buf, ends = args[:0], buf[:0], ends[:0]
+		for j := i; j < i+size; j++ {
+			buf = appendHeaders(buf, rs[j].Attempt.RequestHeaders)
+			ends = append(ends, len(buf))
+			buf = appendHeaders(buf, rs[j].Attempt.ResponseHeaders)
+			ends = append(ends, len(buf))
+		}
+		text := string(buf)
+		headers := func(h map[string][]string, at int) any {
+			if h == nil {
+				return nil
+			}
+			start := 0
+			if at > 0 {
+				start = ends[at-1]
+			}
+			return text[start:ends[at]]
+		}
 		for j := i; j < i+size; j++ {
 			a := &rs[j].Attempt
-			kind := a.Kind
-			if kind == "" {
-				kind = dispatch.KindAttempt
+			var kind any
+			if a.Kind != "" && a.Kind != dispatch.KindAttempt {
+				kind = a.Kind
 			}
 			var seq any
 			if seqs[j] != 0 {
 				seq = seqs[j]
 			}
+			h := 2 * (j - i)
 			args = append(args, a.DeliveryID, seq, a.N, kind, storesql.Nanos(a.At), a.Duration.Microseconds(),
-				a.Method, a.URL, headersJSON(a.RequestHeaders), a.RequestBody, a.Status, headersJSON(a.ResponseHeaders),
-				a.ResponseBody, a.Error, a.Note)
+				a.Method, a.URL, headers(a.RequestHeaders, h), a.RequestBody, a.Status, headers(a.ResponseHeaders, h+1),
+				a.ResponseBody, nonEmpty(a.Error), nonEmpty(a.Note))
 		}
 		if _, err := tx.StmtContext(ctx, s.insAttempts[k]).ExecContext(ctx, args...); err != nil {
 			return fmt.Errorf("record attempts of %s to %s: %w", rs[i].Attempt.DeliveryID, rs[i+size-1].Attempt.DeliveryID, err)
@@ -171,6 +235,31 @@ func (s *Store) insertAttempts(ctx context.Context, tx *sql.Tx, rs []dispatch.Re
 		i += size
 		return nil
 	})
+}
+
+// appendHeaders appends h as headersJSON writes it (nothing for nil).
+func appendHeaders(buf []byte, h map[string][]string) []byte {
+	if h == nil {
+		return buf
+	}
+	return jsonx.AppendHeaders(buf, h)
+}
+
+// nonEmpty is s, or NULL for "" (the statement's coalesce stores the
+// empty string).
+func nonEmpty(s string) any {
+	if s == "" {
+		return nil
+	}
+	return s
+}
+
+// statusArg is st as its number in statusCodes, or as text.
+func statusArg(st dispatch.Status) any {
+	if c, ok := statusCodes[st]; ok {
+		return c
+	}
+	return string(st)
 }
 
 // update is a delivery's new state: the index of its last result and of
@@ -206,8 +295,17 @@ func (s *Store) updateResults(ctx context.Context, tx *sql.Tx, rs []dispatch.Res
 	i := 0
 	return chunks(len(us), func(k, size int) error {
 		args = args[:0]
+		plain := true
+		for _, u := range us[i : i+size] {
+			plain = plain && u.wb < 0
+		}
 		for _, u := range us[i : i+size] {
 			r := &rs[u.last]
+			args = append(args, u.seq, statusArg(r.Status), r.Attempts, storesql.Nanos(r.NextAt),
+				storesql.Nanos(r.Attempt.At.Add(r.Attempt.Duration)), r.Attempt.Status, nonEmpty(r.Attempt.Error))
+			if plain {
+				continue
+			}
 			var resp any
 			wb := ""
 			if u.wb >= 0 {
@@ -217,10 +315,13 @@ func (s *Store) updateResults(ctx context.Context, tx *sql.Tx, rs []dispatch.Res
 				}
 				wb = dispatch.WritebackPending
 			}
-			args = append(args, u.seq, string(r.Status), r.Attempts, storesql.Nanos(r.NextAt),
-				storesql.Nanos(r.Attempt.At.Add(r.Attempt.Duration)), r.Attempt.Status, r.Attempt.Error, wb, resp)
+			args = append(args, wb, resp)
 		}
-		if _, err := tx.StmtContext(ctx, s.updResults[k]).ExecContext(ctx, args...); err != nil {
+		stmt := s.updResults[k]
+		if plain {
+			stmt = s.updPlain[k]
+		}
+		if _, err := tx.StmtContext(ctx, stmt).ExecContext(ctx, args...); err != nil {
 			return fmt.Errorf("record results of %s to %s: %w", rs[us[i].last].Attempt.DeliveryID, rs[us[i+size-1].last].Attempt.DeliveryID, err)
 		}
 		i += size

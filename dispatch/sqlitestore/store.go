@@ -51,7 +51,7 @@ type Store struct {
 	// running them).
 	insDelivery, insDeliveries, upsCheckpoint, insAttempt, selSeq, selOnce, insOnce *sql.Stmt
 	// Record's, of 1, 2, 4 … recordChunk rows (record.go).
-	insAttempts, updResults [recordChunkBits + 1]*sql.Stmt
+	insAttempts, updResults, updPlain [recordChunkBits + 1]*sql.Stmt
 	// attemptsBySeq: the file has attempts.delivery_seq (a read-only open
 	// of a file not yet migrated has not).
 	pendingDue, pendingOrder, pendingAfter *sql.Stmt
@@ -63,9 +63,12 @@ type Store struct {
 	// the block reference when it has.
 	bodyBlocks                        bool
 	sel, get, writebacks, rerenderSet string
-	insBlock                          *sql.Stmt
-	blockRaw, blockZ                  []byte // the writer's buffers
-	blocks                            blockCache
+	// pendingSel selects shared.PendingColumns (and body_ref): Pending
+	// reads what sending needs.
+	pendingSel       string
+	insBlock         *sql.Stmt
+	blockRaw, blockZ []byte // the writer's buffers
+	blocks           blockCache
 	// ckpt checkpoints the WAL off the commit path (wal.go); nil when
 	// read-only.
 	ckpt *checkpointer
@@ -251,6 +254,11 @@ func Open(path string, opts Options) (*Store, error) {
 	}
 	sel += ` FROM deliveries`
 	s.sel, s.get, s.writebacks = sel, withSelect(shared.Get, sel), withSelect(shared.Writebacks, sel)
+	s.pendingSel = `SELECT ` + withBodyColumn(shared.PendingColumns, bodyCol)
+	if s.bodyBlocks {
+		s.pendingSel += `, body_ref`
+	}
+	s.pendingSel += ` FROM deliveries`
 	s.rerenderSet = withBodyColumn(shared.RerenderSet, bodyCol)
 	if err := s.prepare(opts.ReadOnly); err != nil {
 		s.Close()
@@ -496,12 +504,12 @@ func (s *Store) prepare(readOnly bool) error {
 			*dst, err = db.Prepare(q)
 		}
 	}
-	prep(s.r, &s.pendingDue, s.sel+` INDEXED BY deliveries_due
+	prep(s.r, &s.pendingDue, s.pendingSel+` INDEXED BY deliveries_due
 		WHERE status = 'pending' AND webhook = ? AND subscription = ? AND next_at <= ? ORDER BY next_at, seq LIMIT ?`)
-	prep(s.r, &s.pendingAfter, s.sel+` INDEXED BY deliveries_due
+	prep(s.r, &s.pendingAfter, s.pendingSel+` INDEXED BY deliveries_due
 		WHERE status = 'pending' AND webhook = ? AND subscription = ? AND next_at <= ?
 		AND next_at >= ? AND (next_at > ? OR seq > ?) ORDER BY next_at, seq LIMIT ?`)
-	prep(s.r, &s.pendingOrder, s.sel+` INDEXED BY deliveries_due
+	prep(s.r, &s.pendingOrder, s.pendingSel+` INDEXED BY deliveries_due
 		WHERE status = 'pending' AND webhook = ? AND subscription = ? ORDER BY seq LIMIT ?`)
 	if readOnly {
 		return err
@@ -729,7 +737,12 @@ func (s *Store) Checkpoint(ctx context.Context) (cdc.Checkpoint, bool, error) {
 var shared = storesql.New(storesql.Tables{Deliveries: "deliveries", Attempts: "attempts",
 	Subscriptions: "subscriptions", WebhookState: "webhook_state", Change: "change"})
 
-// Pending implements dispatch.Store.
+// Pending implements dispatch.Store. Its deliveries carry what sending
+// needs (storesql.PendingColumns): not their change, the fields of their
+// last result, their writeback or response, which a pending delivery
+// being sent does not use (Get and List read whole deliveries). Each
+// column read costs the driver a call or two and often an allocation,
+// and the pump reads every delivery it sends.
 func (s *Store) Pending(ctx context.Context, q dispatch.PendingQuery) ([]dispatch.Delivery, error) {
 	limit := q.Limit
 	if limit <= 0 {
@@ -739,12 +752,12 @@ func (s *Store) Pending(ctx context.Context, q dispatch.PendingQuery) ([]dispatc
 	var err error
 	switch {
 	case q.DueBy.IsZero():
-		out, err = s.readDeliveries(ctx, s.pendingOrder, "", q.Webhook, q.Subscription, limit)
+		out, err = s.readPending(ctx, s.pendingOrder, q.Webhook, q.Subscription, limit)
 	case q.AfterSeq != 0:
 		after := storesql.Nanos(q.AfterNextAt)
-		out, err = s.readDeliveries(ctx, s.pendingAfter, "", q.Webhook, q.Subscription, storesql.Nanos(q.DueBy), after, after, q.AfterSeq, limit)
+		out, err = s.readPending(ctx, s.pendingAfter, q.Webhook, q.Subscription, storesql.Nanos(q.DueBy), after, after, q.AfterSeq, limit)
 	default:
-		out, err = s.readDeliveries(ctx, s.pendingDue, "", q.Webhook, q.Subscription, storesql.Nanos(q.DueBy), limit)
+		out, err = s.readPending(ctx, s.pendingDue, q.Webhook, q.Subscription, storesql.Nanos(q.DueBy), limit)
 	}
 	if err != nil {
 		return nil, fmt.Errorf("read pending deliveries of %s: %w", storesql.QueueName(q.Webhook, q.Subscription), err)

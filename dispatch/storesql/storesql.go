@@ -35,6 +35,10 @@ type Tables struct {
 type Queries struct {
 	// DeliveryColumns is the column list ScanDelivery reads, in order.
 	DeliveryColumns string
+	// PendingColumns is the column list NewPendingScanner reads: what
+	// sending a pending delivery needs (not its change, its last
+	// result's fields, its writeback or its response).
+	PendingColumns string
 	// SelectDeliveries is SELECT DeliveryColumns FROM the deliveries
 	// table; a WHERE or ORDER BY clause follows.
 	SelectDeliveries string
@@ -86,6 +90,8 @@ func New(t Tables) Queries {
 	attemptCols := `n, kind, at, duration_us, method, url, request_headers, request_body,
 		status, response_headers, response_body, error, note`
 	return Queries{
+		PendingColumns: `seq, id, event_id, rule, event, webhook, subscription, record_key, method, url, content_type,
+	headers, body, event_time, created_at, next_at, status, attempts`,
 		DeliveryColumns:  cols,
 		SelectDeliveries: sel,
 		Get:              sel + ` WHERE id = ?`,
@@ -145,41 +151,76 @@ type Scanner interface{ Scan(...any) error }
 
 // ScanDelivery reads one row of DeliveryColumns.
 func ScanDelivery(sc Scanner) (dispatch.Delivery, error) {
-	var d dispatch.Delivery
-	var headers, change, response sql.NullString
-	var eventTime, created, next, updated int64
-	var status string
-	err := sc.Scan(&d.Seq, &d.ID, &d.EventID, &d.Rule, &d.Event, &d.Webhook, &d.Subscription, &d.Key, &d.Method,
-		&d.URL, &d.ContentType, &headers, &d.Body, &change, &eventTime, &created, &next, &updated, &status,
-		&d.Attempts, &d.LastStatus, &d.LastError, &d.Redelivered, &d.Writeback, &d.WritebackError, &response)
-	if err != nil {
-		return d, err
+	return NewDeliveryScanner().Scan(sc)
+}
+
+// DeliveryScanner reads rows of DeliveryColumns, followed by extra
+// destinations, into destinations it keeps from row to row: a read of
+// hundreds of deliveries (the pump's) allocated a dozen of them per row.
+type DeliveryScanner struct {
+	d                                 dispatch.Delivery
+	headers, change, response         sql.NullString
+	eventTime, created, next, updated int64
+	status                            string
+	dest                              []any
+}
+
+// NewDeliveryScanner returns a DeliveryScanner whose rows end with the
+// columns extra are destinations for.
+func NewDeliveryScanner(extra ...any) *DeliveryScanner {
+	s := &DeliveryScanner{}
+	d := &s.d
+	s.dest = append([]any{&d.Seq, &d.ID, &d.EventID, &d.Rule, &d.Event, &d.Webhook, &d.Subscription, &d.Key, &d.Method,
+		&d.URL, &d.ContentType, &s.headers, &d.Body, &s.change, &s.eventTime, &s.created, &s.next, &s.updated, &s.status,
+		&d.Attempts, &d.LastStatus, &d.LastError, &d.Redelivered, &d.Writeback, &d.WritebackError, &s.response}, extra...)
+	return s
+}
+
+// NewPendingScanner returns a DeliveryScanner of PendingColumns: the
+// deliveries it reads lack the other columns' fields (Change, UpdatedAt,
+// LastStatus, LastError, Redelivered, Writeback, WritebackError,
+// Response).
+func NewPendingScanner(extra ...any) *DeliveryScanner {
+	s := &DeliveryScanner{}
+	d := &s.d
+	s.dest = append([]any{&d.Seq, &d.ID, &d.EventID, &d.Rule, &d.Event, &d.Webhook, &d.Subscription, &d.Key, &d.Method,
+		&d.URL, &d.ContentType, &s.headers, &d.Body, &s.eventTime, &s.created, &s.next, &s.status, &d.Attempts}, extra...)
+	return s
+}
+
+// Scan reads the next row of sc.
+func (s *DeliveryScanner) Scan(sc Scanner) (dispatch.Delivery, error) {
+	s.d = dispatch.Delivery{}
+	d := &s.d
+	if err := sc.Scan(s.dest...); err != nil {
+		return *d, err
 	}
-	d.Status = dispatch.Status(status)
-	d.EventTime, d.CreatedAt, d.NextAt, d.UpdatedAt = FromNanos(eventTime), FromNanos(created), FromNanos(next), FromNanos(updated)
-	if headers.Valid {
-		if err := json.Unmarshal([]byte(headers.String), &d.Headers); err != nil {
-			return d, fmt.Errorf("delivery %s headers: %w", d.ID, err)
+	d.Status = dispatch.Status(s.status)
+	d.EventTime, d.CreatedAt, d.NextAt, d.UpdatedAt = FromNanos(s.eventTime), FromNanos(s.created), FromNanos(s.next), FromNanos(s.updated)
+	if s.headers.Valid {
+		if err := json.Unmarshal([]byte(s.headers.String), &d.Headers); err != nil {
+			return *d, fmt.Errorf("delivery %s headers: %w", d.ID, err)
 		}
 	}
-	if change.Valid {
-		d.Change = json.RawMessage(change.String)
+	if s.change.Valid {
+		d.Change = json.RawMessage(s.change.String)
 	}
-	if response.Valid {
+	if s.response.Valid {
 		d.Response = new(dispatch.Response)
-		if err := json.Unmarshal([]byte(response.String), d.Response); err != nil {
-			return d, fmt.Errorf("delivery %s response: %w", d.ID, err)
+		if err := json.Unmarshal([]byte(s.response.String), d.Response); err != nil {
+			return *d, fmt.Errorf("delivery %s response: %w", d.ID, err)
 		}
 	}
-	return d, nil
+	return *d, nil
 }
 
 // ScanDeliveries reads and closes rows of DeliveryColumns.
 func ScanDeliveries(rows *sql.Rows) ([]dispatch.Delivery, error) {
 	defer rows.Close()
 	var out []dispatch.Delivery
+	sc := NewDeliveryScanner()
 	for rows.Next() {
-		d, err := ScanDelivery(rows)
+		d, err := sc.Scan(rows)
 		if err != nil {
 			return nil, err
 		}
