@@ -251,7 +251,10 @@ type Store interface {
 	// Checkpoint returns the last committed checkpoint; false when none.
 	Checkpoint(ctx context.Context) (cdc.Checkpoint, bool, error)
 
-	// Pending returns pending deliveries of one queue (see PendingQuery).
+	// Pending returns pending deliveries of one queue (see PendingQuery),
+	// with at least what sending needs (storesql.PendingColumns): a store
+	// may leave out the change, the last result's fields, the writeback
+	// and the response, which Get and List return.
 	Pending(ctx context.Context, q PendingQuery) ([]Delivery, error)
 	// NextDue returns the earliest NextAt after after of a queue's
 	// pending deliveries (those due by then do not hide the next one to
