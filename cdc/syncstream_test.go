@@ -2,6 +2,7 @@ package cdc_test
 
 import (
 	"context"
+	"database/sql"
 	"errors"
 	"sync/atomic"
 	"testing"
@@ -15,19 +16,7 @@ import (
 // retried one), and a Run cancelled while its handler blocks must return
 // once the handler gives up, without a reconnect.
 func TestReader_HandlerErrorStopsRunUnwrapped(t *testing.T) {
-	schema, db := srv.NewSchema(t)
-	mustExec(t, db, "CREATE TABLE t (id INT PRIMARY KEY)")
-	from := currentGTID(t, srv)
-	cfg := cdc.DefaultConfig()
-	cfg.DSN = srv.URL()
-	cfg.Include = []string{schema + ".*"}
-	cfg.Heartbeat = time.Second
-	cfg.MaxBackoff = 200 * time.Millisecond
-	r, err := cdc.New(cfg, cdc.Deps{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer r.Close()
+	r, db, from := newTableReader(t)
 	errFull := errors.New("outbox full")
 	var calls atomic.Int32
 	done := make(chan error, 1)
@@ -52,18 +41,7 @@ func TestReader_HandlerErrorStopsRunUnwrapped(t *testing.T) {
 }
 
 func TestReader_CancelWhileHandlerBlocks(t *testing.T) {
-	schema, db := srv.NewSchema(t)
-	mustExec(t, db, "CREATE TABLE t (id INT PRIMARY KEY)")
-	from := currentGTID(t, srv)
-	cfg := cdc.DefaultConfig()
-	cfg.DSN = srv.URL()
-	cfg.Include = []string{schema + ".*"}
-	cfg.Heartbeat = time.Second
-	r, err := cdc.New(cfg, cdc.Deps{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer r.Close()
+	r, db, from := newTableReader(t)
 	ctx, cancel := context.WithCancel(context.Background())
 	entered := make(chan struct{}, 1)
 	var calls atomic.Int32
@@ -97,4 +75,24 @@ func TestReader_CancelWhileHandlerBlocks(t *testing.T) {
 	if p := r.Position(); p.GTIDSet != from.GTIDSet {
 		t.Errorf("position moved to %s past a transaction the handler never accepted (from %s)", p, from)
 	}
+}
+
+// newTableReader makes a schema with one table t, and a reader of it that
+// would start from now; the reader is closed at the end of the test.
+func newTableReader(t *testing.T) (*cdc.Reader, *sql.DB, cdc.Checkpoint) {
+	t.Helper()
+	schema, db := srv.NewSchema(t)
+	mustExec(t, db, "CREATE TABLE t (id INT PRIMARY KEY)")
+	from := currentGTID(t, srv)
+	cfg := cdc.DefaultConfig()
+	cfg.DSN = srv.URL()
+	cfg.Include = []string{schema + ".*"}
+	cfg.Heartbeat = time.Second
+	cfg.MaxBackoff = 200 * time.Millisecond
+	r, err := cdc.New(cfg, cdc.Deps{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { r.Close() })
+	return r, db, from
 }
