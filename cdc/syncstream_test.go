@@ -16,7 +16,7 @@ import (
 // retried one), and a Run cancelled while its handler blocks must return
 // once the handler gives up, without a reconnect.
 func TestReader_HandlerErrorStopsRunUnwrapped(t *testing.T) {
-	r, db, from := newTableReader(t)
+	r, db, from := newTableReader(t, nil, cdc.Deps{})
 	errFull := errors.New("outbox full")
 	var calls atomic.Int32
 	done := make(chan error, 1)
@@ -41,7 +41,7 @@ func TestReader_HandlerErrorStopsRunUnwrapped(t *testing.T) {
 }
 
 func TestReader_CancelWhileHandlerBlocks(t *testing.T) {
-	r, db, from := newTableReader(t)
+	r, db, from := newTableReader(t, nil, cdc.Deps{})
 	ctx, cancel := context.WithCancel(context.Background())
 	entered := make(chan struct{}, 1)
 	var calls atomic.Int32
@@ -77,9 +77,10 @@ func TestReader_CancelWhileHandlerBlocks(t *testing.T) {
 	}
 }
 
-// newTableReader makes a schema with one table t, and a reader of it that
-// would start from now; the reader is closed at the end of the test.
-func newTableReader(t *testing.T) (*cdc.Reader, *sql.DB, cdc.Checkpoint) {
+// newTableReader makes a schema with one table t, and a reader of it
+// (settings changed by mod when not nil) that would start from now; the
+// reader is closed at the end of the test.
+func newTableReader(t *testing.T, mod func(*cdc.Config), deps cdc.Deps) (*cdc.Reader, *sql.DB, cdc.Checkpoint) {
 	t.Helper()
 	schema, db := srv.NewSchema(t)
 	mustExec(t, db, "CREATE TABLE t (id INT PRIMARY KEY)")
@@ -89,7 +90,10 @@ func newTableReader(t *testing.T) (*cdc.Reader, *sql.DB, cdc.Checkpoint) {
 	cfg.Include = []string{schema + ".*"}
 	cfg.Heartbeat = time.Second
 	cfg.MaxBackoff = 200 * time.Millisecond
-	r, err := cdc.New(cfg, cdc.Deps{})
+	if mod != nil {
+		mod(&cfg)
+	}
+	r, err := cdc.New(cfg, deps)
 	if err != nil {
 		t.Fatal(err)
 	}

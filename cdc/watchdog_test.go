@@ -175,20 +175,11 @@ func TestReader_ReadTimeoutClosesSilentConnection(t *testing.T) {
 // for longer than source.read_timeout because its handler is slow keeps its
 // connection: only a read that waits in vain counts.
 func TestReader_ReadTimeoutSparesBusyReader(t *testing.T) {
-	schema, db := srv.NewSchema(t)
-	mustExec(t, db, "CREATE TABLE t (id INT PRIMARY KEY)")
-	from := currentGTID(t, srv)
-	cfg := cdc.DefaultConfig()
-	cfg.DSN = srv.URL()
-	cfg.Include = []string{schema + ".*"}
-	cfg.Heartbeat = 200 * time.Millisecond
-	cfg.ReadTimeout = time.Second
 	reg := prometheus.NewRegistry()
-	r, err := cdc.New(cfg, cdc.Deps{Registerer: reg})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer r.Close()
+	r, db, from := newTableReader(t, func(cfg *cdc.Config) {
+		cfg.Heartbeat = 200 * time.Millisecond
+		cfg.ReadTimeout = time.Second
+	}, cdc.Deps{Registerer: reg})
 	for i := 1; i <= 3; i++ {
 		mustExec(t, db, fmt.Sprintf("INSERT INTO t VALUES (%d)", i))
 	}
