@@ -14,6 +14,17 @@ func TestStore_Conformance(t *testing.T) {
 	})
 }
 
+// TestStore_ConformanceSegments runs the suite with every commit stored
+// as a segment (segments.go): each method must find, order, count and
+// change the deliveries that wait in segments as it does rows.
+func TestStore_ConformanceSegments(t *testing.T) {
+	storetest.Run(t, func(t *testing.T) dispatch.Store {
+		s := open(t, filepath.Join(t.TempDir(), "state.db"))
+		s.segmentMin = 1
+		return s
+	})
+}
+
 // BenchmarkStore_Commit is mysqlstore's BenchmarkCommit on SQLite, for
 // comparison (docs/dispatch.md, "State store").
 func BenchmarkStore_Commit(b *testing.B) {

@@ -68,7 +68,7 @@ func TestStore_EarlierVersionRefused(t *testing.T) {
 			}
 		}
 		// This version's statements work on it.
-		if n := count(t, &Store{r: db}, `SELECT count(*) FROM deliveries WHERE inline_body IS NOT NULL OR body_ref IS NOT NULL`); n == 0 {
+		if n := count(t, &Store{r: db}, `SELECT count(*) FROM deliveries WHERE body_inline IS NOT NULL OR body_ref IS NOT NULL`); n == 0 {
 			t.Errorf("%s: no bodies", name)
 		}
 		db.Close()
@@ -105,7 +105,7 @@ func TestStore_MigrateBodyRefWithoutRename(t *testing.T) {
 			t.Errorf("%s body = %q read-only, %q migrated; want %q", d.EventID, got[d.ID], again[d.ID], d.Body)
 		}
 	}
-	if n := count(t, s, `SELECT count(*) FROM deliveries WHERE inline_body IS NOT NULL`); n != len(old) {
+	if n := count(t, s, `SELECT count(*) FROM deliveries WHERE body_inline IS NOT NULL`); n != len(old) {
 		t.Errorf("%d inline bodies after migration, want %d", n, len(old))
 	}
 }

@@ -169,6 +169,17 @@ func (s *Store) record(ctx context.Context, rs []dispatch.Result) error {
 			lookup = tx.StmtContext(ctx, s.selSeq)
 		}
 		err := lookup.QueryRowContext(ctx, rs[i].Attempt.DeliveryID).Scan(&seqs[i])
+		if errors.Is(err, sql.ErrNoRows) && s.segments {
+			// A delivery handed to its queue from memory by its commit
+			// may still be in its segment.
+			n, xerr := s.expandTx(ctx, tx, segmentsHolding, rs[i].Attempt.DeliveryID)
+			if xerr != nil {
+				return fmt.Errorf("record attempt of %s: %w", rs[i].Attempt.DeliveryID, xerr)
+			}
+			if n > 0 {
+				err = lookup.QueryRowContext(ctx, rs[i].Attempt.DeliveryID).Scan(&seqs[i])
+			}
+		}
 		if err != nil && !errors.Is(err, sql.ErrNoRows) {
 			return fmt.Errorf("record attempt of %s: %w", rs[i].Attempt.DeliveryID, err)
 		}

@@ -14,6 +14,7 @@ import (
 	"os"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"strings"
 	"time"
 
@@ -72,6 +73,18 @@ type Store struct {
 	// ckpt checkpoints the WAL off the commit path (wal.go); nil when
 	// read-only.
 	ckpt *checkpointer
+	// Segments (segments.go): segmentTables when the file has them,
+	// segments when this open writes and expands them too (not
+	// read-only). segmentMin is the smallest commit stored as one.
+	segmentTables, segments bool
+	segmentMin              int
+	insSegment, insSegmentQueue, updSequence,
+	insDeliverySeq, insDeliveriesSeq *sql.Stmt
+	segRaw, segZ []byte // the writer's buffers
+	// lastSeg is the ids of the segment committed last; pendingSeg the
+	// one the commit under way stores. Both are the writer's (used
+	// while holding its connection).
+	lastSeg, pendingSeg lastSegment
 }
 
 var _ dispatch.Store = (*Store)(nil)
@@ -94,7 +107,7 @@ CREATE TABLE IF NOT EXISTS deliveries (
 	url          TEXT NOT NULL,
 	content_type TEXT NOT NULL,
 	headers      TEXT,
-	inline_body  BLOB,
+	body_inline  BLOB,
 	change       TEXT,
 	event_time   INTEGER NOT NULL,
 	created_at   INTEGER NOT NULL,
@@ -154,7 +167,7 @@ CREATE TABLE IF NOT EXISTS webhook_state (
 	disabled_reason TEXT NOT NULL,
 	at              INTEGER NOT NULL
 );
-`
+` + segmentSchema
 
 // Open opens (creating and migrating unless read-only) the state file at path.
 func Open(path string, opts Options) (*Store, error) {
@@ -241,13 +254,23 @@ func Open(path string, opts Options) (*Store, error) {
 		s.Close()
 		return nil, fmt.Errorf("open state %s: %w", path, err)
 	}
+	// A read-only open of a file not yet migrated reads its body column
+	// by its earlier name.
 	bodyCol := "body"
-	if has, err := hasColumn(w, "deliveries", inlineBody); err != nil {
+	for _, col := range []string{"inline_body", inlineBody} {
+		if has, err := hasColumn(w, "deliveries", col); err != nil {
+			s.Close()
+			return nil, fmt.Errorf("open state %s: %w", path, err)
+		} else if has {
+			bodyCol = col
+		}
+	}
+	if s.segmentTables, err = hasTable(w, "segments"); err != nil {
 		s.Close()
 		return nil, fmt.Errorf("open state %s: %w", path, err)
-	} else if has {
-		bodyCol = inlineBody
 	}
+	s.segments = s.segmentTables && !opts.ReadOnly
+	s.segmentMin = segmentMin
 	sel := `SELECT ` + withBodyColumn(shared.DeliveryColumns, bodyCol)
 	if s.bodyBlocks {
 		sel += `, body_ref`
@@ -422,14 +445,19 @@ func migrate(db *sql.DB) error {
 	// Bodies by blocks (bodies.go): the table is in schema, the
 	// deliveries' references are added to files from before. Their
 	// deliveries keep their bodies inline (body_ref NULL). The inline
-	// body's column is renamed (inlineBody): an earlier rowhook, which
-	// would read the deliveries whose bodies are in blocks as having
-	// none, fails to open the file instead.
-	if has, err := hasColumnTx(tx, "deliveries", "body"); err != nil {
-		return err
-	} else if has {
-		if _, err := tx.Exec(`ALTER TABLE deliveries RENAME COLUMN body TO ` + inlineBody); err != nil {
+	// body's column is renamed (inlineBody) whenever this version's
+	// file format changes: an earlier rowhook, which would read the
+	// deliveries whose bodies are in blocks as having none (versions
+	// before body blocks, whose column was body) or would not see the
+	// deliveries waiting in segments (versions before segments, whose
+	// column was inline_body), fails to open the file instead.
+	for _, old := range []string{"body", "inline_body"} {
+		if has, err := hasColumnTx(tx, "deliveries", old); err != nil {
 			return err
+		} else if has {
+			if _, err := tx.Exec(`ALTER TABLE deliveries RENAME COLUMN ` + old + ` TO ` + inlineBody); err != nil {
+				return err
+			}
 		}
 	}
 	if has, err := hasColumnTx(tx, "deliveries", "body_ref"); err != nil {
@@ -443,12 +471,12 @@ func migrate(db *sql.DB) error {
 }
 
 // inlineBody is the column of the deliveries' inline bodies, named body
-// before bodies were stored by blocks. Every version before prepares,
+// before bodies were stored by blocks and inline_body before segments. Every version before prepares,
 // when it opens a state file, statements that name deliveries.body: on a
 // file this version wrote they fail ("no such column: body"), so that
 // version stops at once rather than send the bodies stored in blocks
 // empty (TestStore_EarlierVersionRefused).
-const inlineBody = "inline_body"
+const inlineBody = "body_inline"
 
 // bodyWord is the body column's name in shared's statements.
 var bodyWord = regexp.MustCompile(`\bbody\b`)
@@ -470,6 +498,13 @@ func withSelect(q, sel string) string {
 		panic("sqlitestore: not a SelectDeliveries statement: " + q)
 	}
 	return sel + rest
+}
+
+// hasTable reports whether the file has table name.
+func hasTable(db *sql.DB, name string) (bool, error) {
+	var n int
+	err := db.QueryRow(`SELECT count(*) FROM sqlite_master WHERE type = 'table' AND name = ?`, name).Scan(&n)
+	return n > 0, err
 }
 
 // hasColumn reports whether table has column col.
@@ -514,16 +549,22 @@ func (s *Store) prepare(readOnly bool) error {
 	if readOnly {
 		return err
 	}
-	prep(s.w, &s.insDelivery, `INSERT INTO deliveries
-		(id, event_id, rule, event, webhook, subscription, record_key, method, url, content_type,
-		 headers, inline_body, change, event_time, created_at, next_at, updated_at, status, last_error,
-		 body_ref)
-		VALUES `+insertRow+` ON CONFLICT (id) DO NOTHING`)
-	prep(s.w, &s.insDeliveries, `INSERT INTO deliveries
-		(id, event_id, rule, event, webhook, subscription, record_key, method, url, content_type,
-		 headers, inline_body, change, event_time, created_at, next_at, updated_at, status, last_error,
-		 body_ref)
+	const cols = `(id, event_id, rule, event, webhook, subscription, record_key, method, url, content_type,
+		 headers, ` + inlineBody + `, change, event_time, created_at, next_at, updated_at, status, last_error,
+		 body_ref)`
+	prep(s.w, &s.insDelivery, `INSERT INTO deliveries `+cols+` VALUES `+insertRow+` ON CONFLICT (id) DO NOTHING`)
+	prep(s.w, &s.insDeliveries, `INSERT INTO deliveries `+cols+`
 		VALUES `+strings.TrimSuffix(strings.Repeat(insertRow+",", insertChunk), ",")+` ON CONFLICT (id) DO NOTHING`)
+	// The same with the seq given: a segment's deliveries have theirs.
+	seqRow := "(?," + strings.TrimPrefix(insertRow, "(")
+	seqCols := "(seq, " + strings.TrimPrefix(cols, "(")
+	prep(s.w, &s.insDeliverySeq, `INSERT INTO deliveries `+seqCols+` VALUES `+seqRow+` ON CONFLICT (id) DO NOTHING`)
+	prep(s.w, &s.insDeliveriesSeq, `INSERT INTO deliveries `+seqCols+`
+		VALUES `+strings.TrimSuffix(strings.Repeat(seqRow+",", insertChunk), ",")+` ON CONFLICT (id) DO NOTHING`)
+	prep(s.w, &s.insSegment, `INSERT INTO segments (seq_lo, seq_hi, id_lo, id_hi, n, codec, data) VALUES (?,?,?,?,?,?,?)`)
+	prep(s.w, &s.insSegmentQueue, `INSERT INTO segment_queues (webhook, subscription, next_min, segment, seq_lo, n, created_min)
+		VALUES (?,?,?,?,?,?,?)`)
+	prep(s.w, &s.updSequence, `UPDATE sqlite_sequence SET seq = max(seq, ?1) WHERE name = 'deliveries'`)
 	prep(s.w, &s.insBlock, `INSERT INTO bodies (codec, data, seq_lo, seq_hi) VALUES (?,?,?,?)`)
 	prep(s.w, &s.upsCheckpoint, `INSERT INTO checkpoint (id, data) VALUES (1, ?)
 		ON CONFLICT (id) DO UPDATE SET data = excluded.data`)
@@ -590,14 +631,54 @@ func (s *Store) commit(ctx context.Context, cp cdc.Checkpoint, ds []dispatch.New
 		return refs[i]
 	}
 	inserted := 0
+	segment := s.segmentable(ds)
+	if segment {
+		if inserted, err = s.commitSegment(ctx, tx, ds, ref); err != nil {
+			return 0, fmt.Errorf("commit: %w", err)
+		}
+	} else if inserted, err = s.commitRows(ctx, tx, ds, ref); err != nil {
+		return 0, err
+	}
+	if !cp.IsZero() {
+		b, err := json.Marshal(cp)
+		if err != nil {
+			return 0, fmt.Errorf("commit: %w", err)
+		}
+		if _, err := tx.StmtContext(ctx, s.upsCheckpoint).ExecContext(ctx, string(b)); err != nil {
+			return 0, fmt.Errorf("commit: checkpoint: %w", err)
+		}
+	}
+	if err := tx.Commit(); err != nil {
+		return 0, fmt.Errorf("commit: %w", err)
+	}
+	if segment && s.pendingSeg.id != 0 {
+		s.lastSeg = s.pendingSeg
+	}
+	return inserted, nil
+}
+
+// commitRows inserts ds as rows, in tx.
+func (s *Store) commitRows(ctx context.Context, tx *sql.Tx, ds []dispatch.NewDelivery, ref func(int) bodyRef) (int, error) {
+	// The unique index refuses ids stored as rows; those in segments
+	// are checked here.
+	var dup []bool
+	if s.segments && len(ds) > 0 {
+		var err error
+		if dup, _, err = s.duplicates(ctx, tx, ds, false); err != nil {
+			return 0, fmt.Errorf("commit: %w", err)
+		}
+	}
+	isDup := func(i int) bool { return dup != nil && dup[i] }
+	inserted := 0
 	onceSeen := map[[2]string]string{}
 	var one, chunk *sql.Stmt
+	var err error
 	args := make([]any, 0, insertChunk*insertCols)
 	for i := 0; i < len(ds); {
 		// Runs of insertChunk deliveries without a once marker go in one
 		// statement (parsed once, bound once: about a third less CPU per
 		// delivery while catching up; docs/benchmarks.md).
-		if i+insertChunk <= len(ds) && !anyOnce(ds[i:i+insertChunk]) {
+		if i+insertChunk <= len(ds) && !anyOnce(ds[i:i+insertChunk]) && (dup == nil || !slices.Contains(dup[i:i+insertChunk], true)) {
 			if chunk == nil {
 				chunk = tx.StmtContext(ctx, s.insDeliveries)
 			}
@@ -617,6 +698,10 @@ func (s *Store) commit(ctx context.Context, cp cdc.Checkpoint, ds []dispatch.New
 			continue
 		}
 		d, r := &ds[i], ref(i)
+		if isDup(i) {
+			i++
+			continue
+		}
 		i++
 		if d.Once {
 			ok, err := s.onceAllows(ctx, tx, onceSeen, d)
@@ -640,18 +725,6 @@ func (s *Store) commit(ctx context.Context, cp cdc.Checkpoint, ds []dispatch.New
 		if n, _ := res.RowsAffected(); n > 0 {
 			inserted++
 		}
-	}
-	if !cp.IsZero() {
-		b, err := json.Marshal(cp)
-		if err != nil {
-			return 0, fmt.Errorf("commit: %w", err)
-		}
-		if _, err := tx.StmtContext(ctx, s.upsCheckpoint).ExecContext(ctx, string(b)); err != nil {
-			return 0, fmt.Errorf("commit: checkpoint: %w", err)
-		}
-	}
-	if err := tx.Commit(); err != nil {
-		return 0, fmt.Errorf("commit: %w", err)
 	}
 	return inserted, nil
 }
@@ -748,30 +821,74 @@ func (s *Store) Pending(ctx context.Context, q dispatch.PendingQuery) ([]dispatc
 	if limit <= 0 {
 		limit = 100
 	}
-	var out []dispatch.Delivery
-	var err error
+	for {
+		out, err := s.pending(ctx, q, limit)
+		if err != nil {
+			return nil, fmt.Errorf("read pending deliveries of %s: %w", storesql.QueueName(q.Webhook, q.Subscription), err)
+		}
+		// Deliveries of segments that sort among those read are
+		// expanded, then the queue read again.
+		if !s.segments {
+			return out, nil
+		}
+		sel, args := queueSegments, []any{q.Webhook, q.Subscription}
+		full := len(out) >= limit
+		if q.DueBy.IsZero() {
+			if full {
+				sel += ` AND seq_lo <= ?3`
+				args = append(args, out[len(out)-1].Seq)
+			}
+			sel += ` ORDER BY seq_lo`
+		} else {
+			bound := storesql.Nanos(q.DueBy)
+			if full {
+				bound = min(bound, storesql.Nanos(out[len(out)-1].NextAt))
+			}
+			sel += ` AND next_min <= ?3 ORDER BY next_min`
+			args = append(args, bound)
+		}
+		expanded, err := s.expandFirst(ctx, sel, args...)
+		if err != nil {
+			return nil, fmt.Errorf("read pending deliveries of %s: %w", storesql.QueueName(q.Webhook, q.Subscription), err)
+		}
+		if !expanded {
+			return out, nil
+		}
+	}
+}
+
+func (s *Store) pending(ctx context.Context, q dispatch.PendingQuery, limit int) ([]dispatch.Delivery, error) {
 	switch {
 	case q.DueBy.IsZero():
-		out, err = s.readPending(ctx, s.pendingOrder, q.Webhook, q.Subscription, limit)
+		return s.readPending(ctx, s.pendingOrder, q.Webhook, q.Subscription, limit)
 	case q.AfterSeq != 0:
 		after := storesql.Nanos(q.AfterNextAt)
-		out, err = s.readPending(ctx, s.pendingAfter, q.Webhook, q.Subscription, storesql.Nanos(q.DueBy), after, after, q.AfterSeq, limit)
+		return s.readPending(ctx, s.pendingAfter, q.Webhook, q.Subscription, storesql.Nanos(q.DueBy), after, after, q.AfterSeq, limit)
 	default:
-		out, err = s.readPending(ctx, s.pendingDue, q.Webhook, q.Subscription, storesql.Nanos(q.DueBy), limit)
+		return s.readPending(ctx, s.pendingDue, q.Webhook, q.Subscription, storesql.Nanos(q.DueBy), limit)
 	}
-	if err != nil {
-		return nil, fmt.Errorf("read pending deliveries of %s: %w", storesql.QueueName(q.Webhook, q.Subscription), err)
-	}
-	return out, nil
 }
 
 // NextDue implements dispatch.Store.
 func (s *Store) NextDue(ctx context.Context, webhook, subscription string, after time.Time) (time.Time, bool, error) {
-	var next sql.NullInt64
+	// A segment with a delivery due by after may hold others due after
+	// it, earlier than its rows': it is expanded. Those left have only
+	// deliveries due after it, the earliest their next_min.
+	if _, err := s.expandWhere(ctx, queueSegments+` AND next_min <= ?3 ORDER BY next_min`, webhook, subscription, storesql.Nanos(after)); err != nil {
+		return time.Time{}, false, fmt.Errorf("read next due of %s: %w", storesql.QueueName(webhook, subscription), err)
+	}
+	var next, seg sql.NullInt64
 	err := s.r.QueryRowContext(ctx, `SELECT min(next_at) FROM deliveries INDEXED BY deliveries_due
 		WHERE status = 'pending' AND webhook = ? AND subscription = ? AND next_at > ?`, webhook, subscription, storesql.Nanos(after)).Scan(&next)
+	if err == nil && s.segmentTables {
+		err = s.r.QueryRowContext(ctx, `SELECT min(next_min) FROM segment_queues WHERE webhook = ? AND subscription = ? AND next_min > ?`,
+			webhook, subscription, storesql.Nanos(after)).Scan(&seg)
+	}
 	if err != nil {
 		return time.Time{}, false, fmt.Errorf("read next due of %s: %w", storesql.QueueName(webhook, subscription), err)
+	}
+	if seg.Valid && (!next.Valid || seg.Int64 < next.Int64) {
+		next = seg
 	}
 	if !next.Valid {
 		return time.Time{}, false, nil
@@ -833,16 +950,49 @@ func (s *Store) List(ctx context.Context, f dispatch.Filter) ([]dispatch.Deliver
 		limit = 100
 	}
 	where, args := storesql.FilterWhere(f)
-	out, err := s.readDeliveries(ctx, nil, s.sel+where+` ORDER BY seq DESC LIMIT ?`, append(args, limit)...)
-	if err != nil {
-		return nil, fmt.Errorf("list deliveries: %w", err)
+	for {
+		out, err := s.readDeliveries(ctx, nil, s.sel+where+` ORDER BY seq DESC LIMIT ?`, append(args, limit)...)
+		if err != nil {
+			return nil, fmt.Errorf("list deliveries: %w", err)
+		}
+		// Segments hold pending deliveries only. Those whose seqs
+		// reach the page (all that match, when it is not full) are
+		// expanded, then the page read again.
+		if !s.segments || (f.Status != "" && f.Status != dispatch.StatusPending) {
+			return out, nil
+		}
+		sel, sargs := `SELECT id FROM segments WHERE 1=1`, []any{}
+		if f.Webhook != "" {
+			sel += ` AND id IN (SELECT segment FROM segment_queues WHERE webhook = ?)`
+			sargs = append(sargs, f.Webhook)
+		}
+		if f.AfterSeq > 0 {
+			sel += ` AND seq_lo < ?`
+			sargs = append(sargs, f.AfterSeq)
+		}
+		if len(out) >= limit {
+			sel += ` AND seq_hi >= ?`
+			sargs = append(sargs, out[len(out)-1].Seq)
+		}
+		expanded, err := s.expandWhere(ctx, sel+` ORDER BY seq_hi DESC`, sargs...)
+		if err != nil {
+			return nil, fmt.Errorf("list deliveries: %w", err)
+		}
+		if !expanded {
+			return out, nil
+		}
 	}
-	return out, nil
 }
 
 // Get implements dispatch.Store.
 func (s *Store) Get(ctx context.Context, id string) (dispatch.Delivery, []dispatch.Attempt, error) {
 	ds, err := s.readDeliveries(ctx, nil, s.get, id)
+	if err == nil && len(ds) == 0 && s.segments {
+		var expanded bool
+		if expanded, err = s.expandWhere(ctx, segmentsHolding, id); err == nil && expanded {
+			ds, err = s.readDeliveries(ctx, nil, s.get, id)
+		}
+	}
 	if err != nil {
 		return dispatch.Delivery{}, nil, fmt.Errorf("get delivery %s: %w", id, err)
 	}
@@ -894,8 +1044,7 @@ func (s *Store) Redeliver(ctx context.Context, ids []string, f dispatch.Filter, 
 	}
 	var done []string
 	for _, id := range ids {
-		var status string
-		err := tx.QueryRowContext(ctx, `SELECT status FROM deliveries WHERE id = ?`, id).Scan(&status)
+		status, err := s.statusOf(ctx, tx, id)
 		if errors.Is(err, sql.ErrNoRows) {
 			return nil, fmt.Errorf("redeliver %s: %w", id, dispatch.ErrNotFound)
 		}
@@ -920,6 +1069,23 @@ func (s *Store) Redeliver(ctx context.Context, ids []string, f dispatch.Filter, 
 	return done, nil
 }
 
+// statusOf reads the status of delivery id in tx, expanding the segment
+// it is in if it is in one.
+func (s *Store) statusOf(ctx context.Context, tx *sql.Tx, id string) (string, error) {
+	var status string
+	err := tx.QueryRowContext(ctx, `SELECT status FROM deliveries WHERE id = ?`, id).Scan(&status)
+	if errors.Is(err, sql.ErrNoRows) && s.segments {
+		n, xerr := s.expandTx(ctx, tx, segmentsHolding, id)
+		if xerr != nil {
+			return "", xerr
+		}
+		if n > 0 {
+			err = tx.QueryRowContext(ctx, `SELECT status FROM deliveries WHERE id = ?`, id).Scan(&status)
+		}
+	}
+	return status, err
+}
+
 // Rerender implements dispatch.Store.
 func (s *Store) Rerender(ctx context.Context, id string, req dispatch.RenderedRequest, now time.Time, actor string) error {
 	args, err := storesql.RerenderArgs(req, now)
@@ -931,8 +1097,7 @@ func (s *Store) Rerender(ctx context.Context, id string, req dispatch.RenderedRe
 		return fmt.Errorf("re-render %s: %w", id, err)
 	}
 	defer end()
-	var status string
-	err = tx.QueryRowContext(ctx, `SELECT status FROM deliveries WHERE id = ?`, id).Scan(&status)
+	status, err := s.statusOf(ctx, tx, id)
 	if errors.Is(err, sql.ErrNoRows) {
 		return fmt.Errorf("re-render %s: %w", id, dispatch.ErrNotFound)
 	}
@@ -963,6 +1128,10 @@ func (s *Store) Rerender(ctx context.Context, id string, req dispatch.RenderedRe
 
 // Fail implements dispatch.Store.
 func (s *Store) Fail(ctx context.Context, webhook, subscription, reason string, now time.Time) (int, error) {
+	// The queue's segments first: their deliveries are pending too.
+	if _, err := s.expandWhere(ctx, queueSegments+` ORDER BY next_min`, webhook, subscription); err != nil {
+		return 0, fmt.Errorf("fail deliveries of %s: %w", storesql.QueueName(webhook, subscription), err)
+	}
 	res, err := s.w.ExecContext(ctx, shared.Fail, reason, storesql.Nanos(now), webhook, subscription)
 	if err != nil {
 		return 0, fmt.Errorf("fail deliveries of %s: %w", storesql.QueueName(webhook, subscription), err)
@@ -1031,7 +1200,14 @@ func (s *Store) Stats(ctx context.Context) ([]dispatch.QueueStat, error) {
 	if err != nil {
 		return nil, fmt.Errorf("read queue stats: %w", err)
 	}
-	return storesql.ScanStats(rows)
+	stats, err := storesql.ScanStats(rows)
+	if err == nil {
+		stats, err = s.segmentStats(ctx, stats)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("read queue stats: %w", err)
+	}
+	return stats, nil
 }
 
 // Prune implements dispatch.Store.
@@ -1054,7 +1230,8 @@ func (s *Store) Prune(ctx context.Context, cutoff time.Time) (int, error) {
 	// The body blocks no delivery refers to any more: one look at the
 	// seqs of its commit's deliveries each.
 	if _, err := tx.ExecContext(ctx, `DELETE FROM bodies WHERE NOT EXISTS (SELECT 1 FROM deliveries
-		WHERE seq BETWEEN bodies.seq_lo AND bodies.seq_hi AND body_ref BETWEEN bodies.id * `+blockRefs+` AND bodies.id * `+blockRefs+` + `+blockRefs+` - 1)`); err != nil {
+		WHERE seq BETWEEN bodies.seq_lo AND bodies.seq_hi AND body_ref BETWEEN bodies.id * `+blockRefs+` AND bodies.id * `+blockRefs+` + `+blockRefs+` - 1)
+		AND NOT EXISTS (SELECT 1 FROM segments WHERE segments.seq_lo <= bodies.seq_hi AND segments.seq_hi >= bodies.seq_lo)`); err != nil {
 		return 0, fmt.Errorf("prune body blocks: %w", err)
 	}
 	if err := tx.Commit(); err != nil {

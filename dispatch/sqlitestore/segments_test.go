@@ -1,0 +1,382 @@
+package sqlitestore
+
+import (
+	"bytes"
+	"context"
+	"database/sql"
+	"fmt"
+	"math/rand/v2"
+	"path/filepath"
+	"reflect"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/rowhook/rowhook/dispatch"
+)
+
+// TestSegments_SameAsRows drives two stores with the same random
+// operations, one storing every commit as rows and one every commit of
+// two deliveries or more as a segment, and compares what each method
+// returns: commits with replayed and repeated ids, once deliveries,
+// failed ones, scheduled ones, pages of Pending by due time, after a
+// cursor and in seq order, results recorded for deliveries still in
+// segments, NextDue, Stats, List pages, Get, Redeliver, Fail.
+func TestSegments_SameAsRows(t *testing.T) {
+	for seed := uint64(1); seed <= 6; seed++ {
+		t.Run(fmt.Sprint("seed", seed), func(t *testing.T) { sameAsRows(t, seed) })
+	}
+}
+
+func sameAsRows(t *testing.T, seed uint64) {
+	ctx := context.Background()
+	dir := t.TempDir()
+	rows := open(t, filepath.Join(dir, "rows.db"))
+	rows.segmentMin = 0
+	segs := open(t, filepath.Join(dir, "segs.db"))
+	segs.segmentMin = 2
+	rng := rand.New(rand.NewPCG(seed, 99))
+	webhooks := []string{"erp", "crm"}
+	subs := []string{"", "sub_1"}
+	var all []dispatch.NewDelivery
+	now := t0
+	both := func(what string, f func(s *Store) (any, error)) {
+		t.Helper()
+		a, errA := f(rows)
+		b, errB := f(segs)
+		if (errA == nil) != (errB == nil) {
+			t.Fatalf("%s: rows err %v, segments err %v", what, errA, errB)
+		}
+		if !reflect.DeepEqual(a, b) {
+			sa, sb := fmt.Sprint(a), fmt.Sprint(b)
+			i := 0
+			for i < len(sa) && i < len(sb) && sa[i] == sb[i] {
+				i++
+			}
+			from := max(0, i-200)
+			t.Fatalf("%s differs at byte %d:\nrows     …%.400s\nsegments …%.400s", what, i, sa[from:], sb[from:])
+		}
+	}
+	ids := func(ds []dispatch.Delivery) any {
+		out := make([]string, len(ds))
+		for i, d := range ds {
+			out[i] = fmt.Sprintf("%s %s a%d %s %s", d.ID, d.Status, d.Attempts, d.NextAt.Format(time.RFC3339Nano), d.Body)
+		}
+		return out
+	}
+	for round := range 60 {
+		now = now.Add(time.Duration(rng.IntN(3000)) * time.Millisecond)
+		// A commit: new deliveries, some repeating earlier ones (a
+		// replay) or each other.
+		var ds []dispatch.NewDelivery
+		n := rng.IntN(40)
+		if rng.IntN(4) == 0 {
+			n = 300 + rng.IntN(200)
+		}
+		for i := range n {
+			if len(all) > 0 && rng.IntN(10) == 0 {
+				ds = append(ds, all[rng.IntN(len(all))])
+				continue
+			}
+			if len(ds) > 0 && rng.IntN(30) == 0 {
+				ds = append(ds, ds[rng.IntN(len(ds))])
+				continue
+			}
+			wh, sub := webhooks[rng.IntN(2)], subs[rng.IntN(2)]
+			ev := fmt.Sprintf("r%d:%d", round, i)
+			// Event times step back now and then: ids of a commit
+			// mix seconds, and meet earlier commits' ranges.
+			et := now.Add(-time.Duration(rng.IntN(5)) * time.Second)
+			d := dispatch.NewDelivery{
+				ID: dispatch.DeliveryID(et, ev, wh, sub), EventID: ev, Rule: "r", Event: "E", Webhook: wh, Subscription: sub,
+				Key: fmt.Sprintf("crm.t:%d", rng.IntN(20)), Method: "POST", URL: "http://x/" + wh, ContentType: "application/json",
+				Body:      fmt.Appendf(nil, `{"round":%d,"i":%d}`, round, i),
+				EventTime: et, CreatedAt: now, NextAt: now.Add(time.Duration(rng.IntN(4000)) * time.Millisecond),
+			}
+			switch rng.IntN(20) {
+			case 0:
+				d.Once, d.Rule = true, "once"
+			case 1:
+				d.Error = "no value for {{id}}"
+			case 2:
+				d.Body = nil
+			case 3:
+				d.Headers = map[string]string{"X-Kind": "k"}
+				d.Change = []byte(`{"row":{"id":1}}`)
+			}
+			ds = append(ds, d)
+		}
+		all = append(all, ds...)
+		both(fmt.Sprintf("round %d commit of %d", round, len(ds)), func(s *Store) (any, error) {
+			return s.Commit(ctx, cp(uint32(round+1)), ds)
+		})
+		// Reads and changes, in random order.
+		for range 4 {
+			wh, sub := webhooks[rng.IntN(2)], subs[rng.IntN(2)]
+			due := now.Add(time.Duration(rng.IntN(3000)-1000) * time.Millisecond)
+			limit := 1 + rng.IntN(50)
+			switch rng.IntN(9) {
+			case 0:
+				both("pending by due", func(s *Store) (any, error) {
+					ds, err := s.Pending(ctx, dispatch.PendingQuery{Webhook: wh, Subscription: sub, DueBy: due, Limit: limit})
+					return ids(ds), err
+				})
+			case 1:
+				both("pending in seq order", func(s *Store) (any, error) {
+					ds, err := s.Pending(ctx, dispatch.PendingQuery{Webhook: wh, Subscription: sub, Limit: limit})
+					return ids(ds), err
+				})
+			case 2:
+				// Pages after a cursor: the cursor is the same delivery
+				// in both (its seq read from each).
+				both("pending pages", func(s *Store) (any, error) {
+					var out []any
+					q := dispatch.PendingQuery{Webhook: wh, Subscription: sub, DueBy: due, Limit: 1 + limit/5}
+					for range 5 {
+						ds, err := s.Pending(ctx, q)
+						if err != nil || len(ds) == 0 {
+							return out, err
+						}
+						out = append(out, ids(ds))
+						last := ds[len(ds)-1]
+						q.AfterNextAt, q.AfterSeq = last.NextAt, last.Seq
+					}
+					return out, nil
+				})
+			case 3:
+				// Results for deliveries by id, as a queue that was
+				// handed them from memory records them.
+				var rs []dispatch.Result
+				for range 1 + rng.IntN(5) {
+					d := all[rng.IntN(len(all))]
+					st, next := dispatch.StatusOK, time.Time{}
+					if rng.IntN(3) == 0 {
+						st, next = dispatch.StatusPending, now.Add(time.Second)
+					}
+					rs = append(rs, dispatch.Result{Attempt: dispatch.Attempt{DeliveryID: d.ID, N: 1, At: now, Status: 200}, Status: st, Attempts: 1, NextAt: next})
+				}
+				both("record", func(s *Store) (any, error) { return nil, s.Record(ctx, rs) })
+			case 4:
+				both("next due", func(s *Store) (any, error) {
+					at, ok, err := s.NextDue(ctx, wh, sub, due)
+					return fmt.Sprint(at, ok), err
+				})
+			case 5:
+				both("stats", func(s *Store) (any, error) {
+					st, err := s.Stats(ctx)
+					slices.SortFunc(st, func(a, b dispatch.QueueStat) int {
+						return strings.Compare(a.Webhook+string(a.Status), b.Webhook+string(b.Status))
+					})
+					return st, err
+				})
+			case 6:
+				f := dispatch.Filter{Limit: limit}
+				if rng.IntN(2) == 0 {
+					f.Webhook = wh
+				}
+				if rng.IntN(3) == 0 {
+					f.Key = fmt.Sprintf("crm.t:%d", rng.IntN(20))
+				}
+				both("list pages", func(s *Store) (any, error) {
+					f := f
+					var out []any
+					for range 3 {
+						ds, err := s.List(ctx, f)
+						if err != nil || len(ds) == 0 {
+							return out, err
+						}
+						out = append(out, ids(ds))
+						f.AfterSeq = ds[len(ds)-1].Seq
+					}
+					return out, nil
+				})
+			case 7:
+				id := all[rng.IntN(len(all))].ID
+				both("get", func(s *Store) (any, error) {
+					d, as, err := s.Get(ctx, id)
+					return fmt.Sprint(ids([]dispatch.Delivery{d}), len(as)), err
+				})
+				both("redeliver", func(s *Store) (any, error) {
+					return s.Redeliver(ctx, []string{id}, dispatch.Filter{}, now, "test")
+				})
+			case 8:
+				if rng.IntN(4) == 0 {
+					both("fail", func(s *Store) (any, error) { return s.Fail(ctx, wh, sub, "gone", now) })
+				}
+			}
+		}
+	}
+	// In the end every delivery is where it would be as a row.
+	both("everything", func(s *Store) (any, error) {
+		ds, err := s.List(ctx, dispatch.Filter{Limit: 100_000})
+		return ids(ds), err
+	})
+	if n := count(t, segs, `SELECT count(*) FROM segments`); n != 0 {
+		t.Errorf("%d segments left after listing everything", n)
+	}
+}
+
+// TestSegments_CommitStoresOneRow: a catch-up's commit writes one segment
+// row and no delivery rows; its deliveries are counted, due and listed,
+// and their bodies survive a prune until they are expanded.
+func TestSegments_CommitStoresOneRow(t *testing.T) {
+	ctx := context.Background()
+	s := open(t, filepath.Join(t.TempDir(), "state.db"))
+	ds := batch("big", 1000)
+	for i := range ds {
+		ds[i].NextAt = t0.Add(time.Hour) // a scheduled webhook
+	}
+	if n, err := s.Commit(ctx, cp(1), ds); err != nil || n != len(ds) {
+		t.Fatalf("commit: %d, %v", n, err)
+	}
+	if n := count(t, s, `SELECT count(*) FROM deliveries`); n != 0 {
+		t.Errorf("%d delivery rows, want 0", n)
+	}
+	if n := count(t, s, `SELECT count(*) FROM segments`); n != 1 {
+		t.Errorf("%d segments, want 1", n)
+	}
+	st, err := s.Stats(ctx)
+	if err != nil || len(st) != 1 || st[0].Count != 1000 || !st[0].OldestPending.Equal(t0) {
+		t.Errorf("stats = %+v, %v; want 1000 pending since %v", st, err, t0)
+	}
+	if at, ok, err := s.NextDue(ctx, "erp", "", t0); err != nil || !ok || !at.Equal(t0.Add(time.Hour)) {
+		t.Errorf("next due = %v %v %v, want %v", at, ok, err, t0.Add(time.Hour))
+	}
+	if ds, err := s.Pending(ctx, dispatch.PendingQuery{Webhook: "erp", DueBy: t0, Limit: 10}); err != nil || len(ds) != 0 {
+		t.Errorf("pending now: %d, %v; want none", len(ds), err)
+	}
+	if n := count(t, s, `SELECT count(*) FROM segments`); n != 1 {
+		t.Errorf("reads before the deliveries are due expanded the segment")
+	}
+	// Prune must keep the blocks of the bodies the segment refers to.
+	if _, err := s.Prune(ctx, t0.Add(48*time.Hour)); err != nil {
+		t.Fatal(err)
+	}
+	got, err := s.Pending(ctx, dispatch.PendingQuery{Webhook: "erp", DueBy: t0.Add(time.Hour), Limit: 2000})
+	if err != nil || len(got) != len(ds) {
+		t.Fatalf("pending when due: %d, %v", len(got), err)
+	}
+	for i, d := range got {
+		if d.ID != ds[i].ID || !bytes.Equal(d.Body, ds[i].Body) {
+			t.Fatalf("delivery %d = %s %q, want %s %q", i, d.ID, d.Body, ds[i].ID, ds[i].Body)
+		}
+	}
+}
+
+// TestSegments_ReplayRefused: a replay of a segment's commit, after the
+// segment's deliveries were sent or while they wait, stores nothing new.
+func TestSegments_ReplayRefused(t *testing.T) {
+	ctx := context.Background()
+	s := open(t, filepath.Join(t.TempDir(), "state.db"))
+	ds := batch("big", 600)
+	if n, err := s.Commit(ctx, cp(1), ds); err != nil || n != 600 {
+		t.Fatalf("commit: %d, %v", n, err)
+	}
+	// Reopened: the check reads the segment, not the writer's memory.
+	path := s.Path()
+	s.Close()
+	s = open(t, path)
+	if n, err := s.Commit(ctx, cp(1), ds); err != nil || n != 0 {
+		t.Errorf("replay while waiting in the segment: stored %d, %v; want 0", n, err)
+	}
+	if n, err := s.Commit(ctx, cp(1), ds[:10]); err != nil || n != 0 {
+		t.Errorf("replay of ten as rows: stored %d, %v; want 0", n, err)
+	}
+	if _, err := s.List(ctx, dispatch.Filter{Limit: 10}); err != nil {
+		t.Fatal(err)
+	}
+	if n, err := s.Commit(ctx, cp(1), ds); err != nil || n != 0 {
+		t.Errorf("replay after expansion: stored %d, %v; want 0", n, err)
+	}
+	if n := count(t, s, `SELECT count(*) FROM deliveries`); n != 600 {
+		t.Errorf("%d rows, want 600", n)
+	}
+}
+
+// TestSegments_Corrupt: a damaged segment is an error that names it, not
+// deliveries lost or made up.
+func TestSegments_Corrupt(t *testing.T) {
+	ctx := context.Background()
+	s := open(t, filepath.Join(t.TempDir(), "state.db"))
+	if _, err := s.Commit(ctx, cp(1), batch("big", 300)); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.w.Exec(`UPDATE segments SET data = substr(data, 1, length(data) / 2)`); err != nil {
+		t.Fatal(err)
+	}
+	_, err := s.Pending(ctx, dispatch.PendingQuery{Webhook: "erp", DueBy: t0, Limit: 10})
+	if err == nil || !strings.Contains(err.Error(), "segment 1") {
+		t.Fatalf("pending of a damaged segment: %v, want an error naming segment 1", err)
+	}
+	if n := count(t, s, `SELECT count(*) FROM segments`); n != 1 {
+		t.Errorf("the damaged segment is gone")
+	}
+}
+
+// TestSegments_EarlierVersionRefused: the version before segments
+// (01c34b0), which would not see the deliveries waiting in them, fails
+// to open a file this version wrote or migrated.
+func TestSegments_EarlierVersionRefused(t *testing.T) {
+	// Its reader's statement (prepared by every open) and its insert.
+	const (
+		prevSelect = `SELECT seq, id, event_id, rule, event, webhook, subscription, record_key, method, url, content_type,
+	headers, inline_body, event_time, created_at, next_at, status, attempts, body_ref FROM deliveries INDEXED BY deliveries_due
+		WHERE status = 'pending' AND webhook = ? AND subscription = ? AND next_at <= ? ORDER BY next_at, seq LIMIT ?`
+		prevInsert = `INSERT INTO deliveries
+		(id, event_id, rule, event, webhook, subscription, record_key, method, url, content_type,
+		 headers, inline_body, change, event_time, created_at, next_at, updated_at, status, last_error,
+		 body_ref)
+		VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?) ON CONFLICT (id) DO NOTHING`
+	)
+	ctx := context.Background()
+	fresh := filepath.Join(t.TempDir(), "state.db")
+	s := open(t, fresh)
+	if _, err := s.Commit(ctx, cp(1), batch("big", 300)); err != nil {
+		t.Fatal(err)
+	}
+	s.Close()
+	// A file of that version: this one's, its column named as then.
+	prev := filepath.Join(t.TempDir(), "prev.db")
+	p := open(t, prev)
+	if _, err := p.Commit(ctx, cp(1), batch("small", 5)); err != nil {
+		t.Fatal(err)
+	}
+	p.Close()
+	db, err := sql.Open("sqlite", "file:"+prev)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := db.Exec(`ALTER TABLE deliveries RENAME COLUMN body_inline TO inline_body`); err != nil {
+		t.Fatal(err)
+	}
+	for _, q := range []string{prevSelect, prevInsert} {
+		st, err := db.Prepare(q)
+		if err != nil {
+			t.Fatalf("the previous version's statement fails on its own file: %v", err)
+		}
+		st.Close()
+	}
+	db.Close()
+	m := open(t, prev) // migrates it
+	if got := bodiesOf(t, m); len(got) != 5 {
+		t.Errorf("%d bodies after migration, want 5", len(got))
+	}
+	m.Close()
+	for name, path := range map[string]string{"new file": fresh, "migrated file": prev} {
+		db, err := sql.Open("sqlite", "file:"+path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, q := range []string{prevSelect, prevInsert} {
+			st, err := db.Prepare(q)
+			if err == nil {
+				st.Close()
+				t.Errorf("%s: the previous version prepares %.40q…", name, q)
+			} else if !strings.Contains(err.Error(), "inline_body") {
+				t.Errorf("%s: %.40q… fails with %v, want no such column inline_body", name, q, err)
+			}
+		}
+		db.Close()
+	}
+}
