@@ -670,4 +670,3 @@ func (s *Store) segmentStats(ctx context.Context, stats []dispatch.QueueStat) ([
 	}
 	return stats, rows.Err()
 }
-
