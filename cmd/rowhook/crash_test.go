@@ -19,6 +19,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/rowhook/rowhook/dispatch"
 	"github.com/rowhook/rowhook/dispatch/sqlitestore"
 	"github.com/rowhook/rowhook/internal/mariadbtest"
 )
@@ -268,29 +269,12 @@ func checkOutbox(t *testing.T, statePath string, txs []writtenTx) (cpSeq uint64,
 		return 0, 0
 	}
 	cpSeq = gtidSeq(cp.GTIDSet)
-	db, err := sql.Open("sqlite", "file:"+statePath+"?mode=ro&_pragma=busy_timeout(10000)")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer db.Close()
-	rows, err := db.Query("SELECT event_id FROM deliveries")
-	if err != nil {
-		t.Fatalf("read outbox of %s: %v", statePath, err)
-	}
 	perTx := map[uint64]int{}
-	for rows.Next() {
-		var ev string
-		if err := rows.Scan(&ev); err != nil {
-			t.Fatal(err)
-		}
+	for _, d := range outbox(t, statePath) {
 		stored++
-		gtid, _, _ := strings.Cut(ev, ":")
+		gtid, _, _ := strings.Cut(d.EventID, ":")
 		perTx[gtidSeq(gtid)]++
 	}
-	if err := rows.Err(); err != nil {
-		t.Fatal(err)
-	}
-	rows.Close()
 	bad := 0
 	for _, tx := range txs {
 		if tx.seq <= cpSeq && perTx[tx.seq] != tx.matching {
@@ -458,4 +442,44 @@ webhooks:
 		w.changes, len(txs), wrote.Round(time.Millisecond), float64(w.changes)/wrote.Seconds(), len(want))
 	t.Logf("%d SIGKILLs in %s (outbox checked read-only after %d of them); all %d matching changes delivered after %s (%.0f deliveries/s overall); %d redeliveries, all with the same webhook-id",
 		kills, killsDone.Round(time.Millisecond), checked, len(want), delivered.Round(time.Millisecond), float64(len(want))/delivered.Seconds(), dups)
+}
+
+// outbox returns every delivery of the SQLite state file at path, rows
+// and segments alike, read through the store from a copy of the file
+// (reading expands segments: the file itself stays as the killed process
+// left it).
+func outbox(t *testing.T, path string) []dispatch.Delivery {
+	t.Helper()
+	dir := t.TempDir()
+	cp := filepath.Join(dir, "state.db")
+	for _, suffix := range []string{"", "-wal"} {
+		b, err := os.ReadFile(path + suffix)
+		if os.IsNotExist(err) && suffix != "" {
+			continue
+		}
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(cp+suffix, b, 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+	st, err := sqlitestore.Open(cp, sqlitestore.Options{})
+	if err != nil {
+		t.Fatalf("open a copy of %s: %v", path, err)
+	}
+	defer st.Close()
+	var out []dispatch.Delivery
+	f := dispatch.Filter{Limit: 10_000}
+	for {
+		ds, err := st.List(context.Background(), f)
+		if err != nil {
+			t.Fatalf("read outbox of %s: %v", path, err)
+		}
+		if len(ds) == 0 {
+			return out
+		}
+		out = append(out, ds...)
+		f.AfterSeq = ds[len(ds)-1].Seq
+	}
 }

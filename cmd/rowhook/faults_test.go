@@ -201,19 +201,9 @@ func stateSummary(t *testing.T, path string) (map[string]int, string) {
 	if err := db.QueryRow("PRAGMA integrity_check").Scan(&integrity); err != nil {
 		t.Fatalf("integrity_check of %s: %v", path, err)
 	}
-	rows, err := db.Query("SELECT status, count(*) FROM deliveries GROUP BY status")
-	if err != nil {
-		t.Fatalf("read %s: %v", path, err)
-	}
-	defer rows.Close()
 	out := map[string]int{}
-	for rows.Next() {
-		var st string
-		var n int
-		if err := rows.Scan(&st, &n); err != nil {
-			t.Fatal(err)
-		}
-		out[st] = n
+	for _, d := range outbox(t, path) {
+		out[string(d.Status)]++
 	}
 	return out, integrity
 }
