@@ -6,7 +6,12 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"github.com/bits-and-blooms/bloom/v3"
+	"github.com/rowhook/rowhook/internal/jsonx"
+	"hash/fnv"
 	"slices"
+	"strconv"
+	"strings"
 
 	"github.com/rowhook/rowhook/dispatch"
 	"github.com/rowhook/rowhook/dispatch/storesql"
@@ -33,11 +38,13 @@ import (
 //   - segment_queues holds, per segment and queue, how many deliveries
 //     wait and their smallest next_at and created_at: Pending, NextDue
 //     and Stats read it instead of the entries.
-//   - id_lo and id_hi bound the segment's delivery ids (ids sort by their
-//     commit second): Get, Record, Redeliver and Rerender find the one
-//     segment a missing id may be in, and a commit checks its new ids
-//     against the segments they may repeat. Ids stay unique across rows
-//     and segments, as the unique index keeps them across rows.
+//   - segment_ids holds a key of each delivery id in a segment (idKey:
+//     an integer, so the commit binds and indexes a number, not text):
+//     Get, Record, Redeliver and Rerender find the segment a missing id
+//     is in, and a commit checks its new ids against the segments'
+//     (a replay), so that ids stay unique across rows and segments as
+//     the unique index keeps them across rows. Keys may collide: a key
+//     found is checked against the segment's ids.
 //   - The body blocks of a segment's deliveries are kept while it exists
 //     (Prune).
 const (
@@ -52,13 +59,10 @@ CREATE TABLE IF NOT EXISTS segments (
 	id     INTEGER PRIMARY KEY AUTOINCREMENT,
 	seq_lo INTEGER NOT NULL,
 	seq_hi INTEGER NOT NULL,
-	id_lo  TEXT NOT NULL,
-	id_hi  TEXT NOT NULL,
 	n      INTEGER NOT NULL,
 	codec  TEXT NOT NULL,
 	data   BLOB NOT NULL
 );
-CREATE INDEX IF NOT EXISTS segments_id_hi ON segments (id_hi);
 CREATE TABLE IF NOT EXISTS segment_queues (
 	webhook      TEXT NOT NULL,
 	subscription TEXT NOT NULL,
@@ -70,14 +74,134 @@ CREATE TABLE IF NOT EXISTS segment_queues (
 	PRIMARY KEY (webhook, subscription, next_min, segment)
 ) WITHOUT ROWID;
 CREATE INDEX IF NOT EXISTS segment_queues_segment ON segment_queues (segment);
+CREATE TABLE IF NOT EXISTS segment_ids (
+	k       INTEGER NOT NULL,
+	segment INTEGER NOT NULL,
+	PRIMARY KEY (k, segment)
+) WITHOUT ROWID;
 `
 
-// lastSegment is the ids of the segment the writer stored last: the next
-// commit's first ids share its last commit second, and are checked
-// against it without decoding it.
-type lastSegment struct {
-	id  int64
-	ids map[string]struct{}
+// idSets caches the id sets of the segments a commit's keys were last
+// found in (a replay reads the same few segments again and again). A
+// segment never changes; its id is never reused.
+type idSets struct {
+	ids  []int64
+	sets []map[string]struct{}
+}
+
+func (c *idSets) get(id int64) map[string]struct{} {
+	if i := slices.Index(c.ids, id); i >= 0 {
+		return c.sets[i]
+	}
+	return nil
+}
+
+func (c *idSets) put(id int64, set map[string]struct{}) {
+	if len(c.ids) >= 4 {
+		c.ids, c.sets = c.ids[1:], c.sets[1:]
+	}
+	c.ids, c.sets = append(c.ids, id), append(c.sets, set)
+}
+
+// idKey is delivery id's key in segment_ids: the low 24 bits of its
+// commit second (for ids of DeliveryID's form; 0 for others), so that a
+// commit's keys land together in the index, then 39 bits of its FNV-1a
+// hash. (A variable: a test makes every key collide.)
+var idKey = idKeyOf
+
+func idKeyOf(id string) int64 {
+	h := fnv.New64a()
+	h.Write([]byte(id))
+	var sec int64
+	if t, ok := strings.CutPrefix(id, "msg_"); ok && len(t) >= 8 {
+		for _, c := range []byte(t[:8]) {
+			var v byte
+			switch {
+			case '0' <= c && c <= '9':
+				v = c - '0'
+			case 'a' <= c && c <= 'v':
+				v = c - 'a' + 10
+			}
+			sec = sec<<5 | int64(v)
+		}
+	}
+	return (sec&(1<<24-1))<<39 | int64(h.Sum64()&(1<<39-1))
+}
+
+// keyFilter says which keys segment_ids may hold, so that a commit
+// looks up only those: a Bloom filter of the keys stored, built from
+// segment_ids when the writer opens the file (when it has segments) and
+// again once as many keys were added as it was sized for. Keys expanded
+// stay in it until then (a key found in it and not in segment_ids costs
+// a look). Only rowhook run, the file's one writer of segments, adds
+// keys; so the filter holds every key of segment_ids.
+type keyFilter struct {
+	f          *bloom.BloomFilter
+	added, cap uint
+}
+
+const keyFilterFP = 0.001
+
+// keyFilterMin is the fewest keys a filter is sized for: 1.8 MB at
+// keyFilterFP. (A variable: a test makes filters fill up.)
+var keyFilterMin uint = 1 << 20
+
+func (k *keyFilter) bytes(key int64) []byte {
+	var b [8]byte
+	binary.LittleEndian.PutUint64(b[:], uint64(key))
+	return b[:]
+}
+
+func (k *keyFilter) add(key int64) {
+	k.f.Add(k.bytes(key))
+	k.added++
+}
+
+func (k *keyFilter) test(key int64) bool { return k.f != nil && k.f.Test(k.bytes(key)) }
+
+func (k *keyFilter) full() bool { return k.f != nil && k.added >= k.cap }
+
+// loadKeys builds s.keys from segment_ids (q: the writer, or its
+// transaction).
+func (s *Store) loadKeys(ctx context.Context, q interface {
+	QueryRowContext(context.Context, string, ...any) *sql.Row
+	QueryContext(context.Context, string, ...any) (*sql.Rows, error)
+}) error {
+	var n uint
+	if err := q.QueryRowContext(ctx, `SELECT count(*) FROM segment_ids`).Scan(&n); err != nil {
+		return fmt.Errorf("read segment ids: %w", err)
+	}
+	k := keyFilter{cap: max(2*n, keyFilterMin)}
+	k.f = bloom.NewWithEstimates(k.cap, keyFilterFP)
+	rows, err := q.QueryContext(ctx, `SELECT k FROM segment_ids`)
+	if err != nil {
+		return fmt.Errorf("read segment ids: %w", err)
+	}
+	defer rows.Close()
+	for rows.Next() {
+		var key int64
+		if err := rows.Scan(&key); err != nil {
+			return fmt.Errorf("read segment ids: %w", err)
+		}
+		k.add(key)
+	}
+	if err := rows.Err(); err != nil {
+		return fmt.Errorf("read segment ids: %w", err)
+	}
+	s.keys = k
+	return nil
+}
+
+// keysJSON is keys as a JSON array, for json_each.
+func keysJSON(buf []byte, keys []int64) []byte {
+	buf = append(buf[:0], '[')
+	for i, k := range keys {
+		if i > 0 {
+			buf = append(buf, ',')
+		}
+		buf = strconv.AppendInt(buf, k, 10)
+	}
+	return append(buf, ']')
 }
 
 // segmentable reports whether ds is committed as a segment.
@@ -88,16 +212,19 @@ func (s *Store) segmentable(ds []dispatch.NewDelivery) bool {
 // commitSegment stores ds (with bodies in blocks, refs) as a segment in
 // tx: its pending deliveries in the segment, its once and failed ones as
 // rows with seqs of the segment's range. It drops the deliveries whose
-// id is stored already (a replay) and returns how many it stored. When
-// it returns without error, s.pendingSeg is the segment's id set, for
-// lastSeg once tx commits.
+// id is stored already (a replay) and returns how many it stored.
 func (s *Store) commitSegment(ctx context.Context, tx *sql.Tx, ds []dispatch.NewDelivery, ref func(int) bodyRef) (int, error) {
 	var last int64
 	if err := tx.QueryRowContext(ctx, `SELECT seq FROM sqlite_sequence WHERE name = 'deliveries'`).Scan(&last); err != nil && !errors.Is(err, sql.ErrNoRows) {
 		return 0, fmt.Errorf("read seq: %w", err)
 	}
 	lo, hi := last+1, last+int64(len(ds))
-	dup, ids, err := s.duplicates(ctx, tx, ds, true)
+	if s.keys.full() {
+		if err := s.loadKeys(ctx, tx); err != nil {
+			return 0, err
+		}
+	}
+	dup, keys, err := s.duplicates(ctx, tx, ds, true)
 	if err != nil {
 		return 0, err
 	}
@@ -106,7 +233,7 @@ func (s *Store) commitSegment(ctx context.Context, tx *sql.Tx, ds []dispatch.New
 	queues := map[[2]string]*queueAgg{}
 	var qorder [][2]string
 	n, stored := 0, 0
-	idLo, idHi := "", ""
+	segKeys := s.segKeys[:0]
 	onceSeen := map[[2]string]string{}
 	var one *sql.Stmt
 	args := make([]any, 0, insertCols+1)
@@ -145,12 +272,7 @@ func (s *Store) commitSegment(ctx context.Context, tx *sql.Tx, ds []dispatch.New
 			return 0, fmt.Errorf("delivery %s: %w", d.ID, err)
 		}
 		n++
-		if idLo == "" || d.ID < idLo {
-			idLo = d.ID
-		}
-		if d.ID > idHi {
-			idHi = d.ID
-		}
+		segKeys = append(segKeys, keys[i])
 		k := [2]string{d.Webhook, d.Subscription}
 		next, created := storesql.Nanos(d.NextAt), storesql.Nanos(d.CreatedAt)
 		if q := queues[k]; q == nil {
@@ -162,14 +284,13 @@ func (s *Store) commitSegment(ctx context.Context, tx *sql.Tx, ds []dispatch.New
 			q.createdMin = min(q.createdMin, created)
 		}
 	}
-	s.pendingSeg = lastSegment{}
 	if n > 0 {
 		enc, _, err := zstdCodec()
 		if err != nil {
 			return 0, err
 		}
 		s.segZ = enc.EncodeAll(raw, s.segZ[:0])
-		res, err := tx.StmtContext(ctx, s.insSegment).ExecContext(ctx, lo, hi, idLo, idHi, n, codecZstd, s.segZ)
+		res, err := tx.StmtContext(ctx, s.insSegment).ExecContext(ctx, lo, hi, n, codecZstd, s.segZ)
 		if err != nil {
 			return 0, fmt.Errorf("insert segment: %w", err)
 		}
@@ -184,11 +305,24 @@ func (s *Store) commitSegment(ctx context.Context, tx *sql.Tx, ds []dispatch.New
 				return 0, fmt.Errorf("insert segment queue: %w", err)
 			}
 		}
-		s.pendingSeg = lastSegment{id: id, ids: ids}
+		// Sorted, the keys go into the index in order.
+		slices.Sort(segKeys)
+		s.keysBuf = keysJSON(s.keysBuf, segKeys)
+		if _, err := tx.StmtContext(ctx, s.insSegmentIDs).ExecContext(ctx, string(s.keysBuf), id); err != nil {
+			return 0, fmt.Errorf("insert segment ids: %w", err)
+		}
+		// Into the filter now: if tx does not commit, the filter has
+		// keys segment_ids has not, which costs a look, nothing else.
+		for _, k := range segKeys {
+			s.keys.add(k)
+		}
 		stored += n
 	}
 	if cap(raw) <= 4*blockMaxBytes {
 		s.segRaw = raw[:0]
+	}
+	if cap(segKeys) <= 1<<16 {
+		s.segKeys = segKeys[:0]
 	}
 	if cap(s.segZ) > 4*blockMaxBytes {
 		s.segZ = nil
@@ -209,98 +343,128 @@ func (s *Store) commitSegment(ctx context.Context, tx *sql.Tx, ds []dispatch.New
 }
 
 // duplicates marks the deliveries of ds whose id is stored already in a
-// segment or, with rows, as a row, or repeats an earlier one of ds. It
-// returns the set of ds's ids. (Commits of rows leave the rows to the
-// unique index.)
-func (s *Store) duplicates(ctx context.Context, tx *sql.Tx, ds []dispatch.NewDelivery, checkRows bool) ([]bool, map[string]struct{}, error) {
+// segment or, with checkRows, as a row, or (with checkRows) repeats an
+// earlier one of ds; it returns the ids' keys (idKey). Commits of rows
+// leave rows, and repeats among them, to the unique index.
+func (s *Store) duplicates(ctx context.Context, tx *sql.Tx, ds []dispatch.NewDelivery, checkRows bool) ([]bool, []int64, error) {
 	dup := make([]bool, len(ds))
-	var ids map[string]struct{}
-	if checkRows {
-		ids = make(map[string]struct{}, len(ds))
-	}
-	lo, hi := ds[0].ID, ds[0].ID
+	keys := make([]int64, len(ds))
+	lo := ds[0].ID
 	for i := range ds {
-		id := ds[i].ID
-		lo, hi = min(lo, id), max(hi, id)
-		if ids == nil {
-			continue
-		}
-		if _, ok := ids[id]; ok {
-			dup[i] = true
-			continue
-		}
-		ids[id] = struct{}{}
+		keys[i] = idKey(ds[i].ID)
+		lo = min(lo, ds[i].ID)
 	}
-	// Rows: only ids up to the largest stored may be there (ids grow
-	// with their commit second; reading forward, none is).
-	var maxRow sql.NullString
 	if checkRows {
+		// Repeats within ds: only a replay has them, and their keys
+		// are equal.
+		seen := make(map[int64]int, len(ds)) // key → its first delivery
+		for i, k := range keys {
+			j, ok := seen[k]
+			switch {
+			case !ok:
+				seen[k] = i
+			case ds[j].ID == ds[i].ID:
+				dup[i] = true
+			default: // a key collision: compare with every earlier id
+				for j := range i {
+					if keys[j] == k && ds[j].ID == ds[i].ID {
+						dup[i] = true
+						break
+					}
+				}
+			}
+		}
+		// Rows: only ids up to the largest stored may be there (ids
+		// grow with their commit second; reading forward, few are).
+		var maxRow sql.NullString
 		if err := tx.QueryRowContext(ctx, `SELECT max(id) FROM deliveries`).Scan(&maxRow); err != nil {
 			return nil, nil, fmt.Errorf("check ids: %w", err)
 		}
-	}
-	if maxRow.Valid && maxRow.String >= lo {
-		sel := tx.StmtContext(ctx, s.selSeq)
-		for i := range ds {
-			if dup[i] || ds[i].ID > maxRow.String {
-				continue
+		if maxRow.Valid && maxRow.String >= lo {
+			buf := []byte{'['}
+			for i := range ds {
+				if !dup[i] && ds[i].ID <= maxRow.String {
+					if len(buf) > 1 {
+						buf = append(buf, ',')
+					}
+					buf = jsonx.AppendString(buf, ds[i].ID)
+				}
 			}
-			var seq int64
-			err := sel.QueryRowContext(ctx, ds[i].ID).Scan(&seq)
-			switch {
-			case err == nil:
-				dup[i] = true
-			case !errors.Is(err, sql.ErrNoRows):
-				return nil, nil, fmt.Errorf("check id %s: %w", ds[i].ID, err)
+			stored := map[string]bool{}
+			rows, err := tx.QueryContext(ctx, `SELECT id FROM deliveries WHERE id IN (SELECT value FROM json_each(?))`, string(append(buf, ']')))
+			if err != nil {
+				return nil, nil, fmt.Errorf("check ids: %w", err)
+			}
+			for rows.Next() {
+				var id string
+				if err := rows.Scan(&id); err != nil {
+					rows.Close()
+					return nil, nil, fmt.Errorf("check ids: %w", err)
+				}
+				stored[id] = true
+			}
+			rows.Close()
+			if err := rows.Err(); err != nil {
+				return nil, nil, fmt.Errorf("check ids: %w", err)
+			}
+			for i := range ds {
+				dup[i] = dup[i] || stored[ds[i].ID]
 			}
 		}
 	}
-	// Segments whose id range meets the commit's: reading forward, the
-	// last one, at the second the two commits share.
-	rows, err := tx.QueryContext(ctx, `SELECT id, id_lo, id_hi FROM segments WHERE id_hi >= ? AND id_lo <= ?`, lo, hi)
+	// Segments: the keys the filter may hold are looked up, and a key
+	// found is checked against its segments' ids.
+	var cand []int64
+	for i, k := range keys {
+		if !dup[i] && s.keys.test(k) {
+			cand = append(cand, k)
+		}
+	}
+	if len(cand) == 0 {
+		return dup, keys, nil
+	}
+	s.keysBuf = keysJSON(s.keysBuf, cand)
+	rows, err := tx.QueryContext(ctx, `SELECT k, segment FROM segment_ids WHERE k IN (SELECT value FROM json_each(?))`, string(s.keysBuf))
 	if err != nil {
 		return nil, nil, fmt.Errorf("check ids: %w", err)
 	}
-	type span struct {
-		id     int64
-		lo, hi string
-	}
-	var spans []span
+	found := map[int64][]int64{}
 	for rows.Next() {
-		var sp span
-		if err := rows.Scan(&sp.id, &sp.lo, &sp.hi); err != nil {
+		var k, seg int64
+		if err := rows.Scan(&k, &seg); err != nil {
 			rows.Close()
 			return nil, nil, fmt.Errorf("check ids: %w", err)
 		}
-		spans = append(spans, sp)
+		found[k] = append(found[k], seg)
 	}
 	rows.Close()
 	if err := rows.Err(); err != nil {
 		return nil, nil, fmt.Errorf("check ids: %w", err)
 	}
-	for _, sp := range spans {
-		set := s.lastSeg.ids
-		if s.lastSeg.id != sp.id || set == nil {
-			es, err := s.readSegment(ctx, tx, sp.id)
-			if err != nil {
-				return nil, nil, err
-			}
-			set = make(map[string]struct{}, len(es))
-			for _, e := range es {
-				set[e.id] = struct{}{}
-			}
+	for i := range ds {
+		if dup[i] {
+			continue
 		}
-		for i := range ds {
-			id := ds[i].ID
-			if dup[i] || id < sp.lo || id > sp.hi {
-				continue
+		for _, seg := range found[keys[i]] {
+			set := s.idSets.get(seg)
+			if set == nil {
+				es, err := s.readSegment(ctx, tx, seg)
+				if err != nil {
+					return nil, nil, err
+				}
+				set = make(map[string]struct{}, len(es))
+				for _, e := range es {
+					set[e.id] = struct{}{}
+				}
+				s.idSets.put(seg, set)
 			}
-			if _, ok := set[id]; ok {
+			if _, ok := set[ds[i].ID]; ok {
 				dup[i] = true
+				break
 			}
 		}
 	}
-	return dup, ids, nil
+	return dup, keys, nil
 }
 
 // A segment's data decompresses to its deliveries (n of them), each one's
@@ -523,6 +687,15 @@ func (s *Store) expandIDs(ctx context.Context, tx *sql.Tx, segs []int64) (int, e
 			}
 			i++
 		}
+		keys := make([]int64, len(es))
+		for i := range es {
+			keys[i] = idKey(es[i].id)
+		}
+		slices.Sort(keys)
+		if _, err := tx.ExecContext(ctx, `DELETE FROM segment_ids WHERE segment = ?2 AND k IN (SELECT value FROM json_each(?1))`,
+			string(keysJSON(nil, keys)), id); err != nil {
+			return 0, fmt.Errorf("expand segment %d: %w", id, err)
+		}
 		if _, err := tx.ExecContext(ctx, `DELETE FROM segment_queues WHERE segment = ?`, id); err != nil {
 			return 0, fmt.Errorf("expand segment %d: %w", id, err)
 		}
@@ -615,18 +788,18 @@ func (s *Store) expandTx(ctx context.Context, tx *sql.Tx, q string, args ...any)
 	if len(segs) == 0 {
 		return 0, nil
 	}
-	s.lastSeg = lastSegment{} // it may be one of them
 	return s.expandIDs(ctx, tx, segs)
 }
 
-// segmentsHolding selects the segments that may hold delivery id.
-const segmentsHolding = `SELECT id FROM segments WHERE id_hi >= ?1 AND id_lo <= ?1`
+// segmentsHolding selects the segments that may hold a delivery id of
+// key ?1 (idKey).
+const segmentsHolding = `SELECT DISTINCT segment FROM segment_ids WHERE k = ?1`
 
 // expandHolding expands in tx the segments that may hold one of ids.
 func (s *Store) expandHolding(ctx context.Context, tx *sql.Tx, ids ...string) (int, error) {
 	n := 0
 	for _, id := range ids {
-		k, err := s.expandTx(ctx, tx, segmentsHolding, id)
+		k, err := s.expandTx(ctx, tx, segmentsHolding, idKey(id))
 		if err != nil {
 			return n, err
 		}

@@ -80,11 +80,14 @@ type Store struct {
 	segmentMin              int
 	insSegment, insSegmentQueue, updSequence,
 	insDeliverySeq, insDeliveriesSeq *sql.Stmt
-	segRaw, segZ []byte // the writer's buffers
-	// lastSeg is the ids of the segment committed last; pendingSeg the
-	// one the commit under way stores. Both are the writer's (used
-	// while holding its connection).
-	lastSeg, pendingSeg lastSegment
+	segRaw, segZ  []byte // the writer's buffers
+	insSegmentIDs *sql.Stmt
+	segKeys       []int64
+	keysBuf       []byte
+	// idSets and keys are the writer's (used while holding its
+	// connection).
+	idSets idSets
+	keys   keyFilter
 }
 
 var _ dispatch.Store = (*Store)(nil)
@@ -286,6 +289,12 @@ func Open(path string, opts Options) (*Store, error) {
 	if err := s.prepare(opts.ReadOnly); err != nil {
 		s.Close()
 		return nil, fmt.Errorf("open state %s: %w", path, err)
+	}
+	if s.segments {
+		if err := s.loadKeys(context.Background(), s.w); err != nil {
+			s.Close()
+			return nil, fmt.Errorf("open state %s: %w", path, err)
+		}
 	}
 	if !opts.ReadOnly {
 		if err := s.startCheckpointer(sync); err != nil {
@@ -561,7 +570,8 @@ func (s *Store) prepare(readOnly bool) error {
 	prep(s.w, &s.insDeliverySeq, `INSERT INTO deliveries `+seqCols+` VALUES `+seqRow+` ON CONFLICT (id) DO NOTHING`)
 	prep(s.w, &s.insDeliveriesSeq, `INSERT INTO deliveries `+seqCols+`
 		VALUES `+strings.TrimSuffix(strings.Repeat(seqRow+",", insertChunk), ",")+` ON CONFLICT (id) DO NOTHING`)
-	prep(s.w, &s.insSegment, `INSERT INTO segments (seq_lo, seq_hi, id_lo, id_hi, n, codec, data) VALUES (?,?,?,?,?,?,?)`)
+	prep(s.w, &s.insSegment, `INSERT INTO segments (seq_lo, seq_hi, n, codec, data) VALUES (?,?,?,?,?)`)
+	prep(s.w, &s.insSegmentIDs, `INSERT OR IGNORE INTO segment_ids (k, segment) SELECT value, ?2 FROM json_each(?1)`)
 	prep(s.w, &s.insSegmentQueue, `INSERT INTO segment_queues (webhook, subscription, next_min, segment, seq_lo, n, created_min)
 		VALUES (?,?,?,?,?,?,?)`)
 	prep(s.w, &s.updSequence, `UPDATE sqlite_sequence SET seq = max(seq, ?1) WHERE name = 'deliveries'`)
@@ -650,9 +660,6 @@ func (s *Store) commit(ctx context.Context, cp cdc.Checkpoint, ds []dispatch.New
 	}
 	if err := tx.Commit(); err != nil {
 		return 0, fmt.Errorf("commit: %w", err)
-	}
-	if segment && s.pendingSeg.id != 0 {
-		s.lastSeg = s.pendingSeg
 	}
 	return inserted, nil
 }
@@ -989,7 +996,7 @@ func (s *Store) Get(ctx context.Context, id string) (dispatch.Delivery, []dispat
 	ds, err := s.readDeliveries(ctx, nil, s.get, id)
 	if err == nil && len(ds) == 0 && s.segments {
 		var expanded bool
-		if expanded, err = s.expandWhere(ctx, segmentsHolding, id); err == nil && expanded {
+		if expanded, err = s.expandWhere(ctx, segmentsHolding, idKey(id)); err == nil && expanded {
 			ds, err = s.readDeliveries(ctx, nil, s.get, id)
 		}
 	}
@@ -1075,7 +1082,7 @@ func (s *Store) statusOf(ctx context.Context, tx *sql.Tx, id string) (string, er
 	var status string
 	err := tx.QueryRowContext(ctx, `SELECT status FROM deliveries WHERE id = ?`, id).Scan(&status)
 	if errors.Is(err, sql.ErrNoRows) && s.segments {
-		n, xerr := s.expandTx(ctx, tx, segmentsHolding, id)
+		n, xerr := s.expandTx(ctx, tx, segmentsHolding, idKey(id))
 		if xerr != nil {
 			return "", xerr
 		}
