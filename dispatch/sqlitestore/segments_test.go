@@ -5,6 +5,7 @@ import (
 	"context"
 	"database/sql"
 	"fmt"
+	"hash/fnv"
 	"math/rand/v2"
 	"path/filepath"
 	"reflect"
@@ -210,6 +211,9 @@ func sameAsRows(t *testing.T, seed uint64) {
 				if rng.IntN(3) == 0 {
 					f.Key = fmt.Sprintf("crm.t:%d", rng.IntN(20))
 				}
+				if rng.IntN(4) == 0 {
+					f.ID = all[rng.IntN(len(all))].ID
+				}
 				both("list pages", func(s *Store) (any, error) {
 					f := f
 					var out []any
@@ -410,5 +414,22 @@ func TestSegments_EarlierVersionRefused(t *testing.T) {
 			}
 		}
 		db.Close()
+	}
+}
+
+// TestIDKey_FNV: idKey's hash is hash/fnv's FNV-1a, and its time bits are
+// the id's commit second.
+func TestIDKey_FNV(t *testing.T) {
+	at := time.Date(2026, 12, 3, 19, 0, 0, 0, time.UTC)
+	for _, id := range []string{"", "x", "msg_short", dispatch.DeliveryID(at, "0-1-5:0:r", "erp", "")} {
+		h := fnv.New64a()
+		h.Write([]byte(id))
+		want := int64(h.Sum64() & (1<<39 - 1))
+		if strings.HasPrefix(id, "msg_") && len(id) > 12 {
+			want |= (at.Unix() & (1<<24 - 1)) << 39
+		}
+		if got := idKeyOf(id); got != want {
+			t.Errorf("idKey(%q) = %x, want %x", id, got, want)
+		}
 	}
 }

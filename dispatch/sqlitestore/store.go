@@ -969,6 +969,10 @@ func (s *Store) List(ctx context.Context, f dispatch.Filter) ([]dispatch.Deliver
 			return out, nil
 		}
 		sel, sargs := `SELECT id FROM segments WHERE 1=1`, []any{}
+		if f.ID != "" {
+			sel += ` AND id IN (` + segmentsHolding + `)`
+			sargs = append(sargs, idKey(f.ID))
+		}
 		if f.Webhook != "" {
 			sel += ` AND id IN (SELECT segment FROM segment_queues WHERE webhook = ?)`
 			sargs = append(sargs, f.Webhook)
