@@ -131,16 +131,19 @@ func idKeyOf(id string) int64 {
 	return (sec&(1<<24-1))<<39 | int64(h&(1<<39-1))
 }
 
-// keyFilter says which keys segment_ids may hold, so that a commit
-// looks up only those: a Bloom filter of the keys stored, built from
-// segment_ids when the writer opens the file (when it has segments) and
-// again once as many keys were added as it was sized for. Keys expanded
-// stay in it until then (a key found in it and not in segment_ids costs
-// a look). Only rowhook run, the file's one writer of segments, adds
-// keys; so the filter holds every key of segment_ids.
+// keyFilter says which ids a commit must look up, as stored already: a
+// Bloom filter of the keys of segment_ids and of the deliveries stored as
+// rows since it was built, and rowsBound, the largest delivery id stored
+// before (ids grow with their commit second: reading forward, new ids
+// are past it). It is built when the writer opens the file and again once
+// as many keys were added as it was sized for. Keys of segments expanded
+// stay in it until then (a key found in it and not stored costs a look).
+// Only rowhook run, the file's one writer of deliveries, adds them; so
+// the filter covers every key of segment_ids and every row.
 type keyFilter struct {
 	f          *bloom.BloomFilter
 	added, cap uint
+	rowsBound  sql.NullString
 }
 
 const keyFilterFP = 0.001
@@ -176,6 +179,9 @@ func (s *Store) loadKeys(ctx context.Context, q interface {
 	}
 	k := keyFilter{cap: max(2*n, keyFilterMin)}
 	k.f = bloom.NewWithEstimates(k.cap, keyFilterFP)
+	if err := q.QueryRowContext(ctx, `SELECT max(id) FROM deliveries`).Scan(&k.rowsBound); err != nil {
+		return fmt.Errorf("read delivery ids: %w", err)
+	}
 	rows, err := q.QueryContext(ctx, `SELECT k FROM segment_ids`)
 	if err != nil {
 		return fmt.Errorf("read segment ids: %w", err)
@@ -269,6 +275,7 @@ func (s *Store) commitSegment(ctx context.Context, tx *sql.Tx, ds []dispatch.New
 			if k, _ := res.RowsAffected(); k > 0 {
 				stored++
 			}
+			s.keys.add(keys[i])
 			continue
 		}
 		if raw, err = appendEntry(raw, seq-lo, d, ref(i)); err != nil {
@@ -377,16 +384,13 @@ func (s *Store) duplicates(ctx context.Context, tx *sql.Tx, ds []dispatch.NewDel
 				}
 			}
 		}
-		// Rows: only ids up to the largest stored may be there (ids
-		// grow with their commit second; reading forward, few are).
-		var maxRow sql.NullString
-		if err := tx.QueryRowContext(ctx, `SELECT max(id) FROM deliveries`).Scan(&maxRow); err != nil {
-			return nil, nil, fmt.Errorf("check ids: %w", err)
-		}
-		if maxRow.Valid && maxRow.String >= lo {
+		// Rows: those stored before the filter was built have ids up to
+		// rowsBound; those since, keys in the filter.
+		maxRow := s.keys.rowsBound
+		if (maxRow.Valid && maxRow.String >= lo) || slices.ContainsFunc(keys, s.keys.test) {
 			buf := []byte{'['}
 			for i := range ds {
-				if !dup[i] && ds[i].ID <= maxRow.String {
+				if !dup[i] && ((maxRow.Valid && ds[i].ID <= maxRow.String) || s.keys.test(keys[i])) {
 					if len(buf) > 1 {
 						buf = append(buf, ',')
 					}

@@ -670,9 +670,15 @@ func (s *Store) commitRows(ctx context.Context, tx *sql.Tx, ds []dispatch.NewDel
 	// are checked here.
 	var dup []bool
 	if s.segments && len(ds) > 0 {
+		var keys []int64
 		var err error
-		if dup, _, err = s.duplicates(ctx, tx, ds, false); err != nil {
+		if dup, keys, err = s.duplicates(ctx, tx, ds, false); err != nil {
 			return 0, fmt.Errorf("commit: %w", err)
+		}
+		// The rows' keys, for later commits' checks (segments.go); a key
+		// of a delivery refused or of a commit that fails costs a look.
+		for _, k := range keys {
+			s.keys.add(k)
 		}
 	}
 	isDup := func(i int) bool { return dup != nil && dup[i] }
