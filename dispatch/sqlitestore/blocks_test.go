@@ -149,7 +149,7 @@ func count(t *testing.T, s *Store, q string) int {
 // back as they went in, and Prune deletes the blocks nothing refers to.
 func TestStore_BodyBlocks(t *testing.T) {
 	ctx := context.Background()
-	s := open(t, filepath.Join(t.TempDir(), "state.db"))
+	s := openSeg(t, filepath.Join(t.TempDir(), "state.db"))
 	big := batch("big", 300)
 	big[7].Body, big[8].Body = nil, []byte{}
 	if _, err := s.Commit(ctx, cp(1), big); err != nil {

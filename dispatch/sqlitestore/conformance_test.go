@@ -19,7 +19,7 @@ func TestStore_Conformance(t *testing.T) {
 // change the deliveries that wait in segments as it does rows.
 func TestStore_ConformanceSegments(t *testing.T) {
 	storetest.Run(t, func(t *testing.T) dispatch.Store {
-		s := open(t, filepath.Join(t.TempDir(), "state.db"))
+		s := openSeg(t, filepath.Join(t.TempDir(), "state.db"))
 		s.segmentMin = 1
 		return s
 	})

@@ -38,7 +38,7 @@ func TestSegments_KeyCollisions(t *testing.T) {
 	idKey = func(id string) int64 { return int64(len(id) % 2) }
 	sameAsRows(t, 7)
 	ctx := context.Background()
-	s := open(t, filepath.Join(t.TempDir(), "state.db"))
+	s := openSeg(t, filepath.Join(t.TempDir(), "state.db"))
 	a, b := batch("a", 300), batch("b", 300)
 	for _, ds := range [][]dispatch.NewDelivery{a, b, a, b[:5]} {
 		if _, err := s.Commit(ctx, cp(1), ds); err != nil {
@@ -67,7 +67,7 @@ func sameAsRows(t *testing.T, seed uint64) {
 	dir := t.TempDir()
 	rows := open(t, filepath.Join(dir, "rows.db"))
 	rows.segmentMin = 0
-	segs := open(t, filepath.Join(dir, "segs.db"))
+	segs := openSeg(t, filepath.Join(dir, "segs.db"))
 	segs.segmentMin = 2
 	rng := rand.New(rand.NewPCG(seed, 99))
 	webhooks := []string{"erp", "crm"}
@@ -304,7 +304,7 @@ func TestSegments_CommitStoresOneRow(t *testing.T) {
 // segment's deliveries were sent or while they wait, stores nothing new.
 func TestSegments_ReplayRefused(t *testing.T) {
 	ctx := context.Background()
-	s := open(t, filepath.Join(t.TempDir(), "state.db"))
+	s := openSeg(t, filepath.Join(t.TempDir(), "state.db"))
 	ds := batch("big", 600)
 	if n, err := s.Commit(ctx, cp(1), ds); err != nil || n != 600 {
 		t.Fatalf("commit: %d, %v", n, err)
@@ -312,7 +312,7 @@ func TestSegments_ReplayRefused(t *testing.T) {
 	// Reopened: the check reads the segment, not the writer's memory.
 	path := s.Path()
 	s.Close()
-	s = open(t, path)
+	s = openSeg(t, path)
 	if n, err := s.Commit(ctx, cp(1), ds); err != nil || n != 0 {
 		t.Errorf("replay while waiting in the segment: stored %d, %v; want 0", n, err)
 	}
@@ -334,7 +334,7 @@ func TestSegments_ReplayRefused(t *testing.T) {
 // deliveries lost or made up.
 func TestSegments_Corrupt(t *testing.T) {
 	ctx := context.Background()
-	s := open(t, filepath.Join(t.TempDir(), "state.db"))
+	s := openSeg(t, filepath.Join(t.TempDir(), "state.db"))
 	if _, err := s.Commit(ctx, cp(1), batch("big", 300)); err != nil {
 		t.Fatal(err)
 	}
@@ -367,7 +367,7 @@ func TestSegments_EarlierVersionRefused(t *testing.T) {
 	)
 	ctx := context.Background()
 	fresh := filepath.Join(t.TempDir(), "state.db")
-	s := open(t, fresh)
+	s := openSeg(t, fresh)
 	if _, err := s.Commit(ctx, cp(1), batch("big", 300)); err != nil {
 		t.Fatal(err)
 	}
@@ -439,7 +439,7 @@ func TestIDKey_FNV(t *testing.T) {
 // position catching up), are refused; the new ones are stored.
 func TestSegments_ReplayOfRows(t *testing.T) {
 	ctx := context.Background()
-	s := open(t, filepath.Join(t.TempDir(), "state.db"))
+	s := openSeg(t, filepath.Join(t.TempDir(), "state.db"))
 	old := batch("a", 400)
 	for i := 0; i < len(old); i += 40 { // live commits: rows
 		if n, err := s.Commit(ctx, cp(1), old[i:i+40]); err != nil || n != 40 {
@@ -453,12 +453,68 @@ func TestSegments_ReplayOfRows(t *testing.T) {
 	// Again after a reopen: the rows are older than the filter now.
 	path := s.Path()
 	s.Close()
-	s = open(t, path)
+	s = openSeg(t, path)
 	if n, err := s.Commit(ctx, cp(3), all); err != nil || n != 0 {
 		t.Fatalf("replay after reopen: stored %d, %v; want 0", n, err)
 	}
 	st, err := s.Stats(ctx)
 	if err != nil || len(st) != 1 || st[0].Count != 700 {
 		t.Errorf("stats = %+v, %v; want 700 pending", st, err)
+	}
+}
+
+// openSeg opens a store that stores every large commit as a segment, due
+// deliveries too (no queue needs a backlog first).
+func openSeg(t *testing.T, path string) *Store {
+	t.Helper()
+	s := open(t, path)
+	s.deferAhead = 0
+	return s
+}
+
+// TestSegments_WhoWaits: a large commit of due deliveries whose queue has
+// few pending is stored as rows (its pump reads them at once); once the
+// queue has deferAhead pending rows, its next large commits go into
+// segments; deliveries due later (a scheduled webhook) go into segments at
+// once; so do the due ones again after the queue drained below the bound
+// and a second passed.
+func TestSegments_WhoWaits(t *testing.T) {
+	ctx := context.Background()
+	s := open(t, filepath.Join(t.TempDir(), "state.db"))
+	s.deferAhead = 500
+	segs := func() int { return count(t, s, `SELECT count(*) FROM segments`) }
+	mk := func(prefix string, n int, later time.Duration) []dispatch.NewDelivery {
+		ds := batch(prefix, n)
+		for i := range ds {
+			ds[i].NextAt = ds[i].CreatedAt.Add(later)
+		}
+		return ds
+	}
+	if _, err := s.Commit(ctx, cp(1), mk("a", 300, 0)); err != nil || segs() != 0 {
+		t.Fatalf("300 due, none ahead: %d segments, %v; want rows", segs(), err)
+	}
+	if _, err := s.Commit(ctx, cp(2), mk("b", 300, 0)); err != nil || segs() != 0 {
+		t.Fatalf("300 due, 300 ahead: %d segments, %v; want rows", segs(), err)
+	}
+	if _, err := s.Commit(ctx, cp(3), mk("c", 300, 0)); err != nil || segs() != 1 {
+		t.Fatalf("300 due, 600 ahead: %d segments, %v; want 1", segs(), err)
+	}
+	if n := count(t, s, `SELECT count(*) FROM deliveries`); n != 600 {
+		t.Errorf("%d rows, want 600", n)
+	}
+	ds := mk("d", 300, time.Hour)
+	for i := range ds {
+		ds[i].Webhook = "later"
+	}
+	if _, err := s.Commit(ctx, cp(4), ds); err != nil || segs() != 2 {
+		t.Fatalf("300 due in an hour: %d segments, %v; want 2", segs(), err)
+	}
+	// The queue drains: its count is read again a second later.
+	if _, err := s.Fail(ctx, "erp", "", "drained", t0); err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(1100 * time.Millisecond)
+	if _, err := s.Commit(ctx, cp(5), mk("e", 300, 0)); err != nil || segs() != 1 {
+		t.Fatalf("300 due after the queue drained: %d segments, %v; want 1 (the scheduled one)", segs(), err)
 	}
 }

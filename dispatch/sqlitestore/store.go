@@ -84,10 +84,13 @@ type Store struct {
 	insSegmentIDs *sql.Stmt
 	segKeys       []int64
 	keysBuf       []byte
-	// idSets and keys are the writer's (used while holding its
-	// connection).
-	idSets idSets
-	keys   keyFilter
+	// idSets, keys, deferred and backlogs are the writer's (used while
+	// holding its connection). deferAhead: backlogAhead.
+	idSets     idSets
+	keys       keyFilter
+	deferred   []bool
+	backlogs   map[[2]string]*backlog
+	deferAhead int64
 }
 
 var _ dispatch.Store = (*Store)(nil)
@@ -273,7 +276,7 @@ func Open(path string, opts Options) (*Store, error) {
 		return nil, fmt.Errorf("open state %s: %w", path, err)
 	}
 	s.segments = s.segmentTables && !opts.ReadOnly
-	s.segmentMin = segmentMin
+	s.segmentMin, s.deferAhead = segmentMin, deferAheadDefault
 	sel := `SELECT ` + withBodyColumn(shared.DeliveryColumns, bodyCol)
 	if s.bodyBlocks {
 		sel += `, body_ref`
@@ -641,7 +644,10 @@ func (s *Store) commit(ctx context.Context, cp cdc.Checkpoint, ds []dispatch.New
 		return refs[i]
 	}
 	inserted := 0
-	segment := s.segmentable(ds)
+	segment, err := s.segmentable(ctx, tx, ds)
+	if err != nil {
+		return 0, fmt.Errorf("commit: %w", err)
+	}
 	if segment {
 		if inserted, err = s.commitSegment(ctx, tx, ds, ref); err != nil {
 			return 0, fmt.Errorf("commit: %w", err)
@@ -660,6 +666,13 @@ func (s *Store) commit(ctx context.Context, cp cdc.Checkpoint, ds []dispatch.New
 	}
 	if err := tx.Commit(); err != nil {
 		return 0, fmt.Errorf("commit: %w", err)
+	}
+	if s.segments {
+		var deferred []bool
+		if segment {
+			deferred = s.deferred
+		}
+		s.addedRows(ds, deferred)
 	}
 	return inserted, nil
 }
