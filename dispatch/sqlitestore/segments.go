@@ -136,8 +136,9 @@ func idKeyOf(id string) int64 {
 // Bloom filter of the keys of segment_ids and of the deliveries stored as
 // rows since it was built, and rowsBound, the largest delivery id stored
 // before (ids grow with their commit second: reading forward, new ids
-// are past it). It is built when the writer opens the file and again once
-// as many keys were added as it was sized for. Keys of segments expanded
+// are past it). It is built at the writer's first commit of deliveries
+// (by then a standby of an HA pair is the active one) and again once as
+// many keys were added as it was sized for. Keys of segments expanded
 // stay in it until then (a key found in it and not stored costs a look).
 // Only rowhook run, the file's one writer of deliveries, adds them; so
 // the filter covers every key of segment_ids and every row.

@@ -293,12 +293,6 @@ func Open(path string, opts Options) (*Store, error) {
 		s.Close()
 		return nil, fmt.Errorf("open state %s: %w", path, err)
 	}
-	if s.segments {
-		if err := s.loadKeys(context.Background(), s.w); err != nil {
-			s.Close()
-			return nil, fmt.Errorf("open state %s: %w", path, err)
-		}
-	}
 	if !opts.ReadOnly {
 		if err := s.startCheckpointer(sync); err != nil {
 			s.Close()
@@ -644,6 +638,13 @@ func (s *Store) commit(ctx context.Context, cp cdc.Checkpoint, ds []dispatch.New
 		return refs[i]
 	}
 	inserted := 0
+	// The key filter is built at the first commit (segments.go), not at
+	// open: a standby opens the file long before it writes to it.
+	if s.segments && len(ds) > 0 && s.keys.f == nil {
+		if err := s.loadKeys(ctx, tx); err != nil {
+			return 0, fmt.Errorf("commit: %w", err)
+		}
+	}
 	segment, err := s.segmentable(ctx, tx, ds)
 	if err != nil {
 		return 0, fmt.Errorf("commit: %w", err)
