@@ -172,11 +172,11 @@ func (s *Store) record(ctx context.Context, rs []dispatch.Result) error {
 		if errors.Is(err, sql.ErrNoRows) && s.segments {
 			// A delivery handed to its queue from memory by its commit
 			// may still be in its segment.
-			n, xerr := s.expandTx(ctx, tx, segmentsHolding, idKey(rs[i].Attempt.DeliveryID))
+			expanded, xerr := s.expandHolding(ctx, tx, rs[i].Attempt.DeliveryID)
 			if xerr != nil {
 				return fmt.Errorf("record attempt of %s: %w", rs[i].Attempt.DeliveryID, xerr)
 			}
-			if n > 0 {
+			if expanded {
 				err = lookup.QueryRowContext(ctx, rs[i].Attempt.DeliveryID).Scan(&seqs[i])
 			}
 		}

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"database/sql"
+	"errors"
 	"fmt"
 	"hash/fnv"
 	"math/rand/v2"
@@ -57,8 +58,8 @@ func TestSegments_KeyCollisions(t *testing.T) {
 // writer rebuilds its filter from segment_ids over and over, and misses
 // no replay.
 func TestSegments_KeyFilterRebuilt(t *testing.T) {
-	defer func(n uint) { keyFilterMin = n }(keyFilterMin)
-	keyFilterMin = 16
+	defer func(n uint) { segIndexMin = n }(segIndexMin)
+	segIndexMin = 16
 	sameAsRows(t, 8)
 }
 
@@ -516,5 +517,33 @@ func TestSegments_WhoWaits(t *testing.T) {
 	time.Sleep(1100 * time.Millisecond)
 	if _, err := s.Commit(ctx, cp(5), mk("e", 300, 0)); err != nil || segs() != 1 {
 		t.Fatalf("300 due after the queue drained: %d segments, %v; want 1 (the scheduled one)", segs(), err)
+	}
+}
+
+// TestSegments_AnotherProcessFinds: a second store on the file (rowhook
+// deliveries show while rowhook run writes) builds its own index from the
+// file and finds a delivery waiting in a segment by its id; the writer
+// then goes on committing.
+func TestSegments_AnotherProcessFinds(t *testing.T) {
+	ctx := context.Background()
+	path := filepath.Join(t.TempDir(), "state.db")
+	w := openSeg(t, path)
+	ds := batch("a", 400)
+	if _, err := w.Commit(ctx, cp(1), ds); err != nil {
+		t.Fatal(err)
+	}
+	cli := open(t, path)
+	if d, _, err := cli.Get(ctx, ds[123].ID); err != nil || d.ID != ds[123].ID {
+		t.Fatalf("get from another store: %s, %v", d.ID, err)
+	}
+	got, err := cli.List(ctx, dispatch.Filter{ID: ds[7].ID})
+	if err != nil || len(got) != 1 || got[0].ID != ds[7].ID {
+		t.Fatalf("list --id from another store: %d, %v", len(got), err)
+	}
+	if _, _, err := cli.Get(ctx, "msg_nosuchdelivery"); !errors.Is(err, dispatch.ErrNotFound) {
+		t.Errorf("get of no delivery: %v, want not found", err)
+	}
+	if n, err := w.Commit(ctx, cp(2), ds); err != nil || n != 0 {
+		t.Errorf("the writer's replay after the other store expanded: stored %d, %v; want 0", n, err)
 	}
 }

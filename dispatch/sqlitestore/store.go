@@ -87,7 +87,7 @@ type Store struct {
 	// idSets, keys, deferred and backlogs are the writer's (used while
 	// holding its connection). deferAhead: backlogAhead.
 	idSets     idSets
-	keys       keyFilter
+	idx        segIndex
 	deferred   []bool
 	backlogs   map[[2]string]*backlog
 	deferAhead int64
@@ -567,8 +567,7 @@ func (s *Store) prepare(readOnly bool) error {
 	prep(s.w, &s.insDeliverySeq, `INSERT INTO deliveries `+seqCols+` VALUES `+seqRow+` ON CONFLICT (id) DO NOTHING`)
 	prep(s.w, &s.insDeliveriesSeq, `INSERT INTO deliveries `+seqCols+`
 		VALUES `+strings.TrimSuffix(strings.Repeat(seqRow+",", insertChunk), ",")+` ON CONFLICT (id) DO NOTHING`)
-	prep(s.w, &s.insSegment, `INSERT INTO segments (seq_lo, seq_hi, n, codec, data) VALUES (?,?,?,?,?)`)
-	prep(s.w, &s.insSegmentIDs, `INSERT OR IGNORE INTO segment_ids (k, segment) SELECT value, ?2 FROM json_each(?1)`)
+	prep(s.w, &s.insSegment, `INSERT INTO segments (seq_lo, seq_hi, n, codec, data, keys) VALUES (?,?,?,?,?,?)`)
 	prep(s.w, &s.insSegmentQueue, `INSERT INTO segment_queues (webhook, subscription, next_min, segment, seq_lo, n, created_min)
 		VALUES (?,?,?,?,?,?,?)`)
 	prep(s.w, &s.updSequence, `UPDATE sqlite_sequence SET seq = max(seq, ?1) WHERE name = 'deliveries'`)
@@ -638,10 +637,16 @@ func (s *Store) commit(ctx context.Context, cp cdc.Checkpoint, ds []dispatch.New
 		return refs[i]
 	}
 	inserted := 0
-	// The key filter is built at the first commit (segments.go), not at
+	// The index is built by the first commit (segments.go), not at
 	// open: a standby opens the file long before it writes to it.
-	if s.segments && len(ds) > 0 && s.keys.f == nil {
-		if err := s.loadKeys(ctx, tx); err != nil {
+	if s.segments && len(ds) > 0 {
+		s.idx.mu.Lock()
+		var err error
+		if !s.idx.loaded || s.idx.full() {
+			err = s.idx.load(ctx, tx)
+		}
+		s.idx.mu.Unlock()
+		if err != nil {
 			return 0, fmt.Errorf("commit: %w", err)
 		}
 	}
@@ -691,9 +696,9 @@ func (s *Store) commitRows(ctx context.Context, tx *sql.Tx, ds []dispatch.NewDel
 		}
 		// The rows' keys, for later commits' checks (segments.go); a key
 		// of a delivery refused or of a commit that fails costs a look.
-		for _, k := range keys {
-			s.keys.add(k)
-		}
+		s.idx.mu.Lock()
+		s.idx.addRows(keys)
+		s.idx.mu.Unlock()
 	}
 	isDup := func(i int) bool { return dup != nil && dup[i] }
 	inserted := 0
@@ -990,8 +995,11 @@ func (s *Store) List(ctx context.Context, f dispatch.Filter) ([]dispatch.Deliver
 		}
 		sel, sargs := `SELECT id FROM segments WHERE 1=1`, []any{}
 		if f.ID != "" {
-			sel += ` AND id IN (` + segmentsHolding + `)`
-			sargs = append(sargs, idKey(f.ID))
+			segs, err := s.holding(ctx, s.r, idKey(f.ID))
+			if err != nil {
+				return nil, fmt.Errorf("list deliveries: %w", err)
+			}
+			sel += ` AND ` + idsIn(segs)
 		}
 		if f.Webhook != "" {
 			sel += ` AND id IN (SELECT segment FROM segment_queues WHERE webhook = ?)`
@@ -1019,9 +1027,12 @@ func (s *Store) List(ctx context.Context, f dispatch.Filter) ([]dispatch.Deliver
 func (s *Store) Get(ctx context.Context, id string) (dispatch.Delivery, []dispatch.Attempt, error) {
 	ds, err := s.readDeliveries(ctx, nil, s.get, id)
 	if err == nil && len(ds) == 0 && s.segments {
-		var expanded bool
-		if expanded, err = s.expandWhere(ctx, segmentsHolding, idKey(id)); err == nil && expanded {
-			ds, err = s.readDeliveries(ctx, nil, s.get, id)
+		var segs []int64
+		if segs, err = s.holding(ctx, s.r, idKey(id)); err == nil && len(segs) > 0 {
+			var expanded bool
+			if expanded, err = s.expandWhere(ctx, `SELECT id FROM segments WHERE `+idsIn(segs)); err == nil && expanded {
+				ds, err = s.readDeliveries(ctx, nil, s.get, id)
+			}
 		}
 	}
 	if err != nil {
@@ -1106,11 +1117,11 @@ func (s *Store) statusOf(ctx context.Context, tx *sql.Tx, id string) (string, er
 	var status string
 	err := tx.QueryRowContext(ctx, `SELECT status FROM deliveries WHERE id = ?`, id).Scan(&status)
 	if errors.Is(err, sql.ErrNoRows) && s.segments {
-		n, xerr := s.expandTx(ctx, tx, segmentsHolding, idKey(id))
+		expanded, xerr := s.expandHolding(ctx, tx, id)
 		if xerr != nil {
 			return "", xerr
 		}
-		if n > 0 {
+		if expanded {
 			err = tx.QueryRowContext(ctx, `SELECT status FROM deliveries WHERE id = ?`, id).Scan(&status)
 		}
 	}
