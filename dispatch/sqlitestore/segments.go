@@ -269,19 +269,29 @@ func (s *Store) holding(ctx context.Context, q querier, key int64) ([]int64, err
 	}
 	var out []int64
 	for _, id := range cand {
-		var keys []byte
-		err := q.QueryRowContext(ctx, `SELECT keys FROM segments WHERE id = ?`, id).Scan(&keys)
-		if errors.Is(err, sql.ErrNoRows) {
-			continue // expanded since
-		}
+		keys, err := segmentKeys(ctx, q, id)
 		if err != nil {
-			return nil, fmt.Errorf("read segment %d: %w", id, err)
+			return nil, err
 		}
 		if hasKey(keys, key) {
 			out = append(out, id)
 		}
 	}
 	return out, nil
+}
+
+// segmentKeys reads segment id's keys column: none when the segment was
+// expanded since the index noted it.
+func segmentKeys(ctx context.Context, q querier, id int64) ([]byte, error) {
+	var keys []byte
+	err := q.QueryRowContext(ctx, `SELECT keys FROM segments WHERE id = ?`, id).Scan(&keys)
+	if errors.Is(err, sql.ErrNoRows) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, fmt.Errorf("read segment %d: %w", id, err)
+	}
+	return keys, nil
 }
 
 // hasKey reports whether keys (a keys column: sorted, 8 bytes each) has
@@ -447,26 +457,17 @@ func (s *Store) commitSegment(ctx context.Context, tx *sql.Tx, ds []dispatch.New
 		}
 		seq := lo + int64(i)
 		if !s.deferred[i] {
-			if d.Once {
-				ok, err := s.onceAllows(ctx, tx, onceSeen, d)
-				if err != nil {
-					return 0, fmt.Errorf("once marker %s %s: %w", d.Rule, d.Key, err)
-				}
-				if !ok {
-					continue
-				}
+			if args, err = appendDeliveryArgs(append(args[:0], seq), d, ref(i)); err != nil {
+				return 0, fmt.Errorf("delivery %s: %w", d.ID, err)
 			}
 			if one == nil {
 				one = tx.StmtContext(ctx, s.insDeliverySeq)
 			}
-			if args, err = appendDeliveryArgs(append(args[:0], seq), d, ref(i)); err != nil {
-				return 0, fmt.Errorf("delivery %s: %w", d.ID, err)
-			}
-			res, err := one.ExecContext(ctx, args...)
+			ok, err := s.insertOne(ctx, tx, one, onceSeen, d, args)
 			if err != nil {
-				return 0, fmt.Errorf("insert delivery %s: %w", d.ID, err)
+				return 0, err
 			}
-			if k, _ := res.RowsAffected(); k > 0 {
+			if ok {
 				stored++
 			}
 			s.idx.mu.Lock()
@@ -638,13 +639,9 @@ func (s *Store) duplicates(ctx context.Context, tx *sql.Tx, ds []dispatch.NewDel
 	}
 	s.idx.mu.Unlock()
 	for seg, is := range cands {
-		var kb []byte
-		err := tx.QueryRowContext(ctx, `SELECT keys FROM segments WHERE id = ?`, seg).Scan(&kb)
-		if errors.Is(err, sql.ErrNoRows) {
-			continue // expanded since
-		}
+		kb, err := segmentKeys(ctx, tx, seg)
 		if err != nil {
-			return nil, nil, fmt.Errorf("check ids: read segment %d: %w", seg, err)
+			return nil, nil, fmt.Errorf("check ids: %w", err)
 		}
 		var set map[string]struct{}
 		for _, i := range is {

@@ -735,26 +735,17 @@ func (s *Store) commitRows(ctx context.Context, tx *sql.Tx, ds []dispatch.NewDel
 			continue
 		}
 		i++
-		if d.Once {
-			ok, err := s.onceAllows(ctx, tx, onceSeen, d)
-			if err != nil {
-				return 0, fmt.Errorf("commit: once marker %s %s: %w", d.Rule, d.Key, err)
-			}
-			if !ok {
-				continue
-			}
+		if args, err = appendDeliveryArgs(args[:0], d, r); err != nil {
+			return 0, fmt.Errorf("commit: delivery %s: %w", d.ID, err)
 		}
 		if one == nil {
 			one = tx.StmtContext(ctx, s.insDelivery)
 		}
-		if args, err = appendDeliveryArgs(args[:0], d, r); err != nil {
-			return 0, fmt.Errorf("commit: delivery %s: %w", d.ID, err)
-		}
-		res, err := one.ExecContext(ctx, args...)
+		ok, err := s.insertOne(ctx, tx, one, onceSeen, d, args)
 		if err != nil {
-			return 0, fmt.Errorf("commit: insert delivery %s: %w", d.ID, err)
+			return 0, fmt.Errorf("commit: %w", err)
 		}
-		if n, _ := res.RowsAffected(); n > 0 {
+		if ok {
 			inserted++
 		}
 	}
@@ -768,6 +759,27 @@ const (
 	insertCols = 20
 	insertRow  = "(?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)"
 )
+
+// insertOne inserts delivery d with st and its parameters args, after
+// checking its once marker; it reports whether d was stored (not a
+// repeat, not refused by its marker).
+func (s *Store) insertOne(ctx context.Context, tx *sql.Tx, st *sql.Stmt, onceSeen map[[2]string]string, d *dispatch.NewDelivery, args []any) (bool, error) {
+	if d.Once {
+		ok, err := s.onceAllows(ctx, tx, onceSeen, d)
+		if err != nil {
+			return false, fmt.Errorf("once marker %s %s: %w", d.Rule, d.Key, err)
+		}
+		if !ok {
+			return false, nil
+		}
+	}
+	res, err := st.ExecContext(ctx, args...)
+	if err != nil {
+		return false, fmt.Errorf("insert delivery %s: %w", d.ID, err)
+	}
+	n, _ := res.RowsAffected()
+	return n > 0, nil
+}
 
 // anyOnce reports whether a delivery of ds carries a once marker (those
 // are inserted one by one, after their marker is checked).
