@@ -34,8 +34,9 @@ import (
 // What every reader must keep:
 //   - A segment reserves the seqs seq_lo..seq_hi of its commit (the commit
 //     moves sqlite_sequence past them), so its deliveries keep their
-//     place in seq order when expanded; the commit's once and failed
-//     deliveries are rows at once, with seqs of the same range.
+//     place in seq order when expanded; the commit's other deliveries
+//     (due ones, once and failed ones) are rows at once, with seqs of
+//     the same range.
 //   - segment_queues holds, per segment and queue, how many deliveries
 //     wait and their smallest next_at and created_at: Pending, NextDue
 //     and Stats read it instead of the entries.
@@ -100,7 +101,7 @@ func (c *idSets) put(id int64, set map[string]struct{}) {
 	c.ids, c.sets = append(c.ids, id), append(c.sets, set)
 }
 
-// idKey is delivery id's key in segment_ids: the low 24 bits of its
+// idKey is delivery id's key in a keys column: the low 24 bits of its
 // commit second (for ids of DeliveryID's form; 0 for others), so that a
 // commit's keys land together in the index, then 39 bits of its FNV-1a
 // hash. (A variable: a test makes every key collide.)

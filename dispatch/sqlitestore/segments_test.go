@@ -55,7 +55,7 @@ func TestSegments_KeyCollisions(t *testing.T) {
 }
 
 // TestSegments_KeyFilterRebuilt: with filters sized for a few keys, the
-// writer rebuilds its filter from segment_ids over and over, and misses
+// writer rebuilds its index from the segments over and over, and misses
 // no replay.
 func TestSegments_KeyFilterRebuilt(t *testing.T) {
 	defer func(n uint) { segIndexMin = n }(segIndexMin)

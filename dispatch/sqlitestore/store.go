@@ -84,8 +84,8 @@ type Store struct {
 	insSegmentIDs *sql.Stmt
 	segKeys       []int64
 	keysBuf       []byte
-	// idSets, keys, deferred and backlogs are the writer's (used while
-	// holding its connection). deferAhead: backlogAhead.
+	// idSets, deferred and backlogs are the writer's (used while holding
+	// its connection); idx has its own lock. deferAhead: backlogAhead.
 	idSets     idSets
 	idx        segIndex
 	deferred   []bool
