@@ -250,10 +250,11 @@ func (s *Store) blockBody(ctx context.Context, tx *sql.Tx, r bodyRef) ([]byte, e
 	return append([]byte(nil), b.raw[b.offs[i]:b.offs[i+1]]...), nil
 }
 
-// decodeBlock decompresses a block and finds its bodies.
-func decodeBlock(id int64, codec string, data []byte) (*cachedBlock, error) {
+// decompress returns data, compressed with codec, as it was; what names
+// it in errors ("body block 7").
+func decompress(what, codec string, data []byte) ([]byte, error) {
 	if codec != codecZstd {
-		return nil, fmt.Errorf("body block %d: unknown codec %q", id, codec)
+		return nil, fmt.Errorf("%s: unknown codec %q", what, codec)
 	}
 	_, dec, err := zstdCodec()
 	if err != nil {
@@ -261,7 +262,16 @@ func decodeBlock(id int64, codec string, data []byte) (*cachedBlock, error) {
 	}
 	raw, err := dec.DecodeAll(data, nil)
 	if err != nil {
-		return nil, fmt.Errorf("body block %d: %w", id, err)
+		return nil, fmt.Errorf("%s: %w", what, err)
+	}
+	return raw, nil
+}
+
+// decodeBlock decompresses a block and finds its bodies.
+func decodeBlock(id int64, codec string, data []byte) (*cachedBlock, error) {
+	raw, err := decompress(fmt.Sprintf("body block %d", id), codec, data)
+	if err != nil {
+		return nil, err
 	}
 	bad := fmt.Errorf("body block %d: malformed", id)
 	n, k := binary.Uvarint(raw)

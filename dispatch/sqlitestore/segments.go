@@ -740,16 +740,9 @@ func (e *entry) args(a []any) []any {
 
 // decodeSegment decodes a segment's data.
 func decodeSegment(id, seqLo int64, n int, codec string, data []byte) ([]entry, error) {
-	if codec != codecZstd {
-		return nil, fmt.Errorf("segment %d: unknown codec %q", id, codec)
-	}
-	_, dec, err := zstdCodec()
+	raw, err := decompress(fmt.Sprintf("segment %d", id), codec, data)
 	if err != nil {
 		return nil, err
-	}
-	raw, err := dec.DecodeAll(data, nil)
-	if err != nil {
-		return nil, fmt.Errorf("segment %d: %w", id, err)
 	}
 	bad := func(what string) error { return fmt.Errorf("segment %d: malformed (%s)", id, what) }
 	p := raw

@@ -311,9 +311,7 @@ func TestSegments_ReplayRefused(t *testing.T) {
 		t.Fatalf("commit: %d, %v", n, err)
 	}
 	// Reopened: the check reads the segment, not the writer's memory.
-	path := s.Path()
-	s.Close()
-	s = openSeg(t, path)
+	s = reopenSeg(t, s)
 	if n, err := s.Commit(ctx, cp(1), ds); err != nil || n != 0 {
 		t.Errorf("replay while waiting in the segment: stored %d, %v; want 0", n, err)
 	}
@@ -452,9 +450,7 @@ func TestSegments_ReplayOfRows(t *testing.T) {
 		t.Fatalf("replay with 300 new: stored %d, %v; want 300", n, err)
 	}
 	// Again after a reopen: the rows are older than the filter now.
-	path := s.Path()
-	s.Close()
-	s = openSeg(t, path)
+	s = reopenSeg(t, s)
 	if n, err := s.Commit(ctx, cp(3), all); err != nil || n != 0 {
 		t.Fatalf("replay after reopen: stored %d, %v; want 0", n, err)
 	}
@@ -546,4 +542,12 @@ func TestSegments_AnotherProcessFinds(t *testing.T) {
 	if n, err := w.Commit(ctx, cp(2), ds); err != nil || n != 0 {
 		t.Errorf("the writer's replay after the other store expanded: stored %d, %v; want 0", n, err)
 	}
+}
+
+// reopenSeg closes s and opens its file again as openSeg does.
+func reopenSeg(t *testing.T, s *Store) *Store {
+	t.Helper()
+	path := s.Path()
+	s.Close()
+	return openSeg(t, path)
 }
